@@ -1,0 +1,157 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Message is one journaled MQTT message.
+type Message struct {
+	// Pos is the journal position, set by Append: increasing, contiguous
+	// for the messages it appends, never reused.
+	Pos      uint64
+	Topic    string
+	Payload  []byte
+	Received time.Time
+	// Dedup is a broker-side id that recognises a redelivery (e.g. a
+	// QoS 1 message whose ack was lost in a disconnect); "" when unknown.
+	Dedup string
+	// Dup is set by Append when a message with the same Dedup is already in
+	// the journal (not yet truncated by a checkpoint): it was not appended
+	// again and Pos is the earlier message's position. The pipeline acks it
+	// and does not process it a second time.
+	Dup bool
+}
+
+// Append journals msgs in one transaction and sets each message's Pos and
+// Dup. It returns how many were appended (not Dup). On error nothing was
+// journaled and the Pos/Dup fields are meaningless; errors.Is(err,
+// ErrDiskFull) tells a full disk.
+func (db *DB) Append(msgs []Message) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	next, err := db.append(msgs)
+	if err != nil {
+		return 0, db.wrap("append journal", err)
+	}
+	n := int(next - db.lastPos)
+	db.lastPos = next
+	return n, nil
+}
+
+func (db *DB) append(msgs []Message) (uint64, error) {
+	tx, err := db.w.Begin()
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	sel, ins := tx.Stmt(db.st.jDedup), tx.Stmt(db.st.jInsert)
+	next := db.lastPos
+	var batch map[string]uint64 // Dedup ids seen earlier in this batch
+	for i := range msgs {
+		m := &msgs[i]
+		m.Dup = false
+		var dedup any // NULL unless set, so the unique index ignores it
+		if m.Dedup != "" {
+			dedup = m.Dedup
+			if p, ok := batch[m.Dedup]; ok {
+				m.Pos, m.Dup = p, true
+				continue
+			}
+			var p int64
+			switch err := sel.QueryRow(m.Dedup).Scan(&p); {
+			case err == nil:
+				m.Pos, m.Dup = uint64(p), true
+				continue
+			case !errors.Is(err, sql.ErrNoRows):
+				return 0, err
+			}
+		}
+		next++
+		payload := m.Payload
+		if payload == nil {
+			payload = []byte{} // NOT NULL column; an empty payload is valid MQTT
+		}
+		if _, err := ins.Exec(int64(next), m.Topic, payload, nanos(m.Received), dedup); err != nil {
+			return 0, err
+		}
+		m.Pos = next
+		if m.Dedup != "" {
+			if batch == nil {
+				batch = make(map[string]uint64)
+			}
+			batch[m.Dedup] = next
+		}
+	}
+	return next, tx.Commit()
+}
+
+// journalChunk is how many rows Journal reads per query. Reading in chunks
+// means fn runs with no read transaction open, so a slow consumer does not
+// hold back WAL checkpoints.
+const journalChunk = 512
+
+// Journal calls fn for every journaled message with Pos > after, in position
+// order. It stops at the first error fn returns and returns it.
+func (db *DB) Journal(after uint64, fn func(Message) error) error {
+	buf := make([]Message, 0, journalChunk)
+	for {
+		buf = buf[:0]
+		rows, err := db.r.Query(`SELECT pos, topic, payload, received, dedup FROM journal
+			WHERE pos > ? ORDER BY pos LIMIT ?`, int64(after), journalChunk)
+		if err != nil {
+			return fmt.Errorf("read journal: %w", err)
+		}
+		for rows.Next() {
+			var m Message
+			var pos, recv int64
+			var dedup sql.NullString
+			if err := rows.Scan(&pos, &m.Topic, &m.Payload, &recv, &dedup); err != nil {
+				rows.Close()
+				return fmt.Errorf("read journal: %w", err)
+			}
+			m.Pos, m.Received, m.Dedup = uint64(pos), fromNanos(recv), dedup.String
+			if m.Payload == nil {
+				m.Payload = []byte{} // SQLite hands back an empty blob as nil
+			}
+			buf = append(buf, m)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("read journal: %w", err)
+		}
+		for _, m := range buf {
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		if len(buf) < journalChunk {
+			return nil
+		}
+		after = buf[len(buf)-1].Pos
+	}
+}
+
+// JournalLen is the number of journaled messages not yet covered by a
+// checkpoint.
+func (db *DB) JournalLen() (int, error) {
+	var n int
+	if err := db.r.QueryRow("SELECT count(*) FROM journal").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count journal: %w", err)
+	}
+	return n, nil
+}
+
+// LastPos is the position of the last journaled message (or of the
+// checkpoint, when the journal is empty): the next Append starts after it.
+func (db *DB) LastPos() uint64 {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	return db.lastPos
+}

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func msg(topic, payload, dedup string) Message {
+	return Message{Topic: topic, Payload: []byte(payload), Dedup: dedup, Received: time.Unix(1700000000, 123).UTC()}
+}
+
+func readJournal(t *testing.T, db *DB, after uint64) []Message {
+	t.Helper()
+	var got []Message
+	if err := db.Journal(after, func(m Message) error { got = append(got, m); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func positions(ms []Message) []uint64 {
+	var p []uint64
+	for _, m := range ms {
+		p = append(p, m.Pos)
+	}
+	return p
+}
+
+func TestJournalAppendRead(t *testing.T) {
+	db := openTest(t, Options{})
+	batch := []Message{msg("a", "1", ""), msg("b", "", ""), {Topic: "c", Payload: nil}}
+	n, err := db.Append(batch)
+	if err != nil || n != 3 {
+		t.Fatalf("append: %d, %v", n, err)
+	}
+	if !reflect.DeepEqual(positions(batch), []uint64{1, 2, 3}) {
+		t.Fatalf("positions %v", positions(batch))
+	}
+	if _, err := db.Append([]Message{msg("d", "4", "")}); err != nil {
+		t.Fatal(err)
+	}
+	got := readJournal(t, db, 0)
+	if !reflect.DeepEqual(positions(got), []uint64{1, 2, 3, 4}) {
+		t.Fatalf("read positions %v", positions(got))
+	}
+	if got[0].Topic != "a" || string(got[0].Payload) != "1" || !got[0].Received.Equal(batch[0].Received) {
+		t.Fatalf("round trip: %+v", got[0])
+	}
+	if got[2].Payload == nil || len(got[2].Payload) != 0 || !got[2].Received.IsZero() {
+		t.Fatalf("nil payload / zero time: %+v", got[2])
+	}
+	if got := readJournal(t, db, 2); !reflect.DeepEqual(positions(got), []uint64{3, 4}) {
+		t.Fatalf("after 2: %v", positions(got))
+	}
+	// fn's error stops the walk and comes back unchanged.
+	stop := errors.New("stop")
+	calls := 0
+	if err := db.Journal(0, func(Message) error { calls++; return stop }); err != stop || calls != 1 {
+		t.Fatalf("stop: %v after %d calls", err, calls)
+	}
+	if n, _ := db.JournalLen(); n != 4 {
+		t.Fatalf("len %d", n)
+	}
+}
+
+func TestJournalChunkedReadAllowsWrites(t *testing.T) {
+	db := openTest(t, Options{})
+	const total = journalChunk*2 + 7
+	msgs := make([]Message, total)
+	for i := range msgs {
+		msgs[i] = msg("t", fmt.Sprint(i+1), "")
+	}
+	if _, err := db.Append(msgs); err != nil {
+		t.Fatal(err)
+	}
+	var want uint64 = 1
+	err := db.Journal(0, func(m Message) error {
+		if m.Pos != want || (m.Pos <= total && string(m.Payload) != fmt.Sprint(want)) {
+			return fmt.Errorf("got pos %d payload %q, want %d", m.Pos, m.Payload, want)
+		}
+		want++
+		// Writing from inside fn must not deadlock on the single writer.
+		if m.Pos == 10 {
+			if _, err := db.Append([]Message{msg("late", "x", "")}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want != total+2 { // the message appended during the walk is read too
+		t.Fatalf("walked to %d, want %d", want-1, total+1)
+	}
+}
+
+func TestJournalDedup(t *testing.T) {
+	db := openTest(t, Options{})
+	first := []Message{msg("a", "1", "m1"), msg("a", "2", "m2"), msg("a", "3", "")}
+	if _, err := db.Append(first); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		batch     []Message
+		wantPos   []uint64
+		wantDup   []bool
+		wantAdded int
+	}{
+		{"redelivery of journaled", []Message{msg("a", "1", "m1"), msg("a", "4", "m4")},
+			[]uint64{1, 4}, []bool{true, false}, 1},
+		{"twice in one batch", []Message{msg("a", "5", "m5"), msg("a", "5", "m5"), msg("a", "6", "")},
+			[]uint64{5, 5, 6}, []bool{false, true, false}, 2},
+		{"no dedup id never dup", []Message{msg("a", "3", ""), msg("a", "3", "")},
+			[]uint64{7, 8}, []bool{false, false}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := db.Append(tc.batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dups []bool
+			for _, m := range tc.batch {
+				dups = append(dups, m.Dup)
+			}
+			if n != tc.wantAdded || !reflect.DeepEqual(positions(tc.batch), tc.wantPos) || !reflect.DeepEqual(dups, tc.wantDup) {
+				t.Fatalf("added %d pos %v dup %v; want %d %v %v", n, positions(tc.batch), dups, tc.wantAdded, tc.wantPos, tc.wantDup)
+			}
+		})
+	}
+	// Survives a restart.
+	db = reopen(t, db)
+	b := []Message{msg("a", "2", "m2")}
+	if _, err := db.Append(b); err != nil || !b[0].Dup || b[0].Pos != 2 {
+		t.Fatalf("after reopen: %+v %v", b[0], err)
+	}
+	// Once a checkpoint truncated it, the id is forgotten (see Message.Dedup).
+	if err := db.SaveCheckpoint(Checkpoint{Pos: 2}); err != nil {
+		t.Fatal(err)
+	}
+	b = []Message{msg("a", "2", "m2")}
+	if _, err := db.Append(b); err != nil || b[0].Dup || b[0].Pos != 9 {
+		t.Fatalf("after truncation: %+v %v", b[0], err)
+	}
+}
+
+func TestCheckpointTruncatesJournal(t *testing.T) {
+	db := openTest(t, Options{})
+	for i := 0; i < 10; i++ {
+		if _, err := db.Append([]Message{msg("t", fmt.Sprint(i), "")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	taken := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	c := Checkpoint{Pos: 6, Version: 3, Taken: taken, Parts: map[string][]byte{
+		"engine": []byte("e1"), "rule/a": []byte("a1"), "rule/empty": {},
+	}}
+	if err := db.SaveCheckpoint(c); err != nil {
+		t.Fatal(err)
+	}
+	if got := readJournal(t, db, 0); !reflect.DeepEqual(positions(got), []uint64{7, 8, 9, 10}) {
+		t.Fatalf("journal after checkpoint: %v", positions(got))
+	}
+	db = reopen(t, db)
+	got, ok, err := db.LoadCheckpoint()
+	if err != nil || !ok {
+		t.Fatalf("load: %v %v", ok, err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("loaded %+v, want %+v", got, c)
+	}
+
+	t.Run("replace", func(t *testing.T) {
+		// Change one part, drop one, add one, keep one: only the
+		// incremental path runs now that the parts were loaded.
+		c2 := Checkpoint{Pos: 10, Version: 4, Taken: taken.Add(time.Minute), Parts: map[string][]byte{
+			"engine": []byte("e2"), "rule/a": []byte("a1"), "rule/b": []byte("b1"),
+		}}
+		if err := db.SaveCheckpoint(c2); err != nil {
+			t.Fatal(err)
+		}
+		// A fresh DB has no hashes: the full path must give the same result.
+		db2 := reopen(t, db)
+		got, _, err := db2.LoadCheckpoint()
+		if err != nil || !reflect.DeepEqual(got, c2) {
+			t.Fatalf("loaded %+v (%v), want %+v", got, err, c2)
+		}
+		if n, _ := db2.JournalLen(); n != 0 {
+			t.Fatalf("journal len %d", n)
+		}
+		// Positions continue after the checkpoint even with an empty journal.
+		b := []Message{msg("t", "x", "")}
+		if _, err := db2.Append(b); err != nil || b[0].Pos != 11 {
+			t.Fatalf("next pos %d %v", b[0].Pos, err)
+		}
+		db = db2
+	})
+
+	t.Run("rejects bad positions", func(t *testing.T) {
+		for _, pos := range []uint64{9, 12} { // behind the saved one; beyond the head
+			if err := db.SaveCheckpoint(Checkpoint{Pos: pos}); err == nil {
+				t.Fatalf("pos %d accepted", pos)
+			}
+		}
+	})
+
+	t.Run("full rewrite without loaded hashes", func(t *testing.T) {
+		db2 := reopen(t, db) // no LoadCheckpoint: hashes unknown
+		c3 := Checkpoint{Pos: 11, Parts: map[string][]byte{"only": bytes.Repeat([]byte{1}, 10)}}
+		if err := db2.SaveCheckpoint(c3); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := db2.LoadCheckpoint()
+		if err != nil || !reflect.DeepEqual(got.Parts, c3.Parts) {
+			t.Fatalf("stale parts survived: %v %v", got.Parts, err)
+		}
+	})
+}
+
+func TestLoadCheckpointNone(t *testing.T) {
+	db := openTest(t, Options{})
+	if _, ok, err := db.LoadCheckpoint(); ok || err != nil {
+		t.Fatalf("empty db: ok %v err %v", ok, err)
+	}
+}

@@ -1,0 +1,335 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+)
+
+// severityRank orders severities for the outbox bound: the lowest rank is
+// dropped first. An unknown severity ranks as warning, the contract's
+// default.
+func severityRank(s string) int {
+	switch s {
+	case "info":
+		return 0
+	case "critical":
+		return 2
+	}
+	return 1
+}
+
+// Put adds alerts to the outbox and the history in one transaction and
+// returns how many were new. An alert whose id the history already holds
+// (waiting in the outbox, delivered, or dropped by the bound) is ignored, so
+// an alert replayed after a crash is not sent twice. When the outbox grows
+// past OutboxMax, the oldest info alerts are dropped first, then the oldest
+// warning, then critical; Dropped counts them.
+func (db *DB) Put(alerts []event.Alert) (added int, err error) {
+	if len(alerts) == 0 {
+		return 0, nil
+	}
+	bodies := make([][]byte, len(alerts))
+	for i := range alerts {
+		if bodies[i], err = marshalAlert(&alerts[i]); err != nil {
+			return 0, fmt.Errorf("put alerts: %w", err)
+		}
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	added, dropped, err := db.put(alerts, bodies)
+	if err != nil {
+		return 0, db.wrap("put alerts", err)
+	}
+	db.outboxLen += added - dropped
+	db.dropped.Add(uint64(dropped))
+	return added, nil
+}
+
+func (db *DB) put(alerts []event.Alert, bodies [][]byte) (added, dropped int, err error) {
+	tx, err := db.w.Begin()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback()
+	hIns, oIns := tx.Stmt(db.st.hInsert), tx.Stmt(db.st.oInsert)
+	recv := nanos(db.now())
+	for i := range alerts {
+		a := &alerts[i]
+		res, err := hIns.Exec(a.ID, a.Rule, a.Key, a.Severity, string(a.State), nanos(a.Time), recv, a.Topic, bodies[i])
+		if err != nil {
+			return 0, 0, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // seen before
+		}
+		res, err = oIns.Exec(a.ID, severityRank(a.Severity), a.Topic, bodies[i])
+		if err != nil {
+			return 0, 0, err
+		}
+		n, _ := res.RowsAffected()
+		added += int(n)
+	}
+	excess := db.outboxLen + added - db.o.OutboxMax
+	drop := tx.Stmt(db.st.oDropSev)
+	for rank := 0; rank <= 2 && excess > 0; rank++ {
+		res, err := drop.Exec(rank, excess)
+		if err != nil {
+			return 0, 0, err
+		}
+		n, _ := res.RowsAffected()
+		excess -= int(n)
+		dropped += int(n)
+	}
+	return added, dropped, tx.Commit()
+}
+
+// marshalAlert writes the contract's JSON form. JSON has no NaN or ±Inf, and
+// an aggregate over odd data can produce them: rather than lose the alert,
+// such values are stored as null.
+func marshalAlert(a *event.Alert) ([]byte, error) {
+	b, err := json.Marshal(a)
+	if err == nil {
+		return b, nil
+	}
+	c := *a
+	c.Values, _ = finite(a.Values).(map[string]any)
+	b, err2 := json.Marshal(&c)
+	if err2 != nil {
+		return nil, fmt.Errorf("alert %s: %w", a.ID, err)
+	}
+	return b, nil
+}
+
+func finite(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+	case float32:
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil
+		}
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, y := range x {
+			m[k] = finite(y)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, y := range x {
+			s[i] = finite(y)
+		}
+		return s
+	}
+	return v
+}
+
+func unmarshalAlert(body []byte, topic string) (event.Alert, error) {
+	var a event.Alert
+	if err := json.Unmarshal(body, &a); err != nil {
+		return a, err
+	}
+	a.Topic = topic
+	return a, nil
+}
+
+// Pending returns up to limit alerts waiting for upstream, oldest first.
+func (db *DB) Pending(limit int) ([]event.Alert, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := db.r.Query("SELECT topic, body FROM outbox ORDER BY seq LIMIT ?", limit)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []event.Alert
+	for rows.Next() {
+		var topic string
+		var body []byte
+		if err := rows.Scan(&topic, &body); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		a, err := unmarshalAlert(body, topic)
+		if err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return out, nil
+}
+
+// Delivered removes the alerts with these ids from the outbox and marks
+// them delivered in the history, in one transaction. Unknown ids are
+// ignored.
+func (db *DB) Delivered(ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	removed, err := db.delivered(ids)
+	if err != nil {
+		return db.wrap("mark delivered", err)
+	}
+	db.outboxLen -= removed
+	return nil
+}
+
+func (db *DB) delivered(ids []string) (int, error) {
+	tx, err := db.w.Begin()
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	del, mark := tx.Stmt(db.st.oDelete), tx.Stmt(db.st.hDelivered)
+	now := nanos(db.now())
+	removed := 0
+	for _, id := range ids {
+		res, err := del.Exec(id)
+		if err != nil {
+			return 0, err
+		}
+		n, _ := res.RowsAffected()
+		removed += int(n)
+		if _, err := mark.Exec(now, id); err != nil {
+			return 0, err
+		}
+	}
+	return removed, tx.Commit()
+}
+
+// OutboxLen is the number of alerts waiting for upstream.
+func (db *DB) OutboxLen() (int, error) {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	return db.outboxLen, nil
+}
+
+// Query selects history entries. Empty fields do not filter.
+type Query struct {
+	Rule, Key, Severity, State string
+	// Since and Until bound the alert's event time: Since <= time < Until.
+	Since, Until time.Time
+	// Limit is the page size (default 100, at most 1,000).
+	Limit int
+	// Before is the paging cursor: only entries with Seq < Before. Pass the
+	// last Seq of a page to get the next (older) page.
+	Before int64
+}
+
+// HistoryEntry is one alert of the history.
+type HistoryEntry struct {
+	Seq       int64
+	Alert     event.Alert
+	Received  time.Time // when Put stored it (gateway clock)
+	Delivered time.Time // when upstream acknowledged it; zero if not (yet)
+}
+
+// History returns the entries matching q, newest first.
+func (db *DB) History(q Query) ([]HistoryEntry, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if q.Rule != "" {
+		add("rule = ?", q.Rule)
+	}
+	if q.Key != "" {
+		add("key = ?", q.Key)
+	}
+	if q.Severity != "" {
+		add("severity = ?", q.Severity)
+	}
+	if q.State != "" {
+		add("state = ?", q.State)
+	}
+	if !q.Since.IsZero() {
+		add("time >= ?", q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		add("time < ?", q.Until.UnixNano())
+	}
+	if q.Before > 0 {
+		add("seq < ?", q.Before)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	s := "SELECT seq, received, delivered, topic, body FROM history"
+	if len(where) > 0 {
+		s += " WHERE " + strings.Join(where, " AND ")
+	}
+	s += " ORDER BY seq DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := db.r.Query(s, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	defer rows.Close()
+	var out []HistoryEntry
+	for rows.Next() {
+		var e HistoryEntry
+		var recv, deliv int64
+		var topic string
+		var body []byte
+		if err := rows.Scan(&e.Seq, &recv, &deliv, &topic, &body); err != nil {
+			return nil, fmt.Errorf("read history: %w", err)
+		}
+		if e.Alert, err = unmarshalAlert(body, topic); err != nil {
+			return nil, fmt.Errorf("read history: %w", err)
+		}
+		e.Received, e.Delivered = fromNanos(recv), fromNanos(deliv)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	return out, nil
+}
+
+// Prune deletes history older than HistoryRetention (by received time) and
+// beyond the newest HistoryMax rows, and returns how many rows went. Rows of
+// alerts still in the outbox are kept: the history is the outbox's
+// idempotency ledger.
+func (db *DB) Prune(now time.Time) (int, error) {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	tx, err := db.w.Begin()
+	if err != nil {
+		return 0, db.wrap("prune history", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.Exec(`DELETE FROM history WHERE received < ?
+		AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = history.id)`,
+		now.Add(-db.o.HistoryRetention).UnixNano())
+	if err != nil {
+		return 0, db.wrap("prune history", err)
+	}
+	n1, _ := res.RowsAffected()
+	res, err = tx.Exec(`DELETE FROM history WHERE seq <=
+		(SELECT seq FROM history ORDER BY seq DESC LIMIT 1 OFFSET ?)
+		AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = history.id)`, db.o.HistoryMax)
+	if err != nil {
+		return 0, db.wrap("prune history", err)
+	}
+	n2, _ := res.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return 0, db.wrap("prune history", err)
+	}
+	return int(n1 + n2), nil
+}

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] takes the schema from user_version i to i+1. Append only:
+// a released step is never edited, because files in the field already ran it.
+var migrations = []string{
+	`
+	-- Input journal. pos is assigned by Append and never reused; dedup is
+	-- the broker-side id used to recognise a redelivery (NULL when unknown).
+	CREATE TABLE journal (
+		pos      INTEGER PRIMARY KEY,
+		topic    TEXT    NOT NULL,
+		payload  BLOB    NOT NULL,
+		received INTEGER NOT NULL,
+		dedup    TEXT
+	);
+	CREATE UNIQUE INDEX journal_dedup ON journal(dedup) WHERE dedup IS NOT NULL;
+
+	-- The one checkpoint: the journal position it covers and its parts.
+	CREATE TABLE checkpoint (
+		id      INTEGER PRIMARY KEY CHECK (id = 1),
+		pos     INTEGER NOT NULL,
+		version INTEGER NOT NULL,
+		taken   INTEGER NOT NULL
+	);
+	CREATE TABLE checkpoint_part (
+		name TEXT PRIMARY KEY,
+		data BLOB NOT NULL
+	) WITHOUT ROWID;
+
+	-- Alerts waiting for upstream, in insertion (seq) order. severity is
+	-- 0 info, 1 warning, 2 critical: the bound drops the lowest first.
+	CREATE TABLE outbox (
+		seq      INTEGER PRIMARY KEY,
+		id       TEXT    NOT NULL UNIQUE,
+		severity INTEGER NOT NULL,
+		topic    TEXT    NOT NULL,
+		body     BLOB    NOT NULL
+	);
+	CREATE INDEX outbox_severity ON outbox(severity, seq);
+
+	-- Every alert ever Put (until pruned). It is also the idempotency
+	-- ledger: an id found here is not put into the outbox again.
+	CREATE TABLE history (
+		seq       INTEGER PRIMARY KEY,
+		id        TEXT    NOT NULL UNIQUE,
+		rule      TEXT    NOT NULL,
+		key       TEXT    NOT NULL,
+		severity  TEXT    NOT NULL,
+		state     TEXT    NOT NULL,
+		time      INTEGER NOT NULL,
+		received  INTEGER NOT NULL,
+		delivered INTEGER NOT NULL DEFAULT 0,
+		topic     TEXT    NOT NULL,
+		body      BLOB    NOT NULL
+	);
+	CREATE INDEX history_rule ON history(rule, seq);
+	CREATE INDEX history_time ON history(time);
+	CREATE INDEX history_received ON history(received);
+	`,
+}
+
+// SchemaVersion is the PRAGMA user_version this code writes.
+var SchemaVersion = len(migrations)
+
+func migrate(w *sql.DB) error {
+	var v int
+	if err := w.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(migrations) {
+		// A newer vigil wrote this file: refuse rather than guess. This is
+		// not damage, so Open does not move the file aside.
+		return fmt.Errorf("schema version %d is newer than this vigil's %d", v, len(migrations))
+	}
+	for ; v < len(migrations); v++ {
+		tx, err := w.Begin()
+		if err != nil {
+			return fmt.Errorf("migrate schema to %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate schema to %d: %w", v+1, err)
+		}
+		// user_version in the same transaction: a crash mid-migration
+		// leaves the old version and the old schema.
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate schema to %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate schema to %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+// stmts are the writer's prepared statements; transactions use them via
+// tx.Stmt, which reuses the preparation on the single writer connection.
+type stmts struct {
+	jDedup, jInsert, jTruncate             *sql.Stmt
+	cpUpsert, partUpsert, partDel, partClr *sql.Stmt
+	hInsert, oInsert, oDropSev             *sql.Stmt
+	oDelete, hDelivered                    *sql.Stmt
+}
+
+func (s *stmts) prepare(w *sql.DB) error {
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.jDedup, `SELECT pos FROM journal WHERE dedup = ?`},
+		{&s.jInsert, `INSERT INTO journal(pos, topic, payload, received, dedup) VALUES (?, ?, ?, ?, ?)`},
+		{&s.jTruncate, `DELETE FROM journal WHERE pos <= ?`},
+		{&s.cpUpsert, `INSERT INTO checkpoint(id, pos, version, taken) VALUES (1, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET pos = excluded.pos, version = excluded.version, taken = excluded.taken`},
+		{&s.partUpsert, `INSERT INTO checkpoint_part(name, data) VALUES (?, ?)
+			ON CONFLICT(name) DO UPDATE SET data = excluded.data`},
+		{&s.partDel, `DELETE FROM checkpoint_part WHERE name = ?`},
+		{&s.partClr, `DELETE FROM checkpoint_part`},
+		{&s.hInsert, `INSERT OR IGNORE INTO history(id, rule, key, severity, state, time, received, topic, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.oInsert, `INSERT OR IGNORE INTO outbox(id, severity, topic, body) VALUES (?, ?, ?, ?)`},
+		{&s.oDropSev, `DELETE FROM outbox WHERE seq IN
+			(SELECT seq FROM outbox WHERE severity = ? ORDER BY seq LIMIT ?)`},
+		{&s.oDelete, `DELETE FROM outbox WHERE id = ?`},
+		{&s.hDelivered, `UPDATE history SET delivered = ? WHERE id = ? AND delivered = 0`},
+	} {
+		st, err := w.Prepare(p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+func (s *stmts) close() {
+	for _, st := range []*sql.Stmt{s.jDedup, s.jInsert, s.jTruncate, s.cpUpsert, s.partUpsert,
+		s.partDel, s.partClr, s.hInsert, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+)
+
+func openTest(t testing.TB, o Options) *DB {
+	t.Helper()
+	if o.Path == "" {
+		o.Path = filepath.Join(t.TempDir(), "vigil.db")
+	}
+	db, err := Open(o)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func reopen(t *testing.T, db *DB) *DB {
+	t.Helper()
+	if err := db.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	db2, err := Open(db.o)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	t.Cleanup(func() { db2.Close() })
+	return db2
+}
+
+func TestOpenSchemaAndPragmas(t *testing.T) {
+	for _, sync := range []string{"", "normal", "FULL"} {
+		t.Run("sync="+sync, func(t *testing.T) {
+			db := openTest(t, Options{Synchronous: sync})
+			var mode string
+			var v, syncLevel int
+			if err := db.w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+				t.Fatalf("journal_mode %q, %v", mode, err)
+			}
+			if err := db.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion {
+				t.Fatalf("user_version %d, %v", v, err)
+			}
+			if err := db.w.QueryRow("PRAGMA synchronous").Scan(&syncLevel); err != nil {
+				t.Fatal(err)
+			}
+			want := 2 // FULL is the default
+			if strings.EqualFold(sync, "normal") {
+				want = 1
+			}
+			if syncLevel != want {
+				t.Fatalf("synchronous %d, want %d", syncLevel, want)
+			}
+			// The read pool really is read-only.
+			if _, err := db.r.Exec("DELETE FROM journal"); err == nil {
+				t.Fatal("reader pool accepted a write")
+			}
+			db2 := reopen(t, db)
+			if _, ok := db2.Recovered(); ok {
+				t.Fatal("a healthy file was moved aside")
+			}
+			if err := db2.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion {
+				t.Fatalf("after reopen user_version %d, %v", v, err)
+			}
+		})
+	}
+}
+
+func TestOpenOptionErrors(t *testing.T) {
+	for name, o := range map[string]Options{
+		"no path":     {},
+		"bad sync":    {Path: filepath.Join(t.TempDir(), "x.db"), Synchronous: "OFF"},
+		"missing dir": {Path: filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if db, err := Open(o); err == nil {
+				db.Close()
+				t.Fatal("open succeeded")
+			}
+		})
+	}
+}
+
+func TestOpenNewerSchemaRefused(t *testing.T) {
+	db := openTest(t, Options{})
+	if _, err := db.w.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err := Open(db.o)
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("want a newer-schema error, got %v", err)
+	}
+	// Not damage: the file must still be where it was.
+	if _, err := os.Stat(db.o.Path); err != nil {
+		t.Fatalf("file moved: %v", err)
+	}
+}
+
+// fillDB writes enough rows that the file has many pages.
+func fillDB(t *testing.T, db *DB) {
+	t.Helper()
+	msgs := make([]Message, 500)
+	for i := range msgs {
+		msgs[i] = Message{Topic: "t", Payload: []byte(strings.Repeat("x", 200)), Received: time.Unix(1, 0)}
+	}
+	if _, err := db.Append(msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCorruptFileMovedAside(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, path string)
+	}{
+		{"garbage header", func(t *testing.T, path string) {
+			writeAt(t, path, 0, []byte(strings.Repeat("garbage!", 16)))
+		}},
+		{"garbage pages", func(t *testing.T, path string) {
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Keep page 1 (header and schema), overwrite the b-tree pages.
+			junk := make([]byte, fi.Size()-4096)
+			for i := range junk {
+				junk[i] = byte(i*7 + 3)
+			}
+			writeAt(t, path, 4096, junk)
+		}},
+		{"not sqlite at all", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte("this is a text file, not a database\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTest(t, Options{})
+			fillDB(t, db)
+			db.Close()
+			tc.damage(t, db.o.Path)
+
+			db2, err := Open(db.o)
+			if err != nil {
+				t.Fatalf("open of damaged file failed: %v", err)
+			}
+			defer db2.Close()
+			moved, ok := db2.Recovered()
+			if !ok || !strings.HasPrefix(moved, db.o.Path+".corrupt-") {
+				t.Fatalf("Recovered() = %q, %v", moved, ok)
+			}
+			if _, err := os.Stat(moved); err != nil {
+				t.Fatalf("damaged file not kept: %v", err)
+			}
+			if s := db2.Stats(); s.RecoveredTo != moved || s.LastError == "" {
+				t.Fatalf("stats do not tell: %+v", s)
+			}
+			// The fresh database works.
+			if n, err := db2.JournalLen(); err != nil || n != 0 {
+				t.Fatalf("fresh journal len %d, %v", n, err)
+			}
+			if _, err := db2.Append([]Message{{Topic: "a", Payload: []byte("1")}}); err != nil {
+				t.Fatalf("append to fresh db: %v", err)
+			}
+		})
+	}
+}
+
+func writeAt(t *testing.T, path string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDiskFull(t *testing.T) {
+	db := openTest(t, Options{})
+	setMaxPages := func(n int) {
+		t.Helper()
+		if _, err := db.w.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pages int
+	if err := db.w.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	setMaxPages(pages + 2)
+
+	big := make([]Message, 200)
+	for i := range big {
+		big[i] = Message{Topic: "t", Payload: make([]byte, 1000)}
+	}
+	alerts := make([]event.Alert, 200)
+	for i := range alerts {
+		alerts[i] = testAlert(fmt.Sprintf("full%d", i), "info", time.Unix(int64(i), 0))
+		alerts[i].Message = strings.Repeat("m", 500)
+	}
+	parts := map[string][]byte{"engine": make([]byte, 100_000)}
+
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"append", func() error { _, err := db.Append(big); return err }},
+		{"put", func() error { _, err := db.Put(alerts); return err }},
+		{"checkpoint", func() error { return db.SaveCheckpoint(Checkpoint{Pos: db.LastPos(), Parts: parts}) }},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			before := db.Stats()
+			err := c.call()
+			if !errors.Is(err, ErrDiskFull) {
+				t.Fatalf("want ErrDiskFull, got %v", err)
+			}
+			after := db.Stats()
+			if after.WriteErrors != before.WriteErrors+1 || after.LastError == "" {
+				t.Fatalf("error not counted: %+v", after)
+			}
+			if after.LastPos != before.LastPos || after.OutboxRows != before.OutboxRows {
+				t.Fatalf("counters moved on a failed write: %+v -> %+v", before, after)
+			}
+		})
+	}
+	if n, _ := db.JournalLen(); n != 0 {
+		t.Fatalf("failed append left %d rows", n)
+	}
+
+	setMaxPages(1 << 30) // space is back
+	for _, c := range calls {
+		if err := c.call(); err != nil {
+			t.Fatalf("%s after space returned: %v", c.name, err)
+		}
+	}
+	if db.LastPos() != 200 {
+		t.Fatalf("positions after recovery: last %d, want 200", db.LastPos())
+	}
+	if n, _ := db.OutboxLen(); n != 200 {
+		t.Fatalf("outbox %d, want 200", n)
+	}
+}
+
+func TestBackup(t *testing.T) {
+	db := openTest(t, Options{})
+	fillDB(t, db)
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	if err := db.Backup(context.Background(), dst); err != nil {
+		t.Fatal(err)
+	}
+	cp := openTest(t, Options{Path: dst})
+	if n, err := cp.JournalLen(); err != nil || n != 500 {
+		t.Fatalf("backup journal %d, %v", n, err)
+	}
+	if cp.LastPos() != 500 {
+		t.Fatalf("backup head %d", cp.LastPos())
+	}
+}

@@ -1,0 +1,320 @@
+package windows
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/vigil-gw/vigil/event"
+)
+
+// snapVersion is the first byte of a snapshot. Bump it when the layout
+// changes; Restore refuses versions it does not know.
+const snapVersion byte = 1
+
+// errSpec reports a snapshot written by an operator of another Spec.
+var errSpec = errors.New("snapshot is for another window spec")
+
+// Snapshot writes all state: counters, buffered events and every key in
+// least-recently-seen order. Float state is written bit for bit, so a
+// restored operator continues exactly as the original would have.
+func (o *Op) Snapshot() ([]byte, error) {
+	e := &event.Enc{}
+	e.Byte(snapVersion)
+	o.encodeSpec(e)
+	e.Bool(o.closeSet)
+	e.Varint(o.closeAt)
+	e.Uvarint(o.late)
+	e.Uvarint(o.evicted)
+	e.Uvarint(o.errs)
+	o.ro.Encode(e)
+	e.Uvarint(uint64(len(o.keys)))
+	for ks := o.lru.prev; ks != &o.lru; ks = ks.prev {
+		e.String(ks.key)
+		switch o.spec.Kind {
+		case Sliding:
+			e.Bool(ks.firing)
+			e.Bool(ks.sl != nil)
+			if ks.sl != nil {
+				o.encodeSlide(e, ks.sl)
+			}
+		case Count:
+			e.Bool(ks.cw != nil)
+			if ks.cw != nil {
+				o.encodeWin(e, ks.cw)
+			}
+		default:
+			e.Bool(ks.hasClosed)
+			e.Varint(ks.closedLast)
+			e.Uvarint(uint64(len(ks.wins)))
+			for _, w := range ks.wins {
+				o.encodeWin(e, w)
+			}
+		}
+	}
+	return e.B, nil
+}
+
+func (o *Op) encodeSpec(e *event.Enc) {
+	e.String(string(o.spec.Kind))
+	e.Varint(o.size)
+	e.Varint(o.every)
+	e.Varint(int64(o.spec.N))
+	e.Uvarint(uint64(len(o.aggs)))
+	for _, a := range o.aggs {
+		e.String(a.Name)
+		e.Byte(byte(a.f))
+		e.Float(a.P)
+	}
+}
+
+func (o *Op) encodeSlide(e *event.Enc, k *slideKey) {
+	e.Varint(k.ref)
+	e.Uvarint(uint64(len(k.ts)))
+	for _, t := range k.ts {
+		e.Varint(t)
+	}
+	for j, a := range o.aggs {
+		c := &k.cols[j]
+		for i := range k.ts {
+			if a.f.numeric() {
+				e.Float(c.nums[i])
+			} else {
+				e.Value(c.anys[i])
+			}
+		}
+		e.Float(c.sum.s)
+		e.Float(c.sum.c)
+		encWelford(e, c.w)
+		encCov(e, c.cv)
+	}
+}
+
+func encWelford(e *event.Enc, w welford) {
+	e.Float(w.n)
+	e.Float(w.mean)
+	e.Float(w.m2)
+}
+
+func encCov(e *event.Enc, v cov) {
+	for _, f := range [...]float64{v.n, v.mt, v.my, v.c, v.m2t} {
+		e.Float(f)
+	}
+}
+
+func (o *Op) encodeWin(e *event.Enc, w *win) {
+	e.Varint(w.start)
+	e.Varint(w.end)
+	e.Varint(w.n)
+	e.Event(w.lastEv)
+	for j := range w.aggs {
+		b := &w.aggs[j]
+		e.Varint(b.n)
+		e.Float(b.sum.s)
+		e.Float(b.sum.c)
+		encWelford(e, b.w)
+		encCov(e, b.cv)
+		e.Varint(b.ref)
+		e.Float(b.min)
+		e.Float(b.max)
+		e.Varint(b.tmin)
+		e.Varint(b.tmax)
+		e.Value(b.first)
+		e.Value(b.last)
+		e.Varint(b.ft)
+		e.Varint(b.lt)
+		e.Uvarint(b.fs)
+		e.Uvarint(b.ls)
+		e.Uvarint(uint64(len(b.vals)))
+		for _, v := range b.vals {
+			e.Float(v)
+		}
+		e.Bool(b.sorted)
+		e.Uvarint(uint64(len(b.distinct)))
+		for k := range b.distinct {
+			e.Value(k)
+		}
+	}
+}
+
+// Restore replaces all state with what Snapshot wrote. The operator must
+// have been built from the same Spec; on error it is left empty.
+func (o *Op) Restore(b []byte) error {
+	o.reset()
+	d := &event.Dec{B: b}
+	if v := d.Byte(); d.Err == nil && v != snapVersion {
+		return fmt.Errorf("restore window state: unknown version %d", v)
+	}
+	var want event.Enc
+	o.encodeSpec(&want)
+	if len(d.B) < len(want.B) || string(d.B[:len(want.B)]) != string(want.B) {
+		return fmt.Errorf("restore window state: %w", errSpec)
+	}
+	d.B = d.B[len(want.B):]
+	o.closeSet = d.Bool()
+	o.closeAt = d.Varint()
+	o.late, o.evicted, o.errs = d.Uvarint(), d.Uvarint(), d.Uvarint()
+	o.ro.Decode(d)
+	n := d.Len()
+	for i := 0; i < n && d.Err == nil; i++ {
+		key := d.String()
+		if o.keys[key] != nil {
+			d.Err = event.ErrCorrupt
+			break
+		}
+		ks, _ := o.touch(key)
+		o.decodeKey(d, ks)
+	}
+	if d.Err == nil && len(d.B) != 0 {
+		d.Err = event.ErrCorrupt
+	}
+	if d.Err != nil {
+		o.reset()
+		return fmt.Errorf("restore window state: %w", d.Err)
+	}
+	return nil
+}
+
+func (o *Op) reset() {
+	o.keys = map[string]*keyState{}
+	o.lru.next, o.lru.prev = &o.lru, &o.lru
+	o.due = nil
+	o.ro = event.Reorder{}
+	o.closeAt, o.closeSet = 0, false
+	o.late, o.evicted, o.errs = 0, 0, 0
+	o.open, o.held = 0, 0
+}
+
+func (o *Op) decodeKey(d *event.Dec, ks *keyState) {
+	switch o.spec.Kind {
+	case Sliding:
+		ks.firing = d.Bool()
+		if d.Bool() {
+			ks.sl = o.decodeSlide(d)
+			if n := len(ks.sl.ts); n > 0 {
+				o.held += n
+				ks.expiring = true
+				o.due.push(dueItem{due: ks.sl.ts[n-1] + o.size, key: ks.key, kind: dueExpire, ks: ks})
+			}
+		}
+	case Count:
+		if d.Bool() {
+			ks.cw = o.decodeWin(d, ks)
+		}
+	default:
+		ks.hasClosed = d.Bool()
+		ks.closedLast = d.Varint()
+		n := d.Len()
+		for i := 0; i < n && d.Err == nil; i++ {
+			w := o.decodeWin(d, ks)
+			ks.wins = append(ks.wins, w)
+			due := w.end
+			if o.spec.Kind == Session {
+				due = w.end + o.size + 1
+			}
+			o.due.push(dueItem{due: due, key: ks.key, kind: dueWindow, w: w})
+		}
+		if ks.hasClosed && o.spec.Kind == Session {
+			o.due.push(dueItem{due: ks.closedLast + 2*o.size + 1, key: ks.key, kind: dueForget, ks: ks})
+		}
+	}
+}
+
+// decodeSlide rebuilds a sliding key by pushing its events again (which
+// restores the deques, the sorted values and the distinct counts exactly)
+// and then overwrites the running sums with the saved bits.
+func (o *Op) decodeSlide(d *event.Dec) *slideKey {
+	ref := d.Varint()
+	n := d.Len()
+	k := newSlideKey(o.aggs, ref)
+	times := make([]int64, n)
+	for i := range times {
+		times[i] = d.Varint()
+	}
+	nums := make([][]float64, len(o.aggs))
+	anys := make([][]any, len(o.aggs))
+	type saved struct {
+		sum ksum
+		w   welford
+		cv  cov
+	}
+	sv := make([]saved, len(o.aggs))
+	for j, a := range o.aggs {
+		if a.f.numeric() {
+			nums[j] = make([]float64, n)
+			for i := range nums[j] {
+				nums[j][i] = d.Float()
+			}
+		} else {
+			anys[j] = make([]any, n)
+			for i := range anys[j] {
+				anys[j][i] = d.Value()
+			}
+		}
+		sv[j].sum = ksum{d.Float(), d.Float()}
+		sv[j].w = decWelford(d)
+		sv[j].cv = decCov(d)
+	}
+	if d.Err != nil {
+		return k
+	}
+	num := make([]float64, len(o.aggs))
+	anyv := make([]any, len(o.aggs))
+	for i, t := range times {
+		if i > 0 && t < times[i-1] {
+			d.Err = event.ErrCorrupt
+			return k
+		}
+		for j := range o.aggs {
+			num[j], anyv[j] = math.NaN(), nil
+			if nums[j] != nil {
+				num[j] = nums[j][i]
+			} else {
+				anyv[j] = anys[j][i]
+			}
+		}
+		k.push(o.aggs, t, num, anyv)
+	}
+	for j := range k.cols {
+		k.cols[j].sum, k.cols[j].w, k.cols[j].cv = sv[j].sum, sv[j].w, sv[j].cv
+	}
+	return k
+}
+
+func decWelford(d *event.Dec) welford { return welford{d.Float(), d.Float(), d.Float()} }
+
+func decCov(d *event.Dec) cov { return cov{d.Float(), d.Float(), d.Float(), d.Float(), d.Float()} }
+
+func (o *Op) decodeWin(d *event.Dec, ks *keyState) *win {
+	w := &win{ks: ks, aggs: make([]bagAgg, len(o.aggs))}
+	w.start, w.end, w.n = d.Varint(), d.Varint(), d.Varint()
+	w.lastEv = d.Event()
+	for j := range w.aggs {
+		b := &w.aggs[j]
+		b.n = d.Varint()
+		b.sum = ksum{d.Float(), d.Float()}
+		b.w = decWelford(d)
+		b.cv = decCov(d)
+		b.ref = d.Varint()
+		b.min, b.max = d.Float(), d.Float()
+		b.tmin, b.tmax = d.Varint(), d.Varint()
+		b.first, b.last = d.Value(), d.Value()
+		b.ft, b.lt = d.Varint(), d.Varint()
+		b.fs, b.ls = d.Uvarint(), d.Uvarint()
+		if nv := d.Len(); nv > 0 {
+			b.vals = make([]float64, nv)
+			for i := range b.vals {
+				b.vals[i] = d.Float()
+			}
+		}
+		b.sorted = d.Bool()
+		if nd := d.Len(); nd > 0 {
+			b.distinct = make(map[any]struct{}, nd)
+			for i := 0; i < nd && d.Err == nil; i++ {
+				b.distinct[d.Value()] = struct{}{}
+			}
+		}
+	}
+	o.open++
+	return w
+}

@@ -426,8 +426,11 @@ func (o *Op) pop(c int64, out []event.Result) []event.Result {
 			return out
 		}
 		if o.spec.Kind == Session {
-			if d := w.end + o.size + 1; d > it.due && d > c {
-				it.due = d // the session grew since this entry was pushed
+			if d := w.end + o.size + 1; d > it.due {
+				// The session grew since this entry was pushed: queue it
+				// again at its real end so that sessions closing together
+				// still emit in (end, key) order.
+				it.due = d
 				o.due.push(it)
 				return out
 			}

@@ -73,9 +73,33 @@ func (db *DB) saveCheckpoint(c Checkpoint, hashes map[string]partHash) error {
 		return err
 	}
 	old := db.partHashes
+	stale := map[string]bool{} // names in the file that c does not have
 	if old == nil {
-		if _, err := tx.Stmt(db.st.partClr).Exec(); err != nil {
+		// Hashes unknown (no LoadCheckpoint yet, or a failed save): write
+		// every part, in place. Deleting all rows and inserting them again
+		// would push every page through the freelist and write it twice.
+		rows, err := tx.Query("SELECT name FROM checkpoint_part")
+		if err != nil {
 			return err
+		}
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return err
+			}
+			if _, ok := c.Parts[name]; !ok {
+				stale[name] = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for name := range old {
+		if _, ok := c.Parts[name]; !ok {
+			stale[name] = true
 		}
 	}
 	up := tx.Stmt(db.st.partUpsert)
@@ -91,11 +115,9 @@ func (db *DB) saveCheckpoint(c Checkpoint, hashes map[string]partHash) error {
 		}
 	}
 	del := tx.Stmt(db.st.partDel)
-	for name := range old {
-		if _, ok := c.Parts[name]; !ok {
-			if _, err := del.Exec(name); err != nil {
-				return err
-			}
+	for name := range stale {
+		if _, err := del.Exec(name); err != nil {
+			return err
 		}
 	}
 	if _, err := tx.Stmt(db.st.jTruncate).Exec(int64(c.Pos)); err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -52,41 +51,36 @@ func (db *DB) append(msgs []Message) (uint64, error) {
 	defer tx.Rollback()
 	sel, ins := tx.Stmt(db.st.jDedup), tx.Stmt(db.st.jInsert)
 	next := db.lastPos
-	var batch map[string]uint64 // Dedup ids seen earlier in this batch
 	for i := range msgs {
 		m := &msgs[i]
 		m.Dup = false
 		var dedup any // NULL unless set, so the unique index ignores it
 		if m.Dedup != "" {
 			dedup = m.Dedup
-			if p, ok := batch[m.Dedup]; ok {
-				m.Pos, m.Dup = p, true
-				continue
-			}
-			var p int64
-			switch err := sel.QueryRow(m.Dedup).Scan(&p); {
-			case err == nil:
-				m.Pos, m.Dup = uint64(p), true
-				continue
-			case !errors.Is(err, sql.ErrNoRows):
-				return 0, err
-			}
 		}
-		next++
 		payload := m.Payload
 		if payload == nil {
 			payload = []byte{} // NOT NULL column; an empty payload is valid MQTT
 		}
-		if _, err := ins.Exec(int64(next), m.Topic, payload, nanos(m.Received), dedup); err != nil {
+		// Insert first and look the earlier position up only on a conflict:
+		// redeliveries are rare, and a lookup per message cost a third of
+		// Append's time.
+		res, err := ins.Exec(int64(next+1), m.Topic, payload, nanos(m.Received), dedup)
+		if err != nil {
 			return 0, err
 		}
-		m.Pos = next
-		if m.Dedup != "" {
-			if batch == nil {
-				batch = make(map[string]uint64)
+		if n, err := res.RowsAffected(); err != nil {
+			return 0, err
+		} else if n == 0 {
+			var p int64
+			if err := sel.QueryRow(m.Dedup).Scan(&p); err != nil {
+				return 0, fmt.Errorf("look up redelivered %q: %w", m.Dedup, err)
 			}
-			batch[m.Dedup] = next
+			m.Pos, m.Dup = uint64(p), true
+			continue
 		}
+		next++
+		m.Pos = next
 	}
 	return next, tx.Commit()
 }

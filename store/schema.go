@@ -117,7 +117,8 @@ func (s *stmts) prepare(w *sql.DB) error {
 		sql string
 	}{
 		{&s.jDedup, `SELECT pos FROM journal WHERE dedup = ?`},
-		{&s.jInsert, `INSERT INTO journal(pos, topic, payload, received, dedup) VALUES (?, ?, ?, ?, ?)`},
+		{&s.jInsert, `INSERT INTO journal(pos, topic, payload, received, dedup) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT(dedup) WHERE dedup IS NOT NULL DO NOTHING`},
 		{&s.jTruncate, `DELETE FROM journal WHERE pos <= ?`},
 		{&s.cpUpsert, `INSERT INTO checkpoint(id, pos, version, taken) VALUES (1, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET pos = excluded.pos, version = excluded.version, taken = excluded.taken`},

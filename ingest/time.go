@@ -117,8 +117,21 @@ func unitOf(a float64) int64 {
 }
 
 func intTime(i int64) (time.Time, error) {
-	a := float64(i)
-	unit := unitOf(math.Abs(a))
+	// Compare as integers: float64(99_999_999_999_999_999) rounds to 1e17
+	// and would change the unit.
+	a := i
+	if a < 0 {
+		a = -a // MinInt64 stays negative, and is nanoseconds below anyway
+	}
+	unit := int64(1)
+	switch {
+	case a >= 0 && a < 1e11:
+		unit = 1e9
+	case a >= 0 && a < 1e14:
+		unit = 1e6
+	case a >= 0 && a < 1e17:
+		unit = 1e3
+	}
 	// |i| < 1e11 s is about 1e20 ns: too big for int64 past year 2262, so
 	// split seconds and nanoseconds rather than multiplying blindly.
 	if unit == 1e9 {
@@ -149,8 +162,7 @@ func floatTime(f float64) (time.Time, error) {
 	default:
 		ns = math.Round(frac * float64(unit))
 	}
-	w := whole * float64(unit)
-	if math.Abs(w) >= 9.2e18 {
+	if w := whole * float64(unit); math.Abs(w) >= 9.2e18 {
 		return time.Time{}, fmt.Errorf("cannot parse %v: out of range", f)
 	}
 	sec := int64(whole) / (1e9 / unit)

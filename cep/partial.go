@@ -97,7 +97,7 @@ func (p *Pattern) newPartial() *partial {
 		q = p.free[n-1]
 		p.free = p.free[:n-1]
 	} else {
-		q = &partial{bound: make([]*event.Event, len(p.steps)), idx: make([]uint32, 0, p.perMatch)}
+		q = &partial{bound: make([]*event.Event, len(p.steps)), idx: make([]uint32, 0, min(p.perMatch, 8))}
 	}
 	p.nextID++
 	q.id = p.nextID

@@ -44,11 +44,11 @@ type Pattern struct {
 	maxPartials int
 	perMatch    int // events one complete match consumes
 
-	keys   map[string]*pkey
-	lru    pkey // sentinel: lru.next is the least recently seen key
-	dl     dlHeap
-	buf    event.Reorder
-	closed int64 // last closeAt (ns); valid when hasClosed
+	keys      map[string]*pkey
+	lru       pkey // sentinel: lru.next is the least recently seen key
+	dl        dlHeap
+	buf       event.Reorder
+	closed    int64 // last closeAt (ns); valid when hasClosed
 	hasClosed bool
 
 	nextID   uint64 // creation order of partials: the oldest wins

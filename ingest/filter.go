@@ -200,6 +200,11 @@ func Overlap(a, b *Filter) bool {
 			if i == len(la) {
 				rest = lb[i:]
 			}
+			if i == 1 && (la[0] == level{} || lb[0] == level{}) { // level{}: literal ""
+				// The only topic left is "" (one empty level), which is
+				// not a valid topic name.
+				return false
+			}
 			return len(rest) == 0 || (len(rest) == 1 && rest[0].kind == hash)
 		}
 		x, y := la[i], lb[i]

@@ -170,7 +170,7 @@ func TestPatternMiddleNot(t *testing.T) {
 		{"not window: B inside it kills", 10 * minute, []in{ev(0, "A"), ev(10*minute, "B"), ev(20*minute, "C")}, nil},
 		{"not window: B after it is ignored", 10 * minute, []in{ev(0, "A"), ev(11*minute, "B"), ev(20*minute, "C")},
 			[]string{"k firing +20m0s ev3"}},
-		{"next step's within counts from the step before the not", 0, []in{ev(0, "A"), ev(hour + 1, "C")}, nil},
+		{"next step's within counts from the step before the not", 0, []in{ev(0, "A"), ev(hour+1, "C")}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,7 +249,7 @@ func TestPatternBounds(t *testing.T) {
 		rs := drive(p, []in{
 			ev(0, "PaymentReceived", "amount", 1.0).on("a"),
 			ev(1, "PaymentReceived", "amount", 1.0).on("b"),
-			ev(2, "Other").on("a"), // a is now more recent than b
+			ev(2, "Other").on("a"),                          // a is now more recent than b
 			ev(3, "PaymentReceived", "amount", 1.0).on("c"), // evicts b
 			ev(4, "PaymentReceived", "amount", 1.0).on("b"), // starts over; evicts a
 			ev(5, "PaymentReceived", "amount", 1.0).on("c"),

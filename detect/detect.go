@@ -1,0 +1,259 @@
+// Package detect owns the anomaly detectors behind a rule's `detect:` part:
+// zscore, mad, ewma and cusum, each scoring one numeric field per key in
+// event time with a firing/resolved lifecycle. A Detector satisfies the
+// engine's Operator contract (docs/design.md). It imports only the event
+// package: never rules, windows, cep or engine.
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+)
+
+// Spec describes one rule's detector.
+type Spec struct {
+	// Method is zscore, mad, ewma or cusum; empty means Default.
+	Method string
+	// Value extracts the scored number; ok=false ignores the event.
+	Value func(ev *event.Event) (float64, bool)
+	// Params are the other keys under `detect:` as decoded from YAML:
+	// numbers (float64 or int), duration strings and bools.
+	Params map[string]any
+	// MaxKeys caps the keys holding state (least recently seen evicted);
+	// 0 means 10,000.
+	MaxKeys int
+}
+
+// Detector runs one method over many keys. It is not safe for concurrent use.
+type Detector struct {
+	cfg     config
+	value   func(ev *event.Event) (float64, bool)
+	maxKeys int
+
+	keys    map[string]*keyState
+	lru     keyState // sentinel of a ring, most recently seen after it
+	buf     event.Reorder
+	closeAt time.Time
+	late    uint64
+	evicted uint64
+	out     []event.Result
+}
+
+// keyState is one key's baseline and lifecycle.
+type keyState struct {
+	key        string
+	m          model
+	firing     bool
+	calm, anom int // consecutive normal / anomalous points
+	prev, next *keyState
+}
+
+const snapVersion = 1
+
+// New validates the Spec and builds a Detector. Parameter problems come back
+// as *ParamError values joined with errors.Join.
+func New(s Spec) (*Detector, error) {
+	if s.Value == nil {
+		return nil, errors.New("detect: no value function")
+	}
+	cfg, err := parse(s.Method, s.Params)
+	if err != nil {
+		return nil, err
+	}
+	d := &Detector{cfg: cfg, value: s.Value, maxKeys: s.MaxKeys, keys: map[string]*keyState{}}
+	if d.maxKeys <= 0 {
+		d.maxKeys = 10000
+	}
+	d.lru.prev, d.lru.next = &d.lru, &d.lru
+	return d, nil
+}
+
+// Method is the method in use after defaults.
+func (d *Detector) Method() string { return d.cfg.method }
+
+// Add buffers one event; it is scored once Advance reaches its time. An
+// event older than the last closing time is late: dropped and counted.
+func (d *Detector) Add(key string, ev *event.Event) []event.Result {
+	if ev.Time.Before(d.closeAt) {
+		d.late++
+		return nil
+	}
+	d.buf.Push(key, ev)
+	return nil
+}
+
+// Advance scores every buffered event with Time <= closeAt in (Time, Seq) order.
+func (d *Detector) Advance(closeAt time.Time) []event.Result {
+	if closeAt.After(d.closeAt) {
+		d.closeAt = closeAt
+	}
+	if d.buf.Len() == 0 {
+		return nil
+	}
+	d.out = nil
+	d.buf.Ready(closeAt, d.process)
+	return d.out
+}
+
+// Flush scores whatever is still buffered. A detector has nothing else open:
+// a firing key stays firing, as it would in `run`.
+func (d *Detector) Flush() []event.Result {
+	d.out = nil
+	d.buf.All(d.process)
+	return d.out
+}
+
+func (d *Detector) process(key string, ev *event.Event) {
+	x, ok := d.value(ev)
+	if !ok || math.IsNaN(x) || math.IsInf(x, 0) {
+		return
+	}
+	k := d.touch(key)
+	c := &d.cfg
+	expected, score, ready := k.m.observe(ev.Time, x)
+	anomalous := ready && d.anomalous(score)
+	if anomalous {
+		k.anom++
+		k.calm = 0
+	} else {
+		k.anom = 0
+		k.calm++
+	}
+	switch {
+	case anomalous && !k.firing:
+		k.firing = true
+		d.emit(k, event.Firing, ev, x, expected, score)
+	case !anomalous && k.firing && ready && k.calm >= c.clear:
+		k.firing = false
+		d.emit(k, event.Resolved, ev, x, expected, score)
+	}
+	switch {
+	case !anomalous || c.learnAnom:
+		k.m.learn(ev.Time, x)
+	case c.relearn > 0 && k.anom >= c.relearn:
+		// The anomaly has lasted long enough to be the new normal: start
+		// the baseline again from here rather than fire forever.
+		k.m.reset()
+		k.m.learn(ev.Time, x)
+		k.anom = 0
+	}
+}
+
+func (d *Detector) anomalous(score float64) bool {
+	switch d.cfg.direction {
+	case 1:
+		return score >= d.cfg.threshold
+	case -1:
+		return -score >= d.cfg.threshold
+	}
+	return math.Abs(score) >= d.cfg.threshold
+}
+
+func (d *Detector) emit(k *keyState, st event.State, ev *event.Event, x, expected, score float64) {
+	d.out = append(d.out, event.Result{
+		Key: k.key, State: st, Time: ev.Time, Event: ev,
+		Values: map[string]any{
+			"value": x, "expected": expected, "score": round(score),
+			"threshold": d.cfg.threshold, "method": d.cfg.method,
+		},
+	})
+}
+
+// round keeps alert values readable; the decision used the exact score.
+func round(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// touch returns the key's state, creating it (and evicting the least
+// recently seen key at the cap) and marking it most recently seen.
+func (d *Detector) touch(key string) *keyState {
+	k := d.keys[key]
+	if k == nil {
+		if len(d.keys) >= d.maxKeys {
+			old := d.lru.prev
+			d.unlink(old)
+			delete(d.keys, old.key)
+			d.evicted++
+		}
+		k = &keyState{key: key, m: newModel(&d.cfg)}
+		d.keys[key] = k
+	} else {
+		d.unlink(k)
+	}
+	k.prev, k.next = &d.lru, d.lru.next
+	d.lru.next.prev = k
+	d.lru.next = k
+	return k
+}
+
+func (d *Detector) unlink(k *keyState) {
+	k.prev.next = k.next
+	k.next.prev = k.prev
+}
+
+// Stats reports keys, late and evicted counts, and buffered events.
+func (d *Detector) Stats() event.OpStats {
+	return event.OpStats{Keys: len(d.keys), Late: d.late, Evicted: d.evicted, Pending: d.buf.Len()}
+}
+
+// Snapshot writes all state: the closing time, counters, the reorder buffer
+// and every key, least recently seen first so Restore rebuilds the LRU order.
+func (d *Detector) Snapshot() ([]byte, error) {
+	var e event.Enc
+	e.Uvarint(snapVersion)
+	e.String(d.cfg.method)
+	e.Time(d.closeAt)
+	e.Uvarint(d.late)
+	e.Uvarint(d.evicted)
+	d.buf.Encode(&e)
+	e.Uvarint(uint64(len(d.keys)))
+	for k := d.lru.prev; k != &d.lru; k = k.prev {
+		e.String(k.key)
+		e.Bool(k.firing)
+		e.Uvarint(uint64(k.calm))
+		e.Uvarint(uint64(k.anom))
+		k.m.encode(&e)
+	}
+	return e.B, nil
+}
+
+// Restore replaces all state with a Snapshot of a Detector built from the same Spec.
+func (d *Detector) Restore(b []byte) error {
+	dec := event.Dec{B: b}
+	if v := dec.Uvarint(); dec.Err == nil && v != snapVersion {
+		return fmt.Errorf("restore detector: unknown snapshot version %d", v)
+	}
+	if m := dec.String(); dec.Err == nil && m != d.cfg.method {
+		return fmt.Errorf("restore detector: snapshot is of method %q, not %q", m, d.cfg.method)
+	}
+	n := &Detector{cfg: d.cfg, value: d.value, maxKeys: d.maxKeys, keys: map[string]*keyState{}}
+	n.lru.prev, n.lru.next = &n.lru, &n.lru
+	n.closeAt = dec.Time()
+	n.late = dec.Uvarint()
+	n.evicted = dec.Uvarint()
+	n.buf.Decode(&dec)
+	count := dec.Len()
+	for i := 0; i < count && dec.Err == nil; i++ {
+		k := n.touch(dec.String())
+		k.firing = dec.Bool()
+		k.calm = int(dec.Uvarint())
+		k.anom = int(dec.Uvarint())
+		k.m.decode(&dec)
+	}
+	if dec.Err == nil && len(dec.B) != 0 {
+		dec.Err = event.ErrCorrupt
+	}
+	if dec.Err != nil {
+		return fmt.Errorf("restore detector: %w", dec.Err)
+	}
+	*d = *n
+	// The ring's sentinel moved with the copy; re-point its neighbours.
+	if len(d.keys) == 0 {
+		d.lru.prev, d.lru.next = &d.lru, &d.lru
+	} else {
+		d.lru.prev.next, d.lru.next.prev = &d.lru, &d.lru
+	}
+	return nil
+}

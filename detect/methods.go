@@ -1,0 +1,338 @@
+package detect
+
+import (
+	"math"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+)
+
+// model is one key's baseline for one method. observe scores a point against
+// the baseline without learning it (cusum also moves its sums, which are the
+// detector's state, not the baseline); learn adds the point to the baseline.
+// The split is what keeps anomalous points out of the baseline.
+type model interface {
+	observe(t time.Time, x float64) (expected, score float64, ready bool)
+	learn(t time.Time, x float64)
+	reset()
+	encode(e *event.Enc)
+	decode(d *event.Dec)
+}
+
+func newModel(c *config) model {
+	switch c.method {
+	case "zscore":
+		return &zscore{win: window{size: c.window}, min: c.minSamples}
+	case "mad":
+		return &mad{win: window{size: c.window}, min: c.minSamples}
+	case "ewma":
+		return &ewma{ew: ewstat{alpha: c.alpha, half: c.halflifeT}, min: c.minSamples}
+	default:
+		return &cusum{ew: ewstat{alpha: c.alpha, half: c.halflifeT}, min: c.minSamples, k: c.k, h: c.threshold}
+	}
+}
+
+// sdFloor keeps a flat baseline from turning the smallest wobble into an
+// infinite score: a deviation must exceed a millionth of the level's size.
+func sdFloor(sd, level float64) float64 {
+	return math.Max(sd, 1e-6*math.Max(1, math.Abs(level)))
+}
+
+// window is the baseline points with time in (t-size, t], oldest first, in a
+// ring that grows to the most points a window has held.
+type window struct {
+	size time.Duration
+	ts   []int64
+	xs   []float64
+	head int
+	n    int
+}
+
+func (w *window) push(t time.Time, x float64) {
+	if w.n == len(w.xs) {
+		grow := max(8, 2*len(w.xs))
+		ts, xs := make([]int64, grow), make([]float64, grow)
+		for i := 0; i < w.n; i++ {
+			j := (w.head + i) % len(w.xs)
+			ts[i], xs[i] = w.ts[j], w.xs[j]
+		}
+		w.ts, w.xs, w.head = ts, xs, 0
+	}
+	j := (w.head + w.n) % len(w.xs)
+	w.ts[j], w.xs[j] = t.UnixNano(), x
+	w.n++
+}
+
+// expire drops points at or before t-size and calls fn with each.
+func (w *window) expire(t time.Time, fn func(x float64)) {
+	cut := t.UnixNano() - int64(w.size)
+	for w.n > 0 && w.ts[w.head] <= cut {
+		if fn != nil {
+			fn(w.xs[w.head])
+		}
+		w.head = (w.head + 1) % len(w.xs)
+		w.n--
+	}
+}
+
+func (w *window) at(i int) float64 { return w.xs[(w.head+i)%len(w.xs)] }
+
+func (w *window) reset() { w.head, w.n = 0, 0 }
+
+func (w *window) encode(e *event.Enc) {
+	e.Uvarint(uint64(w.n))
+	for i := 0; i < w.n; i++ {
+		j := (w.head + i) % len(w.xs)
+		e.Varint(w.ts[j])
+		e.Float(w.xs[j])
+	}
+}
+
+func (w *window) decode(d *event.Dec) {
+	n := d.Len()
+	w.reset()
+	for i := 0; i < n && d.Err == nil; i++ {
+		t := d.Varint()
+		w.push(time.Unix(0, t), d.Float())
+	}
+}
+
+// zscore: mean and standard deviation of the window, kept as running sums
+// around a shift (the first point) so that large levels do not cancel.
+type zscore struct {
+	win          window
+	min          int
+	shift, s, ss float64
+}
+
+func (z *zscore) observe(t time.Time, x float64) (float64, float64, bool) {
+	z.win.expire(t, func(y float64) { d := y - z.shift; z.s -= d; z.ss -= d * d })
+	n := float64(z.win.n)
+	if z.win.n == 0 {
+		z.s, z.ss = 0, 0 // drop rounding residue
+	}
+	if z.win.n < z.min || z.win.n < 2 {
+		return 0, 0, false
+	}
+	m := z.s / n
+	v := math.Max(0, (z.ss-n*m*m)/(n-1))
+	mean := z.shift + m
+	return mean, (x - mean) / sdFloor(math.Sqrt(v), mean), true
+}
+
+func (z *zscore) learn(t time.Time, x float64) {
+	if z.win.n == 0 {
+		z.shift, z.s, z.ss = x, 0, 0
+	}
+	z.win.push(t, x)
+	d := x - z.shift
+	z.s += d
+	z.ss += d * d
+}
+
+func (z *zscore) reset() { z.win.reset(); z.s, z.ss = 0, 0 }
+
+func (z *zscore) encode(e *event.Enc) { z.win.encode(e) }
+
+// decode rebuilds the sums from the points in the same order learn saw them,
+// so a restored detector computes bit-identical scores.
+func (z *zscore) decode(d *event.Dec) {
+	var w window
+	w.size = z.win.size
+	w.decode(d)
+	z.reset()
+	for i := 0; i < w.n; i++ {
+		z.learn(time.Unix(0, w.ts[(w.head+i)%len(w.xs)]), w.at(i))
+	}
+}
+
+// mad: median and median absolute deviation of the window, found by
+// selection on a scratch copy (O(window) per point, no sort).
+type mad struct {
+	win     window
+	min     int
+	scratch []float64
+}
+
+func (m *mad) observe(t time.Time, x float64) (float64, float64, bool) {
+	m.win.expire(t, nil)
+	n := m.win.n
+	if n < m.min || n < 2 {
+		return 0, 0, false
+	}
+	s := m.scratch[:0]
+	for i := 0; i < n; i++ {
+		s = append(s, m.win.at(i))
+	}
+	m.scratch = s
+	med := median(s)
+	var meanAD float64
+	for i := range s {
+		s[i] = math.Abs(s[i] - med)
+		meanAD += s[i]
+	}
+	meanAD /= float64(n)
+	// 1.4826·MAD estimates σ for normal data; on data with many equal
+	// values MAD is 0 and the mean absolute deviation (·1.2533) stands in.
+	sd := 1.4826 * median(s)
+	if sd == 0 {
+		sd = 1.2533 * meanAD
+	}
+	return med, (x - med) / sdFloor(sd, med), true
+}
+
+func (m *mad) learn(t time.Time, x float64) { m.win.push(t, x) }
+func (m *mad) reset()                       { m.win.reset() }
+func (m *mad) encode(e *event.Enc)          { m.win.encode(e) }
+func (m *mad) decode(d *event.Dec)          { m.win.decode(d) }
+
+// median reorders s (quickselect); for even lengths it averages the middle two.
+func median(s []float64) float64 {
+	n := len(s)
+	hi := selectK(s, n/2)
+	if n%2 == 1 {
+		return hi
+	}
+	lo := s[0]
+	for _, v := range s[:n/2] {
+		lo = math.Max(lo, v)
+	}
+	return (lo + hi) / 2
+}
+
+// selectK puts the k-th smallest at s[k], smaller ones before it, and returns it.
+func selectK(s []float64, k int) float64 {
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		// median of three as the pivot keeps sorted input linear
+		mid := lo + (hi-lo)/2
+		if s[mid] < s[lo] {
+			s[mid], s[lo] = s[lo], s[mid]
+		}
+		if s[hi] < s[lo] {
+			s[hi], s[lo] = s[lo], s[hi]
+		}
+		if s[hi] < s[mid] {
+			s[hi], s[mid] = s[mid], s[hi]
+		}
+		p := s[mid]
+		i, j := lo, hi
+		for i <= j {
+			for s[i] < p {
+				i++
+			}
+			for s[j] > p {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return s[k]
+		}
+	}
+	return s[k]
+}
+
+// ewstat is an exponentially weighted mean and variance. Until 1/alpha points
+// have been seen it is the plain running mean, so early points are not
+// over-weighted; with a time halflife the weight decays with the gap.
+type ewstat struct {
+	alpha   float64
+	half    time.Duration
+	n       int
+	mean, v float64
+	last    int64
+}
+
+func (s *ewstat) add(t time.Time, x float64) {
+	a := s.alpha
+	if s.half > 0 && s.n > 0 {
+		dt := float64(t.UnixNano() - s.last)
+		a = 1 - math.Exp2(-dt/float64(s.half))
+	}
+	s.n++
+	a = math.Max(a, 1/float64(s.n))
+	d := x - s.mean
+	inc := a * d
+	s.mean += inc
+	s.v = (1 - a) * (s.v + d*inc)
+	s.last = t.UnixNano()
+}
+
+func (s *ewstat) encode(e *event.Enc) {
+	e.Uvarint(uint64(s.n))
+	e.Float(s.mean)
+	e.Float(s.v)
+	e.Varint(s.last)
+}
+
+func (s *ewstat) decode(d *event.Dec) {
+	s.n = int(d.Uvarint())
+	s.mean = d.Float()
+	s.v = d.Float()
+	s.last = d.Varint()
+}
+
+type ewma struct {
+	ew  ewstat
+	min int
+}
+
+func (m *ewma) observe(_ time.Time, x float64) (float64, float64, bool) {
+	if m.ew.n < m.min || m.ew.n < 2 {
+		return 0, 0, false
+	}
+	return m.ew.mean, (x - m.ew.mean) / sdFloor(math.Sqrt(m.ew.v), m.ew.mean), true
+}
+
+func (m *ewma) learn(t time.Time, x float64) { m.ew.add(t, x) }
+func (m *ewma) reset()                       { m.ew = ewstat{alpha: m.ew.alpha, half: m.ew.half} }
+func (m *ewma) encode(e *event.Enc)          { m.ew.encode(e) }
+func (m *ewma) decode(d *event.Dec)          { m.ew.decode(d) }
+
+// cusum is the two-sided tabular CUSUM on points standardised by a slow
+// exponentially weighted baseline: S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k).
+// Its score is the larger sum (signed), compared with h.
+type cusum struct {
+	ew     ewstat
+	min    int
+	k, h   float64
+	hi, lo float64
+}
+
+func (c *cusum) observe(_ time.Time, x float64) (float64, float64, bool) {
+	if c.ew.n < c.min || c.ew.n < 2 {
+		return 0, 0, false
+	}
+	z := (x - c.ew.mean) / sdFloor(math.Sqrt(c.ew.v), c.ew.mean)
+	c.hi = math.Max(0, c.hi+z-c.k)
+	c.lo = math.Max(0, c.lo-z-c.k)
+	score := c.hi
+	if c.lo > c.hi {
+		score = -c.lo
+	}
+	// Restart after an alarm, as the textbook chart does: a shift that
+	// persists crosses h again within h/(shift-k) points and keeps the key
+	// firing, while one that ended lets it resolve.
+	if math.Abs(score) >= c.h {
+		c.hi, c.lo = 0, 0
+	}
+	return c.ew.mean, score, true
+}
+
+func (c *cusum) learn(t time.Time, x float64) { c.ew.add(t, x) }
+func (c *cusum) reset() {
+	c.ew = ewstat{alpha: c.ew.alpha, half: c.ew.half}
+	c.hi, c.lo = 0, 0
+}
+func (c *cusum) encode(e *event.Enc) { c.ew.encode(e); e.Float(c.hi); e.Float(c.lo) }
+func (c *cusum) decode(d *event.Dec) { c.ew.decode(d); c.hi = d.Float(); c.lo = d.Float() }

@@ -1,0 +1,251 @@
+// Package broker runs vigil's optional embedded MQTT broker (mochi-mqtt)
+// behind a small seam: Options, New, Start, Addr, Close. Nothing else in vigil
+// touches mochi, so replacing it (its maintenance has slowed) stays local.
+//
+// It owns listening, TLS and username/password authentication. It refuses to
+// listen beyond loopback without users: an open broker on a gateway's LAN
+// lets any device inject readings.
+//
+// It imports no other vigil package.
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Options configure the embedded broker. The zero value listens on
+// 127.0.0.1:1883 without TLS and allows anonymous clients.
+type Options struct {
+	// Listen is host:port; port 0 picks a free port (see Addr).
+	Listen string `yaml:"listen"`
+	// TLS, when set, makes the listener speak TLS only.
+	TLS *tls.Config `yaml:"-"`
+	// Users maps username to password. Empty allows anonymous clients,
+	// which New accepts only on a loopback address.
+	Users map[string]string `yaml:"-"`
+	// Logger receives the broker's warnings and errors (records below
+	// Warn are dropped, and at most a burst of them per 10 s is kept,
+	// because a misbehaving device can trigger one per connection).
+	// Default: text on stderr.
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// DefaultListen is where the broker listens when Options.Listen is empty.
+const DefaultListen = "127.0.0.1:1883"
+
+// Broker is an embedded MQTT 3.1.1/5 broker.
+type Broker struct {
+	opts   Options
+	srv    *mqtt.Server
+	tcp    *listeners.TCP
+	mu     sync.Mutex
+	closed bool
+}
+
+// New checks the options and builds a broker; Start makes it listen.
+func New(o Options) (*Broker, error) {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	host, _, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("broker listen %q: %w", o.Listen, err)
+	}
+	if len(o.Users) == 0 && !isLoopback(host) {
+		return nil, fmt.Errorf("broker listen %q: not a loopback address and no users configured: authentication is required when listening beyond loopback", o.Listen)
+	}
+	for u := range o.Users {
+		if u == "" {
+			return nil, errors.New("broker users: empty username")
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	log := slog.New(newQuietHandler(o.Logger.Handler(), slog.LevelWarn, 10, 10*time.Second)).With("component", "broker")
+
+	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false})
+	if err := srv.AddHook(&authHook{users: hashUsers(o.Users)}, nil); err != nil {
+		return nil, fmt.Errorf("broker auth hook: %w", err)
+	}
+	return &Broker{opts: o, srv: srv}, nil
+}
+
+// isLoopback reports whether host only ever accepts local connections.
+// Hostnames other than localhost count as not loopback: they may resolve
+// to anything.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Start opens the listener; the broker accepts connections when it returns.
+func (b *Broker) Start() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("broker start: already closed")
+	}
+	if b.tcp != nil {
+		return errors.New("broker start: already started")
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.opts.Listen, TLSConfig: b.opts.TLS})
+	if err := b.srv.AddListener(tcp); err != nil {
+		return fmt.Errorf("broker listen %s: %w", b.opts.Listen, err)
+	}
+	b.tcp = tcp
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("broker serve: %w", err)
+	}
+	return nil
+}
+
+// Addr is the address the broker listens on (the real port when Listen
+// asked for port 0), or Options.Listen before Start.
+func (b *Broker) Addr() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tcp == nil {
+		return b.opts.Listen
+	}
+	return b.tcp.Address()
+}
+
+// Close disconnects every client and stops listening. Sessions live in
+// memory only: a new broker starts with none. Close is idempotent.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.tcp == nil {
+		// Never served: mochi's Close expects its event loop running.
+		return nil
+	}
+	if err := b.srv.Close(); err != nil {
+		return fmt.Errorf("broker close: %w", err)
+	}
+	return nil
+}
+
+// authHook checks username and password on CONNECT and allows every topic
+// to an authenticated client: vigil's broker serves one trust domain.
+type authHook struct {
+	mqtt.HookBase
+	// users maps username to sha256(password); comparing fixed-length
+	// digests keeps the comparison constant-time whatever the lengths.
+	users map[string][32]byte
+}
+
+func hashUsers(users map[string]string) map[string][32]byte {
+	m := make(map[string][32]byte, len(users))
+	for u, p := range users {
+		m[u] = sha256.Sum256([]byte(p))
+	}
+	return m
+}
+
+func (h *authHook) ID() string { return "vigil-auth" }
+
+func (h *authHook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if len(h.users) == 0 {
+		return true
+	}
+	want, ok := h.users[string(pk.Connect.Username)]
+	got := sha256.Sum256(pk.Connect.Password)
+	// Compare even for an unknown user so timing does not reveal which
+	// usernames exist.
+	match := subtle.ConstantTimeCompare(got[:], want[:]) == 1
+	return ok && match
+}
+
+func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool { return true }
+
+// quietHandler drops records below min and lets through at most burst
+// records per period; it then logs how many it suppressed.
+type quietHandler struct {
+	next   slog.Handler
+	min    slog.Level
+	st     *quietState
+	burst  int
+	period time.Duration
+}
+
+type quietState struct {
+	mu         sync.Mutex
+	start      time.Time
+	n          int
+	suppressed int
+}
+
+func newQuietHandler(next slog.Handler, min slog.Level, burst int, period time.Duration) *quietHandler {
+	return &quietHandler{next: next, min: min, st: &quietState{}, burst: burst, period: period}
+}
+
+func (h *quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.next.Enabled(ctx, l)
+}
+
+func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	s := h.st
+	s.mu.Lock()
+	now := r.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
+	var suppressed int
+	if now.Sub(s.start) >= h.period {
+		suppressed, s.suppressed = s.suppressed, 0
+		s.start, s.n = now, 0
+	}
+	s.n++
+	allow := s.n <= h.burst
+	if !allow {
+		s.suppressed++
+	}
+	s.mu.Unlock()
+	if suppressed > 0 {
+		note := slog.NewRecord(now, slog.LevelWarn, "broker log records suppressed", 0)
+		note.AddAttrs(slog.Int("count", suppressed))
+		_ = h.next.Handle(ctx, note)
+	}
+	if !allow {
+		return nil
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h *quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.next = h.next.WithAttrs(as)
+	return &c
+}
+
+func (h *quietHandler) WithGroup(name string) slog.Handler {
+	c := *h
+	c.next = h.next.WithGroup(name)
+	return &c
+}

@@ -1,0 +1,445 @@
+package rules
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// Config is the daemon's vigil.yaml. The zero value of every section works:
+// defaults are filled by LoadConfig.
+type Config struct {
+	File     string
+	Gateway  string
+	MQTT     MQTTConfig
+	Broker   BrokerConfig
+	Upstream UpstreamConfig
+	State    StateConfig
+	Rules    []string // files or directories, relative to the config file
+	HTTP     HTTPConfig
+	Limits   LimitsConfig
+	Log      LogConfig
+}
+
+// TLSConfig names PEM files; relative paths are relative to the config file.
+type TLSConfig struct {
+	CA, Cert, Key string
+	// InsecureSkipVerify is for tests only; it is not read from files.
+}
+
+// Enabled reports whether any TLS file is configured.
+func (t TLSConfig) Enabled() bool { return t.CA != "" || t.Cert != "" || t.Key != "" }
+
+type MQTTConfig struct {
+	Broker       string // default tcp://127.0.0.1:1883, or the embedded broker
+	ClientID     string // default vigil-<gateway>
+	Username     string
+	PasswordFile string
+	TLS          TLSConfig
+	Queue        int // bounded ingest queue, default 10000
+}
+
+type BrokerConfig struct {
+	Listen    string // empty: no embedded broker
+	UsersFile string // "user:password" lines; required when Listen is not loopback
+	TLS       TLSConfig
+}
+
+type UpstreamConfig struct {
+	Broker       string // empty: alerts stay in the outbox and history
+	Topic        string // default vigil/{gateway}/alerts/{rule}
+	QoS          int    // default 1
+	ClientID     string // default vigil-<gateway>-up
+	Username     string
+	PasswordFile string
+	TLS          TLSConfig
+}
+
+type StateConfig struct {
+	Path            string        // default ./vigil.db
+	CheckpointEvery time.Duration // default 10s
+	Journal         bool          // default true
+	OutboxMax       int           // default 100000
+	History         time.Duration // retention, default 720h
+}
+
+type HTTPConfig struct {
+	Listen    string // default 127.0.0.1:8080; "off" disables
+	TokenFile string
+}
+
+type LimitsConfig struct {
+	MaxKeys int           // per rule, default 10000
+	Grace   time.Duration // wall-clock grace before windows close on the gateway clock, default 5s
+}
+
+type LogConfig struct {
+	Level string // debug, info (default), warn, error
+}
+
+// DefaultConfig is the config with every default filled.
+func DefaultConfig() *Config {
+	c := &Config{}
+	c.fill()
+	return c
+}
+
+func (c *Config) fill() {
+	if c.Gateway == "" {
+		h, _ := os.Hostname()
+		if h == "" {
+			h = "gateway"
+		}
+		c.Gateway = h
+	}
+	if c.MQTT.Broker == "" {
+		if c.Broker.Listen != "" {
+			c.MQTT.Broker = "tcp://" + c.Broker.Listen
+		} else {
+			c.MQTT.Broker = "tcp://127.0.0.1:1883"
+		}
+	}
+	if c.MQTT.ClientID == "" {
+		c.MQTT.ClientID = "vigil-" + c.Gateway
+	}
+	if c.MQTT.Queue == 0 {
+		c.MQTT.Queue = 10000
+	}
+	if c.Upstream.Topic == "" {
+		c.Upstream.Topic = "vigil/{gateway}/alerts/{rule}"
+	}
+	if c.Upstream.QoS == 0 {
+		c.Upstream.QoS = 1
+	}
+	if c.Upstream.ClientID == "" {
+		c.Upstream.ClientID = c.MQTT.ClientID + "-up"
+	}
+	if c.State.Path == "" {
+		c.State.Path = "vigil.db"
+	}
+	if c.State.CheckpointEvery == 0 {
+		c.State.CheckpointEvery = 10 * time.Second
+	}
+	if c.State.OutboxMax == 0 {
+		c.State.OutboxMax = 100000
+	}
+	if c.State.History == 0 {
+		c.State.History = 30 * 24 * time.Hour
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:8080"
+	}
+	if c.Limits.MaxKeys == 0 {
+		c.Limits.MaxKeys = 10000
+	}
+	if c.Limits.Grace == 0 {
+		c.Limits.Grace = 5 * time.Second
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+}
+
+// IsConfig tells a daemon config from a rule file: a config's `rules:` is a
+// path, a rule file's is a list.
+func IsConfig(src []byte) bool {
+	var errs Errors
+	root, d := parseYAML("", src, &errs)
+	m, ok := d.unwrap(root).(*ast.MappingNode)
+	if !ok {
+		return false
+	}
+	for _, mv := range m.Values {
+		k := d.unwrap(mv.Key).String()
+		switch k {
+		case "gateway", "mqtt", "broker", "upstream", "state", "http", "limits", "log":
+			return true
+		case "rules":
+			_, isList := d.unwrap(mv.Value).(*ast.SequenceNode)
+			if !isList {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// LoadConfig reads and validates vigil.yaml; every problem is reported.
+func LoadConfig(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{Pos{path, 1, 1}, fmt.Sprintf("read: %v", err)}}
+	}
+	return ParseConfig(path, src)
+}
+
+// ParseConfig validates a config given as contents.
+func ParseConfig(path string, src []byte) (*Config, error) {
+	var errs Errors
+	c := &Config{File: path}
+	root, d := parseYAML(path, src, &errs)
+	dir := filepath.Dir(path)
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	fs, _ := d.fields(root, "config", "gateway", "mqtt", "broker", "upstream", "state", "rules", "http", "limits", "log")
+	for _, f := range fs {
+		switch f.key {
+		case "gateway":
+			c.Gateway, _ = d.str(f.val, "gateway")
+			if strings.ContainsAny(c.Gateway, "/+#") {
+				d.errf(f.val, "gateway: %q must not contain / + or #", c.Gateway)
+			}
+		case "mqtt":
+			sub, _ := d.fields(f.val, "mqtt", "broker", "client_id", "username", "password_file", "tls", "queue")
+			for _, s := range sub {
+				switch s.key {
+				case "broker":
+					c.MQTT.Broker = d.brokerURL(s.val, "mqtt: broker")
+				case "client_id":
+					c.MQTT.ClientID, _ = d.str(s.val, "mqtt: client_id")
+				case "username":
+					c.MQTT.Username, _ = d.str(s.val, "mqtt: username")
+				case "password_file":
+					c.MQTT.PasswordFile = rel(d.fileRef(s.val, "mqtt: password_file"))
+				case "tls":
+					c.MQTT.TLS = d.tls(s.val, "mqtt: tls", rel)
+				case "queue":
+					c.MQTT.Queue, _ = d.integer(s.val, "mqtt: queue")
+				}
+			}
+		case "broker":
+			sub, _ := d.fields(f.val, "broker", "listen", "users_file", "tls")
+			for _, s := range sub {
+				switch s.key {
+				case "listen":
+					c.Broker.Listen = d.listen(s.val, "broker: listen")
+				case "users_file":
+					c.Broker.UsersFile = rel(d.fileRef(s.val, "broker: users_file"))
+				case "tls":
+					c.Broker.TLS = d.tls(s.val, "broker: tls", rel)
+				}
+			}
+			if c.Broker.Listen != "" && !IsLoopback(c.Broker.Listen) && c.Broker.UsersFile == "" {
+				d.errf(f.val, "broker: listening on %s (not loopback) requires users_file: an open broker on the network accepts anyone", c.Broker.Listen)
+			}
+		case "upstream":
+			sub, _ := d.fields(f.val, "upstream", "broker", "topic", "qos", "client_id", "username", "password_file", "tls")
+			for _, s := range sub {
+				switch s.key {
+				case "broker":
+					c.Upstream.Broker = d.brokerURL(s.val, "upstream: broker")
+				case "topic":
+					c.Upstream.Topic, _ = d.str(s.val, "upstream: topic")
+					if err := CheckTopicTemplate(c.Upstream.Topic); err != nil {
+						d.errf(s.val, "upstream: topic: %v", err)
+					}
+				case "qos":
+					v, _ := d.scalar(s.val, "upstream: qos")
+					switch v {
+					case "0":
+						c.Upstream.QoS = -1 // explicit 0, kept apart from "unset"
+					case "1":
+						c.Upstream.QoS = 1
+					default:
+						d.errf(s.val, "upstream: qos: want 0 or 1, got %q", v)
+					}
+				case "client_id":
+					c.Upstream.ClientID, _ = d.str(s.val, "upstream: client_id")
+				case "username":
+					c.Upstream.Username, _ = d.str(s.val, "upstream: username")
+				case "password_file":
+					c.Upstream.PasswordFile = rel(d.fileRef(s.val, "upstream: password_file"))
+				case "tls":
+					c.Upstream.TLS = d.tls(s.val, "upstream: tls", rel)
+				}
+			}
+		case "state":
+			sub, _ := d.fields(f.val, "state", "path", "checkpoint_every", "journal", "outbox_max", "history")
+			for _, s := range sub {
+				switch s.key {
+				case "path":
+					p, _ := d.str(s.val, "state: path")
+					c.State.Path = rel(p)
+				case "checkpoint_every":
+					c.State.CheckpointEvery, _ = d.duration(s.val, "state: checkpoint_every")
+				case "journal":
+					v, ok := d.boolean(s.val, "state: journal")
+					if ok && !v {
+						c.State.Journal = false
+					}
+				case "outbox_max":
+					c.State.OutboxMax, _ = d.integer(s.val, "state: outbox_max")
+				case "history":
+					c.State.History, _ = d.duration(s.val, "state: history")
+				}
+			}
+		case "rules":
+			ss, _, ok := d.strs(f.val, "rules")
+			if ok {
+				for _, s := range ss {
+					c.Rules = append(c.Rules, rel(s))
+				}
+			}
+		case "http":
+			sub, _ := d.fields(f.val, "http", "listen", "token_file")
+			for _, s := range sub {
+				switch s.key {
+				case "listen":
+					v, _ := d.str(s.val, "http: listen")
+					if v == "off" {
+						c.HTTP.Listen = "off"
+					} else {
+						c.HTTP.Listen = d.listen(s.val, "http: listen")
+					}
+				case "token_file":
+					c.HTTP.TokenFile = rel(d.fileRef(s.val, "http: token_file"))
+				}
+			}
+			if c.HTTP.Listen != "" && c.HTTP.Listen != "off" && !IsLoopback(c.HTTP.Listen) && c.HTTP.TokenFile == "" {
+				d.errf(f.val, "http: listening on %s (not loopback) requires token_file", c.HTTP.Listen)
+			}
+		case "limits":
+			sub, _ := d.fields(f.val, "limits", "max_keys", "grace")
+			for _, s := range sub {
+				switch s.key {
+				case "max_keys":
+					c.Limits.MaxKeys, _ = d.integer(s.val, "limits: max_keys")
+				case "grace":
+					c.Limits.Grace, _ = d.duration(s.val, "limits: grace")
+				}
+			}
+		case "log":
+			sub, _ := d.fields(f.val, "log", "level")
+			for _, s := range sub {
+				v, _ := d.str(s.val, "log: level")
+				switch v {
+				case "debug", "info", "warn", "error":
+					c.Log.Level = v
+				default:
+					d.errf(s.val, "log: level %q: want debug, info, warn or error", v)
+				}
+			}
+		}
+	}
+	c.State.Journal = true
+	if journalOff(d, root) {
+		c.State.Journal = false
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool {
+			if errs[i].Pos.Line != errs[j].Pos.Line {
+				return errs[i].Pos.Line < errs[j].Pos.Line
+			}
+			return errs[i].Pos.Col < errs[j].Pos.Col
+		})
+		return nil, errs
+	}
+	c.fill()
+	if c.Upstream.QoS == -1 {
+		c.Upstream.QoS = 0
+	}
+	return c, nil
+}
+
+func journalOff(d *doc, root yamlNode) bool {
+	m, ok := d.unwrap(root).(*ast.MappingNode)
+	if !ok {
+		return false
+	}
+	for _, mv := range m.Values {
+		if d.unwrap(mv.Key).String() != "state" {
+			continue
+		}
+		sm, ok := d.unwrap(mv.Value).(*ast.MappingNode)
+		if !ok {
+			return false
+		}
+		for _, s := range sm.Values {
+			if d.unwrap(s.Key).String() == "journal" {
+				if b, ok := d.unwrap(s.Value).(*ast.BoolNode); ok {
+					return !b.Value
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (d *doc) brokerURL(n yamlNode, what string) string {
+	v, ok := d.str(n, what)
+	if !ok {
+		return ""
+	}
+	i := strings.Index(v, "://")
+	if i < 0 {
+		d.errf(n, "%s: %q: want scheme://host:port (tcp, ssl, tls, ws or wss)", what, v)
+		return ""
+	}
+	switch v[:i] {
+	case "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss":
+	default:
+		d.errf(n, "%s: unknown scheme %q (want tcp, ssl, tls, ws or wss)", what, v[:i])
+	}
+	return v
+}
+
+func (d *doc) listen(n yamlNode, what string) string {
+	v, ok := d.str(n, what)
+	if !ok {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		d.errf(n, "%s: %q: want host:port", what, v)
+		return ""
+	}
+	return v
+}
+
+func (d *doc) fileRef(n yamlNode, what string) string {
+	v, _ := d.str(n, what)
+	return v
+}
+
+func (d *doc) tls(n yamlNode, what string, rel func(string) string) TLSConfig {
+	var t TLSConfig
+	sub, _ := d.fields(n, what, "ca", "cert", "key")
+	for _, s := range sub {
+		v := rel(d.fileRef(s.val, what+": "+s.key))
+		switch s.key {
+		case "ca":
+			t.CA = v
+		case "cert":
+			t.Cert = v
+		case "key":
+			t.Key = v
+		}
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		d.errf(n, "%s: cert and key go together", what)
+	}
+	return t
+}
+
+// IsLoopback reports whether a listen address only accepts local
+// connections.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

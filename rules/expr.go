@@ -1,0 +1,329 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+	exprast "github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Limits on expressions: rule files may come from many hands, and an
+// expression must never be able to stall or exhaust the gateway.
+const (
+	MaxExprLen   = 4096   // characters in one expression
+	maxExprNodes = 2000   // AST nodes after parsing
+	memoryBudget = 100000 // expr VM allocation budget per run
+)
+
+// Program is a compiled expression. It is not safe for concurrent use: the
+// engine evaluates on one goroutine and Program reuses one VM.
+type Program struct {
+	Src  string
+	Pos  Pos
+	prog *vm.Program
+	vm   vm.VM
+}
+
+// Run evaluates the expression in env.
+func (p *Program) Run(env map[string]any) (any, error) {
+	p.vm.MemoryBudget = memoryBudget
+	out, err := p.vm.Run(p.prog, env)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", p.Src, firstLine(err.Error()))
+	}
+	return out, nil
+}
+
+// Bool evaluates a boolean expression; nil counts as false.
+func (p *Program) Bool(env map[string]any) (bool, error) {
+	out, err := p.Run(env)
+	if err != nil {
+		return false, err
+	}
+	switch b := out.(type) {
+	case bool:
+		return b, nil
+	case nil:
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s: result is %T, not a boolean", p.Src, out)
+	}
+}
+
+var disabledBuiltins = []string{"type", "now", "repeat"}
+
+// envSpec describes the variables an expression may use, for type checking.
+// Undeclared identifiers are payload fields of unknown type.
+type envSpec map[string]any
+
+var (
+	typString = ""
+	typTime   = time.Time{}
+	typFloat  = 0.0
+	typMap    = map[string]any{}
+)
+
+// compiler compiles the expressions of one rule set; it knows the tables for
+// lookup() and where to report errors.
+type compiler struct {
+	set    *Set
+	tables map[string]bool
+	offset int // column of the next expression within its scalar (templates)
+}
+
+type lookupCheck struct {
+	tables map[string]bool
+	errs   []string
+}
+
+func (v *lookupCheck) Visit(node *exprast.Node) {
+	call, ok := (*node).(*exprast.CallNode)
+	if !ok {
+		return
+	}
+	id, ok := call.Callee.(*exprast.IdentifierNode)
+	if !ok || id.Value != "lookup" {
+		return
+	}
+	if len(call.Arguments) != 2 {
+		v.errs = append(v.errs, "lookup takes (table, key)")
+		return
+	}
+	name, ok := call.Arguments[0].(*exprast.StringNode)
+	if !ok {
+		v.errs = append(v.errs, "lookup: the table must be a quoted name")
+		return
+	}
+	if !v.tables[name.Value] {
+		v.errs = append(v.errs, fmt.Sprintf("lookup: unknown table %q", name.Value))
+	}
+}
+
+// compile type-checks src. kind is "bool" or "any". Errors go to d at n.
+func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, kind string) *Program {
+	p, exact := d.valuePos(n)
+	if exact {
+		p.Col += c.offset
+	}
+	c.offset = 0
+	lead := len(src) - len(strings.TrimLeft(src, " \t"))
+	src = strings.TrimSpace(src)
+	if exact {
+		p.Col += lead
+	}
+	if len(src) > MaxExprLen {
+		d.errAt(p, "%s: expression is %d characters long; the limit is %d", what, len(src), MaxExprLen)
+		return nil
+	}
+	env := map[string]any{}
+	for k, v := range vars {
+		env[k] = v
+	}
+	check := &lookupCheck{tables: c.tables}
+	opts := []expr.Option{
+		expr.Env(env),
+		expr.AllowUndefinedVariables(),
+		expr.MaxNodes(maxExprNodes),
+		expr.Patch(check),
+		expr.Function("lookup", c.set.lookupFunc, new(func(string, any) map[string]any)),
+	}
+	// Builtins whose names are common payload fields ("type") or that would
+	// break determinism (now) or memory bounds (repeat) are switched off.
+	for _, b := range disabledBuiltins {
+		opts = append(opts, expr.DisableBuiltin(b))
+	}
+	if kind == "bool" {
+		opts = append(opts, expr.AsBool())
+	}
+	prog, err := expr.Compile(src, opts...)
+	if len(check.errs) > 0 {
+		for _, e := range check.errs {
+			d.errAt(p, "%s: %s", what, e)
+		}
+		return nil
+	}
+	if err != nil {
+		msg := err.Error()
+		if fe, ok := err.(*file.Error); ok {
+			msg = fe.Message
+			if fe.Line <= 1 {
+				p.Col += fe.Column
+			} else {
+				p.Line += fe.Line - 1
+				p.Col = fe.Column + 1
+			}
+		}
+		if kind == "bool" && strings.Contains(msg, "expected bool") {
+			msg = "must be a boolean expression: " + msg
+		}
+		d.errAt(p, "%s: %s", what, firstLine(msg))
+		return nil
+	}
+	if kind == "bool" {
+		if what2 := notBool(prog.Node()); what2 != "" {
+			d.errAt(p, "%s: must be a boolean expression, but %q is %s", what, src, what2)
+			return nil
+		}
+	}
+	return &Program{Src: src, Pos: p, prog: prog}
+}
+
+// notBool recognises expressions that can never be boolean even when their
+// operands' types are unknown (payload fields): arithmetic, literals.
+func notBool(n exprast.Node) string {
+	switch x := n.(type) {
+	case *exprast.BinaryNode:
+		switch x.Operator {
+		case "+", "-", "*", "/", "%", "**", "^", "..":
+			return "arithmetic"
+		}
+	case *exprast.IntegerNode, *exprast.FloatNode:
+		return "a number"
+	case *exprast.StringNode:
+		return "a string"
+	case *exprast.UnaryNode:
+		if x.Operator == "-" || x.Operator == "+" {
+			return "arithmetic"
+		}
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// lookupFunc is the runtime of lookup(table, key).
+func (s *Set) lookupFunc(params ...any) (any, error) {
+	name, _ := params[0].(string)
+	if s.Lookup == nil {
+		return map[string]any(nil), nil
+	}
+	return s.Lookup(name, KeyString(params[1])), nil
+}
+
+// KeyString turns a key value into the string alerts and state use.
+func KeyString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	case float64:
+		return FormatValue(x)
+	default:
+		return FormatValue(v)
+	}
+}
+
+// FormatValue renders a value for messages and keys: whole numbers without
+// a decimal point, others with up to six significant digits.
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			return strconv.FormatInt(int64(x), 10)
+		}
+		return strconv.FormatFloat(x, 'g', 6, 64)
+	case float32:
+		return FormatValue(float64(x))
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case time.Duration:
+		return x.String()
+	default:
+		rv := reflect.ValueOf(v)
+		if rv.Kind() == reflect.Map && rv.IsNil() {
+			return ""
+		}
+		return fmt.Sprint(v)
+	}
+}
+
+// Template is a message with {{ expr }} placeholders.
+type Template struct {
+	Src   string
+	parts []string   // literal text, len(parts) == len(progs)+1
+	progs []*Program // placeholders
+}
+
+// Render fills the placeholders from env; a failing placeholder renders as
+// "<error>" so an alert is never lost to its message.
+func (t *Template) Render(env map[string]any) (string, error) {
+	if t == nil {
+		return "", nil
+	}
+	if len(t.progs) == 0 {
+		return t.Src, nil
+	}
+	var b strings.Builder
+	var firstErr error
+	for i, p := range t.progs {
+		b.WriteString(t.parts[i])
+		v, err := p.Run(env)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			b.WriteString("<error>")
+			continue
+		}
+		b.WriteString(FormatValue(v))
+	}
+	b.WriteString(t.parts[len(t.parts)-1])
+	return b.String(), firstErr
+}
+
+func (c *compiler) template(d *doc, n yamlNode, what, src string, vars envSpec) *Template {
+	t := &Template{Src: src}
+	rest := src
+	for {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			t.parts = append(t.parts, rest)
+			break
+		}
+		j := strings.Index(rest[i:], "}}")
+		if j < 0 {
+			d.errf(n, "%s: unclosed {{", what)
+			return nil
+		}
+		t.parts = append(t.parts, rest[:i])
+		inner := rest[i+2 : i+j]
+		if strings.TrimSpace(inner) == "" {
+			d.errf(n, "%s: empty {{ }}", what)
+			return nil
+		}
+		c.offset = len(src) - len(rest) + i + 2
+		p := c.compile(d, n, what, inner, vars, "any")
+		if p == nil {
+			return nil
+		}
+		t.progs = append(t.progs, p)
+		rest = rest[i+j+2:]
+	}
+	return t
+}

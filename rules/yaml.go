@@ -1,0 +1,386 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// Pos is a place in a file; Line and Col are 1-based.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Error is one problem in a file.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Errors is every problem found in a set of files, in file order.
+type Errors []Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// AsErrors extracts the positioned problems from err (nil if there are none).
+func AsErrors(err error) Errors {
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	return nil
+}
+
+// doc walks one parsed YAML file, collecting errors with positions.
+type doc struct {
+	file    string
+	errs    *Errors
+	anchors map[string]ast.Node
+}
+
+func (d *doc) pos(n ast.Node) Pos {
+	if n == nil || n.GetToken() == nil {
+		return Pos{File: d.file, Line: 1, Col: 1}
+	}
+	p := n.GetToken().Position
+	return Pos{File: d.file, Line: p.Line, Col: p.Column}
+}
+
+func (d *doc) errf(n ast.Node, format string, args ...any) {
+	*d.errs = append(*d.errs, Error{Pos: d.pos(n), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *doc) errAt(p Pos, format string, args ...any) {
+	*d.errs = append(*d.errs, Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
+}
+
+// parseYAML parses src; a syntax error is reported with its position.
+func parseYAML(file string, src []byte, errs *Errors) (ast.Node, *doc) {
+	d := &doc{file: file, errs: errs, anchors: map[string]ast.Node{}}
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) && ye.GetToken() != nil {
+			p := ye.GetToken().Position
+			d.errAt(Pos{file, p.Line, p.Column}, "yaml: %s", ye.GetMessage())
+		} else {
+			d.errAt(Pos{file, 1, 1}, "yaml: %v", err)
+		}
+		return nil, d
+	}
+	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
+		return nil, d
+	}
+	if len(f.Docs) > 1 {
+		d.errf(f.Docs[1], "only one YAML document per file")
+	}
+	return f.Docs[0].Body, d
+}
+
+// unwrap follows anchors, aliases and tags to the node that holds the value.
+func (d *doc) unwrap(n ast.Node) ast.Node {
+	for i := 0; i < 32 && n != nil; i++ {
+		switch x := n.(type) {
+		case *ast.AnchorNode:
+			if x.Name != nil {
+				d.anchors[x.Name.String()] = x.Value
+			}
+			n = x.Value
+		case *ast.AliasNode:
+			if x.Value == nil {
+				return nil
+			}
+			v, ok := d.anchors[x.Value.String()]
+			if !ok {
+				d.errf(x, "unknown alias %q", x.Value.String())
+				return nil
+			}
+			n = v
+		case *ast.TagNode:
+			n = x.Value
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// field is one key of a mapping.
+type field struct {
+	key   string
+	knode ast.Node
+	val   ast.Node
+}
+
+// fields returns the mapping's members, reporting a non-mapping, duplicate
+// keys and keys not in allowed (nil allowed: any key).
+func (d *doc) fields(n ast.Node, what string, allowed ...string) ([]field, bool) {
+	n = d.unwrap(n)
+	m, ok := n.(*ast.MappingNode)
+	if !ok {
+		if n == nil {
+			return nil, true
+		}
+		if _, isNull := n.(*ast.NullNode); isNull {
+			return nil, true
+		}
+		d.errf(n, "%s: want a mapping, got %s", what, describe(n))
+		return nil, false
+	}
+	seen := map[string]bool{}
+	var out []field
+	for _, mv := range m.Values {
+		k := d.unwrap(mv.Key)
+		ks := ""
+		if k != nil {
+			ks = k.String()
+			if s, ok := k.(*ast.StringNode); ok {
+				ks = s.Value
+			}
+		}
+		if mv.Key != nil && mv.Key.IsMergeKey() {
+			d.errf(mv.Key, "%s: merge keys (<<) are not supported", what)
+			continue
+		}
+		if seen[ks] {
+			d.errf(mv.Key, "%s: duplicate key %q", what, ks)
+			continue
+		}
+		seen[ks] = true
+		if allowed != nil && !contains(allowed, ks) {
+			noun := "key"
+			if strings.HasSuffix(what, ": window") {
+				noun = "type" // window: {slidin: 24h}
+			}
+			d.errf(mv.Key, "%s: unknown %s %q%s", what, noun, ks, suggest(ks, allowed))
+			continue
+		}
+		out = append(out, field{key: ks, knode: mv.Key, val: mv.Value})
+	}
+	return out, true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest names the closest allowed key when the typo is small.
+func suggest(s string, allowed []string) string {
+	best, bestD := "", 3
+	for _, a := range allowed {
+		if dd := editDistance(s, a); dd < bestD {
+			best, bestD = a, dd
+		}
+	}
+	if best == "" {
+		list := append([]string(nil), allowed...)
+		sort.Strings(list)
+		return " (want one of " + strings.Join(list, ", ") + ")"
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 40 || len(b) > 40 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func describe(n ast.Node) string {
+	switch n.(type) {
+	case *ast.MappingNode:
+		return "a mapping"
+	case *ast.SequenceNode:
+		return "a list"
+	case *ast.NullNode:
+		return "nothing"
+	case *ast.BoolNode:
+		return "a boolean"
+	case *ast.IntegerNode, *ast.FloatNode:
+		return "a number"
+	default:
+		return fmt.Sprintf("%q", n.String())
+	}
+}
+
+// scalar returns the text of a scalar node.
+func (d *doc) scalar(n ast.Node, what string) (string, bool) {
+	n = d.unwrap(n)
+	switch x := n.(type) {
+	case *ast.StringNode:
+		return x.Value, true
+	case *ast.LiteralNode:
+		if x.Value != nil {
+			return x.Value.Value, true
+		}
+		return "", true
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
+		return x.GetToken().Value, true
+	case nil, *ast.NullNode:
+		d.errf(n, "%s: missing value", what)
+		return "", false
+	default:
+		d.errf(n, "%s: want a single value, got %s", what, describe(n))
+		return "", false
+	}
+}
+
+// str is a non-empty string scalar.
+func (d *doc) str(n ast.Node, what string) (string, bool) {
+	s, ok := d.scalar(n, what)
+	if ok && strings.TrimSpace(s) == "" {
+		d.errf(n, "%s: empty", what)
+		return "", false
+	}
+	return s, ok
+}
+
+// strs is a string or a list of strings.
+func (d *doc) strs(n ast.Node, what string) ([]string, []ast.Node, bool) {
+	n = d.unwrap(n)
+	if seq, ok := n.(*ast.SequenceNode); ok {
+		if len(seq.Values) == 0 {
+			d.errf(n, "%s: empty list", what)
+			return nil, nil, false
+		}
+		var out []string
+		var nodes []ast.Node
+		good := true
+		for _, v := range seq.Values {
+			s, ok := d.str(v, what)
+			good = good && ok
+			out = append(out, s)
+			nodes = append(nodes, v)
+		}
+		return out, nodes, good
+	}
+	s, ok := d.str(n, what)
+	return []string{s}, []ast.Node{n}, ok
+}
+
+// duration parses a positive Go duration ("90s", "5m", "24h").
+func (d *doc) duration(n ast.Node, what string) (time.Duration, bool) {
+	s, ok := d.scalar(n, what)
+	if !ok {
+		return 0, false
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		d.errf(n, "%s: bad duration %q (use Go syntax such as 90s, 5m, 24h)", what, s)
+		return 0, false
+	}
+	if v <= 0 {
+		d.errf(n, "%s: duration must be positive, got %s", what, s)
+		return 0, false
+	}
+	return v, true
+}
+
+// integer parses a positive whole number.
+func (d *doc) integer(n ast.Node, what string) (int, bool) {
+	s, ok := d.scalar(n, what)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || v < 1 {
+		d.errf(n, "%s: want a whole number >= 1, got %q", what, s)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *doc) boolean(n ast.Node, what string) (bool, bool) {
+	n = d.unwrap(n)
+	if b, ok := n.(*ast.BoolNode); ok {
+		return b.Value, true
+	}
+	d.errf(n, "%s: want true or false, got %s", what, describe(n))
+	return false, false
+}
+
+// raw returns a scalar's Go value (float64, int64, bool, string) for
+// parameters passed through to an operator.
+func (d *doc) raw(n ast.Node) any {
+	n = d.unwrap(n)
+	switch x := n.(type) {
+	case *ast.IntegerNode:
+		switch v := x.Value.(type) {
+		case int64:
+			return float64(v)
+		case uint64:
+			return float64(v)
+		}
+		return x.GetValue()
+	case *ast.FloatNode:
+		return x.Value
+	case *ast.BoolNode:
+		return x.Value
+	case *ast.StringNode:
+		return x.Value
+	case nil, *ast.NullNode:
+		return nil
+	default:
+		return n.String()
+	}
+}
+
+// valuePos is the position of an expression's first character: after the
+// opening quote of a quoted scalar. For a block literal it is the literal's
+// indicator, and exact reports false.
+func (d *doc) valuePos(n ast.Node) (p Pos, exact bool) {
+	n = d.unwrap(n)
+	p = d.pos(n)
+	if s, ok := n.(*ast.StringNode); ok && s.Token != nil {
+		if s.Token.Type == token.DoubleQuoteType || s.Token.Type == token.SingleQuoteType {
+			p.Col++
+		}
+		return p, true
+	}
+	_, literal := n.(*ast.LiteralNode)
+	return p, !literal
+}
+
+type yamlNode = ast.Node

@@ -1,0 +1,242 @@
+package conn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/vigil-gw/vigil/event"
+)
+
+// Outbox is what the Forwarder needs from the alert outbox (store).
+type Outbox interface {
+	// Pending returns up to limit undelivered alerts, oldest first.
+	// Alert.Topic is the upstream topic.
+	Pending(limit int) ([]event.Alert, error)
+	// Delivered removes the alerts with these ids.
+	Delivered(ids []string) error
+}
+
+// ForwarderOptions tune the Forwarder; zero values are the defaults.
+type ForwarderOptions struct {
+	Batch int           // alerts read and kept in flight at once, default 100
+	Retry time.Duration // longest backoff after an error, default 30 s
+	Poll  time.Duration // look at the outbox at least this often, default 10 s
+	// Notify wakes the Forwarder when alerts are put in the outbox.
+	Notify <-chan struct{}
+	// QoS0 publishes alerts at QoS 0: delivered once written to the
+	// socket. The default is QoS 1: delivered once the broker acked.
+	QoS0   bool
+	Logger *slog.Logger // default slog.Default()
+}
+
+// ForwarderStats are the Forwarder's counters.
+type ForwarderStats struct {
+	Sent      uint64 // alerts acknowledged upstream and removed from the outbox
+	Errors    uint64 // failed rounds (publish or outbox errors)
+	Dropped   uint64 // alerts that cannot be encoded as JSON, removed unsent
+	LastError string
+	Connected bool
+}
+
+// Forwarder drains the outbox to the Publisher in order, removing only
+// what upstream acknowledged. After a crash between the PUBACK and the
+// removal an alert is sent again with the same id: upstream de-duplicates.
+type Forwarder struct {
+	ob  Outbox
+	p   *Publisher
+	o   ForwarderOptions
+	log *slog.Logger
+
+	sent, errs, dropped atomic.Uint64
+	mu                  sync.Mutex
+	lastErr             string
+	failing             bool // log only when the state changes
+}
+
+// NewForwarder builds a Forwarder; Run drives it.
+func NewForwarder(ob Outbox, p *Publisher, o ForwarderOptions) *Forwarder {
+	if o.Batch <= 0 {
+		o.Batch = 100
+	}
+	if o.Retry <= 0 {
+		o.Retry = 30 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Forwarder{ob: ob, p: p, o: o, log: o.Logger.With("component", "forwarder")}
+}
+
+// Run forwards until ctx ends and returns nil then. On an error it backs
+// off (500 ms doubling to Retry) and starts again from the oldest
+// undelivered alert, so order holds.
+func (f *Forwarder) Run(ctx context.Context) error {
+	var delay time.Duration
+	poll := time.NewTicker(f.o.Poll)
+	defer poll.Stop()
+	for {
+		n, err := f.round(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			f.failed(err)
+			delay = min(max(delay*2, 500*time.Millisecond), f.o.Retry)
+			if !sleep(ctx, jitter(delay)) {
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		f.recovered()
+		if n == f.o.Batch {
+			continue // more may be waiting
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-f.o.Notify:
+		case <-poll.C:
+		}
+	}
+}
+
+// round sends one batch: every alert is handed to the publisher first and
+// the acknowledgements are awaited in order, so a batch costs one round
+// trip, not one per alert. The acknowledged prefix is removed.
+func (f *Forwarder) round(ctx context.Context) (int, error) {
+	alerts, err := f.ob.Pending(f.o.Batch)
+	if err != nil {
+		return 0, fmt.Errorf("outbox pending: %w", err)
+	}
+	if len(alerts) == 0 {
+		return 0, nil
+	}
+	qos := byte(1)
+	if f.o.QoS0 {
+		qos = 0
+	}
+	type flight struct {
+		id  string
+		tok paho.Token // nil: dropped, nothing to wait for
+	}
+	var inflight []flight
+	var sendErr error
+	for _, a := range alerts {
+		payload, err := encode(a)
+		if err != nil {
+			// Retrying cannot fix it and it would block the outbox.
+			f.dropped.Add(1)
+			f.log.Error("alert dropped: cannot encode", "rule", a.Rule, "key", a.Key, "id", a.ID, "error", err)
+			inflight = append(inflight, flight{id: a.ID})
+			continue
+		}
+		tok, err := f.p.start(a.Topic, payload, qos)
+		if err != nil {
+			sendErr = err
+			break
+		}
+		inflight = append(inflight, flight{id: a.ID, tok: tok})
+	}
+	var done []string
+	var sent uint64
+	for _, fl := range inflight {
+		if fl.tok != nil {
+			if err := await(ctx, fl.tok, f.p.l.o.Timeout); err != nil {
+				sendErr = fmt.Errorf("mqtt publish: %w", err)
+				break
+			}
+			sent++
+		}
+		done = append(done, fl.id)
+	}
+	if len(done) > 0 {
+		// Removing what was acked matters even when ctx has ended.
+		if err := f.ob.Delivered(done); err != nil {
+			return 0, fmt.Errorf("outbox delivered: %w", err)
+		}
+		f.sent.Add(sent)
+	}
+	return len(alerts), sendErr
+}
+
+// encode is the contract's alert JSON. JSON has no NaN or ±Inf: such
+// values become null rather than making the alert undeliverable.
+func encode(a event.Alert) ([]byte, error) {
+	b, err := json.Marshal(a)
+	if err == nil {
+		return b, nil
+	}
+	a.Values, _ = finite(a.Values).(map[string]any)
+	return json.Marshal(a)
+}
+
+func finite(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+	case float32:
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil
+		}
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, y := range x {
+			m[k] = finite(y)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, y := range x {
+			s[i] = finite(y)
+		}
+		return s
+	}
+	return v
+}
+
+func (f *Forwarder) failed(err error) {
+	f.errs.Add(1)
+	f.mu.Lock()
+	f.lastErr = err.Error()
+	first := !f.failing
+	f.failing = true
+	f.mu.Unlock()
+	if first {
+		f.log.Warn("forwarding alerts failed; they wait in the outbox", "error", err)
+	} else {
+		f.log.Debug("forwarding alerts failed", "error", err)
+	}
+}
+
+func (f *Forwarder) recovered() {
+	f.mu.Lock()
+	was := f.failing
+	f.failing = false
+	f.mu.Unlock()
+	if was {
+		f.log.Info("forwarding alerts resumed")
+	}
+}
+
+// Stats returns the counters.
+func (f *Forwarder) Stats() ForwarderStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return ForwarderStats{
+		Sent: f.sent.Load(), Errors: f.errs.Load(), Dropped: f.dropped.Load(),
+		LastError: f.lastErr, Connected: f.p.Connected(),
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/expr-lang/expr"
 	exprast "github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -122,9 +123,13 @@ func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, k
 		d.errAt(p, "%s: expression is %d characters long; the limit is %d", what, len(src), MaxExprLen)
 		return nil
 	}
-	env := map[string]any{}
+	env := types.Map{}
 	for k, v := range vars {
-		env[k] = v
+		if v == nil {
+			env[k] = types.Any
+		} else {
+			env[k] = types.TypeOf(v)
+		}
 	}
 	check := &lookupCheck{tables: c.tables}
 	opts := []expr.Option{

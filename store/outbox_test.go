@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,4 +275,79 @@ func TestHistoryQueryPagingPrune(t *testing.T) {
 			t.Fatalf("after cap %v, want %v", got, want)
 		}
 	})
+}
+
+// TestConcurrentUse runs the pipeline's writers and the UI's readers at
+// once; the in-memory counters must agree with the file afterwards.
+func TestConcurrentUse(t *testing.T) {
+	db := openTest(t, Options{OutboxMax: 150})
+	const rounds = 40
+	t0 := time.Unix(1000, 0)
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	wg.Add(4)
+	go func() { // ingest
+		defer wg.Done()
+		for i := 0; i < rounds; i++ {
+			batch := []Message{msg("t", "x", fmt.Sprint("d", i)), msg("t", "y", "")}
+			if _, err := db.Append(batch); err != nil {
+				errc <- err
+				return
+			}
+			if i%10 == 9 {
+				if err := db.SaveCheckpoint(Checkpoint{Pos: batch[1].Pos, Parts: map[string][]byte{"e": {byte(i)}}}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}
+	}()
+	go func() { // engine
+		defer wg.Done()
+		for i := 0; i < rounds; i++ {
+			batch := []event.Alert{testAlert(fmt.Sprint("a", i), "info", t0), testAlert(fmt.Sprint("b", i), "critical", t0)}
+			if _, err := db.Put(batch); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	go func() { // forwarder
+		defer wg.Done()
+		for i := 0; i < rounds; i++ {
+			p, err := db.Pending(3)
+			if err == nil && len(p) > 0 {
+				err = db.Delivered(ids(p[:1]))
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	go func() { // ui
+		defer wg.Done()
+		for i := 0; i < rounds; i++ {
+			if _, err := db.History(Query{Severity: "critical", Limit: 10}); err != nil {
+				errc <- err
+				return
+			}
+			db.Stats()
+		}
+	}()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	var inFile int
+	if err := db.w.QueryRow("SELECT count(*) FROM outbox").Scan(&inFile); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := db.OutboxLen(); n != inFile {
+		t.Fatalf("OutboxLen %d, file %d", n, inFile)
+	}
+	if db.LastPos() != 2*rounds {
+		t.Fatalf("LastPos %d", db.LastPos())
+	}
 }

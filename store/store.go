@@ -123,6 +123,9 @@ func Open(o Options) (*DB, error) {
 	if err == nil {
 		return db, nil
 	}
+	if isDiskFull(err) {
+		return nil, fmt.Errorf("open state db: %w: %w", ErrDiskFull, err)
+	}
 	if !isCorrupt(err) {
 		return nil, fmt.Errorf("open state db: %w", err)
 	}

@@ -203,5 +203,8 @@ func checkCrashFile(t *testing.T, path string, committedA, committedC uint64) ui
 	if db.LastPos() != head {
 		t.Fatalf("LastPos %d, journal head %d", db.LastPos(), head)
 	}
+	if n, err := db.JournalLen(); err != nil || db.Stats().JournalRows != n {
+		t.Fatalf("Stats().JournalRows %d, JournalLen %d (%v)", db.Stats().JournalRows, n, err)
+	}
 	return head
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,13 +29,24 @@ func severityRank(s string) int {
 // (waiting in the outbox, delivered, or dropped by the bound) is ignored, so
 // an alert replayed after a crash is not sent twice. When the outbox grows
 // past OutboxMax, the oldest info alerts are dropped first, then the oldest
-// warning, then critical; Dropped counts them.
+// warning, then critical; Dropped counts them. An alert without an id gets
+// event.AlertID's.
 func (db *DB) Put(alerts []event.Alert) (added int, err error) {
 	if len(alerts) == 0 {
 		return 0, nil
 	}
 	bodies := make([][]byte, len(alerts))
 	for i := range alerts {
+		if alerts[i].ID == "" {
+			// The id is the idempotency key: never store an alert without
+			// one. Copy, so the caller's slice is left alone.
+			alerts = slices.Clone(alerts)
+			for j := i; j < len(alerts); j++ {
+				if a := &alerts[j]; a.ID == "" {
+					a.ID = event.AlertID(a.Rule, a.Key, a.State, a.Time)
+				}
+			}
+		}
 		if bodies[i], err = marshalAlert(&alerts[i]); err != nil {
 			return 0, fmt.Errorf("put alerts: %w", err)
 		}

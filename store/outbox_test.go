@@ -351,3 +351,24 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("LastPos %d", db.LastPos())
 	}
 }
+
+func TestPutFillsMissingID(t *testing.T) {
+	db := openTest(t, Options{})
+	ts := time.Unix(77, 0).UTC()
+	in := []event.Alert{testAlert("given", "info", ts), testAlert("", "info", ts)}
+	if n, err := db.Put(in); err != nil || n != 2 {
+		t.Fatalf("put %d %v", n, err)
+	}
+	if in[1].ID != "" {
+		t.Fatal("caller's slice modified")
+	}
+	want := event.AlertID("hot_motor", "pump1", event.Firing, ts)
+	p, _ := db.Pending(10)
+	if got := ids(p); !reflect.DeepEqual(got, []string{"given", want}) {
+		t.Fatalf("ids %v", got)
+	}
+	// The derived id makes the replay idempotent too.
+	if n, err := db.Put(in[1:]); err != nil || n != 0 {
+		t.Fatalf("replayed id-less alert added %d, %v", n, err)
+	}
+}

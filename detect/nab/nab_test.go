@@ -53,7 +53,7 @@ func TestScore(t *testing.T) {
 	ts := rows(100)
 	win := []Window{{ts[40], ts[49]}}
 	right := 0.24491866240370913 / 0.9866142981514303 // at row 49: sigmoid(-1/10)/sigmoid(-1)
-	past1 := 0.11 * (2/(1+math.Exp(5.0/9)) - 1)      // row 50: 1/9 of a width past
+	past1 := 0.11 * (2/(1+math.Exp(5.0/9)) - 1)       // row 50: 1/9 of a width past
 	cases := []struct {
 		name   string
 		det    []time.Time

@@ -99,7 +99,7 @@ func (db *DB) Journal(after uint64, fn func(Message) error) error {
 		rows, err := db.r.Query(`SELECT pos, topic, payload, received, dedup FROM journal
 			WHERE pos > ? ORDER BY pos LIMIT ?`, int64(after), journalChunk)
 		if err != nil {
-			return fmt.Errorf("read journal: %w", err)
+			return classify("read journal", err)
 		}
 		for rows.Next() {
 			var m Message
@@ -107,7 +107,7 @@ func (db *DB) Journal(after uint64, fn func(Message) error) error {
 			var dedup sql.NullString
 			if err := rows.Scan(&pos, &m.Topic, &m.Payload, &recv, &dedup); err != nil {
 				rows.Close()
-				return fmt.Errorf("read journal: %w", err)
+				return classify("read journal", err)
 			}
 			m.Pos, m.Received, m.Dedup = uint64(pos), fromNanos(recv), dedup.String
 			if m.Payload == nil {
@@ -118,7 +118,7 @@ func (db *DB) Journal(after uint64, fn func(Message) error) error {
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return fmt.Errorf("read journal: %w", err)
+			return classify("read journal", err)
 		}
 		for _, m := range buf {
 			if err := fn(m); err != nil {
@@ -137,7 +137,7 @@ func (db *DB) Journal(after uint64, fn func(Message) error) error {
 func (db *DB) JournalLen() (int, error) {
 	var n int
 	if err := db.r.QueryRow("SELECT count(*) FROM journal").Scan(&n); err != nil {
-		return 0, fmt.Errorf("count journal: %w", err)
+		return 0, classify("count journal", err)
 	}
 	return n, nil
 }

@@ -159,7 +159,7 @@ func (db *DB) Pending(limit int) ([]event.Alert, error) {
 	}
 	rows, err := db.r.Query("SELECT topic, body FROM outbox ORDER BY seq LIMIT ?", limit)
 	if err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
+		return nil, classify("read outbox", err)
 	}
 	defer rows.Close()
 	var out []event.Alert
@@ -167,16 +167,16 @@ func (db *DB) Pending(limit int) ([]event.Alert, error) {
 		var topic string
 		var body []byte
 		if err := rows.Scan(&topic, &body); err != nil {
-			return nil, fmt.Errorf("read outbox: %w", err)
+			return nil, classify("read outbox", err)
 		}
 		a, err := unmarshalAlert(body, topic)
 		if err != nil {
-			return nil, fmt.Errorf("read outbox: %w", err)
+			return nil, classify("read outbox", err)
 		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
+		return nil, classify("read outbox", err)
 	}
 	return out, nil
 }
@@ -290,7 +290,7 @@ func (db *DB) History(q Query) ([]HistoryEntry, error) {
 	args = append(args, limit)
 	rows, err := db.r.Query(s, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
+		return nil, classify("read history", err)
 	}
 	defer rows.Close()
 	var out []HistoryEntry
@@ -300,16 +300,16 @@ func (db *DB) History(q Query) ([]HistoryEntry, error) {
 		var topic string
 		var body []byte
 		if err := rows.Scan(&e.Seq, &recv, &deliv, &topic, &body); err != nil {
-			return nil, fmt.Errorf("read history: %w", err)
+			return nil, classify("read history", err)
 		}
 		if e.Alert, err = unmarshalAlert(body, topic); err != nil {
-			return nil, fmt.Errorf("read history: %w", err)
+			return nil, classify("read history", err)
 		}
 		e.Received, e.Delivered = fromNanos(recv), fromNanos(deliv)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
+		return nil, classify("read history", err)
 	}
 	return out, nil
 }

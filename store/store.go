@@ -82,8 +82,10 @@ func (o *Options) defaults() error {
 // returns the next call works again.
 var ErrDiskFull = errors.New("disk full or failing")
 
-// errCorrupt marks a file that Open moves aside.
-var errCorrupt = errors.New("database file is damaged")
+// ErrCorrupt is returned (wrapped) when SQLite finds the file damaged
+// (SQLITE_CORRUPT, SQLITE_NOTADB) while running. The daemon should Close and
+// Open again: Open moves a damaged file aside and starts a fresh one.
+var ErrCorrupt = errors.New("database file is damaged")
 
 // DB is vigil's state database. Its methods are safe for concurrent use;
 // writes are serialised.
@@ -222,7 +224,7 @@ func quickCheck(w *sql.DB) error {
 		return err
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: quick_check: %s", errCorrupt, strings.Join(problems, "; "))
+		return fmt.Errorf("%w: quick_check: %s", ErrCorrupt, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -247,7 +249,7 @@ func (db *DB) loadCounters() error {
 // to a problem (permissions, a missing directory, a full disk) that moving
 // the file aside would not cure.
 func isCorrupt(err error) bool {
-	if errors.Is(err, errCorrupt) {
+	if errors.Is(err, ErrCorrupt) {
 		return true
 	}
 	var se *sqlite.Error
@@ -302,6 +304,9 @@ func (db *DB) Recovered() (movedTo string, ok bool) { return db.movedTo, db.move
 func (db *DB) Close() error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
+	// Refresh the query planner's statistics where SQLite thinks they are
+	// stale; cheap, and a failure here must not keep the file open.
+	db.w.Exec("PRAGMA optimize")
 	return db.closeAll()
 }
 
@@ -336,20 +341,27 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	return nil
 }
 
-// wrap names the operation, marks disk-full errors with ErrDiskFull and
-// records the error for Stats.
+// wrap names the operation, marks disk-full and corruption errors with
+// their sentinels, and records the error for Stats. It is for writes.
 func (db *DB) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	db.writeErrors.Add(1)
-	if isDiskFull(err) {
-		err = fmt.Errorf("%s: %w: %w", op, ErrDiskFull, err)
-	} else {
-		err = fmt.Errorf("%s: %w", op, err)
-	}
+	err = classify(op, err)
 	db.setErr(err)
 	return err
+}
+
+// classify names the operation and marks the errors a caller acts on.
+func classify(op string, err error) error {
+	switch {
+	case isDiskFull(err):
+		return fmt.Errorf("%s: %w: %w", op, ErrDiskFull, err)
+	case isCorrupt(err) && !errors.Is(err, ErrCorrupt):
+		return fmt.Errorf("%s: %w: %w", op, ErrCorrupt, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 func (db *DB) setErr(err error) {

@@ -311,3 +311,29 @@ func TestReadersDoNotBlockWriter(t *testing.T) {
 		t.Fatalf("reader saw %d rows, %v", n, err)
 	}
 }
+
+// TestCorruptWhileRunning damages the file under an open DB: reads report
+// ErrCorrupt, and the next Open moves the file aside.
+func TestCorruptWhileRunning(t *testing.T) {
+	db := openTest(t, Options{})
+	fillDB(t, db)
+	db = reopen(t, db) // the WAL is checkpointed into the main file on close
+	fi, err := os.Stat(db.o.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, fi.Size()-4096)
+	for i := range junk {
+		junk[i] = byte(i*13 + 5)
+	}
+	writeAt(t, db.o.Path, 4096, junk)
+	err = db.Journal(0, func(Message) error { return nil })
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("want ErrCorrupt, got %v", err)
+	}
+	db.Close()
+	db2 := openTest(t, db.o)
+	if _, ok := db2.Recovered(); !ok {
+		t.Fatal("damaged file not moved aside")
+	}
+}

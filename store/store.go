@@ -158,6 +158,13 @@ func dsn(o Options, readonly bool) string {
 }
 
 func open(o Options) (_ *DB, err error) {
+	// Create the file ourselves, private: it holds payloads and alerts, and
+	// SQLite gives the -wal and -shm files the main file's permissions.
+	f, err := os.OpenFile(o.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
 	db := &DB{o: o, now: time.Now}
 	db.w, err = sql.Open("sqlite", dsn(o, false))
 	if err != nil {

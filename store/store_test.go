@@ -62,6 +62,11 @@ func TestOpenSchemaAndPragmas(t *testing.T) {
 			if syncLevel != want {
 				t.Fatalf("synchronous %d, want %d", syncLevel, want)
 			}
+			for _, p := range []string{db.o.Path, db.o.Path + "-wal"} {
+				if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+					t.Fatalf("%s: %v, %v; want private (0600)", p, fi.Mode(), err)
+				}
+			}
 			// The read pool really is read-only.
 			if _, err := db.r.Exec("DELETE FROM journal"); err == nil {
 				t.Fatal("reader pool accepted a write")

@@ -152,14 +152,12 @@ func (f *Filter) Match(topic string) ([]Capture, bool) {
 		return nil, true
 	}
 	caps := make([]Capture, 0, len(f.names))
-	f.walk(topic, func(name, value string) {
-		caps = append(caps, Capture{name, value})
-	})
+	f.walk(topic, &caps)
 	return caps, true
 }
 
-// walk matches topic level by level, calling keep for each capture.
-func (f *Filter) walk(topic string, keep func(name, value string)) bool {
+// walk matches topic level by level, appending captures to caps if not nil.
+func (f *Filter) walk(topic string, caps *[]Capture) bool {
 	rest, more := topic, true
 	for _, lv := range f.levels {
 		if lv.kind == hash {
@@ -180,8 +178,8 @@ func (f *Filter) walk(topic string, keep func(name, value string)) bool {
 				return false
 			}
 		case capture:
-			if keep != nil {
-				keep(lv.text, part)
+			if caps != nil {
+				*caps = append(*caps, Capture{lv.text, part})
 			}
 		}
 	}

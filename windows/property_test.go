@@ -195,42 +195,52 @@ func TestAgainstNaive(t *testing.T) {
 // operator and checks the results are exactly those of an uninterrupted run.
 func TestSnapshotContinues(t *testing.T) {
 	for name, spec := range propertySpecs() {
-		t.Run(name, func(t *testing.T) {
-			for seed := range uint64(10) {
-				spec := spec
-				spec.Aggs = allAggs()
-				r := rand.New(rand.NewPCG(seed, 11))
-				lateness := 4 * time.Second
-				evs := genStream(r, 300, lateness)
-				plain, _ := New(spec)
-				want := drive(plain, evs, lateness, nil)
-				first, _ := New(spec)
-				got := drive(first, evs, lateness, func(i int, o operator) operator {
-					if r.IntN(10) != 0 {
-						return o
-					}
-					b, err := o.(*Op).Snapshot()
-					if err != nil {
-						t.Fatal(err)
-					}
-					fresh, _ := New(spec)
-					if err := fresh.Restore(b); err != nil {
-						t.Fatalf("seed %d event %d: %v", seed, i, err)
-					}
-					if fresh.Stats() != o.(*Op).Stats() {
-						t.Fatalf("stats after restore %+v, before %+v", fresh.Stats(), o.(*Op).Stats())
-					}
-					return fresh
-				})
-				if len(got) != len(want) {
-					t.Fatalf("seed %d: %d results, want %d", seed, len(got), len(want))
-				}
-				for i := range got {
-					if !reflect.DeepEqual(got[i], want[i]) {
-						t.Fatalf("seed %d result %d:\n got %s\nwant %s", seed, i, show(got[i]), show(want[i]))
-					}
-				}
+		for _, maxKeys := range []int{0, 2} { // 2 of 3 keys: evictions all along
+			t.Run(fmt.Sprintf("%s/maxkeys=%d", name, maxKeys), func(t *testing.T) {
+				testSnapshotContinues(t, spec, maxKeys)
+			})
+		}
+	}
+}
+
+func testSnapshotContinues(t *testing.T, spec Spec, maxKeys int) {
+	for seed := range uint64(10) {
+		spec := spec
+		spec.Aggs = allAggs()
+		spec.MaxKeys = maxKeys
+		r := rand.New(rand.NewPCG(seed, 11))
+		lateness := 4 * time.Second
+		evs := genStream(r, 300, lateness)
+		plain, _ := New(spec)
+		want := drive(plain, evs, lateness, nil)
+		first, _ := New(spec)
+		got := drive(first, evs, lateness, func(i int, o operator) operator {
+			if r.IntN(10) != 0 {
+				return o
 			}
+			b, err := o.(*Op).Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fresh, _ := New(spec)
+			if err := fresh.Restore(b); err != nil {
+				t.Fatalf("seed %d event %d: %v", seed, i, err)
+			}
+			if fresh.Stats() != o.(*Op).Stats() {
+				t.Fatalf("stats after restore %+v, before %+v", fresh.Stats(), o.(*Op).Stats())
+			}
+			return fresh
 		})
+		if len(got) != len(want) {
+			t.Fatalf("seed %d: %d results, want %d", seed, len(got), len(want))
+		}
+		for i := range got {
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("seed %d result %d:\n got %s\nwant %s", seed, i, show(got[i]), show(want[i]))
+			}
+		}
+		if maxKeys > 0 && plain.Stats().Evicted == 0 {
+			t.Fatalf("seed %d: no eviction with a cap of %d", seed, maxKeys)
+		}
 	}
 }

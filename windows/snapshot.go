@@ -249,6 +249,9 @@ func (o *Op) decodeSlide(d *event.Dec) *slideKey {
 			anys[j] = make([]any, n)
 			for i := range anys[j] {
 				anys[j][i] = d.Value()
+				if a.f == fnCountDistinct {
+					anys[j][i] = hashable(d, anys[j][i])
+				}
 			}
 		}
 		sv[j].sum = ksum{d.Float(), d.Float()}
@@ -311,10 +314,22 @@ func (o *Op) decodeWin(d *event.Dec, ks *keyState) *win {
 		if nd := d.Len(); nd > 0 {
 			b.distinct = make(map[any]struct{}, nd)
 			for i := 0; i < nd && d.Err == nil; i++ {
-				b.distinct[d.Value()] = struct{}{}
+				b.distinct[hashable(d, d.Value())] = struct{}{}
 			}
 		}
 	}
 	o.open++
 	return w
+}
+
+// hashable guards the count_distinct sets against a corrupt snapshot: they
+// only ever hold numbers, strings and booleans, and a map or slice would
+// panic as a map key.
+func hashable(d *event.Dec, v any) any {
+	switch v.(type) {
+	case nil, float64, string, bool:
+		return v
+	}
+	d.Err = event.ErrCorrupt
+	return nil
 }

@@ -33,6 +33,10 @@ const (
 // DefaultMaxKeys is the key cap when Spec.MaxKeys is 0.
 const DefaultMaxKeys = 10000
 
+// maxHops caps the windows one hopping event falls into (size/every): each
+// is a full set of aggregates.
+const maxHops = 1000
+
 // Agg is one aggregate of a rule's `aggregate:` map.
 type Agg struct {
 	Name string // result name, e.g. "total"
@@ -133,6 +137,9 @@ func New(s Spec) (*Op, error) {
 			errs = append(errs, fmt.Errorf("hopping: every must be positive, got %v", s.Every))
 		} else if s.Every > s.Size {
 			errs = append(errs, fmt.Errorf("hopping: every (%v) must not exceed the size (%v)", s.Every, s.Size))
+		} else if s.Size/s.Every > maxHops {
+			// every event updates size/every windows
+			errs = append(errs, fmt.Errorf("hopping: size/every must be at most %d, got %v/%v", maxHops, s.Size, s.Every))
 		}
 	case Count:
 		if s.N <= 0 {

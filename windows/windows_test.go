@@ -119,6 +119,7 @@ func TestNewValidates(t *testing.T) {
 		{"negative gap", Spec{Kind: Session, Size: -time.Second}, "session: size must be positive"},
 		{"hopping no every", Spec{Kind: Hopping, Size: time.Minute}, "hopping: every must be positive"},
 		{"hopping every > size", Spec{Kind: Hopping, Size: time.Minute, Every: 2 * time.Minute}, "must not exceed the size"},
+		{"hopping too many windows", Spec{Kind: Hopping, Size: time.Hour, Every: time.Second}, "at most 1000"},
 		{"count zero", Spec{Kind: Count}, "count: size must be positive"},
 		{"unknown func", Spec{Kind: Count, N: 1, Aggs: []Agg{{Name: "x", Func: "median", Arg: v}}}, `unknown function "median"`},
 		{"no arg", Spec{Kind: Count, N: 1, Aggs: []Agg{{Name: "x", Func: "sum"}}}, "sum needs an argument"},

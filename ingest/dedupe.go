@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/vigil-gw/vigil/event"
@@ -41,7 +42,10 @@ func NewDedupe(within time.Duration, max int) *Dedupe {
 	if max <= 0 {
 		max = DefaultDedupeMax
 	}
-	return &Dedupe{within: within, max: max, seen: make(map[string]int64)}
+	if within < 0 {
+		within = 0
+	}
+	return &Dedupe{within: within, max: max, seen: make(map[string]int64), latest: math.MinInt64}
 }
 
 // Seen reports whether value was recorded at an event time within `within`
@@ -80,6 +84,9 @@ func (d *Dedupe) Seen(value string, t time.Time) bool {
 // Entries behind a newer one (out-of-order arrivals) wait for it to go:
 // the max bound still holds meanwhile.
 func (d *Dedupe) prune() {
+	if d.latest < math.MinInt64+int64(d.within) {
+		return // nothing seen yet; the subtraction would wrap
+	}
 	horizon := d.latest - int64(d.within)
 	for d.head < len(d.queue) && d.queue[d.head].at < horizon {
 		d.popOldest(false)

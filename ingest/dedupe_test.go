@@ -38,6 +38,10 @@ func TestDedupeWindow(t *testing.T) {
 			{"a", 2 * time.Minute, false}, {"a", 0, false}, {"a", 2 * time.Minute, true}}},
 		{"within zero: only equal times", 0, []seenStep{
 			{"a", 0, false}, {"a", 0, true}, {"a", 1, false}, {"a", 1, true}}},
+		{"negative within acts as zero", -time.Minute, []seenStep{
+			{"a", 0, false}, {"a", 0, true}, {"a", time.Second, false}}},
+		{"before 1970", time.Minute, []seenStep{
+			{"a", -60 * 365 * 24 * time.Hour, false}, {"a", -60 * 365 * 24 * time.Hour, true}}},
 		{"pruned values are new again", time.Minute, []seenStep{
 			{"a", 0, false}, {"b", 5 * time.Minute, false}, {"a", 5 * time.Minute, false}}},
 	}
@@ -54,19 +58,23 @@ func TestDedupeWindow(t *testing.T) {
 }
 
 func TestDedupePrunes(t *testing.T) {
-	d := NewDedupe(time.Minute, 0)
-	for i := 0; i < 1000; i++ {
-		d.Seen(fmt.Sprint(i), t0.Add(time.Duration(i)*time.Second))
-	}
-	// At +999s only values recorded at +939s..+999s remain.
-	if got := d.Len(); got != 61 {
-		t.Fatalf("Len() = %d, want 61", got)
-	}
-	if len(d.queue)-d.head != 61 || cap(d.queue) > 256 {
-		t.Fatalf("queue holds %d entries (cap %d), want 61 and compacted", len(d.queue)-d.head, cap(d.queue))
-	}
-	if d.Evicted() != 0 {
-		t.Fatalf("Evicted() = %d, want 0: pruning is not eviction", d.Evicted())
+	for _, base := range []time.Time{t0, utc("1950-01-01T00:00:00Z")} {
+		t.Run(base.Format("2006"), func(t *testing.T) {
+			d := NewDedupe(time.Minute, 0)
+			for i := 0; i < 1000; i++ {
+				d.Seen(fmt.Sprint(i), base.Add(time.Duration(i)*time.Second))
+			}
+			// At +999s only values recorded at +939s..+999s remain.
+			if got := d.Len(); got != 61 {
+				t.Fatalf("Len() = %d, want 61", got)
+			}
+			if len(d.queue)-d.head != 61 || cap(d.queue) > 256 {
+				t.Fatalf("queue holds %d entries (cap %d), want 61 and compacted", len(d.queue)-d.head, cap(d.queue))
+			}
+			if d.Evicted() != 0 {
+				t.Fatalf("Evicted() = %d, want 0: pruning is not eviction", d.Evicted())
+			}
+		})
 	}
 }
 

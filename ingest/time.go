@@ -73,24 +73,45 @@ func stringTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, fmt.Errorf("cannot parse an empty string")
 	}
-	if c := s[0]; c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9') {
-		// A date starts with a digit too: only a string without '-' after
-		// the first byte, ':' or 'T' can be a number.
-		if !strings.ContainsAny(s[1:], "-:T") {
-			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-				return intTime(i)
-			}
-			if f, err := strconv.ParseFloat(s, 64); err == nil {
-				return floatTime(f)
-			}
-			return time.Time{}, fmt.Errorf("cannot parse %q", clip(s))
+	// RFC 3339 always has a 'T' (or 't', or a space) and ':'; a Unix
+	// number never does.
+	if !strings.ContainsAny(s, ":Tt ") {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return intTime(i)
 		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil && isDecimal(s) {
+			return floatTime(f)
+		}
+		return time.Time{}, fmt.Errorf("cannot parse %q", clip(s))
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("cannot parse %q", clip(s))
+		// RFC 3339 also allows a lowercase t and z, and a space for T
+		// (section 5.6); Go accepts only the uppercase form.
+		if len(s) > 10 && (s[10] == 't' || s[10] == ' ') {
+			s = s[:10] + "T" + s[11:]
+		}
+		if strings.HasSuffix(s, "z") {
+			s = s[:len(s)-1] + "Z"
+		}
+		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return time.Time{}, fmt.Errorf("cannot parse %q", clip(s))
+		}
 	}
 	return t.UTC(), nil
+}
+
+// isDecimal rejects what ParseFloat takes but a timestamp never is:
+// hex floats, inf, nan, underscores.
+func isDecimal(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '.', c == '-', c == '+', c == 'e', c == 'E':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // clip shortens text quoted in an error message.

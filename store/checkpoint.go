@@ -120,6 +120,15 @@ func (db *DB) saveCheckpoint(c Checkpoint, hashes map[string]partHash) error {
 			return err
 		}
 	}
+	if w := db.o.DedupWindow; w > 0 {
+		cutoff := nanos(db.now().Add(-w))
+		if _, err := tx.Stmt(db.st.seenExpire).Exec(cutoff); err != nil {
+			return err
+		}
+		if _, err := tx.Stmt(db.st.seenKeep).Exec(int64(c.Pos), cutoff); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.Stmt(db.st.jTruncate).Exec(int64(c.Pos)); err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("child process of TestCrashConsistency")
 	}
-	db, err := Open(Options{Path: path, Synchronous: os.Getenv(crashEnv + "_SYNC")})
+	db, err := Open(Options{Path: path, Synchronous: os.Getenv(crashEnv + "_SYNC"), DedupWindow: time.Hour})
 	if err != nil {
 		fmt.Println("E", err)
 		os.Exit(3)
@@ -49,7 +49,7 @@ func TestCrashChild(t *testing.T) {
 		batch := make([]Message, 1+rng.IntN(40))
 		for j := range batch {
 			pos := head + uint64(j) + 1
-			batch[j] = Message{Topic: "t", Payload: []byte(fmt.Sprint("m", pos)), Dedup: fmt.Sprint("d", pos)}
+			batch[j] = Message{Topic: "t", Payload: []byte(fmt.Sprint("m", pos)), Dedup: fmt.Sprint("d", pos), Received: time.Now()}
 		}
 		if _, err := db.Append(batch); err != nil {
 			fmt.Println("E", err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -18,8 +19,9 @@ type Message struct {
 	// QoS 1 message whose ack was lost in a disconnect); "" when unknown.
 	Dedup string
 	// Dup is set by Append when a message with the same Dedup is already in
-	// the journal (not yet truncated by a checkpoint): it was not appended
-	// again and Pos is the earlier message's position. The pipeline acks it
+	// the journal (not yet truncated by a checkpoint; with
+	// Options.DedupWindow, also one truncated within the window): it was
+	// not appended again and Pos is the earlier message's position. The pipeline acks it
 	// and does not process it a second time.
 	Dup bool
 }
@@ -50,6 +52,10 @@ func (db *DB) append(msgs []Message) (uint64, error) {
 	}
 	defer tx.Rollback()
 	sel, ins := tx.Stmt(db.st.jDedup), tx.Stmt(db.st.jInsert)
+	var seen *sql.Stmt
+	if db.o.DedupWindow > 0 {
+		seen = tx.Stmt(db.st.seenGet)
+	}
 	next := db.lastPos
 	for i := range msgs {
 		m := &msgs[i]
@@ -57,6 +63,16 @@ func (db *DB) append(msgs []Message) (uint64, error) {
 		var dedup any // NULL unless set, so the unique index ignores it
 		if m.Dedup != "" {
 			dedup = m.Dedup
+			if seen != nil { // the original may be checkpointed already
+				var p int64
+				switch err := seen.QueryRow(m.Dedup).Scan(&p); {
+				case err == nil:
+					m.Pos, m.Dup = uint64(p), true
+					continue
+				case !errors.Is(err, sql.ErrNoRows):
+					return 0, err
+				}
+			}
 		}
 		payload := m.Payload
 		if payload == nil {

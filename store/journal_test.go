@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -227,5 +229,87 @@ func TestLoadCheckpointNone(t *testing.T) {
 	db := openTest(t, Options{})
 	if _, ok, err := db.LoadCheckpoint(); ok || err != nil {
 		t.Fatalf("empty db: ok %v err %v", ok, err)
+	}
+}
+
+func TestJournalDedupWindow(t *testing.T) {
+	db := openTest(t, Options{DedupWindow: time.Minute})
+	clock := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	db.now = func() time.Time { return clock }
+	at := func(payload, dedup string, recv time.Time) Message {
+		return Message{Topic: "t", Payload: []byte(payload), Dedup: dedup, Received: recv}
+	}
+	if _, err := db.Append([]Message{at("1", "a", clock), at("2", "b", clock.Add(-2*time.Minute)), at("3", "", clock)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveCheckpoint(Checkpoint{Pos: 3}); err != nil {
+		t.Fatal(err)
+	}
+	db = reopen(t, db) // the memory is in the file
+	db.now = func() time.Time { return clock }
+
+	steps := []struct {
+		name    string
+		advance time.Duration
+		dedup   string
+		wantDup bool
+		wantPos uint64
+	}{
+		{"truncated within window", 0, "a", true, 1},
+		{"received before the window", 0, "b", false, 4},
+		{"window passed", 2 * time.Minute, "a", false, 5},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			clock = clock.Add(s.advance)
+			if s.advance > 0 { // expiry happens at checkpoints
+				if err := db.SaveCheckpoint(Checkpoint{Pos: db.LastPos()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := []Message{at("x", s.dedup, clock)}
+			if _, err := db.Append(b); err != nil {
+				t.Fatal(err)
+			}
+			if b[0].Dup != s.wantDup || b[0].Pos != s.wantPos {
+				t.Fatalf("dup %v pos %d, want %v %d", b[0].Dup, b[0].Pos, s.wantDup, s.wantPos)
+			}
+		})
+	}
+}
+
+// TestMigrateFromV1 opens a file written by schema version 1 (before
+// dedup_seen) and checks that Open migrates it and keeps its data.
+func TestMigrateFromV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{migrations[0], "PRAGMA user_version = 1",
+		`INSERT INTO journal(pos, topic, payload, received, dedup) VALUES (7, 'old', x'01', 0, 'd7')`,
+		`INSERT INTO checkpoint(id, pos, version, taken) VALUES (1, 6, 1, 0)`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+
+	db := openTest(t, Options{Path: path, DedupWindow: time.Hour})
+	var v int
+	if err := db.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion || v < 2 {
+		t.Fatalf("user_version %d (%v), want %d", v, err, SchemaVersion)
+	}
+	got := readJournal(t, db, 0)
+	if len(got) != 1 || got[0].Pos != 7 || got[0].Topic != "old" || got[0].Dedup != "d7" {
+		t.Fatalf("journal after migration: %+v", got)
+	}
+	b := []Message{msg("new", "x", "d7"), msg("new", "y", "")}
+	if _, err := db.Append(b); err != nil || !b[0].Dup || b[1].Pos != 8 {
+		t.Fatalf("append after migration: %+v %v", b, err)
+	}
+	// The new table works.
+	if err := db.SaveCheckpoint(Checkpoint{Pos: 8}); err != nil {
+		t.Fatal(err)
 	}
 }

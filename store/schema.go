@@ -65,6 +65,17 @@ var migrations = []string{
 	CREATE INDEX history_time ON history(time);
 	CREATE INDEX history_received ON history(received);
 	`,
+	`
+	-- Dedup ids of journal rows a checkpoint truncated, kept for
+	-- Options.DedupWindow so a redelivery that arrives after the checkpoint
+	-- is still recognised. received is the original's receive time.
+	CREATE TABLE dedup_seen (
+		dedup    TEXT    PRIMARY KEY,
+		pos      INTEGER NOT NULL,
+		received INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX dedup_seen_received ON dedup_seen(received);
+	`,
 }
 
 // SchemaVersion is the PRAGMA user_version this code writes.
@@ -106,6 +117,7 @@ func migrate(w *sql.DB) error {
 // tx.Stmt, which reuses the preparation on the single writer connection.
 type stmts struct {
 	jDedup, jInsert, jTruncate    *sql.Stmt
+	seenGet, seenKeep, seenExpire *sql.Stmt
 	cpUpsert, partUpsert, partDel *sql.Stmt
 	hInsert, oInsert, oDropSev    *sql.Stmt
 	oDelete, hDelivered           *sql.Stmt
@@ -120,6 +132,10 @@ func (s *stmts) prepare(w *sql.DB) error {
 		{&s.jInsert, `INSERT INTO journal(pos, topic, payload, received, dedup) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT(dedup) WHERE dedup IS NOT NULL DO NOTHING`},
 		{&s.jTruncate, `DELETE FROM journal WHERE pos <= ?`},
+		{&s.seenGet, `SELECT pos FROM dedup_seen WHERE dedup = ?`},
+		{&s.seenKeep, `INSERT OR REPLACE INTO dedup_seen(dedup, pos, received)
+			SELECT dedup, pos, received FROM journal WHERE pos <= ? AND dedup IS NOT NULL AND received >= ?`},
+		{&s.seenExpire, `DELETE FROM dedup_seen WHERE received < ?`},
 		{&s.cpUpsert, `INSERT INTO checkpoint(id, pos, version, taken) VALUES (1, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET pos = excluded.pos, version = excluded.version, taken = excluded.taken`},
 		{&s.partUpsert, `INSERT INTO checkpoint_part(name, data) VALUES (?, ?)
@@ -143,7 +159,7 @@ func (s *stmts) prepare(w *sql.DB) error {
 }
 
 func (s *stmts) close() {
-	for _, st := range []*sql.Stmt{s.jDedup, s.jInsert, s.jTruncate, s.cpUpsert, s.partUpsert,
+	for _, st := range []*sql.Stmt{s.jDedup, s.jInsert, s.jTruncate, s.seenGet, s.seenKeep, s.seenExpire, s.cpUpsert, s.partUpsert,
 		s.partDel, s.hInsert, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered} {
 		if st != nil {
 			st.Close()

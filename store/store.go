@@ -45,6 +45,13 @@ type Options struct {
 	// "NORMAL" survives a process crash but a power cut may roll back the
 	// last commits before the WAL was synced.
 	Synchronous string `yaml:"synchronous"`
+	// DedupWindow keeps the Dedup ids of messages a checkpoint removed from
+	// the journal for this long (by receive time), so a redelivery that
+	// arrives after the checkpoint is still reported Dup. 0 (the default)
+	// recognises redeliveries only while the original is in the journal.
+	// Enable it only with a Dedup id that a new message cannot repeat
+	// within the window (not a bare MQTT packet id: brokers reuse those).
+	DedupWindow time.Duration `yaml:"dedup_window"`
 	// BusyTimeout is how long a statement waits for a lock (default 5s).
 	BusyTimeout time.Duration `yaml:"busy_timeout"`
 }

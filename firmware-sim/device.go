@@ -13,9 +13,9 @@ type device struct {
 	name   string
 	topic  string
 	spec   *kindSpec
-	format string // json, influx or value
-	unixMs bool   // JSON ts as Unix milliseconds instead of RFC 3339
-	offset int64  // ns after each round's start
+	format string     // json, influx or value
+	unixMs bool       // JSON ts as Unix milliseconds instead of RFC 3339
+	offset int64      // ns after each round's start
 	rng    *rand.Rand // the signal's
 	frng   *rand.Rand // the faults': a fault never changes later signal values
 	sig    signal

@@ -200,9 +200,11 @@ func jsonError(err error) error {
 	if errors.As(err, &se) {
 		return fmt.Errorf("json: %s at offset %d", se.Error(), se.Offset)
 	}
+	// Decoding into an interface, only a number too large for float64
+	// can mismatch its type.
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Errorf("json: unexpected %s at offset %d", te.Value, te.Offset)
+		return fmt.Errorf("json: %s out of range at offset %d", te.Value, te.Offset)
 	}
 	return fmt.Errorf("json: %w", err)
 }

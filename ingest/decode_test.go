@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -58,21 +59,21 @@ func runDecode(t *testing.T, f Format, tests []decodeCase) {
 			got, err := Decode(f, []byte(tc.payload), tc.timeField, r)
 			if tc.err != "" {
 				if err == nil {
-					t.Fatalf("Decode(%q) = %v, want error containing %q", tc.payload, got, tc.err)
+					t.Fatalf("Decode(%.80q) = %v, want error containing %q", tc.payload, got, tc.err)
 				}
 				if !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("Decode(%q) error %q, want it to contain %q", tc.payload, err, tc.err)
+					t.Fatalf("Decode(%.80q) error %q, want it to contain %q", tc.payload, err, tc.err)
 				}
 				if got != nil {
-					t.Errorf("Decode(%q) returned events with an error: %v", tc.payload, got)
+					t.Errorf("Decode(%.80q) returned events with an error: %v", tc.payload, got)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("Decode(%q): %v", tc.payload, err)
+				t.Fatalf("Decode(%.80q): %v", tc.payload, err)
 			}
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("Decode(%q)\n got %#v\nwant %#v", tc.payload, got, tc.want)
+				t.Errorf("Decode(%.80q)\n got %#v\nwant %#v", tc.payload, got, tc.want)
 			}
 		})
 	}
@@ -125,6 +126,8 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "brackets in strings do not count", payload: `{"a": "` + strings.Repeat("[{", 40) + `\"[["}`,
 			want: []Decoded{{Fields: map[string]any{"a": strings.Repeat("[{", 40) + `"[[`}, Time: recv}}},
 		{name: "too many fields", payload: manyFields(MaxFields + 1), err: "1001 fields exceed 1000"},
+		{name: "number out of range", payload: `{"a": 1e400}`, err: "json: number 1e400 out of range at offset"},
+		{name: "too many elements", payload: "[" + strings.Repeat("{},", MaxLines) + "{}]", err: "array of 10001 elements exceeds 10000"},
 		{name: "too large", payload: `{"a": "` + strings.Repeat("x", MaxPayload) + `"}`, err: "exceeds 262144"},
 	})
 }
@@ -179,6 +182,8 @@ func TestDecodeInflux(t *testing.T) {
 		{name: "empty", payload: "", err: "line protocol: no lines"},
 		{name: "no time at all", payload: "m v=1", recv: noRecv, err: "no event time"},
 		{name: "bad named time field", payload: `m at="soon"`, timeField: "at", err: `line protocol: line 1: time field "at": cannot parse "soon"`},
+		{name: "too many fields", payload: "m " + manyLPFields(1000), err: "line protocol: line 1: more than 1000 fields"},
+		{name: "too many tags", payload: "m" + manyTags(1001) + " f=1", err: "line protocol: line 1: more than 1000 fields"},
 		{name: "too many lines", payload: strings.Repeat("m v=1\n", MaxLines+1), err: "more than 10000 lines"},
 	})
 }
@@ -219,5 +224,52 @@ func TestDecodeAuto(t *testing.T) {
 func TestDecodeUnknownFormat(t *testing.T) {
 	if _, err := Decode(Format("xml"), []byte("<a/>"), "", recv); err == nil || !strings.Contains(err.Error(), `unknown format "xml"`) {
 		t.Fatalf("got %v, want unknown format error", err)
+	}
+}
+
+func manyTags(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, ",t%d=x", i)
+	}
+	return b.String()
+}
+
+func manyLPFields(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "f%d=1", i)
+	}
+	return b.String()
+}
+
+// TestDecodeAtLimits checks that payloads exactly at each cap still decode.
+func TestDecodeAtLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		f       Format
+		payload string
+		events  int
+	}{
+		{"json fields", JSON, manyFields(MaxFields), 1},
+		{"json depth", JSON, strings.Repeat(`{"a":`, MaxDepth) + "1" + strings.Repeat("}", MaxDepth), 1},
+		{"json elements", JSON, "[" + strings.Repeat("{},", MaxLines-1) + "{}]", MaxLines},
+		{"line protocol fields", Influx, "m " + manyLPFields(MaxFields-1), 1},
+		{"line protocol lines", Influx, strings.Repeat("m v=1\n", MaxLines), MaxLines},
+		{"payload size", Auto, `{"a":"` + strings.Repeat("x", MaxPayload-8) + `"}`, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, err := Decode(tc.f, []byte(tc.payload), "", recv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != tc.events {
+				t.Fatalf("%d events, want %d", len(evs), tc.events)
+			}
+		})
 	}
 }

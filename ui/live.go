@@ -1,0 +1,306 @@
+package ui
+
+import (
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+)
+
+const (
+	alertRing   = 512             // alerts a live client may fall behind before it must resync
+	seriesLen   = 120             // points kept per device field …
+	seriesStep  = 5 * time.Second // … at most one per step: ten minutes
+	maxFields   = 16              // numeric fields charted per device
+	readingTick = time.Second     // live clients get each device at most once a tick
+	statusTick  = 2 * time.Second
+)
+
+// live is the in-memory side of the UI: the ring of recent alerts for the
+// live feed and the latest values and recent history of every device. The
+// publishers only take a mutex and never wait for a client: clients pull
+// what is new on their own goroutine (the SSE handler), so a slow browser
+// can never stall the engine.
+type live struct {
+	mu sync.Mutex
+
+	alerts   [alertRing]liveAlert
+	alertSeq uint64 // seq of the newest alert; alerts[seq%alertRing]
+
+	devices    map[string]*device
+	maxDevices int
+	version    uint64 // bumped on every reading; devices remember theirs
+	forgotten  uint64 // devices dropped by the maxDevices bound
+
+	wake chan struct{} // closed and replaced when an alert arrives
+}
+
+type liveAlert struct {
+	seq   uint64
+	alert event.Alert
+}
+
+type device struct {
+	key, topic string
+	lastSeen   time.Time // event time of the newest reading
+	received   time.Time // gateway clock at the newest reading
+	values     map[string]any
+	series     map[string]*ring
+	version    uint64
+}
+
+// ring holds one field's recent points, oldest first once full.
+type ring struct {
+	pts  []point
+	next int // where the next point goes once len(pts) == seriesLen
+}
+
+type point struct {
+	t int64 // unix ms
+	v float64
+}
+
+func newLive(maxDevices int) *live {
+	return &live{devices: map[string]*device{}, maxDevices: maxDevices, wake: make(chan struct{})}
+}
+
+func (l *live) publishAlert(a event.Alert) {
+	l.mu.Lock()
+	l.alertSeq++
+	l.alerts[l.alertSeq%alertRing] = liveAlert{l.alertSeq, a}
+	close(l.wake)
+	l.wake = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// alertsAfter returns the alerts with seq > after, oldest first, and
+// whether some were already overwritten (the client must resync).
+func (l *live) alertsAfter(after uint64) (out []liveAlert, newest uint64, lost bool, wake <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	newest, wake = l.alertSeq, l.wake
+	if after > newest { // a Last-Event-ID from before a restart
+		after = newest
+	}
+	if newest-after > alertRing {
+		after, lost = newest-alertRing, true
+	}
+	for s := after + 1; s <= newest; s++ {
+		out = append(out, l.alerts[s%alertRing])
+	}
+	return out, newest, lost, wake
+}
+
+// recentAlerts returns up to n of the newest live alerts, newest first.
+func (l *live) recentAlerts(n int) []liveAlert {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n = min(n, alertRing, int(l.alertSeq))
+	out := make([]liveAlert, 0, n)
+	for s := l.alertSeq; len(out) < n; s-- {
+		out = append(out, l.alerts[s%alertRing])
+	}
+	return out
+}
+
+func (l *live) publishReading(key, topic string, t, now time.Time, values map[string]any) {
+	if key == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.devices[key]
+	if d == nil {
+		if len(l.devices) >= l.maxDevices {
+			l.forgetOldest()
+		}
+		d = &device{key: key, values: map[string]any{}, series: map[string]*ring{}}
+		l.devices[key] = d
+	}
+	l.version++
+	d.version, d.received = l.version, now
+	if t.Before(d.lastSeen) {
+		return // out of order: the latest values stay the newest ones
+	}
+	d.topic, d.lastSeen = topic, t
+	clear(d.values)
+	ms := t.UnixMilli()
+	for k, v := range values {
+		if k == "topic" {
+			continue // the device shows it already
+		}
+		switch v.(type) {
+		case map[string]any, []any:
+			continue // only scalars: keeping a nested map would keep the caller's
+		}
+		d.values[k] = v
+		if f, ok := number(v); ok && !isTimeField(k) {
+			d.record(k, ms, f)
+		}
+	}
+}
+
+// record adds a point, coalescing points closer than seriesStep so a device
+// that reports ten times a second costs no more than one every 5 s.
+func (d *device) record(field string, ms int64, v float64) {
+	r := d.series[field]
+	if r == nil {
+		if len(d.series) >= maxFields {
+			return
+		}
+		r = &ring{}
+		d.series[field] = r
+	}
+	if n := len(r.pts); n > 0 {
+		lastIdx := n - 1
+		if n == seriesLen {
+			lastIdx = (r.next + seriesLen - 1) % seriesLen
+		}
+		if ms-r.pts[lastIdx].t < seriesStep.Milliseconds() {
+			r.pts[lastIdx].v = v
+			return
+		}
+	}
+	if len(r.pts) < seriesLen {
+		r.pts = append(r.pts, point{ms, v})
+		return
+	}
+	r.pts[r.next] = point{ms, v}
+	r.next = (r.next + 1) % seriesLen
+}
+
+// forgetOldest drops the least recently seen device. It scans: it runs only
+// when a new device arrives with the table full.
+func (l *live) forgetOldest() {
+	var oldest *device
+	for _, d := range l.devices {
+		if oldest == nil || d.received.Before(oldest.received) {
+			oldest = d
+		}
+	}
+	if oldest != nil {
+		delete(l.devices, oldest.key)
+		l.forgotten++
+	}
+}
+
+// Device is one device as the API shows it.
+type Device struct {
+	Key      string         `json:"key"`
+	Topic    string         `json:"topic"`
+	LastSeen time.Time      `json:"last_seen"`
+	Values   map[string]any `json:"values"`
+}
+
+func (d *device) view() Device {
+	vals := make(map[string]any, len(d.values))
+	for k, v := range d.values {
+		vals[k] = jsonSafe(v)
+	}
+	return Device{Key: d.key, Topic: d.topic, LastSeen: d.lastSeen, Values: vals}
+}
+
+// devicesList returns every device, sorted by key.
+func (l *live) devicesList() []Device {
+	l.mu.Lock()
+	out := make([]Device, 0, len(l.devices))
+	for _, d := range l.devices {
+		out = append(out, d.view())
+	}
+	l.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// changedSince returns the devices updated after version v and the current
+// version.
+func (l *live) changedSince(v uint64) ([]Device, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Device
+	if l.version == v {
+		return nil, v
+	}
+	for _, d := range l.devices {
+		if d.version > v {
+			out = append(out, d.view())
+		}
+	}
+	return out, l.version
+}
+
+// Point is one recent value of a device field.
+type Point struct {
+	Time  time.Time `json:"t"`
+	Field string    `json:"field"`
+	Value float64   `json:"value"`
+}
+
+// series returns a device's recent points with time >= since, ordered by
+// field then time; ok is false for an unknown device.
+func (l *live) series(key string, since time.Time) (pts []Point, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.devices[key]
+	if d == nil {
+		return nil, false
+	}
+	fields := make([]string, 0, len(d.series))
+	for f := range d.series {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	pts = []Point{}
+	for _, f := range fields {
+		r := d.series[f]
+		n := len(r.pts)
+		for i := range n {
+			p := r.pts[(r.next+i)%n]
+			t := time.UnixMilli(p.t).UTC()
+			if !since.IsZero() && t.Before(since) {
+				continue
+			}
+			pts = append(pts, Point{t, f, p.v})
+		}
+	}
+	return pts, true
+}
+
+// number converts the numeric types a decoder may produce.
+func number(v any) (float64, bool) {
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case float32:
+		f = float64(x)
+	case int:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	case int32:
+		f = float64(x)
+	case uint64:
+		f = float64(x)
+	case uint32:
+		f = float64(x)
+	case uint:
+		f = float64(x)
+	default:
+		return 0, false
+	}
+	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+// isTimeField tells the event-time members apart: a Unix timestamp drawn
+// next to a temperature would flatten the chart.
+func isTimeField(k string) bool {
+	switch strings.ToLower(k) {
+	case "ts", "time", "timestamp":
+		return true
+	}
+	return false
+}

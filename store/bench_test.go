@@ -154,3 +154,59 @@ func BenchmarkOutbox(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHistory queries a history of 100,000 alerts (half the default
+// cap) the way the UI does, and measures Open on that file (quick_check
+// reads every page).
+func BenchmarkHistory(b *testing.B) {
+	const rows = 100_000
+	db := openTest(b, Options{Synchronous: "NORMAL"})
+	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	batch := make([]event.Alert, 0, 1000)
+	for i := 0; i < rows; i++ {
+		a := testAlert(fmt.Sprint("id", i), []string{"info", "warning", "critical"}[i%3], t0.Add(time.Duration(i)*time.Second))
+		a.Rule = fmt.Sprint("rule", i%20)
+		a.Key = fmt.Sprint("dev", i%500)
+		batch = append(batch, a)
+		if len(batch) == cap(batch) {
+			if _, err := db.Put(batch); err != nil {
+				b.Fatal(err)
+			}
+			if err := db.Delivered(ids(batch)); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	for _, q := range []struct {
+		name string
+		q    Query
+	}{
+		{"latest", Query{Limit: 100}},
+		{"rule", Query{Rule: "rule7", Limit: 100}},
+		{"key", Query{Key: "dev42", Limit: 100}},
+		{"rare-key+severity", Query{Key: "dev42", Severity: "info", Limit: 100}},
+		{"time-range", Query{Since: t0.Add(50_000 * time.Second), Until: t0.Add(50_100 * time.Second), Limit: 100}},
+		{"page-deep", Query{Limit: 100, Before: 1000}},
+	} {
+		b.Run("query="+q.name, func(b *testing.B) {
+			for b.Loop() {
+				if h, err := db.History(q.q); err != nil || len(h) == 0 {
+					b.Fatalf("%d entries, %v", len(h), err)
+				}
+			}
+		})
+	}
+	b.Run("open", func(b *testing.B) {
+		path := db.o.Path
+		db.Close()
+		for b.Loop() {
+			d, err := Open(Options{Path: path})
+			if err != nil {
+				b.Fatal(err)
+			}
+			d.Close()
+		}
+		b.ReportMetric(float64(fileBytes(path))/1e6, "file-MB")
+	})
+}

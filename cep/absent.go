@@ -25,7 +25,7 @@ type Absent struct {
 	keys      map[string]*akey
 	lru       akey // sentinel: lru.next is the least recently seen key
 	dl        adlHeap
-	buf       event.Reorder
+	buf       queue
 	closed    int64
 	hasClosed bool
 	stats     event.OpStats
@@ -61,7 +61,7 @@ func (a *Absent) Add(key string, ev *event.Event) []event.Result {
 		a.stats.Late++
 		return nil
 	}
-	a.buf.Push(key, ev)
+	a.buf.push(key, ev)
 	if !a.hasClosed {
 		return nil
 	}
@@ -78,7 +78,7 @@ func (a *Absent) Advance(closeAt time.Time) []event.Result {
 	}
 	a.closed, a.hasClosed = c, true
 	a.out = nil
-	a.buf.Ready(fromNs(c), a.step)
+	a.buf.ready(c, a.step)
 	a.fire(c, false)
 	return a.out
 }
@@ -87,7 +87,7 @@ func (a *Absent) Advance(closeAt time.Time) []event.Result {
 // end of replay input every known key that has not fired yet fires.
 func (a *Absent) Flush() []event.Result {
 	a.out = nil
-	a.buf.All(a.step)
+	a.buf.all(a.step)
 	a.fire(0, true)
 	return a.out
 }
@@ -171,7 +171,7 @@ func (a *Absent) Stats() event.OpStats {
 			s.Pending++
 		}
 	}
-	s.Pending += a.buf.Len()
+	s.Pending += a.buf.len()
 	return s
 }
 
@@ -185,7 +185,7 @@ func (a *Absent) Snapshot() ([]byte, error) {
 	e.Uvarint(a.stats.Late)
 	e.Uvarint(a.stats.Evicted)
 	e.Uvarint(a.stats.Errors)
-	a.buf.Encode(&e)
+	a.buf.encode(&e)
 	e.Uvarint(uint64(len(a.keys)))
 	for k := a.lru.nx; k != &a.lru; k = k.nx {
 		e.String(k.key)
@@ -208,7 +208,7 @@ func (a *Absent) Restore(b []byte) error {
 	fresh.stats.Late = d.Uvarint()
 	fresh.stats.Evicted = d.Uvarint()
 	fresh.stats.Errors = d.Uvarint()
-	fresh.buf.Decode(d)
+	fresh.buf.decode(d)
 	n := d.Len()
 	for i := 0; i < n && d.Err == nil; i++ {
 		k := &akey{key: d.String(), last: d.Varint(), fired: d.Bool(), ev: d.Event()}

@@ -1,8 +1,6 @@
 package cep
 
 import (
-	"container/heap"
-
 	"github.com/vigil-gw/vigil/event"
 )
 
@@ -45,7 +43,7 @@ func (p *Pattern) schedule(k *pkey, q *partial) {
 	if !q.hasDead {
 		return
 	}
-	heap.Push(&p.dl, dlEntry{at: q.dead, id: q.id, gen: q.gen, k: k, p: q})
+	p.dl.push(dlEntry{at: q.dead, id: q.id, gen: q.gen, k: k, p: q})
 	if len(p.dl) > 4*p.partials+64 {
 		p.compact()
 	}
@@ -63,7 +61,9 @@ func (p *Pattern) compact() {
 	}
 	clear(p.dl[n:])
 	p.dl = p.dl[:n]
-	heap.Init(&p.dl)
+	for i := n/2 - 1; i >= 0; i-- {
+		p.dl.down(i)
+	}
 }
 
 // start lets ev begin a new partial match at step 0.
@@ -246,7 +246,7 @@ func (p *Pattern) touch(k *pkey) {
 func (p *Pattern) Stats() event.OpStats {
 	s := p.stats
 	s.Keys = len(p.keys)
-	s.Pending = p.partials + p.buf.Len()
+	s.Pending = p.partials + p.buf.len()
 	return s
 }
 
@@ -260,22 +260,55 @@ type dlEntry struct {
 	p   *partial
 }
 
+// dlHeap is a min-heap by (at, id), written out rather than through
+// container/heap so that pushing an entry does not allocate.
 type dlHeap []dlEntry
 
-func (h dlHeap) Len() int { return len(h) }
-func (h dlHeap) Less(i, j int) bool {
+func (h dlHeap) less(i, j int) bool {
 	if h[i].at != h[j].at {
 		return h[i].at < h[j].at
 	}
 	return h[i].id < h[j].id
 }
-func (h dlHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *dlHeap) Push(x any)   { *h = append(*h, x.(dlEntry)) }
-func (h *dlHeap) Pop() any {
-	old := *h
-	n := len(old)
-	e := old[n-1]
-	old[n-1] = dlEntry{}
-	*h = old[:n-1]
+
+func (h *dlHeap) push(e dlEntry) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		up := (i - 1) / 2
+		if !s.less(i, up) {
+			break
+		}
+		s[i], s[up] = s[up], s[i]
+		i = up
+	}
+}
+
+func (h *dlHeap) pop() dlEntry {
+	s := *h
+	e := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = dlEntry{}
+	*h = s[:n]
+	h.down(0)
 	return e
+}
+
+func (h dlHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
 }

@@ -1,7 +1,6 @@
 package cep
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"time"
@@ -47,7 +46,7 @@ type Pattern struct {
 	keys      map[string]*pkey
 	lru       pkey // sentinel: lru.next is the least recently seen key
 	dl        dlHeap
-	buf       event.Reorder
+	buf       queue
 	closed    int64 // last closeAt (ns); valid when hasClosed
 	hasClosed bool
 
@@ -166,7 +165,7 @@ func (p *Pattern) Add(key string, ev *event.Event) []event.Result {
 		p.stats.Late++
 		return nil
 	}
-	p.buf.Push(key, ev)
+	p.buf.push(key, ev)
 	if !p.hasClosed {
 		return nil
 	}
@@ -183,7 +182,7 @@ func (p *Pattern) Advance(closeAt time.Time) []event.Result {
 	}
 	p.closed, p.hasClosed = c, true
 	p.out = nil
-	p.buf.Ready(fromNs(c), p.step)
+	p.buf.ready(c, p.step)
 	p.fire(c, false)
 	return p.out
 }
@@ -192,7 +191,7 @@ func (p *Pattern) Advance(closeAt time.Time) []event.Result {
 // the end of replay input.
 func (p *Pattern) Flush() []event.Result {
 	p.out = nil
-	p.buf.All(p.step)
+	p.buf.all(p.step)
 	p.fire(0, true)
 	return p.out
 }
@@ -211,7 +210,7 @@ func (p *Pattern) step(key string, ev *event.Event) {
 // heap's history.
 func (p *Pattern) fire(before int64, all bool) {
 	for len(p.dl) > 0 && (all || p.dl[0].at < before) {
-		e := heap.Pop(&p.dl).(dlEntry)
+		e := p.dl.pop()
 		if e.p.gen != e.gen {
 			continue // stale: the partial moved on or is gone
 		}

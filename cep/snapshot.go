@@ -24,7 +24,7 @@ func (p *Pattern) Snapshot() ([]byte, error) {
 	e.Uvarint(p.stats.Late)
 	e.Uvarint(p.stats.Evicted)
 	e.Uvarint(p.stats.Errors)
-	p.buf.Encode(&e)
+	p.buf.encode(&e)
 	e.Uvarint(uint64(len(p.keys)))
 	for k := p.lru.next; k != &p.lru; k = k.next {
 		e.String(k.key)
@@ -65,7 +65,7 @@ func (p *Pattern) Restore(b []byte) error {
 	fresh.stats.Late = d.Uvarint()
 	fresh.stats.Evicted = d.Uvarint()
 	fresh.stats.Errors = d.Uvarint()
-	fresh.buf.Decode(d)
+	fresh.buf.decode(d)
 	nextID := fresh.nextID
 	nk := d.Len()
 	for i := 0; i < nk && d.Err == nil; i++ {

@@ -27,6 +27,8 @@ func newModel(c *config) model {
 		return &mad{win: window{size: c.window}, min: c.minSamples}
 	case "ewma":
 		return &ewma{ew: ewstat{alpha: c.alpha, half: c.halflifeT}, min: c.minSamples}
+	case "seasonal":
+		return newSeasonal(c)
 	default:
 		return &cusum{ew: ewstat{alpha: c.alpha, half: c.halflifeT}, min: c.minSamples, k: c.k, h: c.threshold}
 	}
@@ -132,18 +134,20 @@ func (z *zscore) learn(t time.Time, x float64) {
 
 func (z *zscore) reset() { z.win.reset(); z.s, z.ss = 0, 0 }
 
-func (z *zscore) encode(e *event.Enc) { z.win.encode(e) }
+// encode keeps the running sums as they are rather than recomputing them on
+// decode: a restored detector then scores bit for bit as an uninterrupted one.
+func (z *zscore) encode(e *event.Enc) {
+	z.win.encode(e)
+	e.Float(z.shift)
+	e.Float(z.s)
+	e.Float(z.ss)
+}
 
-// decode rebuilds the sums from the points in the same order learn saw them,
-// so a restored detector computes bit-identical scores.
 func (z *zscore) decode(d *event.Dec) {
-	var w window
-	w.size = z.win.size
-	w.decode(d)
-	z.reset()
-	for i := 0; i < w.n; i++ {
-		z.learn(time.Unix(0, w.ts[(w.head+i)%len(w.xs)]), w.at(i))
-	}
+	z.win.decode(d)
+	z.shift = d.Float()
+	z.s = d.Float()
+	z.ss = d.Float()
 }
 
 // mad: median and median absolute deviation of the window, found by
@@ -336,3 +340,88 @@ func (c *cusum) reset() {
 }
 func (c *cusum) encode(e *event.Enc) { c.ew.encode(e); e.Float(c.hi); e.Float(c.lo) }
 func (c *cusum) decode(d *event.Dec) { c.ew.decode(d); c.hi = d.Float(); c.lo = d.Float() }
+
+// seasonal scores a point against the same phase of earlier periods (a day,
+// a week): one exponentially weighted mean per phase bucket, and one
+// exponentially weighted variance of the residuals over all buckets. It is
+// for series whose normal level follows the clock (heating, traffic,
+// occupancy), where a plain baseline calls every evening peak an anomaly.
+type seasonal struct {
+	period, res time.Duration
+	alpha       float64 // per period, for the bucket means
+	min         int
+	means       []float64
+	counts      []uint32
+	resid       ewstat
+}
+
+func newSeasonal(c *config) *seasonal {
+	return &seasonal{period: c.period, res: c.resolution, alpha: halflifeAlpha(c.seasons), min: c.minSamples,
+		resid: ewstat{alpha: c.alpha, half: c.halflifeT}}
+}
+
+func (s *seasonal) bucket(t time.Time) int {
+	ph := t.UnixNano() % int64(s.period)
+	if ph < 0 {
+		ph += int64(s.period)
+	}
+	return int(ph / int64(s.res))
+}
+
+func (s *seasonal) observe(t time.Time, x float64) (float64, float64, bool) {
+	if s.means == nil {
+		return 0, 0, false
+	}
+	b := s.bucket(t)
+	if s.counts[b] < 2 || s.resid.n < s.min {
+		return 0, 0, false
+	}
+	m := s.means[b]
+	return m, (x - m) / sdFloor(math.Sqrt(s.resid.v), m), true
+}
+
+func (s *seasonal) learn(t time.Time, x float64) {
+	if s.means == nil {
+		n := int((s.period + s.res - 1) / s.res)
+		s.means, s.counts = make([]float64, n), make([]uint32, n)
+	}
+	b := s.bucket(t)
+	if s.counts[b] > 0 {
+		// the residual against what this phase looked like before
+		s.resid.add(t, x-s.means[b])
+	}
+	s.counts[b]++
+	a := math.Max(s.alpha, 1/float64(s.counts[b]))
+	s.means[b] += a * (x - s.means[b])
+}
+
+func (s *seasonal) reset() {
+	s.means, s.counts = nil, nil
+	s.resid = ewstat{alpha: s.resid.alpha, half: s.resid.half}
+}
+
+func (s *seasonal) encode(e *event.Enc) {
+	e.Uvarint(uint64(len(s.means)))
+	for i := range s.means {
+		e.Float(s.means[i])
+		e.Uvarint(uint64(s.counts[i]))
+	}
+	s.resid.encode(e)
+}
+
+func (s *seasonal) decode(d *event.Dec) {
+	n := d.Len()
+	s.means, s.counts = nil, nil
+	if n > 0 {
+		if want := int((s.period + s.res - 1) / s.res); n != want {
+			d.Err = event.ErrCorrupt
+			return
+		}
+		s.means, s.counts = make([]float64, n), make([]uint32, n)
+		for i := 0; i < n && d.Err == nil; i++ {
+			s.means[i] = d.Float()
+			s.counts[i] = uint32(d.Uvarint())
+		}
+	}
+	s.resid.decode(d)
+}

@@ -29,22 +29,31 @@ type config struct {
 	alpha      float64       // ewma, cusum: smoothing per point (when halflifeT == 0)
 	halflifeT  time.Duration // ewma, cusum: halflife in event time (overrides alpha)
 	k          float64       // cusum: allowance in standard deviations
+	period     time.Duration // seasonal: length of the cycle
+	resolution time.Duration // seasonal: width of a phase bucket
+	seasons    float64       // seasonal: halflife of a bucket's mean, in periods
 }
 
 // defaults per method, tuned on the NAB subset (see docs/detectors.md).
 func defaults(method string) config {
-	c := config{method: method, window: time.Hour, minSamples: 30, clear: 5, relearn: 60}
+	c := config{method: method, window: time.Hour, minSamples: 30, clear: 150, relearn: 120}
 	switch method {
 	case "zscore":
-		c.threshold = 4
+		c.threshold = 5
 	case "mad":
 		c.threshold = 6
 	case "ewma":
-		c.threshold = 4
-		c.alpha = halflifeAlpha(60)
-	case "cusum":
 		c.threshold = 5
-		c.k = 0.5
+		c.alpha = halflifeAlpha(60)
+	case "seasonal":
+		c.threshold = 5
+		c.alpha = halflifeAlpha(60)
+		c.period = 24 * time.Hour
+		c.resolution = 5 * time.Minute
+		c.seasons = 3
+	case "cusum":
+		c.threshold = 8
+		c.k = 1
 		c.alpha = halflifeAlpha(120)
 	}
 	return c
@@ -55,14 +64,15 @@ func halflifeAlpha(n float64) float64 { return 1 - math.Exp2(-1/n) }
 
 // params lists which parameters each method accepts.
 var params = map[string][]string{
-	"zscore": {"window", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
-	"mad":    {"window", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
-	"ewma":   {"alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
-	"cusum":  {"alpha", "halflife", "k", "h", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
+	"zscore":   {"window", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
+	"mad":      {"window", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
+	"ewma":     {"alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
+	"seasonal": {"period", "resolution", "seasons", "alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
+	"cusum":    {"alpha", "halflife", "k", "h", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 }
 
 // Default is the method used when a rule names none.
-const Default = "ewma"
+const Default = "seasonal"
 
 // Methods lists the detector methods, sorted.
 func Methods() []string {
@@ -80,7 +90,7 @@ func parse(method string, raw map[string]any) (config, error) {
 	}
 	allowed, ok := params[method]
 	if !ok {
-		return config{}, &ParamError{"method", fmt.Sprintf("unknown method %q (want one of %s)", method, strings.Join(Methods(), ", "))}
+		return config{}, errors.Join(&ParamError{"method", fmt.Sprintf("unknown method %q (want one of %s)", method, strings.Join(Methods(), ", "))})
 	}
 	c := defaults(method)
 	var errs []error
@@ -102,13 +112,27 @@ func parse(method string, raw map[string]any) (config, error) {
 			continue
 		}
 		switch k {
-		case "window":
+		case "window", "period", "resolution":
 			d, err := duration(v)
 			if err != nil || d <= 0 {
 				bad(k, "want a positive duration such as 1h, got %v", v)
 				continue
 			}
-			c.window = d
+			switch k {
+			case "window":
+				c.window = d
+			case "period":
+				c.period = d
+			default:
+				c.resolution = d
+			}
+		case "seasons":
+			f, ok := number(v)
+			if !ok || f <= 0 || math.IsInf(f, 0) {
+				bad(k, "want a positive number of periods, got %v", v)
+				continue
+			}
+			c.seasons = f
 		case "threshold", "h", "k":
 			f, ok := number(v)
 			if !ok || f < 0 || (k != "k" && f == 0) || math.IsInf(f, 0) || math.IsNaN(f) {
@@ -177,6 +201,11 @@ func parse(method string, raw map[string]any) (config, error) {
 				continue
 			}
 			c.halflifeT = d
+		}
+	}
+	if c.method == "seasonal" && c.resolution > 0 && c.period > 0 {
+		if c.period%c.resolution != 0 || c.period/c.resolution > 10080 {
+			bad("resolution", "want a divisor of period giving at most 10080 buckets, got %v for %v", c.resolution, c.period)
 		}
 	}
 	return c, errors.Join(errs...)

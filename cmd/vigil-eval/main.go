@@ -64,6 +64,11 @@ func run(args []string) error {
 	dir := fs.String("nab", "../shared/nab", "NAB subset directory (data/ and labels/)")
 	out := fs.String("out", "docs/detectors.md", "report to write; - for stdout")
 	sweep := fs.Bool("sweep", false, "print scores of a parameter grid (for tuning defaults) instead of the report")
+	var try []string
+	fs.Func("try", "score one set-up per file, e.g. -try 'cusum k=1 h=6' (repeatable)", func(v string) error {
+		try = append(try, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,6 +78,9 @@ func run(args []string) error {
 	}
 	if *sweep {
 		return runSweep(data)
+	}
+	if len(try) > 0 {
+		return runTry(try, data)
 	}
 	start := time.Now()
 	var rows []methodScore

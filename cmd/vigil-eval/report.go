@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,11 @@ func reportConfigs() []config {
 	var cs []config
 	for _, m := range detect.Methods() {
 		cs = append(cs, config{Name: m, Method: m})
+		if m == "zscore" || m == "mad" {
+			// NAB rows are 5 minutes apart: a 1 h window holds 12 points,
+			// fewer than min_samples, so the defaults never score.
+			cs = append(cs, config{Name: m + " window=24h", Method: m, Params: map[string]any{"window": "24h"}})
+		}
 	}
 	return append(cs, config{Name: "default (" + detect.Default + ")", Method: ""})
 }
@@ -62,6 +68,40 @@ func runSweep(data []series) error {
 		if best[r.c.Method] < 8 {
 			best[r.c.Method]++
 			fmt.Printf("%6.1f  fp=%4d  %s\n", r.score, r.fp, r.c)
+		}
+	}
+	return nil
+}
+
+// runTry prints per-file results of set-ups given on the command line as
+// "method key=value ...": numbers stay numbers, true/false are bools, the
+// rest (durations, directions) strings, as the YAML loader would pass them.
+func runTry(specs []string, data []series) error {
+	for _, sp := range specs {
+		f := strings.Fields(sp)
+		if len(f) == 0 {
+			continue
+		}
+		c := config{Method: f[0], Params: map[string]any{}}
+		for _, kv := range f[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			if n, err := strconv.ParseFloat(v, 64); err == nil {
+				c.Params[k] = n
+			} else if b, err := strconv.ParseBool(v); err == nil {
+				c.Params[k] = b
+			} else {
+				c.Params[k] = v
+			}
+		}
+		ms := evalNAB(c, data)
+		if ms.Err != nil {
+			return ms.Err
+		}
+		t := ms.total(all)
+		fmt.Printf("%s: %.1f (hit %d, missed %d, false %d)\n", c, t.Normalized(), t.TP, t.FN, t.FP)
+		for _, s := range data {
+			r := ms.Files[s.Name]
+			fmt.Printf("  %-60s %6.2f  hit %d/%d  false %d\n", s.Name, r.Raw, r.TP, r.Windows, r.FP)
 		}
 	}
 	return nil

@@ -1,0 +1,54 @@
+package detect_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/vigil-gw/vigil/detect"
+	"github.com/vigil-gw/vigil/event"
+)
+
+// BenchmarkMethods: 10,000 keys, each sending one point a minute, driven as
+// the engine does (Add, then Advance to the event's time). zscore and mad
+// use a 1 h window, so each key holds 60 points. The keys are warmed with
+// 2 h of data before timing; each timed event is one allocation of an
+// event.Event, as the engine's decoder would make.
+func BenchmarkMethods(b *testing.B) {
+	const keys = 10000
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("sensor-%05d", i)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	fields := make([]map[string]any, 1009) // prime: keys see varying values
+	for i := range fields {
+		fields[i] = map[string]any{"v": 20 + r.NormFloat64()}
+	}
+	for _, m := range detect.Methods() {
+		b.Run(m, func(b *testing.B) {
+			var p map[string]any
+			if m == "zscore" || m == "mad" {
+				p = map[string]any{"window": "1h"}
+			}
+			d := mustNew(b, m, p)
+			n := 0
+			next := func() {
+				e := &event.Event{Time: t0.Add(time.Duration(n/keys) * time.Minute), Seq: uint64(n), Fields: fields[n%len(fields)]}
+				d.Add(names[n%keys], e)
+				d.Advance(e.Time)
+				n++
+			}
+			for n < 120*keys {
+				next()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				next()
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"go.uber.org/goleak"
+
+	sim "github.com/vigil-gw/vigil/firmware-sim"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// startBroker runs an embedded broker on a free loopback port.
+func startBroker(t testing.TB) string {
+	t.Helper()
+	srv := mochi.New(&mochi.Options{
+		InlineClient: true,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err := srv.AddHook(new(allowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
+	if err := srv.AddListener(tcp); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return "tcp://" + tcp.Address()
+}
+
+// allowHook lets every client in. mochi's own auth.AllowHook would do, but
+// its package drags in gopkg.in/yaml.v3, which the module does not require.
+type allowHook struct{ mochi.HookBase }
+
+func (h *allowHook) ID() string { return "allow" }
+func (h *allowHook) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+func (h *allowHook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+func (h *allowHook) OnACLCheck(*mochi.Client, string, bool) bool              { return true }
+
+// subscribe counts the messages arriving on sensors/#.
+func subscribe(t *testing.T, broker string) *atomic.Int64 {
+	t.Helper()
+	var n atomic.Int64
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("counter").
+		SetDefaultPublishHandler(func(paho.Client, paho.Message) { n.Add(1) }))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	if tok := c.Subscribe("sensors/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return &n
+}
+
+// want is the number of messages the flags should produce, from the same
+// simulation run in-process.
+func want(t *testing.T, args []string) int {
+	t.Helper()
+	o, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(o.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for s.Next().Send.Before(o.cfg.Until) {
+		n++
+	}
+	return n
+}
+
+func TestPublish(t *testing.T) {
+	broker := startBroker(t)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"qos0 clean", []string{"-qos", "0", "-devices", "10", "-rate", "10ms", "-fault-every", "0"}},
+		{"qos1 faults mixed", []string{"-qos", "1", "-devices", "7", "-rate", "10ms", "-format", "mixed",
+			"-fault-every", "100ms", "-faults", "duplicate,burst,silence,malformed,late,out_of_order"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := subscribe(t, broker)
+			truth := filepath.Join(t.TempDir(), "truth.jsonl")
+			args := append([]string{"-broker", broker, "-client-id", "sim-" + tt.args[1], "-speed", "0",
+				"-start", "2026-01-05T10:00:00Z", "-duration", "3s", "-seed", "4", "-truth", truth}, tt.args...)
+			n := want(t, args)
+			var stderr bytes.Buffer
+			if err := run(context.Background(), args, io.Discard, &stderr); err != nil {
+				t.Fatalf("run: %v\n%s", err, stderr.String())
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for got.Load() < int64(n) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond) // and no more than that
+			if g := got.Load(); g != int64(n) {
+				t.Errorf("subscriber got %d messages, want %d\n%s", g, n, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "published ") || !strings.Contains(stderr.String(), " 0 dropped") {
+				t.Errorf("summary missing or drops reported:\n%s", stderr.String())
+			}
+			faults := readTruth(t, truth)
+			if strings.Contains(tt.name, "faults") != (len(faults) > 0) {
+				t.Errorf("%d faults in the truth file", len(faults))
+			}
+		})
+	}
+}
+
+func readTruth(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("truth line %q: %v", sc.Text(), err)
+		}
+		for _, k := range []string{"device", "kind", "fault", "start", "end", "magnitude"} {
+			if _, ok := m[k]; !ok {
+				t.Fatalf("truth line %q lacks %q", sc.Text(), k)
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestRecordFlag(t *testing.T) {
+	dir := t.TempDir()
+	out, truth := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "truth.jsonl")
+	args := []string{"-record", out, "-truth", truth, "-start", "2026-01-05T10:00:00Z", "-until", "2026-01-05T10:10:00Z", "-fault-every", "30s"}
+	var stderr bytes.Buffer
+	if err := run(context.Background(), args, io.Discard, &stderr); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Count(b, []byte("\n"))
+	if n := want(t, args); lines != n {
+		t.Errorf("%d lines, want %d", lines, n)
+	}
+	if len(readTruth(t, truth)) < 10 {
+		t.Errorf("fewer than 10 faults in 10 minutes at one per 30 s")
+	}
+	if !strings.Contains(stderr.String(), "recorded ") {
+		t.Errorf("no summary: %q", stderr.String())
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-format", "xml"}, `unknown format "xml"`},
+		{[]string{"-record", "x.jsonl"}, "-record needs -duration or -until"},
+		{[]string{"-qos", "2"}, "-qos 2"},
+		{[]string{"-until", "2026-01-05T10:00:00Z", "-duration", "1s"}, "exclude each other"},
+		{[]string{"-start", "yesterday"}, "-start"},
+		{[]string{"-kinds", "temperature,pressure"}, `unknown kind "pressure"`},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"-nope"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			err := run(context.Background(), tt.args, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run %v: %v, want %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestInterrupt: with no broker listening, the program waits for one and
+// stops cleanly when interrupted.
+func TestInterrupt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var stderr bytes.Buffer
+	if err := run(ctx, []string{"-broker", "tcp://127.0.0.1:1"}, io.Discard, &stderr); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+// BenchmarkLoad measures the load generator against an embedded broker:
+// 1000 devices at one reading per millisecond each, published as fast as
+// the client goes.
+func BenchmarkLoad(b *testing.B) {
+	broker := startBroker(b)
+	for _, qos := range []string{"0", "1"} {
+		b.Run("qos"+qos, func(b *testing.B) {
+			total := 0
+			for i := 0; b.Loop(); i++ {
+				args := []string{"-broker", broker, "-client-id", "load" + qos, "-qos", qos, "-speed", "0",
+					"-devices", "1000", "-rate", "1ms", "-fault-every", "0", "-duration", "100ms", "-progress", "0"}
+				if err := run(context.Background(), args, io.Discard, io.Discard); err != nil {
+					b.Fatal(err)
+				}
+				total += 100_000
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}

@@ -145,9 +145,12 @@ func (s *stmts) prepare(w *sql.DB) error {
 		{&s.partUpsert, `INSERT INTO checkpoint_part(name, data) VALUES (?, ?)
 			ON CONFLICT(name) DO UPDATE SET data = excluded.data`},
 		{&s.partDel, `DELETE FROM checkpoint_part WHERE name = ?`},
-		{&s.hInsert, `INSERT OR IGNORE INTO history(id, rule, key, severity, state, time, received, topic, body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&s.oInsert, `INSERT OR IGNORE INTO outbox(id, severity, topic, body) VALUES (?, ?, ?, ?)`},
+		// ON CONFLICT(id), not OR IGNORE: only a known id is skipped; any
+		// other constraint failure is an error, not a silently lost alert.
+		{&s.hInsert, `INSERT INTO history(id, rule, key, severity, state, time, received, topic, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`},
+		{&s.oInsert, `INSERT INTO outbox(id, severity, topic, body) VALUES (?, ?, ?, ?)
+			ON CONFLICT(id) DO NOTHING`},
 		{&s.oDropSev, `DELETE FROM outbox WHERE seq IN
 			(SELECT seq FROM outbox WHERE severity = ? ORDER BY seq LIMIT ?)`},
 		{&s.oDelete, `DELETE FROM outbox WHERE id = ?`},

@@ -23,10 +23,14 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /api/reload", s.guard(mutate, s.handleReload))
 	mux.Handle("GET /api/events", s.guard(sseRead, s.handleEvents))
 	mux.Handle("GET /metrics", s.guard(read, s.metrics.ServeHTTP))
+	mux.Handle("GET /api/reload", s.guard(read, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, "reload is POST")
+	}))
 	mux.Handle("/api/", s.guard(read, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	}))
-	mux.Handle("GET /", s.guard(open, s.handleStatic))
+	mux.Handle("/", s.guard(open, s.handleStatic))
 	return securityHeaders(mux)
 }
 

@@ -44,6 +44,11 @@ var assets = func() map[string]asset {
 // handleStatic serves the page. The ETag (a hash of the content) lets a
 // phone revalidate instead of downloading again.
 func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	a, ok := assets[path.Clean(r.URL.Path)]
 	if !ok {
 		http.NotFound(w, r)

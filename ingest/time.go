@@ -20,14 +20,14 @@ var timeFields = [...]string{"ts", "time", "timestamp"}
 // |v| < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, otherwise
 // nanoseconds. The thresholds fall in gaps that no plausible timestamp of
 // the neighbouring unit reaches: 1e11 s is the year 5138, 1e11 ms is 1973.
-// Fractions of seconds and milliseconds are kept to the microsecond, which
-// is all a float64 holds reliably at that magnitude; integers given as
-// strings are exact to the nanosecond.
+// Fractions are kept as written, down to the nanosecond. Times must lie
+// between the years 1677 and 2262, the range of Unix nanoseconds that
+// snapshots store.
 func ParseTime(v any) (time.Time, error) {
 	switch x := v.(type) {
 	case time.Time:
-		if x.IsZero() {
-			return time.Time{}, fmt.Errorf("zero time")
+		if x.Before(minTime) || x.After(maxTime) {
+			return time.Time{}, fmt.Errorf("cannot parse %v: out of range", x)
 		}
 		return x.UTC(), nil
 	case float64:
@@ -76,8 +76,8 @@ func stringTime(s string) (time.Time, error) {
 	// RFC 3339 always has a 'T' (or 't', or a space) and ':'; a Unix
 	// number never does.
 	if !strings.ContainsAny(s, ":Tt ") {
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return intTime(i)
+		if !strings.ContainsAny(s, "eE") {
+			return decimalTime(s)
 		}
 		if f, err := strconv.ParseFloat(s, 64); err == nil && isDecimal(s) {
 			return floatTime(f)
@@ -98,8 +98,17 @@ func stringTime(s string) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("cannot parse %q", clip(s))
 		}
 	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return time.Time{}, fmt.Errorf("cannot parse %q: out of range", clip(s))
+	}
 	return t.UTC(), nil
 }
+
+// The range of Unix nanoseconds, in which snapshots store event times.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
 
 // isDecimal rejects what ParseFloat takes but a timestamp never is:
 // hex floats, inf, nan, underscores.
@@ -122,73 +131,97 @@ func clip(s string) string {
 	return s
 }
 
-// unitOf returns how many nanoseconds one unit of a Unix number of
-// magnitude a is.
-func unitOf(a float64) int64 {
+// unixTime builds the time of a Unix number: whole units (>= 0), the
+// fraction of a unit in billionths, and the sign. The unit follows from
+// the magnitude of whole, compared as an integer: float64 would round
+// 99,999,999,999,999,999 up to 1e17 and change the unit.
+func unixTime(neg bool, whole, frac9 int64) (time.Time, error) {
+	unit := int64(1) // nanoseconds
 	switch {
-	case a < 1e11:
-		return 1e9
-	case a < 1e14:
-		return 1e6
-	case a < 1e17:
-		return 1e3
-	default:
-		return 1
+	case whole < 1e11:
+		unit = 1e9
+	case whole < 1e14:
+		unit = 1e6
+	case whole < 1e17:
+		unit = 1e3
 	}
+	per := 1e9 / unit
+	sec, nsec := whole/per, (whole%per)*unit+frac9*unit/1e9
+	if neg {
+		sec, nsec = -sec, -nsec
+	}
+	t := time.Unix(sec, nsec)
+	if t.Before(minTime) || t.After(maxTime) {
+		if neg {
+			whole = -whole
+		}
+		return time.Time{}, fmt.Errorf("cannot parse %d: out of range", whole)
+	}
+	return t.UTC(), nil
 }
 
 func intTime(i int64) (time.Time, error) {
-	// Compare as integers: float64(99_999_999_999_999_999) rounds to 1e17
-	// and would change the unit.
-	a := i
-	if a < 0 {
-		a = -a // MinInt64 stays negative, and is nanoseconds below anyway
-	}
-	unit := int64(1)
 	switch {
-	case a >= 0 && a < 1e11:
-		unit = 1e9
-	case a >= 0 && a < 1e14:
-		unit = 1e6
-	case a >= 0 && a < 1e17:
-		unit = 1e3
+	case i == math.MinInt64: // has no positive counterpart; nanoseconds
+		return time.Unix(0, i).UTC(), nil
+	case i < 0:
+		return unixTime(true, -i, 0)
 	}
-	// |i| < 1e11 s is about 1e20 ns: too big for int64 past year 2262, so
-	// split seconds and nanoseconds rather than multiplying blindly.
-	if unit == 1e9 {
-		if i > maxUnixSec || i < -maxUnixSec {
-			return time.Time{}, fmt.Errorf("cannot parse %d: out of range", i)
-		}
-		return time.Unix(i, 0).UTC(), nil
-	}
-	return time.Unix(i/(1e9/unit), (i%(1e9/unit))*unit).UTC(), nil
+	return unixTime(false, i, 0)
 }
 
-// maxUnixSec keeps seconds inside what UnixNano can represent, so event
-// times survive snapshots and arithmetic (year 2262).
-const maxUnixSec = math.MaxInt64 / 1_000_000_000
+// decimalTime reads a Unix number written in decimal, exactly: the
+// fraction keeps every digit down to the nanosecond.
+func decimalTime(s string) (time.Time, error) {
+	num, neg := s, false
+	if num != "" && (num[0] == '-' || num[0] == '+') {
+		neg, num = num[0] == '-', num[1:]
+	}
+	intPart, fracPart, _ := strings.Cut(num, ".")
+	if intPart == "" && fracPart == "" || !allDigits(intPart) || !allDigits(fracPart) {
+		return time.Time{}, fmt.Errorf("cannot parse %q", clip(s))
+	}
+	var whole int64
+	if intPart != "" {
+		var err error
+		if whole, err = strconv.ParseInt(intPart, 10, 64); err != nil {
+			return time.Time{}, fmt.Errorf("cannot parse %q: out of range", clip(s))
+		}
+	}
+	var frac9 int64
+	for i := 0; i < 9; i++ {
+		frac9 *= 10
+		if i < len(fracPart) {
+			frac9 += int64(fracPart[i] - '0')
+		}
+	}
+	return unixTime(neg, whole, frac9)
+}
 
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// floatTime reads a Unix number that arrived as a float64, typically a
+// JSON number. Its shortest decimal form is what the device wrote (for up
+// to 15 significant digits), so 1767607200.123 means .123 s exactly and
+// not the binary neighbour 1767607200.1229999.
 func floatTime(f float64) (time.Time, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return time.Time{}, fmt.Errorf("cannot parse %v", f)
 	}
-	unit := unitOf(math.Abs(f))
-	whole := math.Floor(f)
-	frac := f - whole
-	var ns float64
-	switch unit {
-	case 1e9, 1e6:
-		// keep fractions to the microsecond: float noise lies below it
-		ns = math.Round(frac*float64(unit)/1e3) * 1e3
-	default:
-		ns = math.Round(frac * float64(unit))
-	}
-	if w := whole * float64(unit); math.Abs(w) >= 9.2e18 {
+	if math.Abs(f) >= 9.2e18 {
 		return time.Time{}, fmt.Errorf("cannot parse %v: out of range", f)
 	}
-	sec := int64(whole) / (1e9 / unit)
-	rem := (int64(whole) % (1e9 / unit)) * unit
-	return time.Unix(sec, rem+int64(ns)).UTC(), nil
+	if f == math.Trunc(f) {
+		return intTime(int64(f))
+	}
+	return decimalTime(strconv.FormatFloat(f, 'f', -1, 64))
 }
 
 // eventTime finds the event time of fields: the named field only when

@@ -3,6 +3,8 @@ package ingest
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +42,14 @@ func TestParseTime(t *testing.T) {
 		{"seconds int64", int64(1767607200), base},
 		{"seconds string", "1767607200", base},
 		{"seconds string fraction", "1767607200.25", base.Add(250 * time.Millisecond)},
+		{"seconds string nanos exact", "1767607200.123456789", base.Add(123456789)},
+		{"seconds string beyond nanos truncates", "1767607200.1234567899", base.Add(123456789)},
+		{"seconds string leading dot", ".5", time.Unix(0, 5e8).UTC()},
+		{"seconds string plus", "+1767607200", base},
+		{"negative seconds string fraction", "-1.5", time.Unix(-2, 5e8).UTC()},
+		{"millis string fraction", "1767607200123.456", base.Add(123456 * time.Microsecond)},
+		{"micros string fraction", "1767607200123456.7", base.Add(123456700)},
+		{"seconds float 2246 keeps ms", 8725467479.617, time.Unix(8725467479, 617e6).UTC()},
 		{"seconds json.Number", json.Number("1767607200"), base},
 		{"millis", float64(1767607200123), base.Add(123 * time.Millisecond)},
 		{"millis fraction", 1767607200123.5, base.Add(123500 * time.Microsecond)},
@@ -57,9 +67,9 @@ func TestParseTime(t *testing.T) {
 		// the magnitude rule at its boundaries
 		{"seconds up to 2262", float64(9_000_000_000), time.Unix(9_000_000_000, 0).UTC()},
 		{"1e11 is millis", float64(1e11), time.Unix(1e8, 0).UTC()},
-		{"just below 1e14 is millis", int64(99_999_999_999_999), time.UnixMilli(99_999_999_999_999).UTC()},
+		{"millis up to 2262", int64(9_000_000_000_000), time.UnixMilli(9_000_000_000_000).UTC()},
 		{"1e14 is micros", int64(1e14), time.UnixMicro(1e14).UTC()},
-		{"just below 1e17 is micros", int64(99_999_999_999_999_999), time.UnixMicro(99_999_999_999_999_999).UTC()},
+		{"micros up to 2262", int64(9_000_000_000_000_000), time.UnixMicro(9_000_000_000_000_000).UTC()},
 		{"1e17 is nanos", int64(1e17), time.Unix(0, 1e17).UTC()},
 		{"time.Time passes through as UTC", base.In(time.FixedZone("x", 3600)), base},
 	}
@@ -87,7 +97,14 @@ func TestParseTimeErrors(t *testing.T) {
 		{"date only", "2026-01-05", `cannot parse "2026-01-05"`},
 		{"no zone", "2026-01-05T10:00:00", "cannot parse"},
 		{"bad month", "2026-13-05T10:00:00Z", "cannot parse"},
+		{"rfc3339 after 2262", "9999-12-31T23:59:59Z", "out of range"},
+		{"rfc3339 before 1677", "1000-01-01T00:00:00Z", "out of range"},
+		{"zero time.Time", time.Time{}, "out of range"},
 		{"numeric garbage", "12.3.4", `cannot parse "12.3.4"`},
+		{"sign only", "-", `cannot parse "-"`},
+		{"dot only", ".", `cannot parse "."`},
+		{"double sign", "--5", `cannot parse "--5"`},
+		{"ns string beyond int64", "99999999999999999999", "out of range"},
 		{"nan", math.NaN(), "cannot parse NaN"},
 		{"inf", math.Inf(1), "cannot parse +Inf"},
 		{"nan string", "NaN", "cannot parse"},
@@ -102,6 +119,11 @@ func TestParseTimeErrors(t *testing.T) {
 		{"just below 1e11 is seconds, out of range", float64(99_999_999_999), "out of range"},
 		{"just below 1e11 int is seconds, out of range", int64(99_999_999_999), "out of range"},
 		{"negative seconds out of range", "-99999999999", "out of range"},
+		// likewise just below 1e14 is ms (5138), not µs (1973), and just
+		// below 1e17 is µs (5138), not ns (1973)
+		{"just below 1e14 is millis, out of range", int64(99_999_999_999_999), "out of range"},
+		{"just below 1e17 is micros, out of range", int64(99_999_999_999_999_999), "out of range"},
+		{"negative micros out of range", -4.54320987654321e+16, "out of range"},
 		{"bool", true, "cannot parse true"},
 		{"null", nil, "cannot parse null"},
 		{"object", map[string]any{}, "cannot parse an object"},
@@ -118,4 +140,59 @@ func TestParseTimeErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestParseTimeRoundTrip formats many times every way a device might and
+// checks each parses back to the same instant, to its unit's resolution.
+func TestParseTimeRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	zones := []*time.Location{time.UTC, time.FixedZone("", -9*3600-1800), time.FixedZone("", 14*3600)}
+	for i := 0; i < 2000; i++ {
+		// 1973-03 (1e11 ms) .. 2262: every unit reads unambiguously there.
+		ns := int64(1e17) + rng.Int64N(9_000_000_000_000_000_000-1e17)
+		want := time.Unix(0, ns).UTC()
+		forms := []struct {
+			in   any
+			want time.Time
+		}{
+			{want.In(zones[i%3]).Format(time.RFC3339Nano), want},
+			{strconv.FormatInt(ns, 10), want},
+			{ns, want},
+			{want.UnixMicro(), want.Truncate(time.Microsecond)},
+			{float64(want.UnixMicro()), want.Truncate(time.Microsecond)},
+			{want.UnixMilli(), want.Truncate(time.Millisecond)},
+			{float64(want.UnixMilli()), want.Truncate(time.Millisecond)},
+			{want.Unix(), want.Truncate(time.Second)},
+			{float64(want.Unix()), want.Truncate(time.Second)},
+			{float64(want.UnixMilli()) / 1e3, want.Truncate(time.Millisecond)},
+		}
+		for _, f := range forms {
+			got, err := ParseTime(f.in)
+			if err != nil {
+				t.Fatalf("ParseTime(%#v): %v", f.in, err)
+			}
+			if !got.Equal(f.want) {
+				t.Fatalf("ParseTime(%#v) = %v, want %v", f.in, got, f.want)
+			}
+		}
+	}
+}
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2026-01-05T10:00:00.5+02:00", "1767607200.123", "-1.5", "1e9", ".", "9223372036854775807", "2262-04-11T23:47:16.854775808Z"} {
+		f.Add(s, 0.0)
+	}
+	f.Add("", 1767607200.123)
+	f.Add("", -9.2e18)
+	f.Fuzz(func(t *testing.T, s string, x float64) {
+		for _, v := range []any{s, x} {
+			got, err := ParseTime(v)
+			if err != nil {
+				continue
+			}
+			if got.Location() != time.UTC || !time.Unix(0, got.UnixNano()).Equal(got) {
+				t.Fatalf("ParseTime(%#v) = %v: not UTC or outside Unix nanoseconds", v, got)
+			}
+		}
+	})
 }

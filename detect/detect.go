@@ -37,6 +37,7 @@ type Detector struct {
 	keys    map[string]*keyState
 	lru     keyState // sentinel of a ring, most recently seen after it
 	buf     event.Reorder
+	one     event.Item // the only pending event while buf is empty (Ev != nil)
 	closeAt time.Time
 	late    uint64
 	evicted uint64
@@ -82,14 +83,39 @@ func (d *Detector) Add(key string, ev *event.Event) []event.Result {
 		d.late++
 		return nil
 	}
+	// With lateness 0 every event is processed by the Advance that follows
+	// its Add, so the common case holds one event in a slot and skips the
+	// heap (and its allocation).
+	if d.one.Ev == nil && d.buf.Len() == 0 {
+		d.one = event.Item{Key: key, Ev: ev}
+		return nil
+	}
+	d.spill()
 	d.buf.Push(key, ev)
 	return nil
+}
+
+// spill moves the slot's event into the reorder buffer.
+func (d *Detector) spill() {
+	if d.one.Ev != nil {
+		d.buf.Push(d.one.Key, d.one.Ev)
+		d.one = event.Item{}
+	}
 }
 
 // Advance scores every buffered event with Time <= closeAt in (Time, Seq) order.
 func (d *Detector) Advance(closeAt time.Time) []event.Result {
 	if closeAt.After(d.closeAt) {
 		d.closeAt = closeAt
+	}
+	if it := d.one; it.Ev != nil {
+		if it.Ev.Time.After(closeAt) {
+			return nil
+		}
+		d.one = event.Item{}
+		d.out = nil
+		d.process(it.Key, it.Ev)
+		return d.out
 	}
 	if d.buf.Len() == 0 {
 		return nil
@@ -102,6 +128,7 @@ func (d *Detector) Advance(closeAt time.Time) []event.Result {
 // Flush scores whatever is still buffered. A detector has nothing else open:
 // a firing key stays firing, as it would in `run`.
 func (d *Detector) Flush() []event.Result {
+	d.spill()
 	d.out = nil
 	d.buf.All(d.process)
 	return d.out
@@ -195,12 +222,17 @@ func (d *Detector) unlink(k *keyState) {
 
 // Stats reports keys, late and evicted counts, and buffered events.
 func (d *Detector) Stats() event.OpStats {
-	return event.OpStats{Keys: len(d.keys), Late: d.late, Evicted: d.evicted, Pending: d.buf.Len()}
+	pending := d.buf.Len()
+	if d.one.Ev != nil {
+		pending++
+	}
+	return event.OpStats{Keys: len(d.keys), Late: d.late, Evicted: d.evicted, Pending: pending}
 }
 
 // Snapshot writes all state: the closing time, counters, the reorder buffer
 // and every key, least recently seen first so Restore rebuilds the LRU order.
 func (d *Detector) Snapshot() ([]byte, error) {
+	d.spill()
 	var e event.Enc
 	e.Uvarint(snapVersion)
 	e.String(d.cfg.method)

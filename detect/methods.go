@@ -170,17 +170,18 @@ func (m *mad) observe(t time.Time, x float64) (float64, float64, bool) {
 	}
 	m.scratch = s
 	med := median(s)
-	var meanAD float64
 	for i := range s {
 		s[i] = math.Abs(s[i] - med)
-		meanAD += s[i]
 	}
-	meanAD /= float64(n)
 	// 1.4826·MAD estimates σ for normal data; on data with many equal
 	// values MAD is 0 and the mean absolute deviation (·1.2533) stands in.
 	sd := 1.4826 * median(s)
 	if sd == 0 {
-		sd = 1.2533 * meanAD
+		var sum float64
+		for _, v := range s {
+			sum += v
+		}
+		sd = 1.2533 * sum / float64(n)
 	}
 	return med, (x - med) / sdFloor(sd, med), true
 }

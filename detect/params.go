@@ -49,7 +49,7 @@ func defaults(method string) config {
 		c.threshold = 5
 		c.alpha = halflifeAlpha(60)
 		c.period = 24 * time.Hour
-		c.resolution = 5 * time.Minute
+		c.resolution = 15 * time.Minute
 		c.seasons = 3
 	case "cusum":
 		c.threshold = 8

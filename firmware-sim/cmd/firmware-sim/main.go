@@ -17,7 +17,6 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,6 +46,7 @@ type options struct {
 	passwordFile string
 	clientID     string
 	qos          int
+	connections  int
 	speed        float64
 	record       string
 	truth        string
@@ -72,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.passwordFile, "password-file", "", "file holding the MQTT password")
 	fs.StringVar(&o.clientID, "client-id", "firmware-sim", "MQTT client id")
 	fs.IntVar(&o.qos, "qos", 0, "publish QoS, 0 or 1")
+	fs.IntVar(&o.connections, "connections", 1, "MQTT connections; devices are spread over them (more is faster with -speed 0)")
 	fs.IntVar(&o.cfg.Devices, "devices", 6, "number of devices")
 	fs.StringVar(&kinds, "kinds", "", "comma-separated sensor kinds (default all: "+strings.Join(sim.Kinds(), ",")+")")
 	fs.DurationVar(&o.cfg.Rate, "rate", time.Second, "reading interval of each device")
@@ -123,6 +124,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.qos != 0 && o.qos != 1 {
 		return o, fmt.Errorf("-qos %d: want 0 or 1", o.qos)
+	}
+	if o.connections < 1 || o.connections > 1000 {
+		return o, fmt.Errorf("-connections %d: want 1 to 1000", o.connections)
 	}
 	if o.speed < 0 {
 		return o, errors.New("-speed: must not be negative")
@@ -204,87 +208,12 @@ func writeTruth(path string, faults []sim.Fault) error {
 	return nil
 }
 
-// inflight bounds the QoS 1 messages awaiting their PUBACK: enough to keep
-// the link busy, few enough that a stalled broker stops the simulator
-// instead of filling memory.
-const inflight = 1024
-
-func publish(ctx context.Context, s *sim.Sim, o options, log *logger) error {
-	c, err := connect(ctx, o, log)
-	if err != nil || c == nil {
-		return err
-	}
-	var (
-		sent, dropped atomic.Int64
-		tokens        = make([]mqtt.Token, 0, inflight)
-		began         = time.Now()
-	)
-	// A QoS 1 token that fails or never completes means the message is
-	// lost. (Not WaitTimeout(0): its select may pick the timer over a
-	// token that is already complete.)
-	settle := func(t mqtt.Token, wait time.Duration) {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		select {
-		case <-t.Done():
-			if t.Error() != nil {
-				dropped.Add(1)
-			}
-		case <-timer.C:
-			dropped.Add(1)
-		}
-	}
-	pub := func(topic string, payload []byte) error {
-		sent.Add(1)
-		if o.qos == 0 && !c.IsConnectionOpen() {
-			// A device without a buffer loses what it measures offline.
-			dropped.Add(1)
-			return nil
-		}
-		t := c.Publish(topic, byte(o.qos), false, payload)
-		if o.qos == 0 {
-			select {
-			case <-t.Done():
-				if t.Error() != nil {
-					dropped.Add(1)
-				}
-			default:
-			}
-			return nil
-		}
-		if len(tokens) == inflight {
-			for !tokens[0].WaitTimeout(time.Second) {
-				if ctx.Err() != nil {
-					return nil // Run sees ctx too and stops
-				}
-			}
-			settle(tokens[0], time.Second)
-			tokens = append(tokens[:0], tokens[1:]...)
-		}
-		tokens = append(tokens, t)
-		return nil
-	}
-
-	stopProgress := startProgress(o.progress, log, &sent, &dropped, s)
-	err = s.Run(ctx, pub, o.speed)
-	stopProgress()
-	for _, t := range tokens {
-		settle(t, 5*time.Second)
-	}
-	c.Disconnect(500)
-	elapsed := time.Since(began)
-	ok := sent.Load() - dropped.Load()
-	log.printf("published %d messages in %s (%.0f/s), %d dropped, %d faults injected",
-		ok, elapsed.Round(time.Millisecond), float64(ok)/elapsed.Seconds(), dropped.Load(), len(s.Truth()))
-	return err
-}
-
 // connect returns a connected client, or nil when ctx ends first. Like a
 // device, it keeps retrying a broker that is not there yet.
-func connect(ctx context.Context, o options, log *logger) (mqtt.Client, error) {
+func connect(ctx context.Context, o options, clientID string, log *logger) (mqtt.Client, error) {
 	opts := mqtt.NewClientOptions().
 		AddBroker(o.broker).
-		SetClientID(o.clientID).
+		SetClientID(clientID).
 		SetCleanSession(true).
 		// Our own loop retries the first connection (paho's ConnectRetry
 		// sleeps in a goroutine nobody can stop); paho reconnects later.
@@ -319,7 +248,7 @@ func connect(ctx context.Context, o options, log *logger) (mqtt.Client, error) {
 		}
 		err := t.Error()
 		if err == nil {
-			log.printf("connected to %s as %s", o.broker, o.clientID)
+			log.printf("connected to %s as %s", o.broker, clientID)
 			return c, nil
 		}
 		if rc := t.ReturnCode(); rc >= 1 && rc <= 5 {
@@ -341,7 +270,7 @@ func connect(ctx context.Context, o options, log *logger) (mqtt.Client, error) {
 
 // startProgress prints a line every interval until the returned func is
 // called.
-func startProgress(every time.Duration, log *logger, sent, dropped *atomic.Int64, s *sim.Sim) func() {
+func startProgress(every time.Duration, log *logger, c *counts, s *sim.Sim) func() {
 	if every <= 0 {
 		return func() {}
 	}
@@ -356,9 +285,9 @@ func startProgress(every time.Duration, log *logger, sent, dropped *atomic.Int64
 			case <-done:
 				return
 			case now := <-tick.C:
-				n := sent.Load()
+				n := c.sent.Load()
 				log.printf("sent %d (%.0f/s), dropped %d, faults %d",
-					n, float64(n-last)/now.Sub(lastAt).Seconds(), dropped.Load(), len(s.Truth()))
+					n, float64(n-last)/now.Sub(lastAt).Seconds(), c.dropped.Load(), len(s.Truth()))
 				last, lastAt = n, now
 			}
 		}

@@ -56,8 +56,12 @@ func (h *allowHook) ID() string { return "allow" }
 func (h *allowHook) Provides(b byte) bool {
 	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
 }
-func (h *allowHook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
-func (h *allowHook) OnACLCheck(*mochi.Client, string, bool) bool              { return true }
+
+// OnConnectAuthenticate refuses the user "intruder", to test refusals.
+func (h *allowHook) OnConnectAuthenticate(_ *mochi.Client, pk packets.Packet) bool {
+	return string(pk.Connect.Username) != "intruder"
+}
+func (h *allowHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 
 // subscribe counts the messages arriving on sensors/#.
 func subscribe(t *testing.T, broker string) *atomic.Int64 {
@@ -101,6 +105,7 @@ func TestPublish(t *testing.T) {
 		args []string
 	}{
 		{"qos0 clean", []string{"-qos", "0", "-devices", "10", "-rate", "10ms", "-fault-every", "0"}},
+		{"qos0 four connections", []string{"-qos", "0", "-connections", "4", "-devices", "20", "-rate", "10ms", "-fault-every", "0"}},
 		{"qos1 faults mixed", []string{"-qos", "1", "-devices", "7", "-rate", "10ms", "-format", "mixed",
 			"-fault-every", "100ms", "-faults", "duplicate,burst,silence,malformed,late,out_of_order"}},
 	}
@@ -108,7 +113,7 @@ func TestPublish(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := subscribe(t, broker)
 			truth := filepath.Join(t.TempDir(), "truth.jsonl")
-			args := append([]string{"-broker", broker, "-client-id", "sim-" + tt.args[1], "-speed", "0",
+			args := append([]string{"-broker", broker, "-client-id", "sim-" + strings.ReplaceAll(tt.name, " ", "-"), "-speed", "0",
 				"-start", "2026-01-05T10:00:00Z", "-duration", "3s", "-seed", "4", "-truth", truth}, tt.args...)
 			n := want(t, args)
 			var stderr bytes.Buffer
@@ -206,6 +211,26 @@ func TestFlagErrors(t *testing.T) {
 	}
 }
 
+// TestRefused: a broker that refuses the credentials is an error, not
+// something to retry forever; the password comes from -password-file.
+func TestRefused(t *testing.T) {
+	broker := startBroker(t)
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"-broker", broker, "-username", "intruder", "-password-file", pw, "-duration", "1s", "-speed", "0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "connect") {
+		t.Errorf("run: %v, want a connect error", err)
+	}
+	err = run(ctx, []string{"-broker", broker, "-password-file", filepath.Join(t.TempDir(), "none")}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "password file") {
+		t.Errorf("run: %v, want a password file error", err)
+	}
+}
+
 // TestInterrupt: with no broker listening, the program waits for one and
 // stops cleanly when interrupted.
 func TestInterrupt(t *testing.T) {
@@ -222,11 +247,11 @@ func TestInterrupt(t *testing.T) {
 // the client goes.
 func BenchmarkLoad(b *testing.B) {
 	broker := startBroker(b)
-	for _, qos := range []string{"0", "1"} {
-		b.Run("qos"+qos, func(b *testing.B) {
+	for _, bc := range []struct{ qos, conns string }{{"0", "1"}, {"0", "4"}, {"1", "1"}, {"1", "4"}} {
+		b.Run("qos"+bc.qos+"/connections"+bc.conns, func(b *testing.B) {
 			total := 0
 			for i := 0; b.Loop(); i++ {
-				args := []string{"-broker", broker, "-client-id", "load" + qos, "-qos", qos, "-speed", "0",
+				args := []string{"-broker", broker, "-client-id", "load", "-qos", bc.qos, "-connections", bc.conns, "-speed", "0",
 					"-devices", "1000", "-rate", "1ms", "-fault-every", "0", "-duration", "100ms", "-progress", "0"}
 				if err := run(context.Background(), args, io.Discard, io.Discard); err != nil {
 					b.Fatal(err)

@@ -11,12 +11,13 @@ import (
 )
 
 const (
-	alertRing   = 512             // alerts a live client may fall behind before it must resync
-	seriesLen   = 120             // points kept per device field …
-	seriesStep  = 5 * time.Second // … at most one per step: ten minutes
-	maxFields   = 16              // numeric fields charted per device
-	readingTick = time.Second     // live clients get each device at most once a tick
-	statusTick  = 2 * time.Second
+	alertRing    = 512             // alerts a live client may fall behind before it must resync
+	seriesLen    = 120             // points kept per device field …
+	seriesStep   = 5 * time.Second // … at most one per step: ten minutes
+	maxFields    = 16              // numeric fields charted per device
+	readingTick  = time.Second     // live clients get each device at most once a tick
+	statusTick   = 2 * time.Second
+	writeTimeout = 15 * time.Second // a live client that accepts nothing for this long is dropped
 )
 
 // live is the in-memory side of the UI: the ring of recent alerts for the

@@ -56,6 +56,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		lastAlert = newest
 		if buf.Len() > 0 {
+			// A client that takes no data for this long is gone or
+			// stuck: drop it rather than hold a goroutine forever.
+			_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if _, err := w.Write(buf.Bytes()); err != nil {
 				return
 			}

@@ -212,6 +212,9 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if err != nil {
+		srv.Close() // connections still busy after the grace period are cut
+	}
 	s.closeOnce.Do(func() {}) // Shutdown closed the listener
 	<-errc
 	if err != nil {

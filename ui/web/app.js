@@ -190,7 +190,7 @@
     if (filter.key && a.key !== filter.key) return false;
     if (filter.severity && a.severity !== filter.severity) return false;
     if (filter.state && a.state !== filter.state) return false;
-    if (filter.since && a.time < filter.since) return false;
+    if (filter.since && Date.parse(a.time) < Date.parse(filter.since)) return false;
     if (filter.until) return false; // a bounded query is history: live alerts do not join it
     return true;
   }
@@ -240,7 +240,12 @@
   // ---- devices -----------------------------------------------------------------
   const devices = new Map(); // key -> {dev, series: Map(field -> [[ms, v]]), card}
   let selected = '';
-  const numericFields = (d) => [...d.series.keys()].sort();
+  // The field named by the topic's last level (sensors/pump1/temperature)
+  // comes first: it is what the device is about.
+  function numericFields(d) {
+    const last = (d.dev.topic || '').split('/').pop();
+    return [...d.series.keys()].sort((a, b) => (b === last) - (a === last) || (a < b ? -1 : a > b ? 1 : 0));
+  }
   function deviceCard(key) {
     const card = el('div', { class: 'device', 'data-device': key },
       el('div', { class: 'dname', text: key }),
@@ -327,6 +332,7 @@
     drawChart();
   }
   $('#chart-field').addEventListener('change', () => drawChart());
+  window.addEventListener('resize', () => { if (selected) drawChart(); });
   $('#detail-close').addEventListener('click', () => {
     selected = '';
     $('#device-detail').hidden = true;
@@ -336,7 +342,9 @@
     const d = devices.get(selected);
     const svg = $('#chart');
     if (!d) return;
-    const W = 600, H = 220, padL = 0;
+    // Draw in pixels so labels are not stretched with the chart.
+    const W = Math.max(200, Math.round(svg.getBoundingClientRect().width) || 600), H = 220, padL = 0;
+    svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
     const pts = d.series.get($('#chart-field').value) || [];
     const g = drawLine(svg, pts, W, H, 18);
     if (!g) { $('#chart-legend').textContent = 'Waiting for numeric values…'; return; }

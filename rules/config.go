@@ -86,6 +86,7 @@ type LogConfig struct {
 // DefaultConfig is the config with every default filled.
 func DefaultConfig() *Config {
 	c := &Config{}
+	c.State.Journal = true
 	c.fill()
 	return c
 }

@@ -1,0 +1,40 @@
+# vigil — make targets. `make demo` and `make test` are all a newcomer needs.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+FUZZTIME ?= 3s
+
+.PHONY: all build test vet unit fuzz-smoke demo bench e2e release clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/vigil .
+
+# The whole suite: vet, unit/golden/integration tests (embedded broker over
+# TCP, crash tests with kill -9), then each fuzz target briefly.
+test: vet unit fuzz-smoke
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 -timeout 12m ./...
+
+# Each fuzz target for $(FUZZTIME) beyond its seed corpus (which `unit` runs).
+fuzz-smoke:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "fuzz $$pkg $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; exit 1; }; \
+	  done; \
+	done
+
+demo:
+	$(GO) run . demo
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,443 @@
+// Package gateway runs vigil as a live appliance: MQTT in, journal, engine,
+// outbox, upstream, web UI. It owns the goroutines and their queues; the
+// engine itself stays single-threaded and clock-free.
+//
+//	subscriber ─(bounded queue)─> journal writer ─(batches)─> engine loop ─> store (outbox, history) ─> forwarder ─> upstream
+//	                                 │ append + commit, then ack          │ checkpoints, ticks, reloads
+//
+// The subscriber's callback only copies into a bounded queue. The journal
+// writer groups messages into one transaction (up to maxBatch messages or
+// batchWait), acknowledges them after the commit, and hands the batch to the
+// engine loop, which is the only goroutine touching the engine.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/conn"
+	"github.com/vigil-gw/vigil/engine"
+	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/rules"
+	"github.com/vigil-gw/vigil/store"
+)
+
+const (
+	maxBatch  = 1000                  // messages per journal transaction
+	batchWait = 20 * time.Millisecond // longest a message waits for its batch
+	tickEvery = time.Second           // gateway-clock advance of windows and deadlines
+)
+
+// Options configure a Gateway.
+type Options struct {
+	Config  *rules.Config
+	Logger  *slog.Logger
+	Version string
+	// OnAlert, if set, sees every alert after it is stored (the demo prints
+	// them). It must not block.
+	OnAlert func(event.Alert)
+	// OnEvent, if set, sees every decoded event (the UI's live values). It
+	// runs on the engine loop: it must be quick and must not keep the map.
+	OnEvent func(ev *event.Event)
+	// Now is the gateway clock; default time.Now.
+	Now func() time.Time
+}
+
+// Gateway is one running vigil.
+type Gateway struct {
+	o      Options
+	cfg    *rules.Config
+	log    *slog.Logger
+	db     *store.DB
+	eng    *engine.Engine
+	sub    *conn.Subscriber
+	pub    *conn.Publisher
+	fwd    *conn.Forwarder
+	brk    *broker.Broker
+	notify chan struct{}
+
+	batches chan []journaled
+	reloads chan chan error
+
+	// Owned by the engine loop.
+	lastPos    uint64        // newest durable journal position processed
+	unstored   []event.Alert // alerts the store could not take yet
+	lostAlerts uint64
+	dirty      bool // state changed since the last checkpoint
+	limit      limiter
+
+	mu     sync.Mutex
+	status Status
+	start  time.Time
+}
+
+// journaled is a message with its journal position.
+type journaled struct {
+	m       engine.Message
+	durable bool // in the journal: a checkpoint may cover it
+}
+
+// Status is what the UI and logs show of the pipeline.
+type Status struct {
+	Started         time.Time
+	Messages        uint64
+	Events          uint64
+	Alerts          uint64
+	DecodeErrors    uint64
+	Duplicates      uint64
+	Redelivered     uint64
+	JournalErrors   uint64
+	LastJournalErr  string
+	Degraded        bool // journal not writable: processing in memory only
+	LastPos         uint64
+	LastCheckpoint  time.Time
+	CheckpointTook  time.Duration
+	CheckpointBytes int
+	CheckpointErr   string
+	Rules           []engine.RuleInfo
+	Reloads         int // reload attempts, good or bad
+	ReloadErrors    []string
+	LastReload      time.Time
+	Watermark       time.Time // newest event time seen
+	ProcessLag      time.Duration
+	RecoveredFrom   string
+	Replayed        int
+}
+
+// New opens the state database, loads the rules, restores the last
+// checkpoint and replays the journal after it. Nothing is connected yet.
+func New(o Options) (*Gateway, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	cfg := o.Config
+	g := &Gateway{o: o, cfg: cfg, log: o.Logger, notify: make(chan struct{}, 1),
+		batches: make(chan []journaled, 4), reloads: make(chan chan error)}
+	g.start = o.Now()
+	set, err := rules.Load(cfg.Rules...)
+	if err != nil {
+		return nil, fmt.Errorf("load rules: %w", err)
+	}
+	eng, err := engine.New(set, g.engineOptions())
+	if err != nil {
+		return nil, fmt.Errorf("build rules: %w", err)
+	}
+	g.eng = eng
+	db, err := store.Open(store.Options{Path: cfg.State.Path, OutboxMax: cfg.State.OutboxMax, HistoryRetention: cfg.State.History, Synchronous: "FULL"})
+	if err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	g.db = db
+	if moved, ok := db.Recovered(); ok {
+		g.log.Error("state database was damaged: moved aside, starting with empty state", "moved_to", moved)
+		g.status.RecoveredFrom = moved
+	}
+	if err := g.recover(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Gateway) engineOptions() engine.Options {
+	return engine.Options{Gateway: g.cfg.Gateway, DefaultTopic: g.cfg.Upstream.Topic,
+		MaxKeys: g.cfg.Limits.MaxKeys, Grace: g.cfg.Limits.Grace, Logger: g.log, OnEvent: g.o.OnEvent}
+}
+
+// recover restores the checkpoint and replays the journal after it through
+// the engine. Alerts it produces again carry the ids they had, and the
+// outbox ignores ids it has seen.
+func (g *Gateway) recover() error {
+	t0 := time.Now()
+	cp, ok, err := g.db.LoadCheckpoint()
+	if err != nil {
+		g.log.Error("checkpoint unreadable: starting from an empty state", "err", err)
+		ok = false
+	}
+	if ok {
+		for _, n := range g.eng.Restore(cp.Parts) {
+			g.log.Warn("checkpoint: "+n, "op", "restore")
+		}
+		g.status.LastPos = cp.Pos
+		g.status.LastCheckpoint = cp.Taken
+	}
+	var pending []event.Alert
+	n := 0
+	err = g.db.Journal(g.status.LastPos, func(m store.Message) error {
+		alerts, _ := g.eng.Process(engine.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received, Seq: m.Pos})
+		pending = append(pending, alerts...)
+		g.status.LastPos = m.Pos
+		n++
+		if len(pending) >= 1000 {
+			if _, err := g.db.Put(pending); err != nil {
+				return err
+			}
+			pending = pending[:0]
+		}
+		return nil
+	})
+	if err == nil && len(pending) > 0 {
+		_, err = g.db.Put(pending)
+	}
+	if err != nil {
+		return fmt.Errorf("replay journal: %w", err)
+	}
+	g.status.Replayed = n
+	g.lastPos = g.status.LastPos
+	if ok || n > 0 {
+		g.log.Info("state recovered", "checkpoint_pos", cp.Pos, "journal_replayed", n, "took", time.Since(t0).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// Run connects and processes until ctx ends, then stops cleanly: the
+// subscriber first, then the queued messages, a final checkpoint, and the
+// outbox is flushed or kept.
+func (g *Gateway) Run(ctx context.Context) error {
+	defer g.db.Close()
+	cfg := g.cfg
+	if cfg.Broker.Listen != "" {
+		b, err := g.startBroker()
+		if err != nil {
+			return err
+		}
+		g.brk = b
+		defer b.Close()
+	}
+	subOpts, err := g.connOptions(cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Username, cfg.MQTT.PasswordFile, cfg.MQTT.TLS)
+	if err != nil {
+		return err
+	}
+	sub, err := conn.NewSubscriber(subOpts, g.eng.Rules().Filters(), cfg.MQTT.Queue)
+	if err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	g.sub = sub
+	if cfg.Upstream.Broker != "" {
+		upOpts, err := g.connOptions(cfg.Upstream.Broker, cfg.Upstream.ClientID, cfg.Upstream.Username, cfg.Upstream.PasswordFile, cfg.Upstream.TLS)
+		if err != nil {
+			return err
+		}
+		pub, err := conn.NewPublisher(upOpts)
+		if err != nil {
+			return fmt.Errorf("upstream: %w", err)
+		}
+		g.pub = pub
+		g.fwd = conn.NewForwarder(g.db, pub, conn.ForwarderOptions{Notify: g.notify, Logger: g.log, QoS0: cfg.Upstream.QoS == 0})
+	}
+	g.log.Info("vigil running", "gateway", cfg.Gateway, "rules", len(g.eng.Rules().Rules), "subscriptions", strings.Join(g.eng.Rules().Filters(), " "), "mqtt", cfg.MQTT.Broker, "upstream", cfg.Upstream.Broker, "state", cfg.State.Path)
+
+	// The subscriber stops first; the journal writer and the engine loop
+	// drain what is queued before the final checkpoint.
+	subCtx, stopSub := context.WithCancel(context.Background())
+	defer stopSub()
+	outCtx, stopOut := context.WithCancel(context.Background())
+	defer stopOut()
+	var wg sync.WaitGroup
+	subErr := make(chan error, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); subErr <- sub.Run(subCtx) }()
+
+	eg, egCtx := errgroup.WithContext(outCtx)
+	if g.pub != nil {
+		eg.Go(func() error { return g.pub.Run(egCtx) })
+		eg.Go(func() error { return g.fwd.Run(egCtx) })
+	}
+	journalDone := make(chan error, 1)
+	go func() { journalDone <- g.journalLoop(sub.Messages(), subCtx) }()
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- g.engineLoop(ctx) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-subErr:
+		runErr = fmt.Errorf("mqtt: %w", err)
+	case err := <-engineDone:
+		runErr = err
+		engineDone <- err
+	}
+	g.log.Info("stopping: draining queued messages")
+	stopSub()
+	wg.Wait()
+	if err := <-journalDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	close(g.batches)
+	if err := <-engineDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	if g.fwd != nil {
+		// Give the forwarder a moment to send what the last batch produced.
+		g.waitOutbox(2 * time.Second)
+	}
+	stopOut()
+	if err := eg.Wait(); err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
+		runErr = err
+	}
+	g.log.Info("stopped")
+	return runErr
+}
+
+func (g *Gateway) waitOutbox(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		n, err := g.db.OutboxLen()
+		if err != nil || n == 0 || !g.pub.Connected() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (g *Gateway) startBroker() (*broker.Broker, error) {
+	o := broker.Options{Listen: g.cfg.Broker.Listen, Logger: g.log}
+	if g.cfg.Broker.UsersFile != "" {
+		users, err := readUsers(g.cfg.Broker.UsersFile)
+		if err != nil {
+			return nil, err
+		}
+		o.Users = users
+	}
+	if g.cfg.Broker.TLS.Enabled() {
+		tc, err := tlsConfig(g.cfg.Broker.TLS, true)
+		if err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		o.TLS = tc
+	}
+	b, err := broker.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := b.Start(); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	g.log.Info("embedded broker listening", "addr", b.Addr())
+	return b, nil
+}
+
+// readUsers reads "user:password" lines; # starts a comment.
+func readUsers(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("broker: users_file: %w", err)
+	}
+	users := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		u, p, ok := strings.Cut(line, ":")
+		if !ok || u == "" || p == "" {
+			return nil, fmt.Errorf("broker: users_file %s:%d: want user:password", path, i+1)
+		}
+		users[u] = p
+	}
+	return users, nil
+}
+
+func (g *Gateway) connOptions(url, clientID, user, passFile string, t rules.TLSConfig) (conn.Options, error) {
+	o := conn.Options{Broker: url, ClientID: clientID, Username: user, Logger: g.log}
+	if passFile != "" {
+		b, err := os.ReadFile(passFile)
+		if err != nil {
+			return o, fmt.Errorf("mqtt password_file: %w", err)
+		}
+		o.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if t.Enabled() || strings.HasPrefix(url, "ssl://") || strings.HasPrefix(url, "tls://") || strings.HasPrefix(url, "mqtts://") {
+		tc, err := tlsConfig(t, false)
+		if err != nil {
+			return o, fmt.Errorf("mqtt tls: %w", err)
+		}
+		o.TLS = tc
+	}
+	return o, nil
+}
+
+// tlsConfig builds a client (or server) TLS config from PEM files.
+func tlsConfig(t rules.TLSConfig, server bool) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no certificate found", t.CA)
+		}
+		if server {
+			tc.ClientCAs = pool
+			tc.ClientAuth = tls.RequireAndVerifyClientCert
+		} else {
+			tc.RootCAs = pool
+		}
+	}
+	if t.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Status returns a snapshot of the pipeline's health.
+func (g *Gateway) Status() Status {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.status
+	s.Started = g.start
+	return s
+}
+
+// Broker returns the embedded broker, if one runs.
+func (g *Gateway) Broker() *broker.Broker { return g.brk }
+
+// DB returns the state database (for read-only views such as the UI).
+func (g *Gateway) DB() *store.DB { return g.db }
+
+// Subscriber and Forwarder stats for the UI.
+func (g *Gateway) Subscriber() *conn.Subscriber { return g.sub }
+func (g *Gateway) Forwarder() *conn.Forwarder   { return g.fwd }
+
+// Reload asks the engine loop to re-read the rule files. An invalid rule set
+// is rejected with its errors and the old one keeps running.
+func (g *Gateway) Reload(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case g.reloads <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *Gateway) reloadCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.status.Reloads
+}

@@ -1,0 +1,411 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/conn"
+	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/rules"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func logger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return quiet
+}
+
+func startBroker(t *testing.T, addr string) *broker.Broker {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var b *broker.Broker
+	var err error
+	// A port just released may take a moment to be free again.
+	for i := 0; i < 50; i++ {
+		b, err = broker.New(broker.Options{Listen: addr, Logger: quiet})
+		if err == nil {
+			if err = b.Start(); err == nil {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("broker: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// alerts collects what arrives upstream.
+type alerts struct {
+	mu  sync.Mutex
+	got []event.Alert
+	raw []string
+}
+
+func (a *alerts) add(topic string, payload []byte) {
+	var al event.Alert
+	if err := json.Unmarshal(payload, &al); err != nil {
+		panic(fmt.Sprintf("upstream payload on %s is not an alert: %v: %s", topic, err, payload))
+	}
+	al.Topic = topic
+	a.mu.Lock()
+	a.got = append(a.got, al)
+	a.raw = append(a.raw, string(payload))
+	a.mu.Unlock()
+}
+
+func (a *alerts) list() []event.Alert {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]event.Alert(nil), a.got...)
+}
+
+func (a *alerts) waitFor(t *testing.T, n int, within time.Duration) []event.Alert {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if l := a.list(); len(l) >= n {
+			return l
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	l := a.list()
+	t.Fatalf("got %d alerts upstream within %s, want %d: %+v", len(l), within, n, l)
+	return nil
+}
+
+func watchUpstream(t *testing.T, addr string) *alerts {
+	t.Helper()
+	a := &alerts{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + addr, ClientID: "watch-" + t.Name(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := c.Subscribe("vigil/#", 1, a.add); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func device(t *testing.T, addr string) *conn.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + addr, ClientID: "dev-" + t.Name(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func config(t *testing.T, dir, in, up, rulesYAML string) *rules.Config {
+	t.Helper()
+	rd := filepath.Join(dir, "rules")
+	os.MkdirAll(rd, 0o755)
+	if err := os.WriteFile(filepath.Join(rd, "r.yaml"), []byte(rulesYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := rules.DefaultConfig()
+	c.Gateway = "gw1"
+	c.MQTT.Broker = "tcp://" + in
+	c.MQTT.ClientID = "vigil-" + strings.ReplaceAll(t.Name(), "/", "-")
+	if up != "" {
+		c.Upstream.Broker = "tcp://" + up
+	}
+	c.State.Path = filepath.Join(dir, "vigil.db")
+	c.State.CheckpointEvery = 200 * time.Millisecond
+	c.Rules = []string{rd}
+	c.Limits.Grace = 200 * time.Millisecond
+	return c
+}
+
+// start runs a gateway until the test ends (or stop is called).
+func start(t *testing.T, c *rules.Config) (g *Gateway, stop func()) {
+	t.Helper()
+	g, err := New(Options{Config: c, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	go func() { _ = g.Watch(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("gateway run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("gateway did not stop within 15 s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	waitConnected(t, g)
+	return g, stop
+}
+
+func waitConnected(t *testing.T, g *Gateway) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := g.Subscriber(); s != nil && s.Stats().Connected && (g.pub == nil || g.pub.Connected()) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("gateway did not connect within 10 s")
+}
+
+func publish(t *testing.T, c *conn.Client, topic, payload string) {
+	t.Helper()
+	if err := c.Publish(topic, []byte(payload), 1, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const hotRules = `
+rules:
+  - name: hot_motor
+    from: sensors/{device}/temperature
+    where: temperature > 80
+    key: device
+    severity: critical
+    message: "{{device}} at {{temperature}}"
+  - name: minute_avg
+    from: sensors/{device}/temperature
+    key: device
+    window: {tumbling: 10s}
+    aggregate: {avg: avg(temperature), n: count()}
+`
+
+// TestPublishToUpstream: a reading published over TCP comes out upstream
+// as the contract's alert JSON; a window closes on the gateway's clock when
+// the sensor falls silent.
+func TestPublishToUpstream(t *testing.T) {
+	b := startBroker(t, "")
+	dir := t.TempDir()
+	up := watchUpstream(t, b.Addr())
+	c := config(t, dir, b.Addr(), b.Addr(), hotRules)
+	start(t, c)
+	dev := device(t, b.Addr())
+	ts := time.Now().UTC().Truncate(time.Millisecond)
+	publish(t, dev, "sensors/pump1/temperature", fmt.Sprintf(`{"temperature": 85.5, "ts": %q}`, ts.Format(time.RFC3339Nano)))
+	publish(t, dev, "sensors/pump1/temperature", `not json`)
+	got := up.waitFor(t, 1, 10*time.Second)
+	a := got[0]
+	if a.Rule != "hot_motor" || a.Key != "pump1" || a.State != event.Firing || a.Severity != "critical" ||
+		!a.Time.Equal(ts) || a.Message != "pump1 at 85.5" || a.Topic != "vigil/gw1/alerts/hot_motor" ||
+		a.ID != event.AlertID("hot_motor", "pump1", event.Firing, ts) {
+		t.Fatalf("alert %+v", a)
+	}
+	if !strings.Contains(up.raw[0], `"values":{"device":"pump1","temperature":85.5,"ts":`) {
+		t.Fatalf("raw alert %s", up.raw[0])
+	}
+	// The ten-second window holding that reading closes on the gateway's
+	// clock: its end, plus lateness (0), plus the grace.
+	end := ts.Truncate(10 * time.Second).Add(10 * time.Second)
+	wait := time.Until(end) + 5*time.Second
+	got = up.waitFor(t, 2, wait)
+	w := got[1]
+	if w.Rule != "minute_avg" || w.Window == nil || !w.Window.End.Equal(end) || w.Values["n"] != 1.0 {
+		t.Fatalf("window alert %+v", w)
+	}
+}
+
+// TestUpstreamOutage: while upstream is down, alerts wait in the outbox;
+// when it returns every one is delivered, once, in order.
+func TestUpstreamOutage(t *testing.T) {
+	in := startBroker(t, "")
+	upb := startBroker(t, "")
+	upAddr := upb.Addr()
+	dir := t.TempDir()
+	c := config(t, dir, in.Addr(), upAddr, hotRules[:strings.Index(hotRules, "  - name: minute_avg")])
+	g, _ := start(t, c)
+	dev := device(t, in.Addr())
+	upb.Close()
+	base := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	const n = 30
+	for i := 0; i < n; i++ {
+		publish(t, dev, fmt.Sprintf("sensors/p%02d/temperature", i), fmt.Sprintf(`{"temperature": %d, "ts": %q}`, 81+i, base.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))
+	}
+	// All stored, none sent.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, _ := g.DB().OutboxLen()
+		if l == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox holds %d alerts, want %d", l, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the forwarder retries against a dead broker meanwhile
+	startBroker(t, upAddr)
+	up := watchUpstream(t, upAddr)
+	got := up.waitFor(t, n, 90*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	got = up.list()
+	if len(got) != n {
+		t.Fatalf("got %d alerts, want exactly %d", len(got), n)
+	}
+	for i, a := range got {
+		if want := fmt.Sprintf("p%02d", i); a.Key != want {
+			t.Fatalf("alert %d is for %s, want %s (out of order)", i, a.Key, want)
+		}
+	}
+	if l, _ := g.DB().OutboxLen(); l != 0 {
+		t.Fatalf("outbox still holds %d", l)
+	}
+}
+
+// TestReload: a changed rule file takes effect; an invalid one is rejected
+// and the old rules keep running with their state.
+func TestReload(t *testing.T) {
+	b := startBroker(t, "")
+	dir := t.TempDir()
+	up := watchUpstream(t, b.Addr())
+	c := config(t, dir, b.Addr(), b.Addr(), `
+rules:
+  - name: three
+    from: meters/{m}/kwh
+    key: m
+    window: {count: 3}
+    aggregate: {total: sum(kwh)}
+`)
+	g, _ := start(t, c)
+	dev := device(t, b.Addr())
+	base := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	send := func(i int, topic string) {
+		publish(t, dev, topic, fmt.Sprintf(`{"kwh": %d, "ts": %q}`, i, base.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))
+	}
+	send(1, "meters/m1/kwh")
+	send(2, "meters/m1/kwh")
+	waitEvents(t, g, 2)
+	// Add a rule, keep "three" unchanged: its two events stay counted.
+	rf := filepath.Join(dir, "rules", "r.yaml")
+	writeFile(t, rf, `
+rules:
+  - name: three
+    from: meters/{m}/kwh
+    key: m
+    window: {count: 3}
+    aggregate: {total: sum(kwh)}
+  - name: water
+    from: water/{m}
+    key: m
+    where: litres > 100
+`)
+	waitReload(t, g, 1)
+	send(3, "meters/m1/kwh")
+	send(4, "water/w1")
+	publish(t, dev, "water/w1", fmt.Sprintf(`{"litres": 150, "ts": %q}`, base.Add(5*time.Second).Format(time.RFC3339)))
+	got := up.waitFor(t, 2, 10*time.Second)
+	if got[0].Rule != "three" || got[0].Values["total"] != 6.0 || got[1].Rule != "water" {
+		t.Fatalf("after reload: %+v", got)
+	}
+	// A broken file is rejected; the old rules go on.
+	writeFile(t, rf, "rules:\n  - name: broken\n    from: water/{m}\n    where: litres >\n")
+	waitReload(t, g, 2)
+	if errs := g.Status().ReloadErrors; len(errs) == 0 || !strings.Contains(errs[0], "r.yaml:4:") {
+		t.Fatalf("reload errors %q", errs)
+	}
+	publish(t, dev, "water/w2", fmt.Sprintf(`{"litres": 150, "ts": %q}`, base.Add(6*time.Second).Format(time.RFC3339)))
+	got = up.waitFor(t, 3, 10*time.Second)
+	if got[2].Rule != "water" || got[2].Key != "w2" {
+		t.Fatalf("old rules not running after a bad reload: %+v", got[2])
+	}
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil { // as editors do
+		t.Fatal(err)
+	}
+}
+
+func waitEvents(t *testing.T, g *Gateway, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.Status().Events < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("engine saw %d events, want %d", g.Status().Events, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitReload(t *testing.T, g *Gateway, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.reloadCount() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload %d within 10 s", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRestartKeepsState: state survives a clean stop and start: two events
+// before, one after, and the count window of three fires.
+func TestRestartKeepsState(t *testing.T) {
+	b := startBroker(t, "")
+	dir := t.TempDir()
+	up := watchUpstream(t, b.Addr())
+	r := `
+rules:
+  - name: three
+    from: meters/{m}/kwh
+    key: m
+    window: {count: 3}
+    aggregate: {total: sum(kwh)}
+`
+	c := config(t, dir, b.Addr(), b.Addr(), r)
+	g, stop := start(t, c)
+	dev := device(t, b.Addr())
+	base := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	send := func(i int) {
+		publish(t, dev, "meters/m1/kwh", fmt.Sprintf(`{"kwh": %d, "ts": %q}`, i, base.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))
+	}
+	send(1)
+	send(2)
+	waitEvents(t, g, 2)
+	stop()
+	c2 := config(t, dir, b.Addr(), b.Addr(), r)
+	start(t, c2)
+	send(3)
+	got := up.waitFor(t, 1, 10*time.Second)
+	if got[0].Values["total"] != 6.0 {
+		t.Fatalf("after restart: %+v", got[0])
+	}
+}

@@ -1,0 +1,377 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vigil-gw/vigil/conn"
+	"github.com/vigil-gw/vigil/engine"
+	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/rules"
+	"github.com/vigil-gw/vigil/store"
+)
+
+// dedupKey recognises a QoS 1 message the broker delivers again after a
+// reconnect or a crash: same packet id, topic and payload.
+func dedupKey(m conn.Message) string {
+	if m.QoS == 0 {
+		return ""
+	}
+	h := sha256.New()
+	h.Write([]byte(m.Topic))
+	h.Write([]byte{0})
+	h.Write(m.Payload)
+	return strconv.Itoa(int(m.ID)) + ":" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// journalLoop groups messages into journal transactions, acknowledges them
+// once committed, and hands them to the engine loop. It returns when stop
+// ends and the queue is drained.
+func (g *Gateway) journalLoop(msgs <-chan conn.Message, stop context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		var batch []conn.Message
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			batch = append(batch, m)
+		case <-stop.Done():
+			return g.drain(msgs)
+		}
+		timer.Reset(batchWait)
+	collect:
+		for len(batch) < maxBatch {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, m)
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		g.commit(batch)
+	}
+}
+
+func (g *Gateway) drain(msgs <-chan conn.Message) error {
+	for {
+		var batch []conn.Message
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		g.commit(batch)
+	}
+}
+
+// commit journals a batch in one transaction, acknowledges it and passes it
+// on. When the journal cannot be written (disk full, I/O error) the gateway
+// keeps processing in memory and says so loudly; durability resumes when a
+// later commit succeeds.
+func (g *Gateway) commit(batch []conn.Message) {
+	out := make([]journaled, 0, len(batch))
+	durable := false
+	var recs []store.Message
+	if g.cfg.State.Journal {
+		recs = make([]store.Message, len(batch))
+		for i, m := range batch {
+			recs[i] = store.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received, Dedup: dedupKey(m)}
+		}
+		if _, err := g.db.Append(recs); err != nil {
+			recs = nil
+			g.mu.Lock()
+			g.status.JournalErrors++
+			g.status.LastJournalErr = err.Error()
+			first := !g.status.Degraded
+			g.status.Degraded = true
+			g.mu.Unlock()
+			if first {
+				g.log.Error("journal: cannot write, processing in memory only until it can", "err", err, "disk_full", errors.Is(err, store.ErrDiskFull))
+			}
+		} else {
+			durable = true
+			g.mu.Lock()
+			if g.status.Degraded {
+				g.log.Info("journal: writable again, durability resumed")
+			}
+			g.status.Degraded = false
+			g.mu.Unlock()
+			for i := range batch {
+				if recs[i].Dup {
+					continue
+				}
+				out = append(out, journaled{m: engine.Message{Topic: recs[i].Topic, Payload: recs[i].Payload, Received: recs[i].Received, Seq: recs[i].Pos}, durable: true})
+			}
+		}
+	}
+	if !durable {
+		out = out[:0]
+		for _, m := range batch {
+			out = append(out, journaled{m: engine.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received}})
+		}
+	}
+	redelivered := 0
+	for i, m := range batch {
+		if recs != nil && recs[i].Dup {
+			redelivered++
+		}
+		if m.Ack != nil {
+			m.Ack()
+		}
+	}
+	if redelivered > 0 {
+		g.mu.Lock()
+		g.status.Redelivered += uint64(redelivered)
+		g.mu.Unlock()
+	}
+	if len(out) > 0 {
+		g.batches <- out
+	}
+}
+
+// engineLoop is the only goroutine that touches the engine. It returns
+// after the batches channel is closed and the final checkpoint is written.
+func (g *Gateway) engineLoop(ctx context.Context) error {
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	cp := time.NewTicker(g.cfg.State.CheckpointEvery)
+	defer cp.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	g.refreshStatus()
+	for {
+		select {
+		case b, ok := <-g.batches:
+			if !ok {
+				if g.dirty {
+					g.checkpoint()
+				}
+				return nil
+			}
+			g.process(b)
+		case <-tick.C:
+			alerts := g.eng.Tick(g.o.Now())
+			if len(alerts) > 0 {
+				g.dirty = true
+			}
+			g.putAlerts(alerts)
+			g.refreshStatus()
+		case <-cp.C:
+			if g.dirty {
+				g.checkpoint()
+			}
+		case <-prune.C:
+			if n, err := g.db.Prune(g.o.Now()); err != nil {
+				g.log.Warn("history: prune failed", "err", err)
+			} else if n > 0 {
+				g.log.Debug("history: pruned", "rows", n)
+			}
+		case reply := <-g.reloads:
+			reply <- g.reload()
+		}
+	}
+}
+
+func (g *Gateway) process(b []journaled) {
+	var alerts []event.Alert
+	for _, j := range b {
+		as, err := g.eng.Process(j.m)
+		if err != nil {
+			var de *engine.DecodeError
+			if errors.As(err, &de) {
+				g.limit.warn(g.log, "decode:"+de.Topic, "bad payload dropped", "topic", de.Topic, "err", de.Err)
+			} else {
+				g.log.Error("process", "topic", j.m.Topic, "err", err)
+			}
+		}
+		alerts = append(alerts, as...)
+		if j.durable {
+			g.lastPos = j.m.Seq
+		}
+	}
+	g.dirty = true
+	g.putAlerts(alerts)
+	g.refreshStatus()
+}
+
+// putAlerts stores alerts in the outbox and history. If the store cannot take
+// them (disk full), they wait in memory (bounded) and are retried; no
+// checkpoint is taken meanwhile, so a crash replays the journal instead.
+func (g *Gateway) putAlerts(alerts []event.Alert) {
+	if len(alerts) == 0 && len(g.unstored) == 0 {
+		return
+	}
+	all := append(g.unstored, alerts...)
+	if _, err := g.db.Put(all); err != nil {
+		const maxUnstored = 10000
+		if len(all) > maxUnstored {
+			g.lostAlerts += uint64(len(all) - maxUnstored)
+			all = all[len(all)-maxUnstored:]
+		}
+		g.unstored = all
+		g.limit.warn(g.log, "outbox", "outbox: cannot store alerts, holding them in memory", "held", len(all), "err", err)
+	} else {
+		g.unstored = nil
+		select {
+		case g.notify <- struct{}{}:
+		default:
+		}
+	}
+	for _, a := range alerts {
+		g.log.Info("alert", "rule", a.Rule, "key", a.Key, "state", a.State, "severity", a.Severity, "time", a.Time, "message", a.Message)
+		if g.o.OnAlert != nil {
+			g.o.OnAlert(a)
+		}
+	}
+}
+
+func (g *Gateway) checkpoint() {
+	if len(g.unstored) > 0 {
+		return
+	}
+	t0 := time.Now()
+	parts, err := g.eng.Snapshot()
+	if err == nil {
+		err = g.db.SaveCheckpoint(store.Checkpoint{Pos: g.lastPos, Version: 1, Parts: parts, Taken: g.o.Now()})
+	}
+	took := time.Since(t0)
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		g.status.CheckpointErr = err.Error()
+		g.limit.warn(g.log, "checkpoint", "checkpoint failed", "err", err)
+		return
+	}
+	g.dirty = false
+	g.status.CheckpointErr = ""
+	g.status.LastCheckpoint = g.o.Now()
+	g.status.CheckpointTook = took
+	g.status.CheckpointBytes = size
+	g.log.Debug("checkpoint", "pos", g.lastPos, "bytes", size, "took", took)
+}
+
+func (g *Gateway) reload() error {
+	set, err := rules.Load(g.cfg.Rules...)
+	if err == nil {
+		var ne *engine.Engine
+		var notes []string
+		ne, notes, err = g.eng.Reload(set)
+		if err == nil {
+			for _, n := range notes {
+				g.log.Info("reload: "+n, "op", "reload")
+			}
+			g.eng = ne
+			if g.sub != nil {
+				if err := g.sub.SetFilters(set.Filters()); err != nil {
+					g.log.Warn("reload: resubscribe failed", "err", err)
+				}
+			}
+			g.mu.Lock()
+			g.status.Reloads++
+			g.status.ReloadErrors = nil
+			g.status.LastReload = g.o.Now()
+			g.mu.Unlock()
+			g.log.Info("rules reloaded", "rules", len(set.Rules))
+			g.refreshStatus()
+			return nil
+		}
+	}
+	var lines []string
+	if es := rules.AsErrors(err); es != nil {
+		for _, e := range es {
+			lines = append(lines, e.Error())
+		}
+	} else {
+		lines = []string{err.Error()}
+	}
+	for _, l := range lines {
+		g.log.Error("reload rejected, old rules keep running: " + l)
+	}
+	g.mu.Lock()
+	g.status.Reloads++
+	g.status.ReloadErrors = lines
+	g.status.LastReload = g.o.Now()
+	g.mu.Unlock()
+	return err
+}
+
+func (g *Gateway) refreshStatus() {
+	st := g.eng.Stats()
+	rs := g.eng.RuleStats()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.status.Messages = st.Messages
+	g.status.Events = st.Events
+	g.status.Alerts = st.Alerts
+	g.status.DecodeErrors = st.DecodeErrors
+	g.status.Duplicates = st.Duplicates
+	g.status.Rules = rs
+	g.status.LastPos = g.lastPos
+	g.status.Watermark = st.LastEvent
+	if !st.LastEvent.IsZero() {
+		g.status.ProcessLag = g.o.Now().Sub(st.LastEvent)
+	}
+}
+
+// limiter rate-limits log lines a misbehaving device can trigger: one line
+// per key per interval, with the count of what was held back.
+type limiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	held map[string]int
+}
+
+const logEvery = 10 * time.Second
+
+func (l *limiter) warn(log interface {
+	Warn(string, ...any)
+}, key, msg string, args ...any) {
+	l.mu.Lock()
+	if l.last == nil {
+		l.last, l.held = map[string]time.Time{}, map[string]int{}
+	}
+	now := time.Now()
+	if t, ok := l.last[key]; ok && now.Sub(t) < logEvery {
+		l.held[key]++
+		l.mu.Unlock()
+		return
+	}
+	if len(l.last) > 10000 {
+		clear(l.last)
+		clear(l.held)
+	}
+	held := l.held[key]
+	l.last[key] = now
+	l.held[key] = 0
+	l.mu.Unlock()
+	if held > 0 {
+		args = append(args, "suppressed", held)
+	}
+	log.Warn(msg, args...)
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// runCmd runs a vigil command in-process.
+func runCmd(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, stdio{strings.NewReader(stdin), &out, &errb})
+	code = 0
+	if err != nil {
+		code = 1
+		if ee, ok := err.(*exitError); ok {
+			code = ee.code
+		}
+		if msg := err.Error(); msg != "" {
+			errb.WriteString("vigil: " + msg + "\n")
+		}
+	}
+	return out.String(), errb.String(), code
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -run %s -update rewrites it)\n--- got\n%s\n--- want\n%s", path, t.Name(), got, want)
+	}
+}
+
+// TestReplayGolden runs every case under testdata/replay: rules.yaml over
+// input.jsonl must print want.jsonl; want.summary, when present, is the
+// summary replay writes to stderr.
+func TestReplayGolden(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/replay/*")
+	if len(dirs) == 0 {
+		t.Fatal("no replay cases")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			out, errs, code := runCmd(t, "", "replay", "--rules", filepath.Join(dir, "rules.yaml"), filepath.Join(dir, "input.jsonl"))
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			golden(t, filepath.Join(dir, "want.jsonl"), out)
+			// A case opts into checking the summary by having the file
+			// (touch it, then run with -update).
+			if _, err := os.Stat(filepath.Join(dir, "want.summary")); err == nil {
+				golden(t, filepath.Join(dir, "want.summary"), errs)
+			}
+		})
+	}
+}
+
+// TestCheckErrors runs `vigil check` over every testdata/check/*.bad.yaml; its
+// stderr must equal the .err file beside it, and every *.good.yaml passes.
+func TestCheckErrors(t *testing.T) {
+	bad, _ := filepath.Glob("testdata/check/*.bad.yaml")
+	if len(bad) == 0 {
+		t.Fatal("no bad cases")
+	}
+	for _, f := range bad {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, errs, code := runCmd(t, "", "check", f)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", code, errs)
+			}
+			golden(t, strings.TrimSuffix(f, ".yaml")+".err", errs)
+		})
+	}
+	good, _ := filepath.Glob("testdata/check/*.good.yaml")
+	for _, f := range good {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			out, errs, code := runCmd(t, "", "check", f)
+			if code != 0 || !strings.HasPrefix(out, "ok:") {
+				t.Fatalf("exit %d: %s%s", code, out, errs)
+			}
+		})
+	}
+}

@@ -29,6 +29,7 @@ type Absent struct {
 	closed    int64
 	hasClosed bool
 	stats     event.OpStats
+	waiting   int // keys that have not fired: their silence is pending
 	out       []event.Result
 }
 
@@ -100,6 +101,7 @@ func (a *Absent) step(key string, ev *event.Event) {
 		k = &akey{key: key}
 		a.keys[key] = k
 		a.link(k)
+		a.waiting++
 		a.evict()
 	} else {
 		a.unlink(k)
@@ -107,6 +109,7 @@ func (a *Absent) step(key string, ev *event.Event) {
 	}
 	if k.fired {
 		k.fired = false
+		a.waiting++
 		a.out = append(a.out, event.Result{Key: key, State: event.Resolved, Time: ev.Time,
 			Values: map[string]any{"last_seen": fromNs(k.last), "silent_for": time.Duration(t - k.last).Seconds()}, Event: ev})
 	}
@@ -136,6 +139,7 @@ func (a *Absent) fire(before int64, all bool) {
 			continue
 		}
 		k.fired = true
+		a.waiting--
 		a.out = append(a.out, event.Result{Key: k.key, State: event.Firing, Time: fromNs(e.at),
 			Values: map[string]any{"last_seen": fromNs(k.last), "silent_for": time.Duration(a.after).Seconds()}, Event: k.ev})
 	}
@@ -146,6 +150,9 @@ func (a *Absent) evict() {
 		old := a.lru.nx
 		a.unlink(old)
 		delete(a.keys, old.key)
+		if !old.fired {
+			a.waiting--
+		}
 		a.stats.Evicted++
 	}
 }
@@ -166,12 +173,7 @@ func (a *Absent) unlink(k *akey) {
 func (a *Absent) Stats() event.OpStats {
 	s := a.stats
 	s.Keys = len(a.keys)
-	for k := a.lru.nx; k != &a.lru; k = k.nx {
-		if !k.fired {
-			s.Pending++
-		}
-	}
-	s.Pending += a.buf.len()
+	s.Pending = a.waiting + a.buf.len()
 	return s
 }
 
@@ -218,6 +220,7 @@ func (a *Absent) Restore(b []byte) error {
 		fresh.keys[k.key] = k
 		fresh.link(k)
 		if !k.fired {
+			fresh.waiting++
 			k.queued = true
 			fresh.dl = append(fresh.dl, adlEntry{at: k.last + fresh.after, k: k})
 		}

@@ -58,6 +58,14 @@ above fire never (a test keeps it so).
 const docTail = `
 ## Where methods fail (read before choosing)
 
+- **The two data sets disagree.** seasonal is best on NAB but on the simulated fleet its
+  precision is low (most of its firings match no injected fault), while zscore (1 h window)
+  is precise and catches every stuck sensor (when the sensor comes unstuck: the window's
+  spread has collapsed). Only cusum and seasonal catch most drifts early. No single method wins
+  everywhere: choose by the fault you fear, and check with ` + "`vigil replay`" + ` on your own data.
+- **Stuck sensors** are caught late or not at all by every method (a constant value is not far
+  from the mean); a rule on ` + "`stddev(x) == 0`" + ` over a sliding window catches them directly.
+
 - **zscore and mad with a 1 h window on slow data.** NAB's rows are 5 minutes apart: a 1 h window
   holds 12 points, below ` + "`min_samples`" + ` (30), so the defaults never score at all (0.0).
   Size the window to hold at least ` + "`min_samples`" + ` points at your sensor's rate.
@@ -115,6 +123,7 @@ go run ./cmd/vigil-eval -nab ../shared/nab -sweep   # parameter grid used to pic
 ` + "```" + `
 
 The scorer (detect/nab) implements NAB's standard profile and has its own tests on hand-made
-series. Simulator ground truth (precision, recall, detection delay per fault type) is to be added
-as a second section once ` + "`firmware-sim`" + ` exposes it.
+series. The simulator section uses firmware-sim's ` + "`Truth()`" + `; to score another fault type or
+fleet, change ` + "`simConfig`" + ` and ` + "`simFaults`" + ` in cmd/vigil-eval/simeval.go
+(` + "`-nosim`" + ` leaves the section out).
 `

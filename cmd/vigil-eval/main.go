@@ -63,6 +63,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("vigil-eval", flag.ContinueOnError)
 	dir := fs.String("nab", "../shared/nab", "NAB subset directory (data/ and labels/)")
 	out := fs.String("out", "docs/detectors.md", "report to write; - for stdout")
+	noSim := fs.Bool("nosim", false, "leave out the simulator section")
 	sweep := fs.Bool("sweep", false, "print scores of a parameter grid (for tuning defaults) instead of the report")
 	var try []string
 	fs.Func("try", "score one set-up per file, e.g. -try 'cusum k=1 h=6' (repeatable)", func(v string) error {
@@ -87,7 +88,13 @@ func run(args []string) error {
 	for _, c := range reportConfigs() {
 		rows = append(rows, evalNAB(c, data))
 	}
-	md := report(rows, data, time.Since(start))
+	var simRows []simScore
+	if !*noSim {
+		for _, c := range reportConfigs() {
+			simRows = append(simRows, evalSim(c))
+		}
+	}
+	md := report(rows, simRows, data, time.Since(start))
 	if *out == "-" {
 		_, err = os.Stdout.WriteString(md)
 		return err

@@ -36,7 +36,7 @@ func TestRunWritesReport(t *testing.T) {
 	write("data/g/flat.csv", flat.String())
 	write("labels/combined_windows.json", `{"g/spiky.csv": [["2014-04-01 08:10:00.000000", "2014-04-01 08:30:00.000000"]], "g/flat.csv": []}`)
 	out := filepath.Join(dir, "detectors.md")
-	if err := run([]string{"-nab", dir, "-out", out}); err != nil {
+	if err := run([]string{"-nab", dir, "-out", out, "-nosim"}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)

@@ -128,7 +128,7 @@ func inGroup(g string) func(string) bool {
 }
 
 // report renders docs/detectors.md.
-func report(rows []methodScore, data []series, took time.Duration) string {
+func report(rows []methodScore, simRows []simScore, data []series, took time.Duration) string {
 	var b strings.Builder
 	groups := []string{}
 	seen := map[string]bool{}
@@ -196,6 +196,9 @@ func report(rows []methodScore, data []series, took time.Duration) string {
 			fmt.Fprintf(&b, " %.2f (%d/%d, %d) |", f.Raw, f.TP, f.Windows, f.FP)
 		}
 		b.WriteString("\n")
+	}
+	if len(simRows) > 0 {
+		b.WriteString(simReport(simRows))
 	}
 	b.WriteString(docTail)
 	return b.String()

@@ -2,18 +2,162 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
 
+	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/gateway"
 	"github.com/vigil-gw/vigil/rules"
+	"github.com/vigil-gw/vigil/store"
+	"github.com/vigil-gw/vigil/ui"
 )
 
-// web serves the UI and HTTP API next to a gateway.
-type web struct{}
+// web serves the UI and HTTP API next to a gateway: it adapts the gateway
+// and its store to what ui.Source asks, and feeds the live views.
+type web struct {
+	cfg *rules.Config
+	log *slog.Logger
+	srv *ui.Server
+	g   atomic.Pointer[gateway.Gateway]
+}
 
-func newWeb(cfg *rules.Config, log *slog.Logger) (*web, error) { return nil, nil }
+// newWeb binds the HTTP listener (nil when http.listen is "off"), so a busy
+// port or a missing token fails at start.
+func newWeb(cfg *rules.Config, log *slog.Logger) (*web, error) {
+	if cfg.HTTP.Listen == "off" {
+		return nil, nil
+	}
+	w := &web{cfg: cfg, log: log}
+	token := ""
+	if cfg.HTTP.TokenFile != "" {
+		b, err := os.ReadFile(cfg.HTTP.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("http token_file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+		if token == "" {
+			return nil, fmt.Errorf("http token_file %s is empty", cfg.HTTP.TokenFile)
+		}
+	}
+	srv, err := ui.New(ui.Options{Listen: cfg.HTTP.Listen, Token: token, Source: w, Version: versionString(), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	w.srv = srv
+	return w, nil
+}
 
-func (w *web) hook(o *gateway.Options) {}
+// hook feeds alerts and readings to the live views.
+func (w *web) hook(o *gateway.Options) {
+	o.OnAlert = w.srv.PublishAlert
+	o.OnEvent = func(ev *event.Event) {
+		w.srv.PublishReading(ev.Topic, ev.Topic, ev.Time, ev.Fields)
+	}
+}
+
 func (w *web) run(ctx context.Context, g *gateway.Gateway, onListen func(string)) error {
-	return nil
+	w.g.Store(g)
+	if onListen != nil {
+		onListen("http://" + w.srv.Addr() + "/")
+	}
+	return w.srv.Run(ctx)
+}
+
+// Status implements ui.Source.
+func (w *web) Status() ui.Status {
+	g := w.g.Load()
+	if g == nil {
+		return ui.Status{Gateway: w.cfg.Gateway, Started: time.Now()}
+	}
+	gs := g.Status()
+	st := ui.Status{
+		Gateway: w.cfg.Gateway, Started: gs.Started,
+		Messages: gs.Messages, Events: gs.Events, Alerts: gs.Alerts,
+		DecodeErrors: gs.DecodeErrors, Duplicates: gs.Duplicates,
+		LastCheckpoint: gs.LastCheckpoint, CheckpointTook: gs.CheckpointTook,
+		CheckpointBytes: gs.CheckpointBytes, CheckpointErr: gs.CheckpointErr,
+		Watermark: gs.Watermark, ProcessLag: gs.ProcessLag, Degraded: gs.Degraded,
+		LastReload: gs.LastReload, ReloadErrors: gs.ReloadErrors,
+	}
+	for _, r := range gs.Rules {
+		st.Late += r.Late
+		st.Evicted += r.Evicted
+		st.ExprErrors += r.Errors
+	}
+	if gs.Degraded {
+		st.LastError = "journal: " + gs.LastJournalErr
+	}
+	if s := g.Subscriber(); s != nil {
+		ss := s.Stats()
+		st.BrokerConnected = ss.Connected
+		st.Dropped = ss.Dropped
+		if st.LastError == "" && ss.LastError != "" && !ss.Connected {
+			st.LastError = "mqtt: " + ss.LastError
+		}
+	}
+	if f := g.Forwarder(); f != nil {
+		fs := f.Stats()
+		st.UpstreamConnected = fs.Connected
+		if st.LastError == "" && fs.LastError != "" && !fs.Connected {
+			st.LastError = "upstream: " + fs.LastError
+		}
+	}
+	if db := g.DB(); db != nil {
+		ds := db.Stats()
+		st.OutboxDepth = ds.OutboxRows
+		st.OutboxDropped = ds.Dropped
+		st.JournalLen = ds.JournalRows
+		if st.LastError == "" && ds.LastError != "" && time.Since(ds.LastErrorAt) < 10*time.Minute {
+			st.LastError = "state: " + ds.LastError
+		}
+	}
+	return st
+}
+
+// Rules implements ui.Source.
+func (w *web) Rules() []ui.RuleInfo {
+	g := w.g.Load()
+	if g == nil {
+		return nil
+	}
+	var out []ui.RuleInfo
+	for _, r := range g.Status().Rules {
+		out = append(out, ui.RuleInfo{Name: r.Name, File: r.File, Line: r.Line, Kind: string(r.Kind),
+			From: r.From, Severity: r.Severity, Events: r.Events, Alerts: r.Alerts, Errors: r.Errors,
+			Late: r.Late, Evicted: r.Evicted, Keys: r.Keys, LastError: r.LastError, Watermark: r.Watermark})
+	}
+	return out
+}
+
+// Alerts implements ui.Source.
+func (w *web) Alerts(q ui.AlertQuery) ([]ui.AlertEntry, error) {
+	g := w.g.Load()
+	if g == nil {
+		return nil, nil
+	}
+	hs, err := g.DB().History(store.Query{Rule: q.Rule, Key: q.Key, Severity: q.Severity, State: q.State,
+		Since: q.Since, Until: q.Until, Limit: q.Limit, Before: q.Before})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.AlertEntry, len(hs))
+	for i, h := range hs {
+		out[i] = ui.AlertEntry{Seq: h.Seq, Alert: h.Alert, Received: h.Received, Delivered: h.Delivered}
+	}
+	return out, nil
+}
+
+// Reload implements ui.Source.
+func (w *web) Reload() error {
+	g := w.g.Load()
+	if g == nil {
+		return fmt.Errorf("not running yet")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return g.Reload(ctx)
 }

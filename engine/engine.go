@@ -289,6 +289,8 @@ var ErrNoKey = errors.New("key evaluated to nil (missing field?)")
 type RuleInfo struct {
 	Name      string
 	Kind      rules.Kind
+	From      []string
+	Severity  string
 	File      string
 	Line      int
 	Events    uint64
@@ -306,9 +308,12 @@ type RuleInfo struct {
 func (e *Engine) RuleStats() []RuleInfo {
 	out := make([]RuleInfo, 0, len(e.rules))
 	for _, rs := range e.rules {
-		ri := RuleInfo{Name: rs.r.Name, Kind: rs.r.Kind, File: rs.r.File, Line: rs.r.Pos.Line,
+		ri := RuleInfo{Name: rs.r.Name, Kind: rs.r.Kind, Severity: rs.r.Severity, File: rs.r.File, Line: rs.r.Pos.Line,
 			Events: rs.stats.Events, Alerts: rs.stats.Alerts, Errors: rs.stats.Errors,
 			LastError: rs.stats.LastError, Watermark: rs.wm}
+		for _, f := range rs.r.From {
+			ri.From = append(ri.From, f.String())
+		}
 		if rs.op != nil {
 			os := rs.op.Stats()
 			ri.Errors += os.Errors

@@ -59,6 +59,11 @@ type doc struct {
 }
 
 func (d *doc) pos(n ast.Node) Pos {
+	// A mapping's own token is the first ':'; people think of it as
+	// starting at its first key.
+	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 && m.Values[0].Key != nil {
+		n = m.Values[0].Key
+	}
 	if n == nil || n.GetToken() == nil {
 		return Pos{File: d.file, Line: 1, Col: 1}
 	}

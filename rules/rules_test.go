@@ -1,0 +1,204 @@
+package rules
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parse(t *testing.T, src string) (*Set, Errors) {
+	t.Helper()
+	set, err := Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(src)})
+	return set, AsErrors(err)
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"no rules", "sources: []\n", "r.yaml:1:1: file: missing `rules:`"},
+		{"bad name", "rules:\n  - name: Hot\n    from: a\n", `r.yaml:2:11: rule: name "Hot"`},
+		{"missing from", "rules:\n  - name: a\n", `r.yaml:2:5: rule "a": missing `+"`from`"},
+		{"unknown key", "rules:\n  - name: a\n    from: a\n    wehre: x\n", `r.yaml:4:5: rule: unknown key "wehre" (did you mean "where"?)`},
+		{"duplicate", "rules:\n  - name: a\n    from: a\n  - name: a\n    from: b\n", `r.yaml:4:5: rule "a": duplicate name, first defined at r.yaml:2:5`},
+		{"duration", "rules:\n  - name: a\n    from: a\n    cooldown: 5 min\n", `r.yaml:4:15: rule "a": cooldown: bad duration "5 min"`},
+		{"negative duration", "rules:\n  - name: a\n    from: a\n    absent: -5m\n", `duration must be positive`},
+		{"filter", "rules:\n  - name: a\n    from: a/#/b\n", `r.yaml:3:11: rule "a": from: topic filter "a/#/b"`},
+		{"not bool", "rules:\n  - name: a\n    from: a\n    where: x * 2\n", `r.yaml:4:12: rule "a": where: must be a boolean expression`},
+		{"typed not bool", `rules:
+  - name: a
+    from: a
+    where: topic + "x"
+`, `rule "a": where:`},
+		{"syntax", "rules:\n  - name: a\n    from: a\n    where: x >\n", `r.yaml:4:14: rule "a": where: unexpected token EOF`},
+		{"window type", "rules:\n  - name: a\n    from: a\n    window: {slidin: 1h}\n    aggregate: {n: count()}\n", `r.yaml:4:14: rule "a": window: unknown type "slidin" (did you mean "sliding"?)`},
+		{"hopping every", "rules:\n  - name: a\n    from: a\n    window: {hopping: 10m, every: 20m}\n    aggregate: {n: count()}\n", `every (20m0s) must not exceed`},
+		{"window no aggregate", "rules:\n  - name: a\n    from: a\n    window: {tumbling: 1m}\n", "a window needs `aggregate:`"},
+		{"when without window", "rules:\n  - name: a\n    from: a\n    when: x > 1\n", "when needs a window"},
+		{"unknown aggregate", "rules:\n  - name: a\n    from: a\n    window: {count: 3}\n    aggregate: {m: mean(x)}\n", `unknown function "mean"`},
+		{"arity", "rules:\n  - name: a\n    from: a\n    window: {count: 3}\n    aggregate: {m: sum()}\n", `sum takes 1 argument(s), got 0`},
+		{"percentile range", "rules:\n  - name: a\n    from: a\n    window: {count: 3}\n    aggregate: {m: \"percentile(x, 101)\"}\n", `percentile wants a number from 0 to 100`},
+		{"two kinds", "rules:\n  - name: a\n    from: a\n    absent: 1m\n    pattern: [{where: x}]\n", `pattern and absent cannot be combined`},
+		{"not first", "rules:\n  - name: a\n    from: a\n    pattern:\n      - {not: true, where: x == 1, within: 1m}\n", "cannot start with a `not` step"},
+		{"trailing not within", "rules:\n  - name: a\n    from: a\n    pattern:\n      - {as: f}\n      - {not: true, where: x == 1}\n", "needs `within`"},
+		{"alias reuse", "rules:\n  - name: a\n    from: a\n    pattern:\n      - {as: f}\n      - {as: f}\n", `alias "f" is used twice`},
+		{"unknown table", "rules:\n  - name: a\n    from: a\n    where: lookup(\"t\", 1) != nil\n", `lookup: unknown table "t"`},
+		{"severity", "rules:\n  - name: a\n    from: a\n    severity: high\n", `severity "high": want info, warning or critical`},
+		{"topic template", "rules:\n  - name: a\n    from: a\n    topic: x/{device}\n", `unknown placeholder {device}`},
+		{"yaml", "rules:\n  - name: a\n   from: a\n", "r.yaml:3:"},
+		{"too long", "rules:\n  - name: a\n    from: a\n    where: x == \"" + strings.Repeat("a", MaxExprLen) + "\"\n", "limit is 4096"},
+		{"too many nodes", "rules:\n  - name: a\n    from: a\n    where: " + strings.Repeat("x + ", 1500) + "x > 1\n", "rule \"a\": where:"},
+		{"source dedupe", "sources:\n  - from: a\n    dedupe: {field: id}\nrules: []\n", "needs both field and within"},
+		{"source format", "sources:\n  - from: a\n    format: xml\nrules: []\n", `r.yaml:3:13: source: format:`},
+		{"table dup", "tables:\n  - {name: t, from: a}\n  - {name: t, from: b}\nrules: []\n", `table "t": already defined`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errs := parse(t, tc.src)
+			if errs == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if !strings.Contains(errs.Error(), tc.want) {
+				t.Fatalf("errors:\n%s\nwant one containing %q", errs, tc.want)
+			}
+		})
+	}
+}
+
+func TestAllErrorsReported(t *testing.T) {
+	_, errs := parse(t, "rules:\n  - name: a\n    from: a\n    where: x >\n  - name: b\n    from: a/#/b\n    cooldown: soon\n")
+	if len(errs) != 3 {
+		t.Fatalf("want 3 errors, got %d:\n%s", len(errs), errs)
+	}
+}
+
+func TestParseGood(t *testing.T) {
+	set, errs := parse(t, `
+sources:
+  - {from: shop/#, lateness: 1m}
+  - {from: shop/orders, lateness: 5m}
+  - {from: other/#, lateness: 1h}
+tables:
+  - {name: t, from: "m/{id}/status", key: id}
+rules:
+  - name: big
+    from: [shop/orders, "shop/{store}/orders"]
+    where: amount > 1 && lookup("t", store) == nil
+    key: customer
+    cooldown: 10m
+    message: "{{customer}} {{amount * 2}}"
+    window: {hopping: 1h, every: 15m}
+    aggregate:
+      n: count()
+      p: "percentile(amount, 90)"
+    when: n >= 3 && p > 10
+  - name: q
+    from: "m/{id}/x"
+    pattern:
+      - {as: first, where: type == "a"}
+      - {as: second, where: type == "b" && x == first.x, within: 5m}
+      - {not: true, where: type == "c", within: 1h}
+`)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	r := set.Rules[0]
+	if r.Kind != Window || r.Lateness != 5*time.Minute || r.Cooldown != 10*time.Minute || len(r.Aggregates) != 2 || r.Aggregates[1].P != 90 {
+		t.Fatalf("rule %+v", r)
+	}
+	if got := strings.Join(set.Filters(), " "); got != "m/+/status m/+/x shop/+/orders shop/orders" {
+		t.Fatalf("filters %q", got)
+	}
+	if set.Rules[1].Kind != Pattern || len(set.Rules[1].Steps) != 3 || !set.Rules[1].Steps[2].Not {
+		t.Fatalf("pattern %+v", set.Rules[1])
+	}
+}
+
+func TestHashIgnoresLayout(t *testing.T) {
+	a, _ := parse(t, "rules:\n  - name: a\n    from: x\n    where: v > 1 # hot\n")
+	b, _ := parse(t, "rules:\n- {name: a, from: x, where: v > 1}\n")
+	c, _ := parse(t, "rules:\n- {name: a, from: x, where: v > 2}\n")
+	if a.Rules[0].Hash != b.Rules[0].Hash || a.Rules[0].Hash == c.Rules[0].Hash {
+		t.Fatalf("hashes %s %s %s", a.Rules[0].Hash, b.Rules[0].Hash, c.Rules[0].Hash)
+	}
+}
+
+func TestExpressionLimitsAtRuntime(t *testing.T) {
+	set, errs := parse(t, "rules:\n  - name: a\n    from: x\n    where: 'len(s) > 0 && map(1..1000000, # * 2)[0] > 0'\n")
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	_, err := set.Rules[0].Where.Bool(map[string]any{"s": "x"})
+	if err == nil || !strings.Contains(err.Error(), "memory budget") {
+		t.Fatalf("a huge allocation must stop at the memory budget, got %v", err)
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	set, errs := parse(t, "rules:\n  - name: a\n    from: x\n    message: \"v={{v}} f={{f}} s={{s}} n={{missing}} t={{time}} bad={{ v / s }}\"\n")
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	got, err := set.Rules[0].Message.Render(map[string]any{"v": 3.0, "f": 1.0 / 3, "s": "x", "time": time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)})
+	if err == nil || got != "v=3 f=0.333333 s=x n= t=2026-01-05T10:00:00Z bad=<error>" {
+		t.Fatalf("render %q, %v", got, err)
+	}
+}
+
+func TestUpstreamTopic(t *testing.T) {
+	if got := UpstreamTopic("v/{gateway}/{rule}/{key}/{severity}", "gw", "r", "a/b#+", "info"); got != "v/gw/r/a_b__/info" {
+		t.Fatal(got)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(p, []byte("gateway: g\nstate: {path: s.db, journal: false}\nrules: [r1, /abs/r2]\nupstream: {qos: 0}\n"), 0o644)
+	c, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State.Path != filepath.Join(dir, "s.db") || c.State.Journal || c.Rules[0] != filepath.Join(dir, "r1") || c.Rules[1] != "/abs/r2" ||
+		c.Upstream.QoS != 0 || c.MQTT.ClientID != "vigil-g" || c.HTTP.Listen != "127.0.0.1:8080" || c.State.CheckpointEvery != 10*time.Second {
+		t.Fatalf("config %+v", c)
+	}
+	if !IsConfig([]byte("rules: /etc/x\n")) || IsConfig([]byte("rules:\n  - name: a\n")) {
+		t.Fatal("IsConfig")
+	}
+}
+
+// FuzzParse: the loader never panics, and a file it accepts compiles into
+// rules whose expressions can run on an empty event.
+func FuzzParse(f *testing.F) {
+	for _, p := range []string{"../testdata/check/contract.good.yaml", "../testdata/check/rule_errors.bad.yaml", "../examples/demo-rules.yaml"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("rules:\n  - {name: a, from: \"x/{d}\", where: d == \"1\", window: {count: 2}, aggregate: {n: count()}}\n"))
+	f.Add([]byte("rules: &a [*a]\n"))
+	f.Add([]byte("rules:\n  - name: a\n    from: x\n    message: \"{{ {{ }}\"\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if len(src) > 1<<16 {
+			return
+		}
+		set, err := Parse([]string{"f.yaml"}, map[string][]byte{"f.yaml": src})
+		if err != nil {
+			if AsErrors(err) == nil {
+				t.Fatalf("error without positions: %v", err)
+			}
+			return
+		}
+		env := map[string]any{"topic": "x", "time": time.Unix(0, 0)}
+		for _, r := range set.Rules {
+			if r.Where != nil {
+				r.Where.Bool(env)
+			}
+			if r.Message != nil {
+				r.Message.Render(env)
+			}
+		}
+	})
+}

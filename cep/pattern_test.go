@@ -304,3 +304,29 @@ func TestPatternLateAndOutOfOrder(t *testing.T) {
 		}
 	})
 }
+
+// In `run` the gateway clock advances closeAt with no events: deadlines
+// must fire from Advance alone, once, and an earlier closeAt changes
+// nothing.
+func TestPatternAdvanceAloneFiresDeadlines(t *testing.T) {
+	p, _ := NewPattern(overdueIgnored())
+	drive(p, []in{ev(0, "PaymentOverdue"), ev(hour, "ReminderSent")}, 0, false)
+	steps := []struct {
+		at   time.Duration
+		want []string
+	}{
+		{49 * hour, nil}, // exactly the deadline: not passed yet
+		{49*hour + 1, []string{"k firing +49h0m0s ev2"}},
+		{50 * hour, nil},
+		{10 * hour, nil},
+	}
+	for _, s := range steps {
+		eqLines(t, brief(p.Advance(t0.Add(s.at))), s.want)
+	}
+	if st := p.Stats(); st.Pending != 0 || st.Keys != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if rs := p.Add("k", &event.Event{Time: t0.Add(20 * hour), Seq: 9, Fields: map[string]any{}}); rs != nil || p.Stats().Late != 1 {
+		t.Fatalf("event before a closeAt that went backwards was not late: %v %+v", brief(rs), p.Stats())
+	}
+}

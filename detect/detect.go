@@ -161,6 +161,12 @@ func (d *Detector) process(key string, ev *event.Event) {
 	switch {
 	case !anomalous || c.learnAnom:
 		k.m.learn(ev.Time, x)
+	case c.relearn == 0 || k.anom < c.relearn:
+		if cl, ok := k.m.(interface {
+			learnAnomalous(t time.Time, x, threshold float64)
+		}); ok {
+			cl.learnAnomalous(ev.Time, x, c.threshold)
+		}
 	case c.relearn > 0 && k.anom >= c.relearn:
 		// The anomaly has lasted long enough to be the new normal: start
 		// the baseline again from here rather than fire forever.

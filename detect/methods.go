@@ -349,7 +349,7 @@ func (c *cusum) decode(d *event.Dec) { c.ew.decode(d); c.hi = d.Float(); c.lo = 
 // occupancy), where a plain baseline calls every evening peak an anomaly.
 type seasonal struct {
 	period, res time.Duration
-	alpha       float64 // per period, for the bucket means
+	alpha       float64 // per point of a bucket, for the bucket means
 	min         int
 	means       []float64
 	counts      []uint32
@@ -357,7 +357,7 @@ type seasonal struct {
 }
 
 func newSeasonal(c *config) *seasonal {
-	return &seasonal{period: c.period, res: c.resolution, alpha: halflifeAlpha(c.seasons), min: c.minSamples,
+	return &seasonal{period: c.period, res: c.resolution, alpha: halflifeAlpha(c.phaseHalf), min: c.minSamples,
 		resid: ewstat{alpha: c.alpha, half: c.halflifeT}}
 }
 
@@ -394,6 +394,23 @@ func (s *seasonal) learn(t time.Time, x float64) {
 	s.counts[b]++
 	a := math.Max(s.alpha, 1/float64(s.counts[b]))
 	s.means[b] += a * (x - s.means[b])
+}
+
+// learnAnomalous moves an anomalous point's phase mean toward it, clipped to
+// the threshold (a winsorised update), and leaves the residual spread alone.
+// A phase whose mean was learned from a fault would otherwise never learn
+// again: every later normal point there scores as anomalous, and the key
+// fires at that time every day.
+func (s *seasonal) learnAnomalous(t time.Time, x, threshold float64) {
+	if s.means == nil {
+		return
+	}
+	b := s.bucket(t)
+	m := s.means[b]
+	bound := threshold * sdFloor(math.Sqrt(s.resid.v), m)
+	x = math.Min(m+bound, math.Max(m-bound, x))
+	s.counts[b]++
+	s.means[b] += math.Max(s.alpha, 1/float64(s.counts[b])) * (x - m)
 }
 
 func (s *seasonal) reset() {

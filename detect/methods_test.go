@@ -79,7 +79,7 @@ func TestWindowEventTime(t *testing.T) {
 // TestSeasonalHandComputed: period 4m, one bucket per minute, so points at
 // minutes 0,4,8 share bucket 0 and 1,5,9 bucket 1.
 func TestSeasonalHandComputed(t *testing.T) {
-	cfg, err := parse("seasonal", map[string]any{"period": "4m", "resolution": "1m", "min_samples": 2, "alpha": 0.5, "seasons": 1})
+	cfg, err := parse("seasonal", map[string]any{"period": "4m", "resolution": "1m", "min_samples": 2, "alpha": 0.5, "phase_halflife": 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type config struct {
 	k          float64       // cusum: allowance in standard deviations
 	period     time.Duration // seasonal: length of the cycle
 	resolution time.Duration // seasonal: width of a phase bucket
-	seasons    float64       // seasonal: halflife of a bucket's mean, in periods
+	phaseHalf  float64       // seasonal: halflife of a bucket's mean, in points of that bucket
 }
 
 // defaults per method, tuned on the NAB subset (see docs/detectors.md).
@@ -50,7 +50,7 @@ func defaults(method string) config {
 		c.alpha = halflifeAlpha(60)
 		c.period = 24 * time.Hour
 		c.resolution = 15 * time.Minute
-		c.seasons = 3
+		c.phaseHalf = 3
 	case "cusum":
 		c.threshold = 8
 		c.k = 1
@@ -67,7 +67,7 @@ var params = map[string][]string{
 	"zscore":   {"window", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 	"mad":      {"window", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 	"ewma":     {"alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
-	"seasonal": {"period", "resolution", "seasons", "alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
+	"seasonal": {"period", "resolution", "phase_halflife", "alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 	"cusum":    {"alpha", "halflife", "k", "h", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 }
 
@@ -126,13 +126,13 @@ func parse(method string, raw map[string]any) (config, error) {
 			default:
 				c.resolution = d
 			}
-		case "seasons":
+		case "phase_halflife":
 			f, ok := number(v)
 			if !ok || f <= 0 || math.IsInf(f, 0) {
-				bad(k, "want a positive number of periods, got %v", v)
+				bad(k, "want a positive number of points, got %v", v)
 				continue
 			}
-			c.seasons = f
+			c.phaseHalf = f
 		case "threshold", "h", "k":
 			f, ok := number(v)
 			if !ok || f < 0 || (k != "k" && f == 0) || math.IsInf(f, 0) || math.IsNaN(f) {

@@ -41,7 +41,7 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
 | ` + "`mad`" + ` | median and 1.4826 × median absolute deviation of the window (robust to outliers in the window; falls back to 1.2533 × mean absolute deviation when half the window is one value) | ` + "`window` (1h), `threshold` (6)" + ` | 24 B per point in the window |
 | ` + "`ewma`" + ` | exponentially weighted mean and variance | ` + "`halflife` (60 points) or `alpha`, `threshold` (5)" + ` | O(1), ≈ 40 B |
 | ` + "`cusum`" + ` | two-sided tabular CUSUM of points standardised by an exponentially weighted baseline: S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k); fires when S ≥ h, then restarts the sums | ` + "`k` (1), `h` or `threshold` (8), `halflife` (120 points) or `alpha`" + ` | O(1), ≈ 56 B |
-| ` + "`seasonal`" + ` (default) | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals | ` + "`period` (24h), `resolution` (15m), `seasons` (3: halflife of a phase's mean, in periods), `halflife` (60 points) of the residual variance, `threshold` (5)" + ` | 12 B per phase bucket: 96 buckets ≈ 1.2 KB |
+| ` + "`seasonal`" + ` (default) | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals | ` + "`period` (24h), `resolution` (15m), `phase_halflife` (3: halflife of a phase's mean, in points falling in that phase; at 5-minute data and 15-minute resolution, one period), `halflife` (60 points) of the residual variance, `threshold` (5)" + ` | 12 B per phase bucket: 96 buckets ≈ 1.2 KB |
 
 Common to all: ` + "`min_samples` (30), `direction` (both), `clear` (150), `relearn` (120), `learn_anomalies` (false)" + `.
 A ` + "`halflife`" + ` given as a number counts points; given as a duration (` + "`30m`" + `) it decays in
@@ -63,6 +63,12 @@ const docTail = `
   is precise and catches every stuck sensor (when the sensor comes unstuck: the window's
   spread has collapsed). Only cusum and seasonal catch most drifts early. No single method wins
   everywhere: choose by the fault you fear, and check with ` + "`vigil replay`" + ` on your own data.
+- **seasonal on signals without a cycle** (the simulator's machine heat wanders with a 30-minute
+  time constant) compares with phase means that predict nothing and fires at random hours.
+  Also, a phase whose mean was learned from a fault during warm-up recovers only slowly:
+  anomalous points move it by a step clipped to the threshold, and ` + "`relearn`" + ` does not help
+  because the anomalous points are not consecutive. Restart the key (or the rule) after a
+  fault in the first two days.
 - **Stuck sensors** are caught late or not at all by every method (a constant value is not far
   from the mean); a rule on ` + "`stddev(x) == 0`" + ` over a sliding window catches them directly.
 

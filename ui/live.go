@@ -299,9 +299,13 @@ func number(v any) (float64, bool) {
 // isTimeField tells the event-time members apart: a Unix timestamp drawn
 // next to a temperature would flatten the chart.
 func isTimeField(k string) bool {
-	switch strings.ToLower(k) {
-	case "ts", "time", "timestamp":
-		return true
+	switch len(k) { // it runs for every field of every reading: no ToLower
+	case 2:
+		return strings.EqualFold(k, "ts")
+	case 4:
+		return strings.EqualFold(k, "time")
+	case 9:
+		return strings.EqualFold(k, "timestamp")
 	}
 	return false
 }

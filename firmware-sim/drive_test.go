@@ -100,3 +100,26 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/reading")
 }
+
+// TestTruthWhileRunning: the program's progress line reads Truth while Run
+// publishes; run with -race this checks the locking.
+func TestTruthWhileRunning(t *testing.T) {
+	s := mustNew(t, Config{Seed: 3, Devices: 20, Rate: 10 * time.Millisecond, FaultEvery: 50 * time.Millisecond, Until: t0.Add(20 * time.Second)})
+	done := make(chan error)
+	go func() { done <- s.Run(context.Background(), func(string, []byte) error { return nil }, 0) }()
+	seen := 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+			seen = max(seen, len(s.Truth()))
+		}
+	}
+	if n := len(s.Truth()); n < 100 || n < seen {
+		t.Errorf("%d faults at the end, %d seen while running", n, seen)
+	}
+}

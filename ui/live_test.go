@@ -436,3 +436,37 @@ func BenchmarkStatusJSON(b *testing.B) {
 		}
 	}
 }
+
+func TestNumberAndJSONSafe(t *testing.T) {
+	tests := []struct {
+		in   any
+		want float64
+		ok   bool
+	}{
+		{21.5, 21.5, true}, {float32(2.5), 2.5, true}, {7, 7, true}, {int64(-3), -3, true}, {int32(4), 4, true},
+		{uint64(9), 9, true}, {uint32(1), 1, true}, {uint(2), 2, true},
+		{math.NaN(), 0, false}, {math.Inf(-1), 0, false}, {"21.5", 0, false}, {true, 0, false}, {nil, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%T(%v)", tt.in, tt.in), func(t *testing.T) {
+			got, ok := number(tt.in)
+			if ok != tt.ok || ok && got != tt.want {
+				t.Fatalf("number = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	in := map[string]any{"a": math.NaN(), "b": float32(math.Inf(1)), "c": []any{1.0, math.Inf(-1)},
+		"d": map[string]any{"e": math.NaN(), "f": "x"}, "g": 2.0}
+	data, err := json.Marshal(jsonSafe(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"a":null,"b":null,"c":[1,null],"d":{"e":null,"f":"x"},"g":2}`; string(data) != want {
+		t.Fatalf("got %s, want %s", data, want)
+	}
+	for k, want := range map[string]bool{"ts": true, "TS": true, "time": true, "Timestamp": true, "temp": false, "t": false, "timestamps": false} {
+		if isTimeField(k) != want {
+			t.Errorf("isTimeField(%q) != %v", k, want)
+		}
+	}
+}

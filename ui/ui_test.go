@@ -598,3 +598,26 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Fatal("Run did not return after cancel with a live client connected")
 	}
 }
+
+// TestPageSelectors pins the ids and data attributes the browser test and
+// docs rely on: renaming one must be a deliberate change here too.
+func TestPageSelectors(t *testing.T) {
+	s := newTestServer(t, "", newMemSource())
+	page := do(t, s, "GET", "/", nil).Body.String()
+	script := do(t, s, "GET", "/app.js", nil).Body.String()
+	for _, want := range []string{`id="conn"`, `id="health"`, `id="alerts"`, `id="recent-alerts"`, `id="devices"`,
+		`id="chart"`, `id="rules"`, `id="reload"`, `id="reload-errors"`, `id="login"`, `id="alert-filters"`,
+		`data-stat="events_rate"`, `data-stat="alerts_rate"`, `data-stat="process_lag"`, `data-stat="watermark_delay"`,
+		`data-stat="checkpoint"`, `data-stat="outbox"`, `data-stat="broker"`, `data-stat="uptime"`,
+		`data-stat="decode_errors_total"`, `data-stat="late_total"`, `data-stat="dropped_total"`, `data-stat="evicted_total"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("index.html lacks %s", want)
+		}
+	}
+	for _, want := range []string{`'data-device'`, `'data-field'`, `'data-rule'`, `'data-key'`, `'data-severity'`,
+		`'data-state'`, `'data-id'`, "`alert sev-${a.severity} state-${a.state}", `class: 'value'`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("app.js lacks %s", want)
+		}
+	}
+}

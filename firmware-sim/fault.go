@@ -84,14 +84,15 @@ func (s *Sim) scheduleRandom(at int64) {
 	i0 := s.rng.IntN(n)
 	for j := range n {
 		d := s.devs[(i0+j)%n]
-		if d.busyUntil > at || !d.spec.randomApplies(kind) {
+		end := at + int64(ticks)*s.rate
+		if d.busyUntil > at || !d.spec.randomApplies(kind) || d.scheduled(at, end+30*s.rate) {
 			continue
 		}
 		f := Fault{
 			Device:    d.name,
 			Kind:      kind,
 			Start:     time.Unix(0, at).UTC(),
-			End:       time.Unix(0, at+int64(ticks)*s.rate).UTC(),
+			End:       time.Unix(0, end).UTC(),
 			Magnitude: round(mag, 1),
 		}
 		a := s.newActive(f, d)
@@ -101,6 +102,16 @@ func (s *Sim) scheduleRandom(at int64) {
 		d.busyUntil = a.end + int64(a.Magnitude*float64(time.Second))*boolInt(kind == "late") + 30*s.rate
 		return
 	}
+}
+
+// scheduled reports whether a fault on d overlaps [from, to).
+func (d *device) scheduled(from, to int64) bool {
+	for _, a := range d.faults {
+		if a.start < to && a.end > from {
+			return true
+		}
+	}
+	return false
 }
 
 func boolInt(b bool) int64 {

@@ -220,6 +220,8 @@ func (c *Config) fill() error {
 	return nil
 }
 
+var maxMagnitude = map[string]float64{"burst": 1000, "duplicate": 100, "late": 86400, "out_of_order": 3600}
+
 func checkFault(f Fault, spec *kindSpec) error {
 	if !slices.Contains(faultKinds, f.Kind) {
 		return fmt.Errorf("fault on %s: unknown kind %q (want %s)", f.Device, f.Kind, strings.Join(faultKinds, ", "))
@@ -232,6 +234,11 @@ func checkFault(f Fault, spec *kindSpec) error {
 	}
 	if f.Magnitude < 0 {
 		return fmt.Errorf("fault %s on %s: negative magnitude", f.Kind, f.Device)
+	}
+	// Bursts, copies and delays are held in memory: keep one fault from
+	// taking all of a gateway's.
+	if limit := maxMagnitude[f.Kind]; limit > 0 && f.Magnitude > limit {
+		return fmt.Errorf("fault %s on %s: magnitude %g exceeds %g", f.Kind, f.Device, f.Magnitude, limit)
 	}
 	return nil
 }

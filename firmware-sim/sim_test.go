@@ -334,6 +334,7 @@ func TestNewErrors(t *testing.T) {
 		{"fault kind", Config{Faults: []Fault{{Device: "pump-01", Kind: "fire", Start: at(1), End: at(2)}}}, `unknown kind "fire"`},
 		{"span", Config{Faults: []Fault{{Device: "pump-01", Kind: "spike", Start: at(2), End: at(2)}}}, "is not after start"},
 		{"door spike", Config{Faults: []Fault{{Device: "door-06", Kind: "spike", Start: at(1), End: at(2)}}}, "does not apply to a door sensor"},
+		{"burst", Config{Faults: []Fault{{Device: "pump-01", Kind: "burst", Start: at(1), End: at(2), Magnitude: 1e6}}}, "magnitude 1e+06 exceeds 1000"},
 		{"magnitude", Config{Faults: []Fault{{Device: "pump-01", Kind: "late", Start: at(1), End: at(2), Magnitude: -1}}}, "negative magnitude"},
 	}
 	for _, tt := range tests {
@@ -555,5 +556,27 @@ func TestWriteTruth(t *testing.T) {
 	line := `{"device":"pump-01","kind":"temperature","fault":"spike","start":"2026-01-05T10:00:00Z","end":"2026-01-05T10:00:01Z","magnitude":20,"readings":1}` + "\n"
 	if got := buf.String(); got != line+line {
 		t.Errorf("got\n%s\nwant\n%s", got, line+line)
+	}
+}
+
+// TestExplicitAndRandom: random faults keep clear of a scheduled one, so the
+// demo can place a first fault early and still have random ones after it.
+func TestExplicitAndRandom(t *testing.T) {
+	spike := Fault{Device: "pump-01", Kind: "spike", Start: t0.Add(20 * time.Second), End: t0.Add(23 * time.Second)}
+	s := mustNew(t, Config{Seed: 1, Kinds: []string{"temperature"}, Devices: 1, FaultEvery: 5 * time.Second, Faults: []Fault{spike}})
+	drain(s, t0.Add(10*time.Minute))
+	truth := s.Truth()
+	found := false
+	for _, f := range truth {
+		if f.Kind == "spike" && f.Start.Equal(spike.Start) && f.Magnitude == 20 {
+			found = true
+			continue
+		}
+		if f.Start.Before(spike.End) && f.End.After(spike.Start) {
+			t.Errorf("random %s %v–%v overlaps the scheduled spike", f.Kind, f.Start, f.End)
+		}
+	}
+	if !found || len(truth) < 5 {
+		t.Errorf("truth %+v: want the scheduled spike and random faults", truth)
 	}
 }

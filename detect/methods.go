@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math"
+	"sort"
 	"time"
 
 	"github.com/vigil-gw/vigil/event"
@@ -150,101 +151,91 @@ func (z *zscore) decode(d *event.Dec) {
 	z.ss = d.Float()
 }
 
-// mad: median and median absolute deviation of the window, found by
-// selection on a scratch copy (O(window) per point, no sort).
+// mad: median and median absolute deviation of the window. Besides the ring
+// it keeps the window's values sorted (insert and remove are a binary search
+// and a memmove), so the median is a lookup and the MAD a merge walk of the
+// distances on either side of it: O(window) per point without copying.
 type mad struct {
-	win     window
-	min     int
-	scratch []float64
+	win    window
+	min    int
+	sorted []float64
 }
 
 func (m *mad) observe(t time.Time, x float64) (float64, float64, bool) {
-	m.win.expire(t, nil)
-	n := m.win.n
+	m.win.expire(t, m.remove)
+	n := len(m.sorted)
 	if n < m.min || n < 2 {
 		return 0, 0, false
 	}
-	s := m.scratch[:0]
-	for i := 0; i < n; i++ {
-		s = append(s, m.win.at(i))
-	}
-	m.scratch = s
-	med := median(s)
-	for i := range s {
-		s[i] = math.Abs(s[i] - med)
+	s := m.sorted
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
 	}
 	// 1.4826·MAD estimates σ for normal data; on data with many equal
 	// values MAD is 0 and the mean absolute deviation (·1.2533) stands in.
-	sd := 1.4826 * median(s)
+	sd := 1.4826 * m.mad(med)
 	if sd == 0 {
 		var sum float64
 		for _, v := range s {
-			sum += v
+			sum += math.Abs(v - med)
 		}
 		sd = 1.2533 * sum / float64(n)
 	}
 	return med, (x - med) / sdFloor(sd, med), true
 }
 
-func (m *mad) learn(t time.Time, x float64) { m.win.push(t, x) }
-func (m *mad) reset()                       { m.win.reset() }
-func (m *mad) encode(e *event.Enc)          { m.win.encode(e) }
-func (m *mad) decode(d *event.Dec)          { m.win.decode(d) }
-
-// median reorders s (quickselect); for even lengths it averages the middle two.
-func median(s []float64) float64 {
+// mad returns the median of |v - med| over the sorted window by walking
+// outward from med, taking the nearer side each step.
+func (m *mad) mad(med float64) float64 {
+	s := m.sorted
 	n := len(s)
-	hi := selectK(s, n/2)
-	if n%2 == 1 {
-		return hi
+	r := sort.SearchFloat64s(s, med)
+	l := r - 1
+	var prev, cur float64
+	for i := 0; i <= n/2; i++ {
+		prev = cur
+		if l >= 0 && (r >= n || med-s[l] <= s[r]-med) {
+			cur = med - s[l]
+			l--
+		} else {
+			cur = s[r] - med
+			r++
+		}
 	}
-	lo := s[0]
-	for _, v := range s[:n/2] {
-		lo = math.Max(lo, v)
+	if n%2 == 0 {
+		return (prev + cur) / 2
 	}
-	return (lo + hi) / 2
+	return cur
 }
 
-// selectK puts the k-th smallest at s[k], smaller ones before it, and returns it.
-func selectK(s []float64, k int) float64 {
-	lo, hi := 0, len(s)-1
-	for lo < hi {
-		// median of three as the pivot keeps sorted input linear
-		mid := lo + (hi-lo)/2
-		if s[mid] < s[lo] {
-			s[mid], s[lo] = s[lo], s[mid]
-		}
-		if s[hi] < s[lo] {
-			s[hi], s[lo] = s[lo], s[hi]
-		}
-		if s[hi] < s[mid] {
-			s[hi], s[mid] = s[mid], s[hi]
-		}
-		p := s[mid]
-		i, j := lo, hi
-		for i <= j {
-			for s[i] < p {
-				i++
-			}
-			for s[j] > p {
-				j--
-			}
-			if i <= j {
-				s[i], s[j] = s[j], s[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return s[k]
-		}
+func (m *mad) learn(t time.Time, x float64) {
+	m.win.push(t, x)
+	i := sort.SearchFloat64s(m.sorted, x)
+	m.sorted = append(m.sorted, 0)
+	copy(m.sorted[i+1:], m.sorted[i:])
+	m.sorted[i] = x
+}
+
+func (m *mad) remove(x float64) {
+	i := sort.SearchFloat64s(m.sorted, x)
+	if i < len(m.sorted) && m.sorted[i] == x {
+		m.sorted = append(m.sorted[:i], m.sorted[i+1:]...)
 	}
-	return s[k]
+}
+
+func (m *mad) reset() { m.win.reset(); m.sorted = m.sorted[:0] }
+
+func (m *mad) encode(e *event.Enc) { m.win.encode(e) }
+
+func (m *mad) decode(d *event.Dec) {
+	var w window
+	w.size = m.win.size
+	w.decode(d)
+	m.reset()
+	for i := 0; i < w.n; i++ {
+		m.learn(time.Unix(0, w.ts[(w.head+i)%len(w.xs)]), w.at(i))
+	}
 }
 
 // ewstat is an exponentially weighted mean and variance. Until 1/alpha points

@@ -2,6 +2,8 @@ package detect
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -106,18 +108,45 @@ func TestSeasonalHandComputed(t *testing.T) {
 	}
 }
 
-func TestMedianSelect(t *testing.T) {
-	for _, c := range []struct {
-		in   []float64
-		want float64
-	}{
-		{[]float64{3}, 3}, {[]float64{2, 1}, 1.5}, {[]float64{5, 1, 4, 2, 3}, 3},
-		{[]float64{1, 1, 1, 2, 2, 2}, 1.5}, {[]float64{9, 8, 7, 6, 5, 4, 3, 2, 1}, 5},
-		{[]float64{1, 2, 3, 4, 5, 6, 7, 8}, 4.5}, {[]float64{7, 7, 7, 7}, 7},
-	} {
-		in := append([]float64(nil), c.in...)
-		if got := median(in); got != c.want {
-			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+// TestMADMatchesNaive compares the sorted-window median and MAD with a
+// sort-everything computation on random windows, including ties and
+// expiry.
+func TestMADMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for trial := 0; trial < 200; trial++ {
+		n := 2 + r.IntN(40)
+		cfg, _ := parse("mad", map[string]any{"window": "20m", "min_samples": 2})
+		m := newModel(&cfg).(*mad)
+		var xs []float64
+		for i := 0; i < n; i++ {
+			x := float64(r.IntN(8)) // many ties
+			if trial%2 == 0 {
+				x = r.NormFloat64()
+			}
+			xs = append(xs, x)
+			m.learn(minute(i), x)
+		}
+		exp, _, ready := m.observe(minute(n), 0) // keeps the last 19 points
+		live := xs[max(0, n-19):]
+		if len(live) < 2 {
+			continue
+		}
+		srt := slices.Sorted(slices.Values(live))
+		med := naiveMedian(srt)
+		dev := make([]float64, len(srt))
+		for i, v := range srt {
+			dev[i] = math.Abs(v - med)
+		}
+		slices.Sort(dev)
+		if !ready || exp != med || m.mad(med) != naiveMedian(dev) {
+			t.Fatalf("trial %d: median %v mad %v, want %v %v (window %v)", trial, exp, m.mad(med), med, naiveMedian(dev), live)
 		}
 	}
+}
+
+func naiveMedian(s []float64) float64 {
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -36,6 +36,9 @@ func TestModelsHandComputed(t *testing.T) {
 		// alpha .5 with plain mean while n < 1/alpha:
 		// 1 → m=1 v=0; 2 → m=1.5 v=.25; 3 → m=2.25 v=.5(.25+1.5·.75)=.6875
 		{"ewma", "ewma", map[string]any{"alpha": 0.5, "min_samples": 2}, []float64{1, 2, 3}, 5, 2.25, 2.75 / math.Sqrt(0.6875)},
+		// halflife 2m in event time, points at minutes 0 and 4 (see learnAt):
+		// a = 1-2^(-4/2) = .75: m = 1+.75·2 = 2.5, v = .25·(0+2·1.5) = .75
+		{"ewma time halflife", "ewma", map[string]any{"halflife": "2m", "min_samples": 2}, []float64{1, 3}, 5, 2.5, 2.5 / math.Sqrt(0.75)},
 		// same baseline; z = 3.3166, S⁺ = max(0, 0 + 3.3166 - 1)
 		{"cusum", "cusum", map[string]any{"alpha": 0.5, "min_samples": 2, "k": 1}, []float64{1, 2, 3}, 5, 2.25, 2.75/math.Sqrt(0.6875) - 1},
 	}
@@ -50,6 +53,9 @@ func TestModelsHandComputed(t *testing.T) {
 			}
 			m := newModel(&cfg)
 			for i, v := range c.learn {
+				if c.name == "ewma time halflife" {
+					i *= 4
+				}
 				m.learn(minute(i), v)
 			}
 			exp, score, ready := m.observe(minute(len(c.learn)), c.x)

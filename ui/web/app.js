@@ -390,6 +390,7 @@
   // ---- rules -------------------------------------------------------------------
   function renderReloadErrors(errs) {
     $('#reload-errors').replaceChildren(...(errs || []).map((e) => el('li', { text: e })));
+    $('#reload-errors-title').hidden = !(errs && errs.length);
   }
   async function loadRules() {
     try {

@@ -360,6 +360,7 @@ func TestParamErrors(t *testing.T) {
 		{"ewma", map[string]any{"alpha": 1.5, "window": "1h"}, []string{"alpha", "window"}},
 		{"mad", map[string]any{"direction": "sideways", "learn_anomalies": "yes", "clear": 0}, []string{"clear", "direction", "learn_anomalies"}},
 		{"cusum", map[string]any{"k": -1, "halflife": "0s"}, []string{"halflife", "k"}},
+		{"cusum", map[string]any{"h": 5, "threshold": 6}, []string{"threshold"}},
 		{"seasonal", map[string]any{"period": "168h", "resolution": "15m", "phase_halflife": 2}, nil},
 		{"seasonal", map[string]any{"period": "24h", "resolution": "7m"}, []string{"resolution"}},
 		{"seasonal", map[string]any{"window": "1h", "phase_halflife": 0}, []string{"phase_halflife", "window"}},

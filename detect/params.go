@@ -105,6 +105,11 @@ func parse(method string, raw map[string]any) (config, error) {
 	if hasAlpha && hasHalf {
 		bad("halflife", "give alpha or halflife, not both")
 	}
+	_, hasH := raw["h"]
+	_, hasThreshold := raw["threshold"]
+	if hasH && hasThreshold {
+		bad("threshold", "h is cusum's threshold: give one of them")
+	}
 	for _, k := range keys {
 		v := raw[k]
 		if !contains(allowed, k) {

@@ -1,6 +1,7 @@
 package windows
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/vigil-gw/vigil/event"
@@ -24,7 +25,12 @@ func (o *Op) processSliding(key string, ev *event.Event, out []event.Result) []e
 		ks.expiring = true
 		o.due.push(dueItem{due: t + o.size, key: key, kind: dueExpire, ks: ks})
 	}
-	values := make(map[string]any, len(o.aggs))
+	// Most evaluations of an alerting rule fire nothing: evaluate `when`
+	// over a reused map and copy it only for a result.
+	if o.scratch == nil {
+		o.scratch = make(map[string]any, len(o.aggs))
+	}
+	values := o.scratch
 	for j := range o.aggs {
 		values[o.aggs[j].Name] = sl.value(j, &o.aggs[j])
 	}
@@ -39,7 +45,7 @@ func (o *Op) processSliding(key string, ev *event.Event, out []event.Result) []e
 	default:
 		return out
 	}
-	return append(out, event.Result{Key: key, State: state, Time: ts(t), Values: values,
+	return append(out, event.Result{Key: key, State: state, Time: ts(t), Values: maps.Clone(values),
 		Window: &event.Window{Start: ts(t - o.size), End: ts(t)}, Event: ev})
 }
 

@@ -56,7 +56,8 @@ type Spec struct {
 	N     int           // count window size
 	Aggs  []Agg
 	// When decides whether a window's result fires; nil fires every result.
-	// An error counts in Stats().Errors and reads as false.
+	// An error counts in Stats().Errors and reads as false. values is only
+	// valid during the call: When must not keep it.
 	When    func(values map[string]any, last *event.Event) (bool, error)
 	MaxKeys int // per-rule key cap; 0 means DefaultMaxKeys
 }
@@ -88,9 +89,10 @@ type Op struct {
 	open     int // open windows (tumbling, hopping, session, count)
 	held     int // events held by sliding windows
 
-	// scratch for extraction, reused
-	num  []float64
-	anyv []any
+	// scratch for extraction and sliding evaluation, reused
+	num     []float64
+	anyv    []any
+	scratch map[string]any
 }
 
 // keyState is one key's state; which fields are used depends on the kind.

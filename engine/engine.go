@@ -323,3 +323,15 @@ func (e *Engine) RuleStats() []RuleInfo {
 	}
 	return out
 }
+
+// ResetClock restarts every rule's gateway-clock reference at now. Called
+// after a restart, so the time the gateway was down does not count as
+// silence: a backlog the broker kept for us arrives before windows close on
+// the clock.
+func (e *Engine) ResetClock(now time.Time) {
+	for _, rs := range e.rules {
+		if !rs.wm.IsZero() {
+			rs.wmWall = now
+		}
+	}
+}

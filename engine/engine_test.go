@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+	sim "github.com/vigil-gw/vigil/firmware-sim"
+	"github.com/vigil-gw/vigil/rules"
+)
+
+// scenario is a simulated fleet with faults, as recorded messages.
+func scenario(t testing.TB, seconds int) []Message {
+	t.Helper()
+	fleet, err := sim.New(sim.Config{Seed: 42, Devices: 12, Rate: time.Second, FaultEvery: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec bytes.Buffer
+	if err := fleet.Record(&rec, sim.DefaultStart.Add(time.Duration(seconds)*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []Message
+	sc := bufio.NewScanner(&rec)
+	sc.Buffer(nil, 1<<20)
+	for i := 1; sc.Scan(); i++ {
+		m, err := ParseRecord(sc.Bytes(), uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+func loadRules(t testing.TB, extra string) *rules.Set {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/crash/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := append(b, extra...)
+	set, err := rules.Parse([]string{"rules.yaml"}, map[string][]byte{"rules.yaml": src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func run(t testing.TB, e *Engine, msgs []Message) []string {
+	var out []string
+	for _, m := range msgs {
+		as, _ := e.Process(m)
+		for _, a := range as {
+			out = append(out, alertLine(a))
+		}
+	}
+	return out
+}
+
+func alertLine(a event.Alert) string {
+	return fmt.Sprintf("%s %s %s %s %s %v %v", a.ID, a.Rule, a.Key, a.State, a.Message, a.Values, a.Window)
+}
+
+// TestSnapshotContinuation: snapshotting every operator kind at random
+// points, restoring into a fresh engine and going on gives exactly the
+// alerts of an uninterrupted run. Cooldowns, tables and dedupe sets are
+// part of it.
+func TestSnapshotContinuation(t *testing.T) {
+	msgs := scenario(t, 400)
+	extra := `
+sources:
+  - {from: "sensors/#", lateness: 3s, dedupe: {field: ts, within: 1m}}
+tables:
+  - {name: last_temp, from: "sensors/{device}/temperature", key: device}
+`
+	cool := `
+  - name: hot_cool
+    from: sensors/{device}/temperature
+    where: temperature > 58 && lookup("last_temp", device) != nil
+    key: device
+    cooldown: 30s
+`
+	mk := func() *Engine {
+		set := loadRules(t, cool[1:]+extra)
+		e, err := New(set, Options{Gateway: "g"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	whole := mk()
+	want := run(t, whole, msgs)
+	for _, a := range whole.Flush() {
+		want = append(want, alertLine(a))
+	}
+	if len(want) < 100 {
+		t.Fatalf("only %d alerts: the scenario does not exercise the rules", len(want))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 5; trial++ {
+		cuts := []int{rng.IntN(len(msgs)), rng.IntN(len(msgs)), rng.IntN(len(msgs))}
+		e := mk()
+		var got []string
+		prev := 0
+		for _, c := range sortInts(cuts) {
+			got = append(got, run(t, e, msgs[prev:c])...)
+			parts, err := e.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e = mk()
+			if notes := e.Restore(parts); len(notes) > 0 {
+				t.Fatalf("restore notes: %v", notes)
+			}
+			prev = c
+		}
+		got = append(got, run(t, e, msgs[prev:])...)
+		for _, a := range e.Flush() {
+			got = append(got, alertLine(a))
+		}
+		if len(got) != len(want) {
+			t.Errorf("cuts %v: %d alerts, want %d", cuts, len(got), len(want))
+		}
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Fatalf("cuts %v: alert %d differs:\n got  %s\n want %s", cuts, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func sortInts(a []int) []int {
+	for i := range a {
+		for j := i + 1; j < len(a); j++ {
+			if a[j] < a[i] {
+				a[i], a[j] = a[j], a[i]
+			}
+		}
+	}
+	return a
+}
+
+// TestRestoreDropsChangedRules: state is kept for unchanged rules and
+// dropped, with a note, for changed or removed ones.
+func TestRestoreDropsChangedRules(t *testing.T) {
+	parse := func(src string) *rules.Set {
+		s, err := rules.Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(src)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	const a = "  - {name: a, from: 'm/{k}', key: k, window: {count: 2}, aggregate: {n: count()}}\n"
+	const b = "  - {name: b, from: 'm/{k}', key: k, window: {count: 2}, aggregate: {n: count()}}\n"
+	e, _ := New(parse("rules:\n"+a+b), Options{})
+	e.Process(Message{Topic: "m/x", Payload: []byte(`{"ts": 1}`)})
+	parts, _ := e.Snapshot()
+	e2, _ := New(parse("rules:\n"+a+"  - {name: b, from: 'm/{k}', key: k, window: {count: 3}, aggregate: {n: count()}}\n"), Options{})
+	notes := e2.Restore(parts)
+	if len(notes) != 1 || notes[0] != "rule/b: rule definition changed, state dropped" {
+		t.Fatalf("notes %q", notes)
+	}
+	as, _ := e2.Process(Message{Topic: "m/x", Payload: []byte(`{"ts": 2}`)})
+	if len(as) != 1 || as[0].Rule != "a" {
+		t.Fatalf("a kept its state, b did not: %+v", as)
+	}
+	parts[`rule/a`] = []byte{99, 1, 2}
+	e3, _ := New(parse("rules:\n"+a), Options{})
+	if notes := e3.Restore(parts); len(notes) != 2 {
+		t.Fatalf("a state of another version and a removed rule: %q", notes)
+	}
+}

@@ -96,7 +96,7 @@ func NewSubscriberWith(o Options, filters []string, queue int, so SubscriberOpti
 	}
 	s := &Subscriber{queue: make(chan Message, queue), wait: so.QueueWait, redeliverAfter: so.RedeliverAfter}
 	s.filters.Store(&fs)
-	po := o.pahoOptions(false)
+	po := o.pahoOptions(false).SetAutoAckDisabled(true)
 	// Before Connect: a persistent session's queued messages may arrive
 	// before SUBSCRIBE completes, and paho never acks a message that has
 	// no handler.

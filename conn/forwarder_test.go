@@ -1,0 +1,196 @@
+package conn
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/event"
+)
+
+func alerts(from, n int) []event.Alert {
+	var as []event.Alert
+	ts := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for i := from; i < from+n; i++ {
+		at := ts.Add(time.Duration(i) * time.Second)
+		as = append(as, event.Alert{
+			ID: event.AlertID("r", "k", event.Firing, at), Rule: "r", Key: "k", State: event.Firing,
+			Severity: "warning", Time: at, Message: fmt.Sprint(i), Values: map[string]any{"i": float64(i)},
+			Topic: "up/gw/r",
+		})
+	}
+	return as
+}
+
+// collector subscribes upstream and records alert ids in arrival order.
+type collector struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (c *collector) got() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.ids)
+}
+
+// Upstream down, then back: every alert is delivered exactly once, in
+// order, and removed from the outbox only once acknowledged.
+func TestForwarderOutage(t *testing.T) {
+	b := startBroker(t, broker.Options{})
+	col := &collector{}
+	sub := dialT(t, Options{Broker: "tcp://" + b.Addr()})
+	if err := sub.Subscribe("up/#", 1, func(_ string, payload []byte) {
+		var a event.Alert
+		if err := json.Unmarshal(payload, &a); err != nil {
+			t.Errorf("bad alert JSON %s: %v", payload, err)
+		}
+		col.mu.Lock()
+		col.ids = append(col.ids, a.ID)
+		col.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	px := newProxy(t, b.Addr())
+	px.down()
+	ob := &memOutbox{}
+	want := alerts(0, 30)
+	ob.Put(want[:20]...)
+	p, err := NewPublisher(Options{Broker: "tcp://" + px.addr, Logger: quiet,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notify := make(chan struct{}, 1)
+	f := NewForwarder(ob, p, ForwarderOptions{Batch: 7, Retry: 200 * time.Millisecond, Poll: time.Second, Notify: notify, Logger: quiet})
+	goRun(t, p.Run)
+	goRun(t, f.Run)
+
+	eventually(t, "forward errors while down", 5*time.Second, func() bool { return f.Stats().Errors >= 2 })
+	if st := f.Stats(); st.Sent != 0 || st.Connected || !strings.Contains(st.LastError, "not connected") || ob.Len() != 20 {
+		t.Fatalf("while down: stats %+v, outbox %d", st, ob.Len())
+	}
+	px.up()
+	eventually(t, "first 20 delivered", 10*time.Second, func() bool { return ob.Len() == 0 && len(col.got()) == 20 })
+
+	px.down()
+	eventually(t, "publisher sees the outage", 5*time.Second, func() bool { return !p.Connected() })
+	ob.Put(want[20:]...)
+	notify <- struct{}{}
+	time.Sleep(300 * time.Millisecond)
+	if ob.Len() != 10 {
+		t.Fatalf("outbox %d while down, want 10", ob.Len())
+	}
+	px.up()
+	eventually(t, "all delivered", 10*time.Second, func() bool { return ob.Len() == 0 && len(col.got()) == 30 })
+	time.Sleep(100 * time.Millisecond) // a duplicate would show up now
+	var wantIDs []string
+	for _, a := range want {
+		wantIDs = append(wantIDs, a.ID)
+	}
+	if got := col.got(); !slices.Equal(got, wantIDs) {
+		t.Fatalf("upstream got %d ids %v\nwant %d in order %v", len(got), got, len(wantIDs), wantIDs)
+	}
+	if st := f.Stats(); st.Sent != 30 || !st.Connected {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestForwarderOutboxError(t *testing.T) {
+	b := startBroker(t, broker.Options{})
+	ob := &memOutbox{fail: errors.New("disk I/O error")}
+	ob.Put(alerts(0, 3)...)
+	p, err := NewPublisher(Options{Broker: "tcp://" + b.Addr(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewForwarder(ob, p, ForwarderOptions{Retry: 100 * time.Millisecond, Logger: quiet})
+	goRun(t, p.Run)
+	goRun(t, f.Run)
+	eventually(t, "delivered after the outbox error", 5*time.Second, func() bool { return ob.Len() == 0 })
+	if st := f.Stats(); st.Errors < 1 || !strings.Contains(st.LastError, "disk I/O error") || st.Sent != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestEncodeNonFinite(t *testing.T) {
+	a := alerts(0, 1)[0]
+	a.Values = map[string]any{"score": math.Inf(1), "nested": []any{math.NaN(), 1.5}, "ok": 2.0}
+	b, err := encode(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	v := got["values"].(map[string]any)
+	if v["score"] != nil || v["ok"] != 2.0 || v["nested"].([]any)[0] != nil || v["nested"].([]any)[1] != 1.5 {
+		t.Fatalf("values %v", v)
+	}
+	if _, ok := got["topic"]; ok || got["id"] != a.ID || got["state"] != "firing" {
+		t.Fatalf("alert JSON %s", b)
+	}
+}
+
+func TestDialTLS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	b := startBroker(t, broker.Options{TLS: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		Users: map[string]string{"u": "p"}})
+
+	c := dialT(t, Options{Broker: "tls://" + b.Addr(), Username: "u", Password: "p", TLS: &tls.Config{RootCAs: pool}})
+	got := make(chan string, 1)
+	if err := c.Subscribe("x", 1, func(_ string, p []byte) { got <- string(p) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish("x", []byte("over tls"), 1, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if p != "over tls" {
+			t.Fatalf("payload %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message over TLS")
+	}
+
+	// A subscriber without the CA keeps failing with a certificate error.
+	s, err := NewSubscriber(Options{Broker: "tls://" + b.Addr(), Username: "u", Password: "p", Logger: quiet,
+		TLS: &tls.Config{RootCAs: x509.NewCertPool()}}, []string{"x"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goRun(t, s.Run)
+	eventually(t, "certificate error", 5*time.Second, func() bool { return strings.Contains(s.Stats().LastError, "certificate") })
+}

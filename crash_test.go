@@ -108,8 +108,11 @@ func TestCrashRecovery(t *testing.T) {
 	// windows and deadlines, in replay and in run alike, so the comparison
 	// does not wait for the gateway clock to pass the lateness. Its own
 	// key's alerts (its silence at the end) are left out of the comparison.
+	// Watermarks are per rule, so it goes to every kind's topic.
 	clock := sim.DefaultStart.Add(time.Hour).Format(time.RFC3339)
-	fmt.Fprintf(&rec, "{\"topic\": \"sensors/zzclock/temperature\", \"payload\": {\"temperature\": 20, \"ts\": %q}}\n", clock)
+	for _, kind := range sim.Kinds() {
+		fmt.Fprintf(&rec, "{\"topic\": \"sensors/zzclock/%s\", \"payload\": {\"x\": 1, \"ts\": %q}}\n", kind, clock)
+	}
 	recPath := filepath.Join(dir, "input.jsonl")
 	if err := os.WriteFile(recPath, rec.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
@@ -164,18 +167,22 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatalf("scenario too thin: replay gives %d alerts", len(want))
 	}
 
-	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: quietLog()})
-	if err != nil {
-		t.Fatal(err)
+	addr := os.Getenv("VIGIL_E2E_BROKER") // make e2e: a Mosquitto
+	if addr == "" {
+		b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: quietLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		addr = b.Addr()
 	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	up := &upstreamLog{}
-	watch, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + b.Addr(), ClientID: "crash-watch", Logger: quietLog()})
+	watch, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + addr, ClientID: "crash-watch", Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +201,7 @@ rules: %s
 http: {listen: "off"}
 limits: {grace: 5s}
 log: {level: debug}
-`, b.Addr(), b.Addr(), filepath.Join(dir, "vigil.db"), abs)), 0o644)
+`, addr, addr, filepath.Join(dir, "vigil.db"), abs)), 0o644)
 
 	var logs bytes.Buffer
 	var logMu sync.Mutex
@@ -238,14 +245,18 @@ log: {level: debug}
 	waitLog("mqtt connected")
 	time.Sleep(time.Second)
 
-	dev, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + b.Addr(), ClientID: "crash-fleet", Logger: quietLog()})
+	dev, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + addr, ClientID: "crash-fleet", Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dev.Close()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills := map[int]bool{}
-	for len(kills) < 4 {
+	nkills := 4
+	if v := os.Getenv("VIGIL_CRASH_KILLS"); v != "" {
+		fmt.Sscan(v, &nkills)
+	}
+	for len(kills) < nkills {
 		kills[300+rng.IntN(len(msgs)-600)] = true
 	}
 	killed := 0
@@ -260,6 +271,10 @@ log: {level: debug}
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 			killed++
+			if d := os.Getenv("VIGIL_CRASH_PAUSE"); d != "" {
+				pd, _ := time.ParseDuration(d)
+				time.Sleep(pd)
+			}
 			cmd = startVigil()
 		}
 	}
@@ -302,6 +317,13 @@ log: {level: debug}
 		}
 	}
 	dups := len(ids) - len(got)
+	logMu.Lock()
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "msg=stopped") || strings.Contains(l, "state recovered") || strings.Contains(l, "dropped") || strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			t.Log(l)
+		}
+	}
+	logMu.Unlock()
 	t.Logf("%d messages, %d kills, %d alerts expected, %d deliveries (%d duplicate deliveries of ids already sent)", len(msgs), killed, len(want), len(ids), dups)
 	if len(missing) > 0 || len(extra) > 0 {
 		sort.Strings(missing)

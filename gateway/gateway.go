@@ -198,6 +198,7 @@ func (g *Gateway) recover() error {
 	}
 	g.status.Replayed = n
 	g.lastPos = g.status.LastPos
+	g.eng.ResetClock(g.o.Now())
 	if ok || n > 0 {
 		g.log.Info("state recovered", "checkpoint_pos", cp.Pos, "journal_replayed", n, "took", time.Since(t0).Round(time.Millisecond))
 	}
@@ -289,7 +290,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err := eg.Wait(); err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
 		runErr = err
 	}
-	g.log.Info("stopped")
+	st := g.Status()
+	g.log.Info("stopped", "messages", st.Messages, "events", st.Events, "alerts", st.Alerts,
+		"decode_errors", st.DecodeErrors, "redelivered", st.Redelivered, "journal_pos", st.LastPos)
 	return runErr
 }
 

@@ -472,8 +472,10 @@ func (d *doc) source(n yamlNode) *Source {
 }
 
 func (d *doc) durationOrZero(n yamlNode, what string) (time.Duration, bool) {
-	if s, ok := d.scalar(n, what); ok && strings.TrimSpace(s) == "0" {
-		return 0, true
+	if s, ok := d.scalar(n, what); ok {
+		if v, err := time.ParseDuration(strings.TrimSpace(s)); err == nil && v == 0 {
+			return 0, true
+		}
 	}
 	return d.duration(n, what)
 }

@@ -6,8 +6,8 @@
 //	                                 │ append + commit, then ack          │ checkpoints, ticks, reloads
 //
 // The subscriber's callback only copies into a bounded queue. The journal
-// writer groups messages into one transaction (up to maxBatch messages or
-// batchWait), acknowledges them after the commit, and hands the batch to the
+// writer groups the messages that arrived meanwhile into one transaction,
+// acknowledges them after the commit, and hands the batch to the
 // engine loop, which is the only goroutine touching the engine.
 package gateway
 
@@ -34,9 +34,8 @@ import (
 )
 
 const (
-	maxBatch  = 1000                  // messages per journal transaction
-	batchWait = 20 * time.Millisecond // longest a message waits for its batch
-	tickEvery = time.Second           // gateway-clock advance of windows and deadlines
+	maxBatch  = 1000        // messages per journal transaction
+	tickEvery = time.Second // gateway-clock advance of windows and deadlines
 )
 
 // Options configure a Gateway.

@@ -32,34 +32,30 @@ func dedupKey(m conn.Message) string {
 // journalLoop groups messages into journal transactions, acknowledges them
 // once committed, and hands them to the engine loop. It returns when stop
 // ends and the queue is drained.
+//
+// Grouping is natural: a batch is whatever arrived while the previous
+// commit ran (up to maxBatch). A lone message is committed at once, so
+// latency stays low when traffic is light, and batches grow by themselves
+// under load; brokers that cap unacknowledged messages (Mosquitto: 20 by
+// default) are never left waiting for a timer.
 func (g *Gateway) journalLoop(msgs <-chan conn.Message, stop context.Context) error {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	for {
 		var batch []conn.Message
 		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return nil
-			}
+		case m := <-msgs:
 			batch = append(batch, m)
 		case <-stop.Done():
 			return g.drain(msgs)
 		}
-		timer.Reset(batchWait)
-	collect:
+	more:
 		for len(batch) < maxBatch {
 			select {
-			case m, ok := <-msgs:
-				if !ok {
-					break collect
-				}
+			case m := <-msgs:
 				batch = append(batch, m)
-			case <-timer.C:
-				break collect
+			default:
+				break more
 			}
 		}
-		timer.Stop()
 		g.commit(batch)
 	}
 }

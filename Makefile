@@ -6,7 +6,7 @@ COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?= 3s
 
-.PHONY: all build test vet unit fuzz-smoke demo bench e2e release clean
+.PHONY: all build test vet unit fuzz-smoke demo bench clean
 
 all: build
 
@@ -29,7 +29,7 @@ fuzz-smoke:
 	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
 	    echo "fuzz $$pkg $$t"; \
-	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null || { $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; exit 1; }; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10x $$pkg >/tmp/vigil-fuzz.log 2>&1 || { cat /tmp/vigil-fuzz.log; exit 1; }; \
 	  done; \
 	done
 
@@ -37,4 +37,7 @@ demo:
 	$(GO) run . demo
 
 clean:
-	rm -rf bin dist
+	rm -rf bin dist out
+
+# eval (detector scores), e2e (Mosquitto, TLS, browser), release/deb/test-arm.
+-include mk/*.mk

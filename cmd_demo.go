@@ -92,8 +92,12 @@ func cmdDemo(ctx context.Context, args []string, sio stdio) error {
 	if *seed == 0 {
 		*seed = time.Now().UnixNano()
 	}
+	// A spike on the first pump 15 s in, so a newcomer sees a real alert
+	// within the first minute whatever the random faults turn out to be.
+	now := time.Now().UTC().Truncate(time.Second)
 	fleet, err := sim.New(sim.Config{Seed: *seed, Devices: *devices, Rate: time.Second,
-		FaultEvery: *faultEvery, Start: time.Now().UTC().Truncate(time.Second)})
+		FaultEvery: *faultEvery, Start: now,
+		Faults: []sim.Fault{{Device: "pump-01", Kind: "spike", Start: now.Add(15 * time.Second), End: now.Add(17 * time.Second), Magnitude: 40}}})
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -101,3 +103,52 @@ func TestCheckErrors(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemo: `vigil demo` needs no files and no other program, prints its
+// addresses, and a newcomer sees a real alert within a minute.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for up to a minute")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errb syncBuf
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "-http", "127.0.0.1:0", "-state", t.TempDir()}, stdio{strings.NewReader(""), &out, &errb})
+	}()
+	for !strings.Contains(out.String(), "hot_motor") {
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended early: %v\n%s%s", err, out.String(), errb.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo after Ctrl-C: %v", err)
+	}
+	s := out.String()
+	for _, want := range []string{"broker mqtt://127.0.0.1:", "web UI: http://127.0.0.1:", "CRITICAL hot_motor", "pump-01 at "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+}

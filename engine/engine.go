@@ -63,6 +63,7 @@ type Engine struct {
 	stats   Stats
 	decErr  map[string]uint64 // per source filter ("" = no source)
 	recv    time.Time         // receive time of the message in process
+	views   viewCache
 }
 
 // Stats are the engine-wide counters.

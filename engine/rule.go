@@ -181,10 +181,42 @@ func (rs *ruleState) fail(err error) {
 	rs.stats.LastError = err.Error()
 }
 
+// viewCache shares the captured view of one event between the rules whose
+// filters are written alike, so ten rules on sensors/{device}/# copy the
+// fields once, not ten times.
+type viewCache struct {
+	ev    *event.Event
+	keys  []string
+	views []*event.Event
+}
+
+func (c *viewCache) get(ev *event.Event, filter string) *event.Event {
+	if c.ev != ev {
+		return nil
+	}
+	for i, k := range c.keys {
+		if k == filter {
+			return c.views[i]
+		}
+	}
+	return nil
+}
+
+func (c *viewCache) put(ev *event.Event, filter string, v *event.Event) {
+	if c.ev != ev {
+		c.ev, c.keys, c.views = ev, c.keys[:0], c.views[:0]
+	}
+	c.keys = append(c.keys, filter)
+	c.views = append(c.views, v)
+}
+
 // matchView returns the event as this rule sees it: with the captures of
 // its topic filter, or ok=false when no filter matches.
-func (rs *ruleState) matchView(ev *event.Event) (*event.Event, bool) {
+func (rs *ruleState) matchView(ev *event.Event, cache *viewCache) (*event.Event, bool) {
 	for _, f := range rs.r.From {
+		if v := cache.get(ev, f.String()); v != nil {
+			return v, true
+		}
 		caps, ok := f.Match(ev.Topic)
 		if !ok {
 			continue
@@ -201,13 +233,14 @@ func (rs *ruleState) matchView(ev *event.Event) (*event.Event, bool) {
 		}
 		v := *ev
 		v.Fields = fields
+		cache.put(ev, f.String(), &v)
 		return &v, true
 	}
 	return nil, false
 }
 
 func (rs *ruleState) process(e *Engine, in *event.Event, alerts []event.Alert) []event.Alert {
-	ev, ok := rs.matchView(in)
+	ev, ok := rs.matchView(in, &e.views)
 	if !ok {
 		return alerts
 	}

@@ -136,7 +136,13 @@ func New(o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("build rules: %w", err)
 	}
 	g.eng = eng
-	db, err := store.Open(store.Options{Path: cfg.State.Path, OutboxMax: cfg.State.OutboxMax, HistoryRetention: cfg.State.History, Synchronous: "FULL"})
+	// DedupWindow remembers the journal ids of messages a checkpoint has
+	// already covered, so a QoS 1 message whose ack was lost in a crash or a
+	// disconnect is recognised when the broker sends it again. Our ids hold
+	// the packet id and a hash of topic and payload (dedupKey), which a new
+	// message repeats only by coincidence within the window.
+	db, err := store.Open(store.Options{Path: cfg.State.Path, OutboxMax: cfg.State.OutboxMax, HistoryRetention: cfg.State.History,
+		Synchronous: "FULL", DedupWindow: 2 * time.Minute})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}

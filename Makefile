@@ -36,6 +36,19 @@ fuzz-smoke:
 demo:
 	$(GO) run . demo
 
+# Speed, measured (numbers and machine in BENCHMARKS.md). End to end through
+# a real broker over TCP, the pipeline with the journal on and off, recovery
+# and checkpoints, then each operator package on one core.
+BENCHCOUNT ?= 3
+bench:
+	$(GO) test -run '^$$' -bench 'EndToEnd' -benchtime 20000x -count $(BENCHCOUNT) ./gateway
+	$(GO) test -run '^$$' -bench 'Pipeline' -benchtime 50000x -count $(BENCHCOUNT) ./gateway
+	$(GO) test -run '^$$' -bench 'Checkpoint10k|Recovery' -benchtime 3x ./gateway
+	$(GO) test -run '^$$' -bench . -benchtime 200000x -cpu 1 ./ingest ./engine
+	$(GO) test -run '^$$' -bench 'Pattern3Steps|Absent' -benchtime 1000000x -cpu 1 ./cep
+	$(GO) test -run '^$$' -bench 'Methods' -benchtime 1000000x -cpu 1 ./detect
+	$(GO) test -run '^$$' -bench 'Sliding1h|Tumbling1m' -benchtime 500000x ./windows
+
 clean:
 	rm -rf bin dist out
 

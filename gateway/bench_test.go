@@ -224,3 +224,72 @@ func BenchmarkRecovery(b *testing.B) {
 
 var _ = context.Background
 var _ = event.Firing
+
+// BenchmarkEndToEnd pushes readings through a real broker over TCP into a
+// running gateway (journal on, QoS 1) and reports what it sustains, from the
+// first publish to the last message processed. Several publishers run at
+// once, as devices do.
+//
+//	go test -run '^$' -bench EndToEnd -benchtime 20000x ./gateway
+func BenchmarkEndToEnd(b *testing.B) {
+	for _, journal := range []bool{false, true} {
+		b.Run(fmt.Sprintf("journal=%v", journal), func(b *testing.B) {
+			brk := startBroker(b, "")
+			dir := b.TempDir()
+			rd := filepath.Join(dir, "rules")
+			os.MkdirAll(rd, 0o755)
+			os.WriteFile(filepath.Join(rd, "r.yaml"), []byte(benchRules), 0o644)
+			c := rules.DefaultConfig()
+			c.MQTT.Broker = "tcp://" + brk.Addr()
+			c.MQTT.ClientID = fmt.Sprintf("vigil-bench-%v", journal)
+			c.State.Path = filepath.Join(dir, "vigil.db")
+			c.State.Journal = journal
+			c.Rules = []string{rd}
+			g, err := New(Options{Config: c, Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- g.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			for g.Subscriber() == nil || !g.Subscriber().Stats().Connected {
+				time.Sleep(10 * time.Millisecond)
+			}
+			const pubs = 4
+			msgs := benchMessages(b.N, 1000)
+			var clients []*conn.Client
+			for p := 0; p < pubs; p++ {
+				cl, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + brk.Addr(), ClientID: fmt.Sprintf("bench-pub-%d-%v", p, journal), Logger: quiet})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cl.Close()
+				clients = append(clients, cl)
+			}
+			b.ResetTimer()
+			errs := make(chan error, pubs)
+			for p := 0; p < pubs; p++ {
+				go func(p int) {
+					for i := p; i < len(msgs); i += pubs {
+						if err := clients[p].Publish(msgs[i].Topic, msgs[i].Payload, 1, false); err != nil {
+							errs <- err
+							return
+						}
+					}
+					errs <- nil
+				}(p)
+			}
+			for p := 0; p < pubs; p++ {
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+			}
+			for g.Status().Messages < uint64(b.N) {
+				time.Sleep(time.Millisecond)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}

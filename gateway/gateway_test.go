@@ -28,7 +28,7 @@ func logger(t *testing.T) *slog.Logger {
 	return quiet
 }
 
-func startBroker(t *testing.T, addr string) *broker.Broker {
+func startBroker(t testing.TB, addr string) *broker.Broker {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"

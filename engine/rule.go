@@ -129,24 +129,11 @@ func unjoin(err error) []error {
 
 func (e *Engine) patternOp(r *rules.Rule) (Operator, error) {
 	spec := cep.PatternSpec{MaxKeys: e.opts.MaxKeys}
-	scratch := map[string]any{}
 	steps := r.Steps
 	for _, s := range steps {
 		st := cep.Step{Alias: s.Alias, Within: s.Within, Times: s.Times, Not: s.Not}
 		if s.Where != nil {
-			where := s.Where
-			st.Where = func(ev *event.Event, bound []*event.Event) (bool, error) {
-				clear(scratch)
-				for k, v := range ev.Fields {
-					scratch[k] = v
-				}
-				for i, b := range bound {
-					if b != nil && i < len(steps) && steps[i].Alias != "" {
-						scratch[steps[i].Alias] = b.Fields
-					}
-				}
-				return where.Bool(scratch)
-			}
+			st.Where = aliasCond(s.Where, steps)
 		}
 		spec.Steps = append(spec.Steps, st)
 	}
@@ -155,6 +142,42 @@ func (e *Engine) patternOp(r *rules.Rule) (Operator, error) {
 		return nil, rules.Errors{{Pos: r.Pos, Msg: fmt.Sprintf("rule %q: pattern: %v", r.Name, err)}}
 	}
 	return op, nil
+}
+
+// aliasCond evaluates a step's where with the earlier steps' aliases bound.
+// Rather than copying the event's fields into a new environment for every
+// evaluation, it lends the aliases to the event's own map for the call and
+// puts back what was there: the engine is single-threaded, so nothing else
+// reads the map meanwhile.
+func aliasCond(where *rules.Program, steps []rules.Step) cep.Cond {
+	type saved struct {
+		key string
+		val any
+		had bool
+	}
+	var undo []saved
+	return func(ev *event.Event, bound []*event.Event) (bool, error) {
+		env := ev.Fields
+		undo = undo[:0]
+		for i, b := range bound {
+			if b == nil || i >= len(steps) || steps[i].Alias == "" {
+				continue
+			}
+			a := steps[i].Alias
+			old, had := env[a]
+			undo = append(undo, saved{a, old, had})
+			env[a] = b.Fields
+		}
+		ok, err := where.Bool(env)
+		for j := len(undo) - 1; j >= 0; j-- {
+			if u := undo[j]; u.had {
+				env[u.key] = u.val
+			} else {
+				delete(env, u.key)
+			}
+		}
+		return ok, err
+	}
 }
 
 func toFloat(v any) (float64, bool) {

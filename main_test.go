@@ -152,3 +152,29 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestExamplesCheck: the shipped example config and rules are valid.
+func TestExamplesCheck(t *testing.T) {
+	out, errs, code := runCmd(t, "", "check", "examples/")
+	if code != 0 || !strings.HasPrefix(out, "ok: ") || !strings.Contains(out, "1 config files") {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+}
+
+// TestReplayExitCodes: 1 for invalid rules, 2 for unreadable input, 0 for
+// a run with bad lines in it.
+func TestReplayExitCodes(t *testing.T) {
+	if _, errs, code := runCmd(t, "", "replay", "--rules", "testdata/check/syntax.bad.yaml", "testdata/replay/cooldown/input.jsonl"); code != 1 || !strings.Contains(errs, "syntax.bad.yaml:4:4:") {
+		t.Fatalf("invalid rules: exit %d, %s", code, errs)
+	}
+	if _, errs, code := runCmd(t, "", "replay", "--rules", "testdata/replay/cooldown/rules.yaml", "testdata/no/such/file"); code != 2 {
+		t.Fatalf("missing input: exit %d, %s", code, errs)
+	}
+	out, errs, code := runCmd(t, "{\"topic\": \"doors/d1/state\", \"payload\": {\"open\": true, \"ts\": 1}}\nnot json\n", "replay", "--rules", "testdata/replay/cooldown/rules.yaml", "-")
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(errs, "stdin:2: not a JSON object") {
+		t.Fatalf("stdin: exit %d\n%s%s", code, out, errs)
+	}
+	if out, _, code := runCmd(t, "", "version"); code != 0 || !strings.HasPrefix(out, "vigil ") {
+		t.Fatalf("version: %d %s", code, out)
+	}
+}

@@ -409,3 +409,33 @@ rules:
 		t.Fatalf("after restart: %+v", got[0])
 	}
 }
+
+// TestBrokerRestart: the broker goes away and comes back on the same port
+// (an in-memory broker, so the session is gone too): the gateway reconnects,
+// subscribes again and processes new readings.
+func TestBrokerRestart(t *testing.T) {
+	b := startBroker(t, "")
+	addr := b.Addr()
+	up := startBroker(t, "")
+	dir := t.TempDir()
+	c := config(t, dir, addr, up.Addr(), hotRules)
+	g, _ := start(t, c)
+	watch := watchUpstream(t, up.Addr())
+	b.Close()
+	time.Sleep(500 * time.Millisecond)
+	startBroker(t, addr)
+	deadline := time.Now().Add(30 * time.Second)
+	for !g.Subscriber().Stats().Connected || g.Subscriber().Stats().Reconnects == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnect: %+v", g.Subscriber().Stats())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // subscriptions follow the CONNACK
+	dev := device(t, addr)
+	publish(t, dev, "sensors/p9/temperature", `{"temperature": 99, "ts": "2026-01-05T10:00:00Z"}`)
+	got := watch.waitFor(t, 1, 10*time.Second)
+	if got[0].Key != "p9" {
+		t.Fatalf("after restart: %+v", got[0])
+	}
+}

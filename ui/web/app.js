@@ -79,6 +79,17 @@
   }
   const fmtTime = (t) => (t ? new Date(t).toLocaleString() : '–');
   const fmtClock = (t) => new Date(t).toLocaleTimeString();
+  // A device's own timestamp field as a clock time: raw RFC 3339 text or a
+  // Unix number (its magnitude tells s, ms, µs or ns, as the gateway reads
+  // it) wraps badly in a narrow card and says little.
+  function fmtStamp(v) {
+    let ms = NaN;
+    if (typeof v === 'number') {
+      const a = Math.abs(v);
+      ms = a < 1e11 ? v * 1e3 : a < 1e14 ? v : a < 1e17 ? v / 1e3 : v / 1e6;
+    } else if (typeof v === 'string') ms = Date.parse(v);
+    return Number.isFinite(ms) ? fmtClock(ms) : null;
+  }
 
   // ---- tabs ----------------------------------------------------------------
   function showTab() {
@@ -284,15 +295,17 @@
   }
   function renderDevice(d) {
     const { dev, card } = d;
-    $('.topic', card).textContent = dev.topic;
+    // The key is often the topic itself; then the topic line repeats it.
+    $('.topic', card).textContent = dev.topic === dev.key ? '' : dev.topic;
     $('.seen', card).textContent = 'seen ' + fmtClock(dev.last_seen);
     const dl = $('dl', card);
     const keys = Object.keys(dev.values).sort();
     const rows = keys.map((k) => {
       const v = dev.values[k];
+      const stamp = TIME_FIELDS.has(k.toLowerCase()) ? fmtStamp(v) : null;
       return el('div', { class: 'field', 'data-field': k },
         el('dt', { text: k }),
-        el('dd', { class: 'value', text: typeof v === 'object' && v !== null ? JSON.stringify(v) : fmtNum(v) }));
+        el('dd', { class: 'value', text: stamp !== null ? stamp : typeof v === 'object' && v !== null ? JSON.stringify(v) : fmtNum(v) }));
     });
     dl.replaceChildren(...rows);
     const f = numericFields(d)[0];

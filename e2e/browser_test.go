@@ -47,7 +47,7 @@ func startDemo(t *testing.T) string {
 	t.Helper()
 	out := &logBuf{}
 	cmd := exec.Command(vigilBin, "demo", "-http", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"-fault-every", "10s", "-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-state", t.TempDir())
+		"-fault-every", "10s", "-state", t.TempDir())
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

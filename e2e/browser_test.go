@@ -307,8 +307,11 @@ func TestBrowser(t *testing.T) {
   .slice(0, 8).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined ? '.' + e.className : ''))`))
 			t.Errorf("phone, %s tab: the page is %d px wide in a 390 px screen; too wide: %v", tab, w, wide)
 		}
-		if tab == "overview" {
+		switch tab {
+		case "overview":
 			screenshot(t, ctx, "ui-phone.png")
+		case "devices":
+			screenshot(t, ctx, "ui-phone-devices.png")
 		}
 	}
 	screenshot(t, ctx, "ui-phone-rules.png")

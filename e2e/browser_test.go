@@ -168,6 +168,23 @@ func do(t *testing.T, ctx context.Context, within time.Duration, what string, st
 	run(t, ctx, within, what, chromedp.Steps(steps...))
 }
 
+// waitJS evaluates expr until it is true. Unlike Poll it survives the page
+// navigating meanwhile (a reload destroys Poll's execution context).
+func waitJS(t *testing.T, ctx context.Context, within time.Duration, what, expr string) {
+	t.Helper()
+	eventually(t, within, what, func() (bool, string) {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](expr))
+		if err != nil {
+			return false, err.Error()
+		}
+		var state string
+		state, _ = chromedp.Run(c, chromedp.Evaluate[string](`JSON.stringify({href: location.href, token: sessionStorage.getItem('vigil.token'), ready: document.readyState, login: document.querySelector('#login') && !document.querySelector('#login').hidden, conn: document.querySelector('#conn') && document.querySelector('#conn').dataset.state})`))
+		return ok, state
+	})
+}
+
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	png := run(t, ctx, 20*time.Second, "screenshot "+name, chromedp.FullScreenshot(100))
@@ -317,5 +334,47 @@ func TestBrowser(t *testing.T) {
 	screenshot(t, ctx, "ui-phone-rules.png")
 	for _, e := range errs.list() {
 		t.Errorf("page error: %s", e)
+	}
+}
+
+// TestBrowserToken: a gateway with an HTTP token. The page asks for the
+// token, works once it is given (form or ?token=, which it then removes
+// from the address bar) and asks again for a wrong one.
+func TestBrowserToken(t *testing.T) {
+	const token = "tok-browser-42"
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "http.token"), token+"\n")
+	writeFile(t, filepath.Join(dir, "rules", "hot.yaml"), hotRule)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	v := startVigil(t, dir, fmt.Sprintf(`gateway: tokened
+broker: {listen: "127.0.0.1:%d"}
+state: {path: vigil.db}
+rules: rules
+http: {listen: "%s", token_file: http.token}
+`, freePort(t), httpAddr), httpAddr)
+	v.waitLog("mqtt connected", 1, 15*time.Second)
+	base := v.http + "/"
+	ctx := browser(t)
+
+	do(t, ctx, 20*time.Second, "no token: the page asks for it", chromedp.Navigate(base), chromedp.WaitVisible(`#login`))
+	do(t, ctx, 20*time.Second, "a wrong token", chromedp.SendKeys(`#token-input`, "nope"), chromedp.Click(`#login button[type="submit"]`))
+	// The form stores the token and reloads the page, which asks again.
+	waitJS(t, ctx, 20*time.Second, "a wrong token: asked again",
+		`sessionStorage.getItem('vigil.token') === 'nope' && document.readyState === 'complete' && !document.querySelector('#login').hidden && !document.querySelector('#token-input').value`)
+	do(t, ctx, 20*time.Second, "the right token in the form",
+		chromedp.SendKeys(`#token-input`, token), chromedp.Click(`#login button[type="submit"]`),
+		chromedp.WaitVisible(`#conn[data-state="live"]`), chromedp.WaitNotVisible(`#login`))
+
+	// A fresh tab has no sessionStorage: ?token= signs it in.
+	tab, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Do(tab); err != nil { // opens the tab for its whole life
+		t.Fatal(err)
+	}
+	do(t, tab, 20*time.Second, "?token= in a new tab", chromedp.Navigate(base+"?token="+token+"#overview"),
+		chromedp.WaitVisible(`#conn[data-state="live"]`))
+	href := run(t, tab, 5*time.Second, "the address", chromedp.Evaluate[string](`location.href`))
+	if strings.Contains(href, token) {
+		t.Errorf("the token stays in the address bar: %s", href)
 	}
 }

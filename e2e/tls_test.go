@@ -224,5 +224,41 @@ http: {listen: "%s", token_file: http.token}
 				t.Errorf("GET %s: 401 without WWW-Authenticate: Bearer", c.path)
 			}
 		}
+		// A reload needs the token too.
+		for _, c := range []struct {
+			token string
+			want  int
+		}{{"", 401}, {"tok-e2e-0123456789", 200}} {
+			req, _ := http.NewRequest("POST", v.http+"/api/reload", nil)
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("POST /api/reload with token %q: %d, want %d", c.token, resp.StatusCode, c.want)
+			}
+		}
+		// EventSource cannot set headers: the live feed takes ?access_token=.
+		for _, c := range []struct {
+			query string
+			want  int
+		}{{"", 401}, {"?access_token=wrong", 401}, {"?access_token=tok-e2e-0123456789", 200}} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, "GET", v.http+"/api/events"+c.query, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+			if resp.StatusCode != c.want || (c.want == 200 && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")) {
+				t.Errorf("GET /api/events%s: %d %s, want %d", c.query, resp.StatusCode, resp.Header.Get("Content-Type"), c.want)
+			}
+			cancel()
+			resp.Body.Close()
+		}
 	})
 }

@@ -6,6 +6,7 @@
 # Every broker is started by the tests on free 127.0.0.1 ports.
 # Screenshots and the full log go to out/e2e/ (a CI artifact).
 #   make e2e E2E_RUN=TestBrowser      one test only
+GO          ?= go
 E2E_RUN     ?= .
 E2E_TIMEOUT ?= 8m
 E2E_OUT     := out/e2e

@@ -49,6 +49,7 @@ func startDemo(t *testing.T) string {
 	cmd := exec.Command(vigilBin, "demo", "-http", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"-fault-every", "10s", "-state", t.TempDir())
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = orphanKill()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

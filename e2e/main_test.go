@@ -67,6 +67,13 @@ func tool(t *testing.T, env, name, debian string) string {
 	return ""
 }
 
+// orphanKill makes the kernel kill a child when the test binary dies
+// without running its cleanups (a -timeout panic), so no broker or gateway
+// outlives a failed run.
+func orphanKill() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
 // freePort asks the kernel for a free loopback port. Another process may
 // take it before we listen; at our scale that does not happen in practice.
 func freePort(t *testing.T) int {
@@ -179,6 +186,7 @@ func startVigil(t *testing.T, dir, cfg, httpAddr string) *vigil {
 	}
 	v.cmd = exec.Command(vigilBin, "run", "-c", v.cfg)
 	v.cmd.Stdout, v.cmd.Stderr = v.logs, v.logs
+	v.cmd.SysProcAttr = orphanKill()
 	if err := v.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

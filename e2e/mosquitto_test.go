@@ -112,6 +112,7 @@ func (m *mosquitto) start() {
 	for try := 0; ; try++ {
 		m.cmd = exec.Command(m.bin, "-c", m.conf)
 		m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+		m.cmd.SysProcAttr = orphanKill()
 		if err := m.cmd.Start(); err != nil {
 			m.t.Fatalf("start mosquitto: %v", err)
 		}

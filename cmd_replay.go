@@ -45,7 +45,7 @@ func cmdReplay(ctx context.Context, args []string, sio stdio) error {
 		fs.Usage()
 		return &exitError{2, errQuiet}
 	}
-	opts := engine.Options{Gateway: "replay"}
+	opts := engine.Options{Gateway: "replay", MaxFuture: rules.DefaultConfig().Limits.MaxFuture}
 	if *cfgPath != "" {
 		c, err := rules.LoadConfig(*cfgPath)
 		if err != nil {
@@ -97,7 +97,7 @@ func cmdReplay(ctx context.Context, args []string, sio stdio) error {
 }
 
 func engineOptions(c *rules.Config) engine.Options {
-	return engine.Options{Gateway: c.Gateway, DefaultTopic: c.Upstream.Topic, MaxKeys: c.Limits.MaxKeys, Grace: c.Limits.Grace}
+	return engine.Options{Gateway: c.Gateway, DefaultTopic: c.Upstream.Topic, MaxKeys: c.Limits.MaxKeys, Grace: c.Limits.Grace, MaxFuture: c.Limits.MaxFuture}
 }
 
 func printErrors(w io.Writer, err error) {
@@ -216,6 +216,9 @@ func (s *summary) print(w io.Writer, name string, eng *engine.Engine) {
 		name, s.lines, st.Messages, st.Events, s.alerts, s.badN)
 	if st.Duplicates > 0 {
 		fmt.Fprintf(w, ", %d duplicates dropped", st.Duplicates)
+	}
+	if st.Future > 0 {
+		fmt.Fprintf(w, ", %d events dropped for a time more than limits.max_future ahead of their receipt", st.Future)
 	}
 	if st.Suppressed > 0 {
 		fmt.Fprintf(w, ", %d alerts held back by cooldown", st.Suppressed)

@@ -47,6 +47,9 @@ type Options struct {
 	// waits before closing it without newer events (Tick). Default 5s.
 	Grace  time.Duration
 	Logger *slog.Logger
+	// MaxFuture drops an event whose time is more than this ahead of the
+	// message's receive time (when known), counting it; 0 keeps everything.
+	MaxFuture time.Duration
 	// OnEvent, if set, sees every decoded event before the rules do (the
 	// UI's live values). It must not keep or change ev.Fields.
 	OnEvent func(ev *event.Event)
@@ -63,6 +66,7 @@ type Engine struct {
 	stats   Stats
 	decErr  map[string]uint64 // per source filter ("" = no source)
 	recv    time.Time         // receive time of the message in process
+	seq     uint64            // events processed, the Seq of the last one
 	views   viewCache
 }
 
@@ -74,6 +78,7 @@ type Stats struct {
 	Duplicates   uint64
 	Alerts       uint64
 	Suppressed   uint64 // alerts held back by cooldown
+	Future       uint64 // events dropped for a time too far ahead of their receipt
 	LastEvent    time.Time
 }
 
@@ -191,7 +196,18 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 	}
 	var alerts []event.Alert
 	for _, d := range decoded {
-		ev := &event.Event{Topic: m.Topic, Time: d.Time.UTC(), Fields: d.Fields, Seq: m.Seq}
+		// Every event gets its own place in processing order: the tie-break
+		// between equal event times, also for the several events of one
+		// message and for messages that have no journal position.
+		e.seq++
+		ev := &event.Event{Topic: m.Topic, Time: d.Time.UTC(), Fields: d.Fields, Seq: e.seq}
+		if e.opts.MaxFuture > 0 && !m.Received.IsZero() && ev.Time.Sub(m.Received) > e.opts.MaxFuture {
+			// A device clock far ahead would move the watermark past
+			// everyone else's data and make it all late.
+			e.stats.Future++
+			e.decErr[srcName]++
+			continue
+		}
 		if ev.Fields == nil {
 			ev.Fields = map[string]any{}
 		}

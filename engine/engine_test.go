@@ -176,3 +176,71 @@ func TestRestoreDropsChangedRules(t *testing.T) {
 		t.Fatalf("a state of another version and a removed rule: %q", notes)
 	}
 }
+
+func newEngine(t *testing.T, src string, o Options) *Engine {
+	t.Helper()
+	set, err := rules.Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(set, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func feed(e *Engine, lines ...string) []event.Alert {
+	var out []event.Alert
+	for i, l := range lines {
+		m, err := ParseRecord([]byte(l), uint64(i+1))
+		if err != nil {
+			panic(err)
+		}
+		as, _ := e.Process(m)
+		out = append(out, as...)
+	}
+	return append(out, e.Flush()...)
+}
+
+// TestCooldownOutOfOrder: an earlier event arriving after a firing is
+// within the cooldown too.
+func TestCooldownOutOfOrder(t *testing.T) {
+	e := newEngine(t, "rules:\n  - {name: d, from: 'x/{k}', key: k, cooldown: 10m}\n", Options{})
+	got := feed(e,
+		`{"topic":"x/a","payload":{"ts":"2026-01-05T10:00:00Z"}}`,
+		`{"topic":"x/a","payload":{"ts":"2026-01-05T09:58:00Z"}}`,
+		`{"topic":"x/a","payload":{"ts":"2026-01-05T10:09:00Z"}}`,
+		`{"topic":"x/a","payload":{"ts":"2026-01-05T10:10:00Z"}}`,
+		`{"topic":"x/a","payload":{"ts":"2026-01-05T09:40:00Z"}}`)
+	var times []string
+	for _, a := range got {
+		times = append(times, a.Time.Format("15:04"))
+	}
+	if fmt.Sprint(times) != "[10:00 10:10 09:40]" {
+		t.Fatalf("alerts at %v", times)
+	}
+}
+
+// TestEqualTimesKeepArrivalOrder: events of one message with the same time
+// keep their order (line protocol lines, a JSON array).
+func TestEqualTimesKeepArrivalOrder(t *testing.T) {
+	e := newEngine(t, "rules:\n  - {name: c, from: 'm/{k}', key: k, window: {count: 3}, aggregate: {first: first(v), last: last(v)}}\n", Options{})
+	got := feed(e, `{"topic":"m/a","payload":"m v=1 1767607200000000000\nm v=2 1767607200000000000\nm v=3 1767607200000000000"}`)
+	if len(got) != 1 || got[0].Values["first"] != 1.0 || got[0].Values["last"] != 3.0 {
+		t.Fatalf("%+v", got)
+	}
+}
+
+// TestMaxFuture: a reading stamped far ahead of its receipt is dropped and
+// counted, so it cannot push the watermark past everyone else.
+func TestMaxFuture(t *testing.T) {
+	e := newEngine(t, "rules:\n  - {name: c, from: 'm/{k}', key: k, window: {tumbling: 1m}, aggregate: {n: count()}}\n", Options{MaxFuture: time.Hour})
+	got := feed(e,
+		`{"topic":"m/a","payload":{"v":1,"ts":"2026-01-05T10:00:00Z"},"time":"2026-01-05T10:00:01Z"}`,
+		`{"topic":"m/a","payload":{"v":1,"ts":"2106-01-05T10:00:00Z"},"time":"2026-01-05T10:00:02Z"}`,
+		`{"topic":"m/a","payload":{"v":1,"ts":"2026-01-05T10:00:30Z"},"time":"2026-01-05T10:00:31Z"}`)
+	if len(got) != 1 || got[0].Values["n"] != 2.0 || e.Stats().Future != 1 {
+		t.Fatalf("%+v future=%d", got, e.Stats().Future)
+	}
+}

@@ -412,9 +412,19 @@ func (c *cooldowns) allow(res event.Result, d time.Duration) bool {
 		}
 		return true
 	}
-	if t, ok := c.last[res.Key]; ok && res.Time.Sub(t) < d && !res.Time.Before(t) {
-		c.held[res.Key] = true
-		return false
+	if t, ok := c.last[res.Key]; ok {
+		gap := res.Time.Sub(t)
+		if gap < 0 {
+			gap = -gap // an out-of-order firing is within the cooldown too
+		}
+		if gap < d {
+			c.held[res.Key] = true
+			return false
+		}
+		if res.Time.Before(t) {
+			delete(c.held, res.Key)
+			return true // long before the last one: sent, and last stays
+		}
 	}
 	delete(c.held, res.Key)
 	c.last[res.Key] = res.Time
@@ -430,6 +440,7 @@ func (c *cooldowns) prune(now time.Time, d time.Duration) {
 	for k, t := range c.last {
 		if now.Sub(t) >= d {
 			delete(c.last, k)
+			delete(c.held, k)
 		}
 	}
 	if len(c.last) <= c.max {
@@ -446,6 +457,7 @@ func (c *cooldowns) prune(now time.Time, d time.Duration) {
 	sort.Slice(all, func(i, j int) bool { return all[i].t.Before(all[j].t) })
 	for _, x := range all[:len(all)-c.max] {
 		delete(c.last, x.k)
+		delete(c.held, x.k)
 	}
 }
 

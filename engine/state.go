@@ -26,6 +26,8 @@ func (e *Engine) Snapshot() (map[string][]byte, error) {
 	g.Uvarint(e.stats.Alerts)
 	g.Uvarint(e.stats.Suppressed)
 	g.Time(e.stats.LastEvent)
+	g.Uvarint(e.stats.Future)
+	g.Uvarint(e.seq)
 	parts["engine"] = g.B
 	for _, rs := range e.rules {
 		var enc event.Enc
@@ -168,10 +170,13 @@ func (e *Engine) restoreEngine(d *event.Dec) string {
 	s.Alerts = d.Uvarint()
 	s.Suppressed = d.Uvarint()
 	s.LastEvent = d.Time()
+	s.Future = d.Uvarint()
+	seq := d.Uvarint()
 	if d.Err != nil {
 		return fmt.Sprintf("unreadable engine state (%v), dropped", d.Err)
 	}
 	e.stats = s
+	e.seq = seq
 	return ""
 }
 

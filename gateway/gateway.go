@@ -160,7 +160,7 @@ func New(o Options) (*Gateway, error) {
 
 func (g *Gateway) engineOptions() engine.Options {
 	return engine.Options{Gateway: g.cfg.Gateway, DefaultTopic: g.cfg.Upstream.Topic,
-		MaxKeys: g.cfg.Limits.MaxKeys, Grace: g.cfg.Limits.Grace, Logger: g.log, OnEvent: g.o.OnEvent}
+		MaxKeys: g.cfg.Limits.MaxKeys, Grace: g.cfg.Limits.Grace, MaxFuture: g.cfg.Limits.MaxFuture, Logger: g.log, OnEvent: g.o.OnEvent}
 }
 
 // recover restores the checkpoint and replays the journal after it through

@@ -75,8 +75,9 @@ type HTTPConfig struct {
 }
 
 type LimitsConfig struct {
-	MaxKeys int           // per rule, default 10000
-	Grace   time.Duration // wall-clock grace before windows close on the gateway clock, default 5s
+	MaxKeys   int           // per rule, default 10000
+	Grace     time.Duration // wall-clock grace before windows close on the gateway clock, default 5s
+	MaxFuture time.Duration // drop events stamped further ahead of their receipt, default 1h
 }
 
 type LogConfig struct {
@@ -141,6 +142,9 @@ func (c *Config) fill() {
 	}
 	if c.Limits.Grace == 0 {
 		c.Limits.Grace = 5 * time.Second
+	}
+	if c.Limits.MaxFuture == 0 {
+		c.Limits.MaxFuture = time.Hour
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -310,13 +314,15 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 				d.errf(f.val, "http: listening on %s (not loopback) requires token_file", c.HTTP.Listen)
 			}
 		case "limits":
-			sub, _ := d.fields(f.val, "limits", "max_keys", "grace")
+			sub, _ := d.fields(f.val, "limits", "max_keys", "grace", "max_future")
 			for _, s := range sub {
 				switch s.key {
 				case "max_keys":
 					c.Limits.MaxKeys, _ = d.integer(s.val, "limits: max_keys")
 				case "grace":
 					c.Limits.Grace, _ = d.duration(s.val, "limits: grace")
+				case "max_future":
+					c.Limits.MaxFuture, _ = d.duration(s.val, "limits: max_future")
 				}
 			}
 		case "log":

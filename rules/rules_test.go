@@ -20,7 +20,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"no rules", "sources: []\n", "r.yaml:1:1: file: missing `rules:`"},
 		{"bad name", "rules:\n  - name: Hot\n    from: a\n", `r.yaml:2:11: rule: name "Hot"`},
-		{"missing from", "rules:\n  - name: a\n", `r.yaml:2:5: rule "a": missing `+"`from`"},
+		{"missing from", "rules:\n  - name: a\n", `r.yaml:2:5: rule "a": missing ` + "`from`"},
 		{"unknown key", "rules:\n  - name: a\n    from: a\n    wehre: x\n", `r.yaml:4:5: rule: unknown key "wehre" (did you mean "where"?)`},
 		{"duplicate", "rules:\n  - name: a\n    from: a\n  - name: a\n    from: b\n", `r.yaml:4:5: rule "a": duplicate name, first defined at r.yaml:2:5`},
 		{"duration", "rules:\n  - name: a\n    from: a\n    cooldown: 5 min\n", `r.yaml:4:15: rule "a": cooldown: bad duration "5 min"`},

@@ -155,7 +155,48 @@ func New(o Options) (*Gateway, error) {
 		db.Close()
 		return nil, err
 	}
+	// The connections are built here, not in Run, so that Status and the
+	// accessors below never race with their creation.
+	if err := g.connect(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return g, nil
+}
+
+// connect builds (without connecting) the embedded broker, the subscriber,
+// and the upstream publisher and forwarder.
+func (g *Gateway) connect() error {
+	cfg := g.cfg
+	if cfg.Broker.Listen != "" {
+		b, err := g.newBroker()
+		if err != nil {
+			return err
+		}
+		g.brk = b
+	}
+	subOpts, err := g.connOptions(cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Username, cfg.MQTT.PasswordFile, cfg.MQTT.TLS)
+	if err != nil {
+		return err
+	}
+	sub, err := conn.NewSubscriber(subOpts, g.eng.Rules().Filters(), cfg.MQTT.Queue)
+	if err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	g.sub = sub
+	if cfg.Upstream.Broker != "" {
+		upOpts, err := g.connOptions(cfg.Upstream.Broker, cfg.Upstream.ClientID, cfg.Upstream.Username, cfg.Upstream.PasswordFile, cfg.Upstream.TLS)
+		if err != nil {
+			return err
+		}
+		pub, err := conn.NewPublisher(upOpts)
+		if err != nil {
+			return fmt.Errorf("upstream: %w", err)
+		}
+		g.pub = pub
+		g.fwd = conn.NewForwarder(g.db, pub, conn.ForwarderOptions{Notify: g.notify, Logger: g.log, QoS0: cfg.Upstream.QoS == 0})
+	}
+	return nil
 }
 
 func (g *Gateway) engineOptions() engine.Options {
@@ -216,35 +257,14 @@ func (g *Gateway) recover() error {
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.db.Close()
 	cfg := g.cfg
-	if cfg.Broker.Listen != "" {
-		b, err := g.startBroker()
-		if err != nil {
-			return err
+	if g.brk != nil {
+		if err := g.brk.Start(); err != nil {
+			return fmt.Errorf("broker: %w", err)
 		}
-		g.brk = b
-		defer b.Close()
+		g.log.Info("embedded broker listening", "addr", g.brk.Addr())
+		defer g.brk.Close()
 	}
-	subOpts, err := g.connOptions(cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Username, cfg.MQTT.PasswordFile, cfg.MQTT.TLS)
-	if err != nil {
-		return err
-	}
-	sub, err := conn.NewSubscriber(subOpts, g.eng.Rules().Filters(), cfg.MQTT.Queue)
-	if err != nil {
-		return fmt.Errorf("mqtt: %w", err)
-	}
-	g.sub = sub
-	if cfg.Upstream.Broker != "" {
-		upOpts, err := g.connOptions(cfg.Upstream.Broker, cfg.Upstream.ClientID, cfg.Upstream.Username, cfg.Upstream.PasswordFile, cfg.Upstream.TLS)
-		if err != nil {
-			return err
-		}
-		pub, err := conn.NewPublisher(upOpts)
-		if err != nil {
-			return fmt.Errorf("upstream: %w", err)
-		}
-		g.pub = pub
-		g.fwd = conn.NewForwarder(g.db, pub, conn.ForwarderOptions{Notify: g.notify, Logger: g.log, QoS0: cfg.Upstream.QoS == 0})
-	}
+	sub := g.sub
 	g.log.Info("vigil running", "gateway", cfg.Gateway, "rules", len(g.eng.Rules().Rules), "subscriptions", strings.Join(g.eng.Rules().Filters(), " "), "mqtt", cfg.MQTT.Broker, "upstream", cfg.Upstream.Broker, "state", cfg.State.Path)
 
 	// The subscriber stops first; the journal writer and the engine loop
@@ -312,7 +332,7 @@ func (g *Gateway) waitOutbox(max time.Duration) {
 	}
 }
 
-func (g *Gateway) startBroker() (*broker.Broker, error) {
+func (g *Gateway) newBroker() (*broker.Broker, error) {
 	o := broker.Options{Listen: g.cfg.Broker.Listen, Logger: g.log}
 	if g.cfg.Broker.UsersFile != "" {
 		users, err := readUsers(g.cfg.Broker.UsersFile)
@@ -332,10 +352,6 @@ func (g *Gateway) startBroker() (*broker.Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	if err := b.Start(); err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
-	}
-	g.log.Info("embedded broker listening", "addr", b.Addr())
 	return b, nil
 }
 

@@ -439,3 +439,31 @@ func TestBrokerRestart(t *testing.T) {
 		t.Fatalf("after restart: %+v", got[0])
 	}
 }
+
+// TestRepeatedPayloadsFreshSession: a fresh broker session starts packet ids
+// again; readings that repeat earlier payloads exactly are new messages,
+// not redeliveries, and are all processed.
+func TestRepeatedPayloadsFreshSession(t *testing.T) {
+	r := "rules:\n  - {name: low, from: 'tanks/{t}/level', where: value < 50, key: t}\n"
+	dir := t.TempDir()
+	b1 := startBroker(t, "")
+	g, stop := start(t, config(t, dir, b1.Addr(), "", r))
+	dev := device(t, b1.Addr())
+	for i := 0; i < 3; i++ {
+		publish(t, dev, "tanks/t1/level", "21.5")
+	}
+	waitEvents(t, g, 3)
+	stop()
+	dev.Close()
+	b1.Close()
+	b2 := startBroker(t, "")
+	g2, _ := start(t, config(t, dir, b2.Addr(), "", r))
+	dev2 := device(t, b2.Addr())
+	for i := 0; i < 3; i++ {
+		publish(t, dev2, "tanks/t1/level", "21.5")
+	}
+	waitEvents(t, g2, 6)
+	if st := g2.Status(); st.Redelivered != 0 {
+		t.Fatalf("new messages taken for redeliveries: %+v", st)
+	}
+}

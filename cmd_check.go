@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/rules"
@@ -24,6 +25,9 @@ func cmdCheck(args []string, sio stdio) error {
 		return &exitError{2, errQuiet}
 	}
 	files, errs := rules.Expand(fs.Args())
+	if len(files) == 0 && len(errs) == 0 {
+		errs = append(errs, rules.Error{Pos: rules.Pos{File: strings.Join(fs.Args(), ","), Line: 1, Col: 1}, Msg: "no rule files (*.yaml, *.yml) found"})
+	}
 	var ruleFiles []string
 	srcs := map[string][]byte{}
 	configs := 0
@@ -72,18 +76,23 @@ func cmdCheck(args []string, sio stdio) error {
 				srcs[f] = b
 			}
 		}
-		set, err := rules.Parse(ruleFiles, srcs)
-		if err == nil {
-			err = engine.Check(set)
-			nrules = len(set.Rules)
-		}
+		// Rules with errors are left out; the valid ones are checked
+		// further (detector parameters), so every problem shows at once.
+		set, perrs := rules.ParseValid(ruleFiles, srcs)
+		errs = append(errs, perrs...)
+		err := engine.Check(set)
+		nrules = len(set.Rules)
 		if es := rules.AsErrors(err); es != nil {
 			errs = append(errs, es...)
 		} else if err != nil {
 			return err
 		}
+		if len(errs) == 0 && nrules == 0 {
+			errs = append(errs, rules.Error{Pos: rules.Pos{File: ruleFiles[0], Line: 1, Col: 1}, Msg: "no rules"})
+		}
 	}
 	if len(errs) > 0 {
+		rules.SortErrors(errs, append(append([]string(nil), files...), ruleFiles...))
 		for _, e := range errs {
 			fmt.Fprintln(sio.err, e.Error())
 		}

@@ -102,10 +102,10 @@ func cmdDemo(ctx context.Context, args []string, sio stdio) error {
 		return err
 	}
 
+	var wg sync.WaitGroup
+	defer wg.Wait() // runs after cancel: the fleet stops first
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

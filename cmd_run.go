@@ -52,6 +52,11 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // web UI until ctx ends. extra, if set, adjusts the gateway options (the
 // demo prints alerts).
 func runGateway(ctx context.Context, cfg *rules.Config, log *slog.Logger, extra func(*gateway.Options), onListen func(url string)) error {
+	// SIGHUP is caught from the start: its default action would end the
+	// process while it recovers.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	o := gateway.Options{Config: cfg, Logger: log, Version: version}
 	web, err := newWeb(cfg, log)
 	if err != nil {
@@ -65,6 +70,9 @@ func runGateway(ctx context.Context, cfg *rules.Config, log *slog.Logger, extra 
 	}
 	g, err := gateway.New(o)
 	if err != nil {
+		if web != nil {
+			web.srv.Close()
+		}
 		if es := rules.AsErrors(err); es != nil {
 			for _, e := range es {
 				log.Error(e.Error())
@@ -76,9 +84,6 @@ func runGateway(ctx context.Context, cfg *rules.Config, log *slog.Logger, extra 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

@@ -228,19 +228,18 @@ func (g *Gateway) recover() error {
 		pending = append(pending, alerts...)
 		g.status.LastPos = m.Pos
 		n++
-		if len(pending) >= 1000 {
-			if _, err := g.db.Put(pending); err != nil {
-				return err
-			}
-			pending = pending[:0]
-		}
 		return nil
 	})
-	if err == nil && len(pending) > 0 {
-		_, err = g.db.Put(pending)
-	}
 	if err != nil {
 		return fmt.Errorf("replay journal: %w", err)
+	}
+	if len(pending) > 0 {
+		if _, err := g.db.Put(pending); err != nil {
+			// A full disk must not stop the start: the alerts wait in
+			// memory like any others the store cannot take yet.
+			g.log.Error("outbox: cannot store recovered alerts, holding them in memory", "err", err, "alerts", len(pending))
+			g.unstored = pending
+		}
 	}
 	g.status.Replayed = n
 	g.lastPos = g.status.LastPos

@@ -192,6 +192,8 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	g.refreshStatus()
+	g.prune()
+	wasDown := false
 	for {
 		select {
 		case b, ok := <-g.batches:
@@ -203,6 +205,17 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 			}
 			g.process(b)
 		case <-tick.C:
+			// While the broker is out of reach nothing arrives, and that
+			// is not silence: the backlog a persistent session keeps comes
+			// after the reconnect. The clock restarts then.
+			if !g.sub.Stats().Connected {
+				wasDown = true
+				continue
+			}
+			if wasDown {
+				wasDown = false
+				g.eng.ResetClock(g.o.Now())
+			}
 			alerts := g.eng.Tick(g.o.Now())
 			if len(alerts) > 0 {
 				g.dirty = true
@@ -214,14 +227,18 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 				g.checkpoint()
 			}
 		case <-prune.C:
-			if n, err := g.db.Prune(g.o.Now()); err != nil {
-				g.log.Warn("history: prune failed", "err", err)
-			} else if n > 0 {
-				g.log.Debug("history: pruned", "rows", n)
-			}
+			g.prune()
 		case reply := <-g.reloads:
 			reply <- g.reload()
 		}
+	}
+}
+
+func (g *Gateway) prune() {
+	if n, err := g.db.Prune(g.o.Now()); err != nil {
+		g.log.Warn("history: prune failed", "err", err)
+	} else if n > 0 {
+		g.log.Debug("history: pruned", "rows", n)
 	}
 }
 
@@ -318,6 +335,7 @@ func (g *Gateway) reload() error {
 				g.log.Info("reload: "+n, "op", "reload")
 			}
 			g.eng = ne
+			g.dirty = true
 			if g.sub != nil {
 				if err := g.sub.SetFilters(set.Filters()); err != nil {
 					g.log.Warn("reload: resubscribe failed", "err", err)

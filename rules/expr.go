@@ -158,9 +158,11 @@ func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, k
 		msg := err.Error()
 		if fe, ok := err.(*file.Error); ok {
 			msg = fe.Message
-			if fe.Line <= 1 {
+			// Within a block scalar the expression's lines do not map onto
+			// the file's simply: point at the scalar itself there.
+			if exact && fe.Line <= 1 {
 				p.Col += fe.Column
-			} else {
+			} else if exact {
 				p.Line += fe.Line - 1
 				p.Col = fe.Column + 1
 			}

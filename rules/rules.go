@@ -163,9 +163,17 @@ func Load(paths ...string) (*Set, error) {
 		}
 		srcs[f] = b
 	}
+	if len(files) == 0 && len(errs) == 0 {
+		// An empty directory is a deploy in progress or a mistake, never a
+		// rule set to switch to: the running rules would all be dropped.
+		errs = append(errs, Error{Pos{strings.Join(paths, ","), 1, 1}, "no rule files (*.yaml, *.yml) found"})
+	}
 	set, perr := Parse(files, srcs)
 	if es := AsErrors(perr); es != nil || len(errs) > 0 {
 		return nil, append(errs, es...)
+	}
+	if len(set.Rules) == 0 {
+		return nil, Errors{{Pos{files[0], 1, 1}, "no rules in " + strings.Join(files, ", ")}}
 	}
 	return set, perr
 }
@@ -218,6 +226,14 @@ type fileParts struct {
 
 // Parse compiles files given as contents; the order of names is kept.
 func Parse(names []string, srcs map[string][]byte) (*Set, error) {
+	set, errs := parse(names, srcs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return set, nil
+}
+
+func parse(names []string, srcs map[string][]byte) (*Set, Errors) {
 	var errs Errors
 	set := &Set{Files: names}
 	c := &compiler{set: set, tables: map[string]bool{}}
@@ -292,20 +308,29 @@ func Parse(names []string, srcs map[string][]byte) (*Set, error) {
 			set.Rules = append(set.Rules, r)
 		}
 	}
-	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool {
-			a, b := errs[i].Pos, errs[j].Pos
-			if a.File != b.File {
-				return indexOf(names, a.File) < indexOf(names, b.File)
-			}
-			if a.Line != b.Line {
-				return a.Line < b.Line
-			}
-			return a.Col < b.Col
-		})
-		return nil, errs
-	}
-	return set, nil
+	SortErrors(errs, names)
+	return set, errs
+}
+
+// ParseValid is Parse that also returns the rules that are valid when others
+// are not, so that `vigil check` can check those further and report every
+// problem at once.
+func ParseValid(names []string, srcs map[string][]byte) (*Set, Errors) {
+	return parse(names, srcs)
+}
+
+// SortErrors orders errors by file (in the order of names), line, column.
+func SortErrors(errs Errors, names []string) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errs[i].Pos, errs[j].Pos
+		if a.File != b.File {
+			return indexOf(names, a.File) < indexOf(names, b.File)
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
 }
 
 func indexOf(list []string, s string) int {

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-func parse(t *testing.T, src string) (*Set, Errors) {
+func parseT(t *testing.T, src string) (*Set, Errors) {
 	t.Helper()
 	set, err := Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(src)})
 	return set, AsErrors(err)
@@ -55,7 +55,7 @@ func TestParseErrors(t *testing.T) {
 		{"table dup", "tables:\n  - {name: t, from: a}\n  - {name: t, from: b}\nrules: []\n", `table "t": already defined`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, errs := parse(t, tc.src)
+			_, errs := parseT(t, tc.src)
 			if errs == nil {
 				t.Fatalf("no error, want %q", tc.want)
 			}
@@ -67,14 +67,14 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestAllErrorsReported(t *testing.T) {
-	_, errs := parse(t, "rules:\n  - name: a\n    from: a\n    where: x >\n  - name: b\n    from: a/#/b\n    cooldown: soon\n")
+	_, errs := parseT(t, "rules:\n  - name: a\n    from: a\n    where: x >\n  - name: b\n    from: a/#/b\n    cooldown: soon\n")
 	if len(errs) != 3 {
 		t.Fatalf("want 3 errors, got %d:\n%s", len(errs), errs)
 	}
 }
 
 func TestParseGood(t *testing.T) {
-	set, errs := parse(t, `
+	set, errs := parseT(t, `
 sources:
   - {from: shop/#, lateness: 1m}
   - {from: shop/orders, lateness: 5m}
@@ -116,16 +116,16 @@ rules:
 }
 
 func TestHashIgnoresLayout(t *testing.T) {
-	a, _ := parse(t, "rules:\n  - name: a\n    from: x\n    where: v > 1 # hot\n")
-	b, _ := parse(t, "rules:\n- {name: a, from: x, where: v > 1}\n")
-	c, _ := parse(t, "rules:\n- {name: a, from: x, where: v > 2}\n")
+	a, _ := parseT(t, "rules:\n  - name: a\n    from: x\n    where: v > 1 # hot\n")
+	b, _ := parseT(t, "rules:\n- {name: a, from: x, where: v > 1}\n")
+	c, _ := parseT(t, "rules:\n- {name: a, from: x, where: v > 2}\n")
 	if a.Rules[0].Hash != b.Rules[0].Hash || a.Rules[0].Hash == c.Rules[0].Hash {
 		t.Fatalf("hashes %s %s %s", a.Rules[0].Hash, b.Rules[0].Hash, c.Rules[0].Hash)
 	}
 }
 
 func TestExpressionLimitsAtRuntime(t *testing.T) {
-	set, errs := parse(t, "rules:\n  - name: a\n    from: x\n    where: 'len(s) > 0 && map(1..1000000, # * 2)[0] > 0'\n")
+	set, errs := parseT(t, "rules:\n  - name: a\n    from: x\n    where: 'len(s) > 0 && map(1..1000000, # * 2)[0] > 0'\n")
 	if errs != nil {
 		t.Fatal(errs)
 	}
@@ -136,7 +136,7 @@ func TestExpressionLimitsAtRuntime(t *testing.T) {
 }
 
 func TestTemplate(t *testing.T) {
-	set, errs := parse(t, "rules:\n  - name: a\n    from: x\n    message: \"v={{v}} f={{f}} s={{s}} n={{missing}} t={{time}} bad={{ v / s }}\"\n")
+	set, errs := parseT(t, "rules:\n  - name: a\n    from: x\n    message: \"v={{v}} f={{f}} s={{s}} n={{missing}} t={{time}} bad={{ v / s }}\"\n")
 	if errs != nil {
 		t.Fatal(errs)
 	}

@@ -127,7 +127,7 @@ func (g *Gateway) commit(batch []conn.Message) {
 	if g.cfg.State.Journal {
 		recs = make([]store.Message, len(batch))
 		for i, m := range batch {
-			recs[i] = store.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received, Dedup: dedupKey(m)}
+			recs[i] = store.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received, Dedup: dedupKey(m), Redelivered: m.Dup}
 		}
 		err := g.appendJournal(recs, batch)
 		if err != nil {

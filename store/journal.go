@@ -18,6 +18,11 @@ type Message struct {
 	// Dedup is a broker-side id that recognises a redelivery (e.g. a
 	// QoS 1 message whose ack was lost in a disconnect); "" when unknown.
 	Dedup string
+	// Redelivered says the broker flagged the message as possibly sent
+	// before (MQTT DUP): only then is it also looked up among the ids a
+	// checkpoint has already covered (Options.DedupWindow), a lookup that
+	// would otherwise cost every message.
+	Redelivered bool
 	// Dup is set by Append when a message with the same Dedup is already in
 	// the journal (not yet truncated by a checkpoint; with
 	// Options.DedupWindow, also one truncated within the window): it was
@@ -63,7 +68,7 @@ func (db *DB) append(msgs []Message) (uint64, error) {
 		var dedup any // NULL unless set, so the unique index ignores it
 		if m.Dedup != "" {
 			dedup = m.Dedup
-			if seen != nil { // the original may be checkpointed already
+			if seen != nil && m.Redelivered { // the original may be checkpointed already
 				var p int64
 				switch err := seen.QueryRow(m.Dedup).Scan(&p); {
 				case err == nil:

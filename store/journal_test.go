@@ -232,6 +232,30 @@ func TestLoadCheckpointNone(t *testing.T) {
 	}
 }
 
+// TestJournalDedupWindowOnlyRedelivered: the ids a checkpoint covered are
+// consulted only for a message the broker flags as redelivered.
+func TestJournalDedupWindowOnlyRedelivered(t *testing.T) {
+	db := openTest(t, Options{DedupWindow: time.Hour})
+	now := time.Now()
+	if _, err := db.Append([]Message{{Topic: "t", Payload: []byte("1"), Dedup: "a", Received: now}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveCheckpoint(Checkpoint{Pos: 1}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := []Message{{Topic: "t", Payload: []byte("1"), Dedup: "a", Received: now}}
+	if _, err := db.Append(fresh); err != nil || fresh[0].Dup || fresh[0].Pos != 2 {
+		t.Fatalf("fresh: %+v %v", fresh[0], err)
+	}
+	if err := db.SaveCheckpoint(Checkpoint{Pos: 2}); err != nil {
+		t.Fatal(err)
+	}
+	again := []Message{{Topic: "t", Payload: []byte("1"), Dedup: "a", Received: now, Redelivered: true}}
+	if _, err := db.Append(again); err != nil || !again[0].Dup {
+		t.Fatalf("redelivered: %+v %v", again[0], err)
+	}
+}
+
 func TestJournalDedupWindow(t *testing.T) {
 	db := openTest(t, Options{DedupWindow: time.Minute})
 	clock := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
@@ -268,6 +292,7 @@ func TestJournalDedupWindow(t *testing.T) {
 				}
 			}
 			b := []Message{at("x", s.dedup, clock)}
+			b[0].Redelivered = true
 			if _, err := db.Append(b); err != nil {
 				t.Fatal(err)
 			}

@@ -29,14 +29,8 @@ ARM_TESTFLAGS ?= -short -count=1 -timeout 15m
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 export SOURCE_DATE_EPOCH
 
-# A Debian version from VERSION (git describe): v1.2.0 -> 1.2.0,
-# v1.2.0-3-gabc -> 1.2.0+3.gabc; an untagged tree sorts below any tag as
-# 0.0.0+git<commit time>.<commit>.
-DEB_VERSION ?= $(shell v='$(VERSION)'; case "$$v" in \
-  v[0-9]*) echo "$${v\#v}" | sed -e 's/-\([0-9]*\)-g/+\1.g/' -e 's/-dirty$$/+dirty/' ;; \
-  *) d=$$(date -u -d @$(SOURCE_DATE_EPOCH) +%Y%m%d%H%M%S); \
-     case "$$v" in *-dirty) s=.dirty;; *) s=;; esac; \
-     echo "0.0.0+git$$d.$(COMMIT)$$s" ;; esac)
+# A Debian version from VERSION (git describe): see packaging/debversion.sh.
+DEB_VERSION ?= $(shell packaging/debversion.sh "$(VERSION)" "$(COMMIT)" "$(SOURCE_DATE_EPOCH)")
 
 # GOOS/GOARCH/GOARM of each release binary, and its name in dist/.
 RELEASE_BINS := $(DIST)/vigil_linux_arm64 $(DIST)/vigil_linux_armv7 \
@@ -81,11 +75,14 @@ deb: $(DEBS)
 	@ls -l $(DEBS)
 
 $(DIST)/vigil_$(DEB_VERSION)_arm64.deb: $(DIST)/vigil_linux_arm64 $(NFPM) FORCE
-	DEB_ARCH=arm64 DEB_VERSION=$(DEB_VERSION) BINARY=$< $(NFPM) package -f packaging/nfpm.yaml -p deb -t $@
+	sed "s|@BINARY@|$<|" packaging/nfpm.yaml > $(DIST)/nfpm-arm64.yaml
+	DEB_ARCH=arm64 DEB_VERSION=$(DEB_VERSION) $(NFPM) package -f $(DIST)/nfpm-arm64.yaml -p deb -t $@
 $(DIST)/vigil_$(DEB_VERSION)_armhf.deb: $(DIST)/vigil_linux_armv6 $(NFPM) FORCE
-	DEB_ARCH=armhf DEB_VERSION=$(DEB_VERSION) BINARY=$< $(NFPM) package -f packaging/nfpm.yaml -p deb -t $@
+	sed "s|@BINARY@|$<|" packaging/nfpm.yaml > $(DIST)/nfpm-armhf.yaml
+	DEB_ARCH=armhf DEB_VERSION=$(DEB_VERSION) $(NFPM) package -f $(DIST)/nfpm-armhf.yaml -p deb -t $@
 $(DIST)/vigil_$(DEB_VERSION)_amd64.deb: $(DIST)/vigil_linux_amd64 $(NFPM) FORCE
-	DEB_ARCH=amd64 DEB_VERSION=$(DEB_VERSION) BINARY=$< $(NFPM) package -f packaging/nfpm.yaml -p deb -t $@
+	sed "s|@BINARY@|$<|" packaging/nfpm.yaml > $(DIST)/nfpm-amd64.yaml
+	DEB_ARCH=amd64 DEB_VERSION=$(DEB_VERSION) $(NFPM) package -f $(DIST)/nfpm-amd64.yaml -p deb -t $@
 
 # The test binaries are cross-compiled and run by go test through qemu-user
 # (no binfmt_misc needed). arm v7 is where 64-bit atomics must be aligned.

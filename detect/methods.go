@@ -109,7 +109,7 @@ type zscore struct {
 }
 
 func (z *zscore) observe(t time.Time, x float64) (float64, float64, bool) {
-	z.win.expire(t, func(y float64) { d := y - z.shift; z.s -= d; z.ss -= d * d })
+	z.win.expire(t, func(y float64) { d := y - z.shift; z.s -= d; z.ss -= float64(d * d) })
 	n := float64(z.win.n)
 	if z.win.n == 0 {
 		z.s, z.ss = 0, 0 // drop rounding residue
@@ -118,7 +118,7 @@ func (z *zscore) observe(t time.Time, x float64) (float64, float64, bool) {
 		return 0, 0, false
 	}
 	m := z.s / n
-	v := math.Max(0, (z.ss-n*m*m)/(n-1))
+	v := math.Max(0, (z.ss-float64(n*m*m))/(n-1))
 	mean := z.shift + m
 	return mean, (x - mean) / sdFloor(math.Sqrt(v), mean), true
 }
@@ -130,7 +130,7 @@ func (z *zscore) learn(t time.Time, x float64) {
 	z.win.push(t, x)
 	d := x - z.shift
 	z.s += d
-	z.ss += d * d
+	z.ss += float64(d * d)
 }
 
 func (z *zscore) reset() { z.win.reset(); z.s, z.ss = 0, 0 }
@@ -260,7 +260,7 @@ func (s *ewstat) add(t time.Time, x float64) {
 	d := x - s.mean
 	inc := a * d
 	s.mean += inc
-	s.v = (1 - a) * (s.v + d*inc)
+	s.v = (1 - a) * (s.v + float64(d*inc))
 	s.last = t.UnixNano()
 }
 
@@ -384,7 +384,7 @@ func (s *seasonal) learn(t time.Time, x float64) {
 	}
 	s.counts[b]++
 	a := math.Max(s.alpha, 1/float64(s.counts[b]))
-	s.means[b] += a * (x - s.means[b])
+	s.means[b] += float64(a * (x - s.means[b]))
 }
 
 // learnAnomalous moves an anomalous point's phase mean toward it, clipped to
@@ -401,7 +401,7 @@ func (s *seasonal) learnAnomalous(t time.Time, x, threshold float64) {
 	bound := threshold * sdFloor(math.Sqrt(s.resid.v), m)
 	x = math.Min(m+bound, math.Max(m-bound, x))
 	s.counts[b]++
-	s.means[b] += math.Max(s.alpha, 1/float64(s.counts[b])) * (x - m)
+	s.means[b] += float64(math.Max(s.alpha, 1/float64(s.counts[b])) * (x - m))
 }
 
 func (s *seasonal) reset() {

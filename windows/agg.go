@@ -123,7 +123,7 @@ func (w *welford) add(x float64) {
 	w.n++
 	d := x - w.mean
 	w.mean += d / w.n
-	w.m2 += d * (x - w.mean)
+	w.m2 += float64(d * (x - w.mean))
 }
 
 func (w *welford) remove(x float64) {
@@ -134,7 +134,7 @@ func (w *welford) remove(x float64) {
 	w.n--
 	d := x - w.mean
 	w.mean -= d / w.n
-	w.m2 -= d * (x - w.mean)
+	w.m2 -= float64(d * (x - w.mean))
 	if w.m2 < 0 {
 		w.m2 = 0
 	}
@@ -168,8 +168,8 @@ func (v *cov) add(t, y float64) {
 	dt := t - v.mt
 	v.mt += dt / v.n
 	v.my += (y - v.my) / v.n
-	v.c += dt * (y - v.my)
-	v.m2t += dt * (t - v.mt)
+	v.c += float64(dt * (y - v.my))
+	v.m2t += float64(dt * (t - v.mt))
 }
 
 func (v *cov) remove(t, y float64) {
@@ -180,8 +180,8 @@ func (v *cov) remove(t, y float64) {
 	v.n--
 	dt, dy := t-v.mt, y-v.my
 	mtOld, myOld := v.mt-dt/v.n, v.my-dy/v.n
-	v.c -= (t - mtOld) * dy
-	v.m2t -= (t - mtOld) * dt
+	v.c -= float64((t - mtOld) * dy)
+	v.m2t -= float64((t - mtOld) * dt)
 	v.mt, v.my = mtOld, myOld
 	if v.m2t < 0 {
 		v.m2t = 0
@@ -232,7 +232,7 @@ func percentile(sorted []float64, p float64) any {
 	if hi >= n {
 		hi = n - 1
 	}
-	return sorted[lo] + (sorted[hi]-sorted[lo])*(r-float64(lo))
+	return sorted[lo] + float64((sorted[hi]-sorted[lo])*(r-float64(lo)))
 }
 
 // bagAgg accumulates one aggregate of an append-only window (tumbling,

@@ -118,7 +118,7 @@ func Score(ts []time.Time, windows []Window, detections []time.Time, p Profile) 
 		prev := spans[w-1]
 		width := float64(prev.r - prev.l + 1)
 		pos := float64(i-prev.r) / math.Max(width-1, 1)
-		res.Raw += p.FP * ScaledSigmoid(pos)
+		res.Raw += float64(p.FP * ScaledSigmoid(pos))
 	}
 	for _, h := range hit {
 		if !h {

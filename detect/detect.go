@@ -53,7 +53,8 @@ type keyState struct {
 	prev, next *keyState
 }
 
-const snapVersion = 1
+// snapVersion 2 added seasonal's level-shift sums; Restore still reads 1.
+const snapVersion = 2
 
 // New validates the Spec and builds a Detector. Parameter problems come back
 // as *ParamError values joined with errors.Join.
@@ -260,8 +261,9 @@ func (d *Detector) Snapshot() ([]byte, error) {
 // Restore replaces all state with a Snapshot of a Detector built from the same Spec.
 func (d *Detector) Restore(b []byte) error {
 	dec := event.Dec{B: b}
-	if v := dec.Uvarint(); dec.Err == nil && v != snapVersion {
-		return fmt.Errorf("restore detector: unknown snapshot version %d", v)
+	ver := dec.Uvarint()
+	if dec.Err == nil && ver != snapVersion && ver != 1 {
+		return fmt.Errorf("restore detector: unknown snapshot version %d", ver)
 	}
 	if m := dec.String(); dec.Err == nil && m != d.cfg.method {
 		return fmt.Errorf("restore detector: snapshot is of method %q, not %q", m, d.cfg.method)
@@ -278,7 +280,11 @@ func (d *Detector) Restore(b []byte) error {
 		k.firing = dec.Bool()
 		k.calm = int(dec.Uvarint())
 		k.anom = int(dec.Uvarint())
-		k.m.decode(&dec)
+		if old, ok := k.m.(interface{ decodeV1(*event.Dec) }); ok && ver == 1 {
+			old.decodeV1(&dec)
+		} else {
+			k.m.decode(&dec)
+		}
 	}
 	if dec.Err == nil && len(dec.B) != 0 {
 		dec.Err = event.ErrCorrupt

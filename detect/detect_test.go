@@ -364,6 +364,9 @@ func TestParamErrors(t *testing.T) {
 		{"seasonal", map[string]any{"period": "168h", "resolution": "15m", "phase_halflife": 2}, nil},
 		{"seasonal", map[string]any{"period": "24h", "resolution": "7m"}, []string{"resolution"}},
 		{"seasonal", map[string]any{"window": "1h", "phase_halflife": 0}, []string{"phase_halflife", "window"}},
+		{"seasonal", map[string]any{"shift_k": 2, "shift_h": 0}, nil},
+		{"seasonal", map[string]any{"shift_k": -1, "shift_h": "high"}, []string{"shift_h", "shift_k"}},
+		{"cusum", map[string]any{"shift_h": 10}, []string{"shift_h"}},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprint(c.method, c.params), func(t *testing.T) {
@@ -415,4 +418,40 @@ func FuzzRestore(f *testing.F) {
 		}
 		feed(d2, "k", []float64{1, 2, 3})
 	})
+}
+
+// TestSeasonalLevelShift: hourly readings with a daily cycle (±3) and noise
+// σ 0.5; on day 14 the level rises by 2 (4σ) for a day. No single point is
+// 5 residual σ out, so the point test alone stays silent; the level-shift
+// CUSUM on residuals (defaults shift_k 1.5, shift_h 20) fires within a day.
+func TestSeasonalLevelShift(t *testing.T) {
+	const per = 24
+	xs := noise(5, 20*per, 20, 0.5)
+	start := 14*per + 8
+	for i := range xs {
+		xs[i] += 3 * math.Sin(2*math.Pi*float64(i)/per)
+		if i >= start && i < start+per {
+			xs[i] += 2
+		}
+	}
+	run := func(p map[string]any) []int {
+		d := mustNew(t, "seasonal", p)
+		var fired []int
+		for i, x := range xs {
+			e := &event.Event{Time: t0.Add(time.Duration(i) * time.Hour), Seq: uint64(i), Fields: map[string]any{"v": x}}
+			d.Add("k", e)
+			for _, r := range d.Advance(e.Time) {
+				if r.State == event.Firing {
+					fired = append(fired, i)
+				}
+			}
+		}
+		return fired
+	}
+	if got := run(nil); len(got) != 1 || got[0] < start || got[0] >= start+per {
+		t.Fatalf("defaults: firings at rows %v, want one within the shifted day %d..%d", got, start, start+per-1)
+	}
+	if got := run(map[string]any{"shift_h": 0}); len(got) != 0 {
+		t.Fatalf("shift_h 0: firings at rows %v, want none", got)
+	}
 }

@@ -338,6 +338,15 @@ func (c *cusum) decode(d *event.Dec) { c.ew.decode(d); c.hi = d.Float(); c.lo = 
 // exponentially weighted variance of the residuals over all buckets. It is
 // for series whose normal level follows the clock (heating, traffic,
 // occupancy), where a plain baseline calls every evening peak an anomaly.
+//
+// A point far from its phase mean (|z| ≥ threshold) is a point anomaly. A
+// level shift too small for that (no point 5σ out, but the residuals keep
+// one sign) is caught by a two-sided CUSUM on the residuals of the other points:
+// S⁺ = max(0, S⁺ + c − k), S⁻ = max(0, S⁻ − c − k), where c is the residual
+// divided by the residuals' root mean square (about zero, so a series whose
+// level habitually strays from its daily profile needs a larger shift).
+// When a sum reaches h the point is anomalous with score ±threshold·S/h and
+// the sums restart, as in the cusum method.
 type seasonal struct {
 	period, res time.Duration
 	alpha       float64 // per point of a bucket, for the bucket means
@@ -345,11 +354,13 @@ type seasonal struct {
 	means       []float64
 	counts      []uint32
 	resid       ewstat
+	k, h, th    float64 // level-shift CUSUM: allowance, decision level (0: off); threshold
+	hi, lo      float64 // its sums
 }
 
 func newSeasonal(c *config) *seasonal {
 	return &seasonal{period: c.period, res: c.resolution, alpha: halflifeAlpha(c.phaseHalf), min: c.minSamples,
-		resid: ewstat{alpha: c.alpha, half: c.halflifeT}}
+		resid: ewstat{alpha: c.alpha, half: c.halflifeT}, k: c.shiftK, h: c.shiftH, th: c.threshold}
 }
 
 func (s *seasonal) bucket(t time.Time) int {
@@ -369,7 +380,28 @@ func (s *seasonal) observe(t time.Time, x float64) (float64, float64, bool) {
 		return 0, 0, false
 	}
 	m := s.means[b]
-	return m, (x - m) / sdFloor(math.Sqrt(s.resid.v), m), true
+	z := (x - m) / sdFloor(math.Sqrt(s.resid.v), m)
+	if s.h <= 0 || math.Abs(z) >= s.th {
+		return m, z, true // a point anomaly does not feed the level-shift sums
+	}
+	// The residuals' mean square is their variance plus their mean squared
+	// (the exponentially weighted recursions keep this identity exactly).
+	// As rms ≥ sd, |c| ≤ |z| < threshold: one point moves a sum by less
+	// than threshold − k, so a lone outlier cannot raise the alarm.
+	rms := sdFloor(math.Sqrt(s.resid.v+float64(s.resid.mean*s.resid.mean)), m)
+	c := (x - m) / rms
+	s.hi = math.Max(0, s.hi+c-s.k)
+	s.lo = math.Max(0, s.lo-c-s.k)
+	switch {
+	case s.hi >= s.h:
+		z = s.th * s.hi / s.h
+	case s.lo >= s.h:
+		z = -s.th * s.lo / s.h
+	default:
+		return m, z, true
+	}
+	s.hi, s.lo = 0, 0
+	return m, z, true
 }
 
 func (s *seasonal) learn(t time.Time, x float64) {
@@ -407,6 +439,7 @@ func (s *seasonal) learnAnomalous(t time.Time, x, threshold float64) {
 func (s *seasonal) reset() {
 	s.means, s.counts = nil, nil
 	s.resid = ewstat{alpha: s.resid.alpha, half: s.resid.half}
+	s.hi, s.lo = 0, 0
 }
 
 func (s *seasonal) encode(e *event.Enc) {
@@ -416,9 +449,20 @@ func (s *seasonal) encode(e *event.Enc) {
 		e.Uvarint(uint64(s.counts[i]))
 	}
 	s.resid.encode(e)
+	e.Float(s.hi)
+	e.Float(s.lo)
 }
 
 func (s *seasonal) decode(d *event.Dec) {
+	s.decodeV1(d)
+	s.hi = d.Float()
+	s.lo = d.Float()
+}
+
+// decodeV1 reads a snapshot of version 1, which had no level-shift sums:
+// they restart from zero.
+func (s *seasonal) decodeV1(d *event.Dec) {
+	s.hi, s.lo = 0, 0
 	n := d.Len()
 	s.means, s.counts = nil, nil
 	if n > 0 {

@@ -3,9 +3,12 @@ package detect
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/vigil-gw/vigil/event"
 )
 
 var t0 = time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
@@ -155,4 +158,108 @@ func naiveMedian(s []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// TestSeasonalShiftHandComputed: the level-shift CUSUM on residuals, on the
+// baseline of TestSeasonalHandComputed (bucket 0 mean 11, bucket 1 mean
+// 21.75; residual mean 2, variance .375, so sd = .61237 and
+// rms = sqrt(.375 + 2²) = 2.09165), with k 0.5 and h 2.
+func TestSeasonalShiftHandComputed(t *testing.T) {
+	build := func(h float64) *seasonal {
+		cfg, err := parse("seasonal", map[string]any{"period": "4m", "resolution": "1m", "min_samples": 2, "alpha": 0.5,
+			"phase_halflife": 1, "shift_k": 0.5, "shift_h": h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := newModel(&cfg).(*seasonal)
+		for _, p := range []struct {
+			min int
+			x   float64
+		}{{0, 10}, {1, 20}, {4, 12}, {5, 21}, {9, 23}} {
+			m.learn(minute(p.min), p.x)
+		}
+		return m
+	}
+	sd, rms := math.Sqrt(0.375), math.Sqrt(4.375)
+	m := build(2)
+	// residual 3 in bucket 1: z = 3/sd = 4.899 < 5; c = 3/rms = 1.43427,
+	// S⁺ = 1.43427 - .5 = .93427: no alarm, the score is z.
+	if _, score, _ := m.observe(minute(13), 24.75); !near(score, 3/sd) || !near(m.hi, 3/rms-0.5) || m.lo != 0 {
+		t.Fatalf("first: score %v hi %v lo %v", score, m.hi, m.lo)
+	}
+	// a point anomaly (z = 20/sd) leaves the sums alone
+	if _, score, _ := m.observe(minute(16), 31); !near(score, 20/sd) || !near(m.hi, 3/rms-0.5) {
+		t.Fatalf("spike: score %v hi %v", score, m.hi)
+	}
+	// residual 3 in bucket 0: S⁺ = 1.86854
+	if _, score, _ := m.observe(minute(16), 14); !near(score, 3/sd) || !near(m.hi, 2*(3/rms-0.5)) {
+		t.Fatalf("second: score %v hi %v", score, m.hi)
+	}
+	// third: S⁺ = 2.80281 ≥ h 2: anomalous with score 5·2.80281/2 = 7.007,
+	// and the sums restart
+	if _, score, _ := m.observe(minute(17), 24.75); !near(score, 5*3*(3/rms-0.5)/2) || m.hi != 0 || m.lo != 0 {
+		t.Fatalf("alarm: score %v, want %v; hi %v lo %v", score, 5*3*(3/rms-0.5)/2, m.hi, m.lo)
+	}
+	// downward: residual -3 three times gives the negative score
+	for i := 0; i < 2; i++ {
+		m.observe(minute(17), 18.75)
+	}
+	if _, score, _ := m.observe(minute(17), 18.75); !near(score, -5*3*(3/rms-0.5)/2) {
+		t.Fatalf("down alarm: score %v", score)
+	}
+	// shift_h 0 turns the test off: the same points only ever score z
+	off := build(0)
+	for i := 0; i < 5; i++ {
+		if _, score, _ := off.observe(minute(13), 24.75); !near(score, 3/sd) || off.hi != 0 {
+			t.Fatalf("off: score %v hi %v", score, off.hi)
+		}
+	}
+}
+
+// TestRestoreVersion1: a snapshot written before the level-shift sums
+// existed (version 1: the same layout without seasonal's last two floats)
+// restores, with the sums at zero; other methods' layout did not change.
+func TestRestoreVersion1(t *testing.T) {
+	for _, method := range Methods() {
+		t.Run(method, func(t *testing.T) {
+			p := map[string]any{"period": "4m", "resolution": "1m", "min_samples": 2, "shift_k": 0.1, "shift_h": 100}
+			if method != "seasonal" {
+				p = map[string]any{"min_samples": 2}
+			}
+			val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
+			d, err := New(Spec{Method: method, Params: p, Value: val})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, x := range []float64{10, 20, 12, 21, 11, 23, 12, 22, 13, 24} {
+				e := &event.Event{Time: minute(i), Seq: uint64(i), Fields: map[string]any{"v": x}}
+				d.Add("k", e)
+				d.Advance(e.Time)
+			}
+			snap, _ := d.Snapshot()
+			if snap[0] != snapVersion {
+				t.Fatalf("snapshot version %d", snap[0])
+			}
+			v1 := append([]byte{1}, snap[1:]...)
+			if method == "seasonal" {
+				s := d.keys["k"].m.(*seasonal)
+				if s.hi == 0 && s.lo == 0 {
+					t.Fatal("the stream left no level-shift sum to drop")
+				}
+				v1 = v1[:len(v1)-16]
+				s.hi, s.lo = 0, 0 // what the old snapshot restores to
+			}
+			r, _ := New(Spec{Method: method, Params: p, Value: val})
+			if err := r.Restore(v1); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
+				t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
+			}
+			bad := append([]byte{3}, snap[1:]...)
+			if err := r.Restore(bad); err == nil {
+				t.Fatal("accepted snapshot version 3")
+			}
+		})
+	}
 }

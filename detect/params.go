@@ -32,6 +32,8 @@ type config struct {
 	period     time.Duration // seasonal: length of the cycle
 	resolution time.Duration // seasonal: width of a phase bucket
 	phaseHalf  float64       // seasonal: halflife of a bucket's mean, in points of that bucket
+	shiftK     float64       // seasonal: allowance of the CUSUM on residuals, in residual RMS
+	shiftH     float64       // seasonal: decision level of the CUSUM on residuals (0: off)
 }
 
 // defaults per method, tuned on the NAB subset (see docs/detectors.md).
@@ -51,6 +53,8 @@ func defaults(method string) config {
 		c.period = 24 * time.Hour
 		c.resolution = 15 * time.Minute
 		c.phaseHalf = 3
+		c.shiftK = 1.5
+		c.shiftH = 20
 	case "cusum":
 		c.threshold = 8
 		c.k = 1
@@ -67,7 +71,7 @@ var params = map[string][]string{
 	"zscore":   {"window", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 	"mad":      {"window", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 	"ewma":     {"alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
-	"seasonal": {"period", "resolution", "phase_halflife", "alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
+	"seasonal": {"period", "resolution", "phase_halflife", "shift_k", "shift_h", "alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 	"cusum":    {"alpha", "halflife", "k", "h", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 }
 
@@ -138,6 +142,18 @@ func parse(method string, raw map[string]any) (config, error) {
 				continue
 			}
 			c.phaseHalf = f
+		case "shift_k", "shift_h":
+			// shift_h: 0 turns the level-shift test off.
+			f, ok := number(v)
+			if !ok || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+				bad(k, "want a number >= 0, got %v", v)
+				continue
+			}
+			if k == "shift_k" {
+				c.shiftK = f
+			} else {
+				c.shiftH = f
+			}
 		case "threshold", "h", "k":
 			f, ok := number(v)
 			if !ok || f < 0 || (k != "k" && f == 0) || math.IsInf(f, 0) || math.IsNaN(f) {

@@ -1016,8 +1016,43 @@ func CheckTopicTemplate(s string) error {
 
 // UpstreamTopic fills a topic template. Key values are cleaned of MQTT
 // wildcards and separators so a key cannot redirect the alert.
+// It runs for every alert, so it builds no Replacer per call (building one
+// cost more than the rest of a stateless rule).
 func UpstreamTopic(tmpl, gateway, rule, key, severity string) string {
-	clean := strings.NewReplacer("/", "_", "+", "_", "#", "_", "\x00", "")
-	return strings.NewReplacer("{gateway}", clean.Replace(gateway), "{rule}", rule,
-		"{key}", clean.Replace(key), "{severity}", severity).Replace(tmpl)
+	if !strings.Contains(tmpl, "{") {
+		return tmpl
+	}
+	var sb strings.Builder
+	sb.Grow(len(tmpl) + len(gateway) + len(rule) + len(key) + len(severity))
+	for {
+		i := strings.IndexByte(tmpl, '{')
+		if i < 0 {
+			break
+		}
+		sb.WriteString(tmpl[:i])
+		rest := tmpl[i:]
+		switch {
+		case strings.HasPrefix(rest, "{gateway}"):
+			sb.WriteString(topicClean.Replace(gateway))
+			tmpl = rest[len("{gateway}"):]
+		case strings.HasPrefix(rest, "{rule}"):
+			sb.WriteString(rule)
+			tmpl = rest[len("{rule}"):]
+		case strings.HasPrefix(rest, "{key}"):
+			sb.WriteString(topicClean.Replace(key))
+			tmpl = rest[len("{key}"):]
+		case strings.HasPrefix(rest, "{severity}"):
+			sb.WriteString(severity)
+			tmpl = rest[len("{severity}"):]
+		default:
+			sb.WriteByte('{')
+			tmpl = rest[1:]
+		}
+	}
+	sb.WriteString(tmpl)
+	return sb.String()
 }
+
+// topicClean keeps a key or gateway name to one topic level with no
+// wildcards. A Replacer is safe for concurrent use once built.
+var topicClean = strings.NewReplacer("/", "_", "+", "_", "#", "_", "\x00", "")

@@ -147,8 +147,17 @@ func TestTemplate(t *testing.T) {
 }
 
 func TestUpstreamTopic(t *testing.T) {
-	if got := UpstreamTopic("v/{gateway}/{rule}/{key}/{severity}", "gw", "r", "a/b#+", "info"); got != "v/gw/r/a_b__/info" {
-		t.Fatal(got)
+	for _, c := range []struct{ tmpl, gw, key, want string }{
+		{"v/{gateway}/{rule}/{key}/{severity}", "gw", "a/b#+", "v/gw/r/a_b__/info"},
+		{"alerts", "gw", "k", "alerts"},
+		{"{key}{key}/{rule}", "gw", "k\x00", "kk/r"},
+		{"x/{unknown}/{gateway", "g/w", "k", "x/{unknown}/{gateway"},
+		{"{gateway}/{", "a+b", "k", "a_b/{"},
+		{"", "gw", "k", ""},
+	} {
+		if got := UpstreamTopic(c.tmpl, c.gw, "r", c.key, "info"); got != c.want {
+			t.Errorf("UpstreamTopic(%q, %q, key %q) = %q, want %q", c.tmpl, c.gw, c.key, got, c.want)
+		}
 	}
 }
 

@@ -25,6 +25,18 @@ func benchDecode(b *testing.B, f Format, payload []byte) {
 
 func BenchmarkDecodeJSON(b *testing.B)       { benchDecode(b, JSON, benchJSON) }
 func BenchmarkDecodeJSONUnixMs(b *testing.B) { benchDecode(b, JSON, benchJSONms) }
+
+// BenchmarkDecodeJSONStd is the encoding/json path alone, for the ratio
+// against the fastjson path (BenchmarkDecodeJSON) in one run.
+func BenchmarkDecodeJSONStd(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchJSON)))
+	for b.Loop() {
+		if _, err := decodeJSONStd(benchJSON, "", recv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 func BenchmarkDecodeAutoJSON(b *testing.B)   { benchDecode(b, Auto, benchJSON) }
 func BenchmarkDecodeInflux(b *testing.B)     { benchDecode(b, Influx, benchLP) }
 func BenchmarkDecodeValue(b *testing.B)      { benchDecode(b, Auto, []byte("21.5")) }

@@ -140,6 +140,19 @@ func decodeJSON(payload []byte, timeField string, recv time.Time) ([]Decoded, er
 	if err := checkDepth(payload); err != nil {
 		return nil, err
 	}
+	if v, ok := fastJSON(payload); ok {
+		return jsonValue(v, timeField, recv)
+	}
+	return decodeJSONStd(payload, timeField, recv)
+}
+
+// decodeJSONStd decodes with encoding/json: the reference the fast path is
+// fuzzed against, the path for payloads the fast path leaves alone (non-
+// ASCII text, \u escapes), and the source of error messages.
+func decodeJSONStd(payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
+	if err := checkDepth(payload); err != nil {
+		return nil, err
+	}
 	// Unmarshalling into an interface takes encoding/json's reflection-free
 	// path (objectInterface): a third faster than into a map[string]any.
 	var v any
@@ -149,6 +162,10 @@ func decodeJSON(payload []byte, timeField string, recv time.Time) ([]Decoded, er
 		}
 		return nil, jsonError(err)
 	}
+	return jsonValue(v, timeField, recv)
+}
+
+func jsonValue(v any, timeField string, recv time.Time) ([]Decoded, error) {
 	switch x := v.(type) {
 	case map[string]any:
 		d, err := jsonEvent(x, timeField, recv)

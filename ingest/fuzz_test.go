@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,10 @@ var jsonSeeds = []string{
 	`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`,
 	`{"a":1,"a":2}`,
 	`null`, `"x"`, `[`, `{`, ``, `[null]`,
+	`{"n": 01}`, `{"n": NaN}`, `{"n": -Inf}`, `{"n": 1.}`, `{"n": .5}`, `{"n": +1}`, `{"n": 1e}`,
+	`{"s": "tab\there", "k\"q": "a\/b\\c"}`, `{"s": "\ud800"}`, `{"s": "caf\u00e9", "t": "café"}`,
+	"{\"s\": \"\xff\xfe\"}", `{"a": 1,}`, `{"a" 1}`, `{"a": tru}`, `{"a": [1,]}`, ` {"a": 1} `, `{"a": 1} x`,
+	`{"n": -0, "m": 1E+2, "o": 5e-324, "p": 1.7976931348623157e309, "q": 123456789012345678901234567890}`,
 }
 
 var influxSeeds = []string{
@@ -63,6 +68,30 @@ func FuzzDecodeAuto(f *testing.F) {
 
 // checkDecode holds what every decode must: no panic (the fuzzer catches
 // that), events xor an error, and every event with fields and a time.
+// FuzzJSONFastPath holds the fastjson decoder to encoding/json's result:
+// the same fields and time, or an error exactly when encoding/json errs.
+func FuzzJSONFastPath(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		got, gerr := decodeJSON(payload, "", recv)
+		want, werr := decodeJSONStd(payload, "", recv)
+		if (gerr != nil) != (werr != nil) {
+			t.Fatalf("%q: fast path error %v, encoding/json error %v", payload, gerr, werr)
+		}
+		if gerr != nil {
+			if gerr.Error() != werr.Error() {
+				t.Fatalf("%q: error %q, encoding/json's %q", payload, gerr, werr)
+			}
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\nfast path     %#v\nencoding/json %#v", payload, got, want)
+		}
+	})
+}
+
 func checkDecode(t *testing.T, f Format, payload []byte, timeField string) {
 	evs, err := Decode(f, payload, timeField, recv)
 	if err != nil {

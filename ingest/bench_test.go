@@ -37,9 +37,9 @@ func BenchmarkDecodeJSONStd(b *testing.B) {
 		}
 	}
 }
-func BenchmarkDecodeAutoJSON(b *testing.B)   { benchDecode(b, Auto, benchJSON) }
-func BenchmarkDecodeInflux(b *testing.B)     { benchDecode(b, Influx, benchLP) }
-func BenchmarkDecodeValue(b *testing.B)      { benchDecode(b, Auto, []byte("21.5")) }
+func BenchmarkDecodeAutoJSON(b *testing.B) { benchDecode(b, Auto, benchJSON) }
+func BenchmarkDecodeInflux(b *testing.B)   { benchDecode(b, Influx, benchLP) }
+func BenchmarkDecodeValue(b *testing.B)    { benchDecode(b, Auto, []byte("21.5")) }
 
 func BenchmarkMatch(b *testing.B) {
 	for _, bc := range []struct{ name, filter, topic string }{

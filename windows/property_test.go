@@ -159,6 +159,16 @@ func sumAbove(x float64) func(map[string]any, *event.Event) (bool, error) {
 	return func(v map[string]any, _ *event.Event) (bool, error) { return v["sum"].(float64) > x, nil }
 }
 
+// seeds is how many random streams a property test runs: n, or a fifth of
+// it with -short (the ARM runs under qemu, where each costs 30× more; the
+// native `make test` runs them all).
+func seeds(n uint64) uint64 {
+	if testing.Short() {
+		return max(n/5, 2)
+	}
+	return n
+}
+
 // TestAgainstNaive compares every window kind and every aggregate with a
 // from-scratch recomputation over random streams, in order and out of order
 // within (and beyond) the lateness.
@@ -166,7 +176,7 @@ func TestAgainstNaive(t *testing.T) {
 	for name, spec := range propertySpecs() {
 		for _, lateness := range []time.Duration{0, 5 * time.Second} {
 			t.Run(fmt.Sprintf("%s/lateness=%v", name, lateness), func(t *testing.T) {
-				for seed := range uint64(25) {
+				for seed := range seeds(25) {
 					spec := spec
 					spec.Aggs = allAggs()
 					r := rand.New(rand.NewPCG(seed, 7))
@@ -204,7 +214,7 @@ func TestSnapshotContinues(t *testing.T) {
 }
 
 func testSnapshotContinues(t *testing.T, spec Spec, maxKeys int) {
-	for seed := range uint64(10) {
+	for seed := range seeds(10) {
 		spec := spec
 		spec.Aggs = allAggs()
 		spec.MaxKeys = maxKeys

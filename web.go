@@ -99,6 +99,9 @@ func (w *web) Status() ui.Status {
 			st.LastError = "mqtt: " + ss.LastError
 		}
 	}
+	if b := g.Broker(); b != nil {
+		st.BrokerDropped = b.Dropped()
+	}
 	if f := g.Forwarder(); f != nil {
 		fs := f.Stats()
 		st.UpstreamConnected = fs.Connected

@@ -271,3 +271,45 @@ func TestQuietHandler(t *testing.T) {
 		t.Errorf("missing suppression note or next period's record:\n%s", out)
 	}
 }
+
+// TestManyUnacknowledged: a subscriber that leaves more QoS 1 messages
+// unacknowledged than mochi's default in-flight limit (8,192; vigil's queue
+// holds 10,000) gets every one, and the broker drops none: before the limit
+// was raised, the broker acknowledged the rest to their publisher and
+// dropped them.
+func TestManyUnacknowledged(t *testing.T) {
+	b := start(t, Options{})
+	url := "tcp://" + b.Addr()
+	o := paho.NewClientOptions().AddBroker(url).SetClientID("slow-sub").SetCleanSession(false).
+		SetAutoAckDisabled(true).SetAutoReconnect(false).SetOrderMatters(false)
+	sub := paho.NewClient(o)
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer sub.Disconnect(100)
+	const n = 10000
+	got := make(chan struct{}, n)
+	if tok := sub.Subscribe("load/#", 1, func(_ paho.Client, m paho.Message) { got <- struct{}{} }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	pub, err := dial(t, url, "", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if tok := pub.Publish("load/x", 1, false, []byte{byte(i)}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	deadline := time.After(30 * time.Second)
+	for i := range n {
+		select {
+		case <-got:
+		case <-deadline:
+			t.Fatalf("received %d of %d unacknowledged messages; broker dropped %d", i, n, b.Dropped())
+		}
+	}
+	if d := b.Dropped(); d != 0 {
+		t.Fatalf("broker dropped %d messages", d)
+	}
+}

@@ -84,6 +84,7 @@ type statusJSON struct {
 	Duplicates   uint64 `json:"duplicates_total"`
 	Late         uint64 `json:"late_total"`
 	Dropped      uint64 `json:"dropped_total"`
+	BrokerDrop   uint64 `json:"broker_dropped_total"`
 	Evicted      uint64 `json:"evicted_total"`
 	ExprErrors   uint64 `json:"expression_errors_total"`
 
@@ -118,7 +119,7 @@ func (s *Server) statusView() statusJSON {
 		Version: s.o.Version, Gateway: st.Gateway, Now: now.UTC(), Started: st.Started.UTC(),
 		UptimeSeconds: secs(now.Sub(st.Started)),
 		Messages:      st.Messages, Events: st.Events, Alerts: st.Alerts, DecodeErrors: st.DecodeErrors,
-		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
+		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
 		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen,
 		LastCheckpoint: optTime(st.LastCheckpoint), CheckpointSeconds: secs(st.CheckpointTook),

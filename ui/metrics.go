@@ -30,6 +30,7 @@ var (
 	dDuplicates   = desc("duplicates_total", "Events dropped by a source's dedupe.")
 	dLate         = desc("late_events_total", "Events dropped as late, all rules.")
 	dDropped      = desc("dropped_total", "Messages dropped because a queue was full.")
+	dBrokerDrop   = desc("broker_dropped_total", "Messages the embedded broker dropped (a client past its in-flight limit, or not reading).")
 	dEvicted      = desc("evicted_keys_total", "Keys evicted by the per-rule key caps, all rules.")
 	dExprErrors   = desc("expression_errors_total", "Expression errors, all rules (treated as false).")
 	dOutbox       = desc("outbox_depth", "Alerts waiting in the outbox for upstream.")
@@ -57,7 +58,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dBuild, dStarted, dMessages, dEvents, dAlerts, dDecodeErrors,
-		dDuplicates, dLate, dDropped, dEvicted, dExprErrors, dOutbox, dOutboxDrop, dUpstream, dBroker,
+		dDuplicates, dLate, dDropped, dBrokerDrop, dEvicted, dExprErrors, dOutbox, dOutboxDrop, dUpstream, dBroker,
 		dJournal, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
 		dDevices, dRuleEvents, dRuleAlerts, dRuleErrors, dRuleLate, dRuleEvicted, dRuleKeys, dRuleWM} {
 		ch <- d
@@ -89,6 +90,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dDuplicates, st.Duplicates)
 	counter(dLate, st.Late)
 	counter(dDropped, st.Dropped)
+	counter(dBrokerDrop, st.BrokerDropped)
 	counter(dEvicted, st.Evicted)
 	counter(dExprErrors, st.ExprErrors)
 	gauge(dOutbox, float64(st.OutboxDepth))

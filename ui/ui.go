@@ -49,8 +49,11 @@ type Status struct {
 	Duplicates   uint64 // events dropped by a source's dedupe
 	Late         uint64 // events dropped as late, all rules
 	Dropped      uint64 // messages dropped because a queue was full
-	Evicted      uint64 // keys evicted by the per-rule key caps, all rules
-	ExprErrors   uint64 // expression errors, all rules
+	// BrokerDropped: messages the embedded broker dropped (a client past its
+	// in-flight limit, or not reading); 0 without an embedded broker.
+	BrokerDropped uint64
+	Evicted       uint64 // keys evicted by the per-rule key caps, all rules
+	ExprErrors    uint64 // expression errors, all rules
 
 	OutboxDepth       int    // alerts waiting for upstream
 	OutboxDropped     uint64 // alerts dropped by the outbox bound

@@ -38,7 +38,8 @@ demo:
 
 # Speed, measured (numbers and machine in BENCHMARKS.md). End to end through
 # a real broker over TCP, the pipeline with the journal on and off, recovery
-# and checkpoints, then each operator package on one core.
+# and checkpoints, each operator package on one core, then the ten-rule
+# end-to-end runs of mk/bench.mk (throughput, latency, RSS; ~10 minutes).
 BENCHCOUNT ?= 3
 bench:
 	$(GO) test -run '^$$' -bench 'EndToEnd' -benchtime 20000x -count $(BENCHCOUNT) ./gateway
@@ -48,6 +49,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Pattern3Steps|Absent' -benchtime 1000000x -cpu 1 ./cep
 	$(GO) test -run '^$$' -bench 'Methods' -benchtime 1000000x -cpu 1 ./detect
 	$(GO) test -run '^$$' -bench 'Sliding1h|Tumbling1m' -benchtime 500000x ./windows
+	$(MAKE) bench-e2e
 
 clean:
 	rm -rf bin dist out

@@ -1,0 +1,390 @@
+// Command vigil-load measures the real `vigil run` binary under load from the
+// real simulator binary (firmware-sim), both as subprocesses: vigil with its
+// embedded broker (which the simulator publishes to, and which is also its
+// upstream), the rules of rules10.yaml, the web UI on (the product default)
+// and the journal on or off.
+//
+//	vigil-load -mode rss        10,000 devices at a modest rate in real time;
+//	                            after a warm-up covering every device several
+//	                            times, VmRSS and VmHWM from /proc/<pid>/status
+//	vigil-load -mode throughput as fast as the simulator gets readings into
+//	                            the broker (or paced with -speed 1: devices/rate
+//	                            readings a second); messages processed per
+//	                            second, readings lost, and vigil's CPU time
+//
+// It reads vigil's counters from GET /api/status and its memory and CPU from
+// /proc. Build the binaries first (`make bench-e2e` does):
+//
+//	go build -o bin/vigil . && go build -o bin/firmware-sim ./firmware-sim/cmd/firmware-sim
+//	go run ./cmd/vigil-load -mode rss
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	mode, vigil, sim, rules string
+	devices, connections    int
+	qos                     int
+	rate, warmup, measure   time.Duration
+	simDuration             time.Duration
+	speed                   float64
+	journal                 bool
+	keep                    bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.mode, "mode", "rss", "rss | throughput")
+	flag.StringVar(&o.vigil, "vigil", "bin/vigil", "vigil binary")
+	flag.StringVar(&o.sim, "sim", "bin/firmware-sim", "firmware-sim binary")
+	flag.StringVar(&o.rules, "rules", "cmd/vigil-load/rules10.yaml", "rule file")
+	flag.IntVar(&o.devices, "devices", 0, "simulated devices (default: rss 10000, throughput 1000)")
+	flag.IntVar(&o.connections, "connections", 4, "simulator MQTT connections")
+	flag.IntVar(&o.qos, "qos", 1, "simulator QoS (0 or 1)")
+	flag.DurationVar(&o.rate, "rate", 0, "each device's interval (default: rss 5s, throughput 20ms)")
+	flag.DurationVar(&o.warmup, "warmup", 60*time.Second, "rss: wall time before measuring")
+	flag.DurationVar(&o.measure, "measure", 30*time.Second, "rss: wall time measured after the warm-up")
+	flag.DurationVar(&o.simDuration, "sim-duration", 4*time.Second, "throughput: simulated time to publish (devices × duration/rate readings)")
+	flag.Float64Var(&o.speed, "speed", 0, "throughput: simulator speed (0 as fast as the broker takes them; 1 real time: devices/rate msg/s for sim-duration)")
+	flag.BoolVar(&o.journal, "journal", true, "state.journal")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.Parse()
+	if o.devices == 0 {
+		o.devices = map[string]int{"rss": 10000, "throughput": 1000}[o.mode]
+	}
+	if o.rate == 0 {
+		o.rate = map[string]time.Duration{"rss": 5 * time.Second, "throughput": 20 * time.Millisecond}[o.mode]
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "vigil-load:", err)
+		os.Exit(1)
+	}
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type vigilProc struct {
+	cmd  *exec.Cmd
+	http string
+	done chan error
+}
+
+func run(o options) error {
+	if o.mode != "rss" && o.mode != "throughput" {
+		return fmt.Errorf("-mode %q: want rss or throughput", o.mode)
+	}
+	dir, err := os.MkdirTemp("", "vigil-load-")
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(dir)
+	}
+	rulesYAML, err := os.ReadFile(o.rules)
+	if err != nil {
+		return err
+	}
+	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "rules", "rules.yaml"), rulesYAML, 0o644); err != nil {
+		return err
+	}
+	bport, hport := freePort(), freePort()
+	cfg := fmt.Sprintf(`gateway: load
+broker: {listen: "127.0.0.1:%d"}
+upstream: {broker: "tcp://127.0.0.1:%d", topic: "vigil/{gateway}/alerts/{rule}"}
+state: {path: %s, journal: %v}
+rules: %s
+http: {listen: "127.0.0.1:%d"}
+log: {level: warn}
+`, bport, bport, filepath.Join(dir, "vigil.db"), o.journal, filepath.Join(dir, "rules"), hport)
+	cfgPath := filepath.Join(dir, "vigil.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(dir, "vigil.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	v := &vigilProc{http: fmt.Sprintf("http://127.0.0.1:%d", hport), done: make(chan error, 1)}
+	v.cmd = exec.Command(o.vigil, "run", "-c", cfgPath)
+	v.cmd.Stderr = logf
+	v.cmd.Stdout = logf
+	if err := v.cmd.Start(); err != nil {
+		return err
+	}
+	go func() { v.done <- v.cmd.Wait() }()
+	defer func() {
+		v.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-v.done:
+		case <-time.After(20 * time.Second):
+			v.cmd.Process.Kill()
+			<-v.done
+		}
+	}()
+	pid := v.cmd.Process.Pid
+	if err := waitUp(v, 20*time.Second); err != nil {
+		return fmt.Errorf("%w (log: %s)", err, logf.Name())
+	}
+	fmt.Printf("vigil-load: mode=%s vigil=%s pid=%d rules=%s (%d rules) journal=%v devices=%d rate=%s qos=%d connections=%d\n",
+		o.mode, o.vigil, pid, o.rules, strings.Count(string(rulesYAML), "\n  - name:"), o.journal, o.devices, o.rate, o.qos, o.connections)
+	fmt.Printf("vigil-load: machine: %s, %d cpus, load average %s\n", cpuModel(), numCPU(), loadavg())
+	st0, _ := status(v)
+	rss0, hwm0 := procMem(pid)
+	fmt.Printf("vigil-load: idle: VmRSS %.1f MB, VmHWM %.1f MB\n", rss0/1024, hwm0/1024)
+
+	simArgs := []string{"-broker", fmt.Sprintf("tcp://127.0.0.1:%d", bport), "-client-id", "load",
+		"-devices", strconv.Itoa(o.devices), "-kinds", "temperature", "-rate", o.rate.String(),
+		"-fault-every", "0", "-qos", strconv.Itoa(o.qos), "-connections", strconv.Itoa(o.connections), "-progress", "0"}
+	if o.mode == "rss" {
+		simArgs = append(simArgs, "-speed", "1")
+	} else {
+		simArgs = append(simArgs, "-speed", strconv.FormatFloat(o.speed, 'g', -1, 64), "-duration", o.simDuration.String())
+	}
+	sim := exec.Command(o.sim, simArgs...)
+	simOut, _ := sim.StderrPipe()
+	fmt.Printf("vigil-load: %s %s\n", o.sim, strings.Join(simArgs, " "))
+	t0 := time.Now()
+	cpu0 := procCPU(pid)
+	if err := sim.Start(); err != nil {
+		return err
+	}
+	simLines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(simOut)
+		for sc.Scan() {
+			simLines <- sc.Text()
+		}
+		close(simLines)
+	}()
+	simDone := make(chan error, 1)
+	go func() {
+		var last string
+		for l := range simLines {
+			last = l
+		}
+		err := sim.Wait()
+		if last != "" {
+			fmt.Printf("vigil-load: firmware-sim: %s\n", last)
+		}
+		simDone <- err
+	}()
+
+	if o.mode == "rss" {
+		return measureRSS(o, v, pid, sim, simDone, t0, st0)
+	}
+	return measureThroughput(o, v, pid, simDone, t0, st0, cpu0)
+}
+
+func measureRSS(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan error, t0 time.Time, st0 apiStatus) error {
+	end := t0.Add(o.warmup + o.measure)
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	perDevice := o.rate.Seconds()
+	var maxRSS float64
+	for time.Now().Before(end) {
+		select {
+		case err := <-simDone:
+			return fmt.Errorf("firmware-sim ended early: %v", err)
+		case err := <-v.done:
+			return fmt.Errorf("vigil ended: %v", err)
+		case <-tick.C:
+		}
+		st, err := status(v)
+		if err != nil {
+			return err
+		}
+		rss, hwm := procMem(pid)
+		el := time.Since(t0).Seconds()
+		phase := "warm-up"
+		if time.Since(t0) >= o.warmup {
+			phase = "measure"
+			maxRSS = max(maxRSS, rss)
+		}
+		fmt.Printf("vigil-load: t=%3.0fs %-7s messages %8d (%.1f per device, %5.0f/s) devices %5d alerts %6d dropped %d outbox %d VmRSS %.1f MB VmHWM %.1f MB\n",
+			el, phase, st.Messages-st0.Messages, float64(st.Messages-st0.Messages)/float64(o.devices), float64(st.Messages-st0.Messages)/el,
+			st.Devices, st.Alerts-st0.Alerts, st.Dropped, st.OutboxDepth, rss/1024, hwm/1024)
+	}
+	st, _ := status(v)
+	rss, hwm := procMem(pid)
+	sim.Process.Signal(syscall.SIGINT)
+	<-simDone
+	fmt.Printf("vigil-load: RESULT rss devices=%d rate=%s per device (%.0f msg/s) after %s: messages %d (%.1f per device), devices seen %d, VmRSS %.1f MB (max while measuring %.1f MB), VmHWM %.1f MB, load average %s\n",
+		o.devices, o.rate, float64(o.devices)/perDevice, time.Since(t0).Round(time.Second), st.Messages-st0.Messages,
+		float64(st.Messages-st0.Messages)/float64(o.devices), st.Devices, rss/1024, max(maxRSS, rss)/1024, hwm/1024, loadavg())
+	return nil
+}
+
+func measureThroughput(o options, v *vigilProc, pid int, simDone chan error, t0 time.Time, st0 apiStatus, cpu0 float64) error {
+	want := uint64(float64(o.devices) * o.simDuration.Seconds() / o.rate.Seconds())
+	var simErr error
+	simRunning := true
+	var simTook time.Duration
+	last, lastChange := st0.Messages, time.Now()
+	for {
+		select {
+		case simErr = <-simDone:
+			simRunning = false
+			simTook = time.Since(t0)
+		case err := <-v.done:
+			return fmt.Errorf("vigil ended: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		st, err := status(v)
+		if err != nil {
+			return err
+		}
+		if st.Messages != last {
+			last, lastChange = st.Messages, time.Now()
+		}
+		if !simRunning && (st.Messages-st0.Messages >= want || time.Since(lastChange) > 5*time.Second) {
+			break
+		}
+	}
+	if simErr != nil {
+		return fmt.Errorf("firmware-sim: %v", simErr)
+	}
+	st, _ := status(v)
+	took := lastChange.Sub(t0)
+	n := st.Messages - st0.Messages
+	cpu := procCPU(pid) - cpu0
+	rss, hwm := procMem(pid)
+	fmt.Printf("vigil-load: RESULT throughput qos=%d journal=%v speed=%g offered=%.0f/s: %d of %d readings processed (%.1f%% lost) in %s: %.0f msgs/s (simulator done after %s); vigil CPU %.2f s = %.1f µs/msg processed, %.1f µs/msg offered (%.0f%% of one core); alerts %d, subscriber dropped %d; VmRSS %.1f MB, VmHWM %.1f MB; load average %s\n",
+		o.qos, o.journal, o.speed, float64(o.devices)/o.rate.Seconds(), n, want, 100*(1-float64(n)/float64(want)), took.Round(time.Millisecond), float64(n)/took.Seconds(), simTook.Round(time.Millisecond),
+		cpu, cpu/float64(n)*1e6, cpu/float64(want)*1e6, 100*cpu/took.Seconds(), st.Alerts-st0.Alerts, st.Dropped-st0.Dropped, rss/1024, hwm/1024, loadavg())
+	return nil
+}
+
+type apiStatus struct {
+	Messages    uint64 `json:"messages_total"`
+	Alerts      uint64 `json:"alerts_total"`
+	Dropped     uint64 `json:"dropped_total"`
+	OutboxDepth int    `json:"outbox_depth"`
+	Devices     int    `json:"devices"`
+}
+
+var client = &http.Client{Timeout: 5 * time.Second}
+
+func status(v *vigilProc) (apiStatus, error) {
+	var st apiStatus
+	resp, err := client.Get(v.http + "/api/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return st, fmt.Errorf("GET /api/status: %s", resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+func waitUp(v *vigilProc, max time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), max)
+	defer cancel()
+	for {
+		select {
+		case err := <-v.done:
+			return fmt.Errorf("vigil exited: %v", err)
+		case <-ctx.Done():
+			return fmt.Errorf("vigil not up after %s", max)
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := client.Get(v.http + "/api/status")
+		if err != nil {
+			continue
+		}
+		var st struct {
+			Broker   bool `json:"broker_connected"`
+			Upstream bool `json:"upstream_connected"`
+		}
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if st.Broker && st.Upstream {
+			return nil
+		}
+	}
+}
+
+// procMem returns VmRSS and VmHWM in kB.
+func procMem(pid int) (rss, hwm float64) {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			rss, _ = strconv.ParseFloat(f[1], 64)
+		case "VmHWM:":
+			hwm, _ = strconv.ParseFloat(f[1], 64)
+		}
+	}
+	return
+}
+
+// procCPU is the process's user + system CPU time in seconds.
+func procCPU(pid int) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if _, v, ok := strings.Cut(l, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return "?"
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}

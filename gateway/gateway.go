@@ -278,6 +278,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); subErr <- sub.Run(subCtx) }()
 
 	eg, egCtx := errgroup.WithContext(outCtx)
+	eg.Go(func() error { g.journalPruner(egCtx); return nil })
 	if g.pub != nil {
 		eg.Go(func() error { return g.pub.Run(egCtx) })
 		eg.Go(func() error { return g.fwd.Run(egCtx) })

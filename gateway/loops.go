@@ -234,6 +234,36 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 	}
 }
 
+// pruneChunk is how many journal rows one transaction of journalPruner
+// deletes: a few milliseconds of the database's one writer.
+const pruneChunk = 2000
+
+// journalPruner deletes the journal rows that checkpoints cover, a chunk at
+// a time, so no transaction holds the writer — and the journal commits and
+// acknowledgements waiting for it — for long. Rows it has not reached yet
+// are never read again; they only take disk space meanwhile.
+func (g *Gateway) journalPruner(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			n, err := g.db.PruneJournal(pruneChunk)
+			if err != nil {
+				g.limit.warn(g.log, "journal-prune", "journal: prune failed", "err", err)
+				break
+			}
+			if n < pruneChunk {
+				break
+			}
+		}
+	}
+}
+
 func (g *Gateway) prune() {
 	if n, err := g.db.Prune(g.o.Now()); err != nil {
 		g.log.Warn("history: prune failed", "err", err)

@@ -34,9 +34,9 @@ func hashPart(p []byte) partHash {
 	return partHash{maphash.Bytes(seedA, p), maphash.Bytes(seedB, p), len(p)}
 }
 
-// SaveCheckpoint replaces the checkpoint and deletes the journal rows it
-// covers (Pos <= c.Pos), in one transaction: after a crash either the old
-// checkpoint and its journal or the new one and the shorter journal remain.
+// SaveCheckpoint replaces the checkpoint in one transaction: after a crash
+// either the old checkpoint or the new one is there, with the journal after
+// it. The journal rows it covers (Pos <= c.Pos) are left for PruneJournal.
 // Only parts whose bytes differ from the last saved or loaded checkpoint are
 // written. c.Pos must not go backwards nor beyond the journal's head.
 func (db *DB) SaveCheckpoint(c Checkpoint) error {
@@ -120,19 +120,58 @@ func (db *DB) saveCheckpoint(c Checkpoint, hashes map[string]partHash) error {
 			return err
 		}
 	}
+	return tx.Commit()
+}
+
+// PruneJournal deletes up to limit journal rows that the saved checkpoint covers,
+// oldest first, keeping the redelivery ids of those received within
+// DedupWindow, and returns how many it deleted (0: nothing left to prune).
+//
+// It is apart from SaveCheckpoint so that neither holds the database's one
+// writer for long: deleting a whole checkpoint interval's rows (50,000 at
+// 5,000 msg/s) in the checkpoint's transaction stalled the journal, and with
+// it every acknowledgement, for half a second. Rows at or below the
+// checkpoint are never read again (Journal reads after it), so pruning late
+// or never only costs disk space.
+func (db *DB) PruneJournal(limit int) (int, error) {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	var lo sql.NullInt64
+	if err := db.w.QueryRow("SELECT min(pos) FROM journal").Scan(&lo); err != nil {
+		return 0, db.wrap("prune journal", err)
+	}
+	if !lo.Valid || uint64(lo.Int64) > db.cpPos || limit <= 0 {
+		return 0, nil
+	}
+	hi := min(db.cpPos, uint64(lo.Int64)+uint64(limit)-1)
+	n, err := db.pruneJournal(hi)
+	if err != nil {
+		return 0, db.wrap("prune journal", err)
+	}
+	return n, nil
+}
+
+func (db *DB) pruneJournal(hi uint64) (int, error) {
+	tx, err := db.w.Begin()
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
 	if w := db.o.DedupWindow; w > 0 {
 		cutoff := nanos(db.now().Add(-w))
 		if _, err := tx.Stmt(db.st.seenExpire).Exec(cutoff); err != nil {
-			return err
+			return 0, err
 		}
-		if _, err := tx.Stmt(db.st.seenKeep).Exec(int64(c.Pos), cutoff); err != nil {
-			return err
+		if _, err := tx.Stmt(db.st.seenKeep).Exec(int64(hi), cutoff); err != nil {
+			return 0, err
 		}
 	}
-	if _, err := tx.Stmt(db.st.jTruncate).Exec(int64(c.Pos)); err != nil {
-		return err
+	res, err := tx.Stmt(db.st.jTruncate).Exec(int64(hi))
+	if err != nil {
+		return 0, err
 	}
-	return tx.Commit()
+	n, _ := res.RowsAffected()
+	return int(n), tx.Commit()
 }
 
 // LoadCheckpoint returns the saved checkpoint; ok is false when there is

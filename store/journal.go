@@ -154,10 +154,13 @@ func (db *DB) Journal(after uint64, fn func(Message) error) error {
 }
 
 // JournalLen is the number of journaled messages not yet covered by a
-// checkpoint.
+// checkpoint (rows it covers wait for PruneJournal and do not count).
 func (db *DB) JournalLen() (int, error) {
+	db.wmu.Lock()
+	cp := db.cpPos
+	db.wmu.Unlock()
 	var n int
-	if err := db.r.QueryRow("SELECT count(*) FROM journal").Scan(&n); err != nil {
+	if err := db.r.QueryRow("SELECT count(*) FROM journal WHERE pos > ?", int64(cp)).Scan(&n); err != nil {
 		return 0, classify("count journal", err)
 	}
 	return n, nil

@@ -143,7 +143,7 @@ func TestJournalDedup(t *testing.T) {
 		t.Fatalf("after reopen: %+v %v", b[0], err)
 	}
 	// Once a checkpoint truncated it, the id is forgotten (see Message.Dedup).
-	if err := db.SaveCheckpoint(Checkpoint{Pos: 2}); err != nil {
+	if err := saveAndPrune(db, Checkpoint{Pos: 2}); err != nil {
 		t.Fatal(err)
 	}
 	b = []Message{msg("a", "2", "m2")}
@@ -163,7 +163,7 @@ func TestCheckpointTruncatesJournal(t *testing.T) {
 	c := Checkpoint{Pos: 6, Version: 3, Taken: taken, Parts: map[string][]byte{
 		"engine": []byte("e1"), "rule/a": []byte("a1"), "rule/empty": {},
 	}}
-	if err := db.SaveCheckpoint(c); err != nil {
+	if err := saveAndPrune(db, c); err != nil {
 		t.Fatal(err)
 	}
 	if got := readJournal(t, db, 0); !reflect.DeepEqual(positions(got), []uint64{7, 8, 9, 10}) {
@@ -184,7 +184,7 @@ func TestCheckpointTruncatesJournal(t *testing.T) {
 		c2 := Checkpoint{Pos: 10, Version: 4, Taken: taken.Add(time.Minute), Parts: map[string][]byte{
 			"engine": []byte("e2"), "rule/a": []byte("a1"), "rule/b": []byte("b1"),
 		}}
-		if err := db.SaveCheckpoint(c2); err != nil {
+		if err := saveAndPrune(db, c2); err != nil {
 			t.Fatal(err)
 		}
 		// A fresh DB has no hashes: the full path must give the same result.
@@ -206,7 +206,7 @@ func TestCheckpointTruncatesJournal(t *testing.T) {
 
 	t.Run("rejects bad positions", func(t *testing.T) {
 		for _, pos := range []uint64{9, 12} { // behind the saved one; beyond the head
-			if err := db.SaveCheckpoint(Checkpoint{Pos: pos}); err == nil {
+			if err := saveAndPrune(db, Checkpoint{Pos: pos}); err == nil {
 				t.Fatalf("pos %d accepted", pos)
 			}
 		}
@@ -215,7 +215,7 @@ func TestCheckpointTruncatesJournal(t *testing.T) {
 	t.Run("full rewrite without loaded hashes", func(t *testing.T) {
 		db2 := reopen(t, db) // no LoadCheckpoint: hashes unknown
 		c3 := Checkpoint{Pos: 11, Parts: map[string][]byte{"only": bytes.Repeat([]byte{1}, 10)}}
-		if err := db2.SaveCheckpoint(c3); err != nil {
+		if err := saveAndPrune(db2, c3); err != nil {
 			t.Fatal(err)
 		}
 		got, _, err := db2.LoadCheckpoint()
@@ -240,14 +240,14 @@ func TestJournalDedupWindowOnlyRedelivered(t *testing.T) {
 	if _, err := db.Append([]Message{{Topic: "t", Payload: []byte("1"), Dedup: "a", Received: now}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SaveCheckpoint(Checkpoint{Pos: 1}); err != nil {
+	if err := saveAndPrune(db, Checkpoint{Pos: 1}); err != nil {
 		t.Fatal(err)
 	}
 	fresh := []Message{{Topic: "t", Payload: []byte("1"), Dedup: "a", Received: now}}
 	if _, err := db.Append(fresh); err != nil || fresh[0].Dup || fresh[0].Pos != 2 {
 		t.Fatalf("fresh: %+v %v", fresh[0], err)
 	}
-	if err := db.SaveCheckpoint(Checkpoint{Pos: 2}); err != nil {
+	if err := saveAndPrune(db, Checkpoint{Pos: 2}); err != nil {
 		t.Fatal(err)
 	}
 	again := []Message{{Topic: "t", Payload: []byte("1"), Dedup: "a", Received: now, Redelivered: true}}
@@ -266,7 +266,7 @@ func TestJournalDedupWindow(t *testing.T) {
 	if _, err := db.Append([]Message{at("1", "a", clock), at("2", "b", clock.Add(-2*time.Minute)), at("3", "", clock)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SaveCheckpoint(Checkpoint{Pos: 3}); err != nil {
+	if err := saveAndPrune(db, Checkpoint{Pos: 3}); err != nil {
 		t.Fatal(err)
 	}
 	db = reopen(t, db) // the memory is in the file
@@ -287,7 +287,7 @@ func TestJournalDedupWindow(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			clock = clock.Add(s.advance)
 			if s.advance > 0 { // expiry happens at checkpoints
-				if err := db.SaveCheckpoint(Checkpoint{Pos: db.LastPos()}); err != nil {
+				if err := saveAndPrune(db, Checkpoint{Pos: db.LastPos()}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -334,7 +334,63 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Fatalf("append after migration: %+v %v", b, err)
 	}
 	// The new table works.
-	if err := db.SaveCheckpoint(Checkpoint{Pos: 8}); err != nil {
+	if err := saveAndPrune(db, Checkpoint{Pos: 8}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// saveAndPrune is SaveCheckpoint followed by pruning everything it covers,
+// as the gateway does over the following moments.
+func saveAndPrune(db *DB, c Checkpoint) error {
+	if err := db.SaveCheckpoint(c); err != nil {
+		return err
+	}
+	_, err := db.PruneJournal(1 << 30)
+	return err
+}
+
+// TestPruneJournalInChunks: a checkpoint leaves the rows it covers for
+// PruneJournal, which deletes them oldest first, limit rows per call, never
+// a row after the checkpoint, and keeps recent redelivery ids.
+func TestPruneJournalInChunks(t *testing.T) {
+	db := openTest(t, Options{Path: filepath.Join(t.TempDir(), "v.db"), DedupWindow: time.Hour})
+	var msgs []Message
+	for i := range 10 {
+		msgs = append(msgs, Message{Topic: "t", Payload: []byte{byte(i)}, Received: time.Now(), Dedup: fmt.Sprintf("id%d", i)})
+	}
+	if _, err := db.Append(msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveCheckpoint(Checkpoint{Pos: 7}); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() (n int) {
+		db.r.QueryRow("SELECT count(*) FROM journal").Scan(&n)
+		return n
+	}
+	if rows() != 10 {
+		t.Fatalf("SaveCheckpoint deleted rows: %d left", rows())
+	}
+	if n, err := db.JournalLen(); err != nil || n != 3 {
+		t.Fatalf("JournalLen %d %v, want the 3 rows after the checkpoint", n, err)
+	}
+	for _, want := range []int{3, 3, 1, 0, 0} {
+		n, err := db.PruneJournal(3)
+		if err != nil || n != want {
+			t.Fatalf("PruneJournal(3) = %d %v, want %d", n, err, want)
+		}
+	}
+	if rows() != 3 {
+		t.Fatalf("%d rows left, want the 3 after the checkpoint", rows())
+	}
+	// A redelivery of a pruned message is still recognised (within the window).
+	again := []Message{{Topic: "t", Payload: []byte{2}, Received: time.Now(), Dedup: "id2", Redelivered: true}}
+	if _, err := db.Append(again); err != nil || !again[0].Dup || again[0].Pos != 3 {
+		t.Fatalf("redelivery after pruning: %+v %v", again[0], err)
+	}
+	var got []uint64
+	db.Journal(7, func(m Message) error { got = append(got, m.Pos); return nil })
+	if fmt.Sprint(got) != "[8 9 10]" {
+		t.Fatalf("journal after the checkpoint: %v", got)
 	}
 }

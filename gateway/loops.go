@@ -235,8 +235,13 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 }
 
 // pruneChunk is how many journal rows one transaction of journalPruner
-// deletes: a few milliseconds of the database's one writer.
-const pruneChunk = 2000
+// deletes: a few milliseconds of the database's one writer. Between chunks
+// it pauses for prunePause, so journal commits get the writer in between;
+// that still prunes ~30,000 rows a second, more than a gateway journals.
+const (
+	pruneChunk = 500
+	prunePause = 10 * time.Millisecond
+)
 
 // journalPruner deletes the journal rows that checkpoints cover, a chunk at
 // a time, so no transaction holds the writer — and the journal commits and
@@ -259,6 +264,10 @@ func (g *Gateway) journalPruner(ctx context.Context) {
 			}
 			if n < pruneChunk {
 				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(prunePause):
 			}
 		}
 	}

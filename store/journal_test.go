@@ -394,3 +394,44 @@ func TestPruneJournalInChunks(t *testing.T) {
 		t.Fatalf("journal after the checkpoint: %v", got)
 	}
 }
+
+// TestAppendBulkAndFallback: batches go in as multi-row INSERTs (full and
+// partial chunks, positions contiguous, contents intact); a batch with an id
+// already journaled falls back to row by row, which marks that one Dup.
+func TestAppendBulkAndFallback(t *testing.T) {
+	db := openTest(t, Options{})
+	var big []Message
+	for i := range 2*bulkRows + 45 {
+		big = append(big, Message{Topic: fmt.Sprint("t/", i), Payload: []byte(fmt.Sprint(i)), Received: time.Unix(int64(1000+i), 0), Dedup: fmt.Sprint("id", i)})
+	}
+	big[7].Dedup, big[8].Payload = "", nil // no id; an empty payload
+	if n, err := db.Append(big); err != nil || n != len(big) {
+		t.Fatalf("Append %d: %d %v", len(big), n, err)
+	}
+	i := 0
+	err := db.Journal(0, func(m Message) error {
+		want := big[i]
+		if m.Pos != uint64(i+1) || m.Topic != want.Topic || string(m.Payload) != string(want.Payload) ||
+			!m.Received.Equal(want.Received) || m.Dedup != want.Dedup {
+			return fmt.Errorf("row %d: %+v, want %+v", i, m, want)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(big) {
+		t.Fatalf("read back %d rows: %v", i, err)
+	}
+	again := []Message{
+		{Topic: "x", Payload: []byte("d"), Dedup: "new1"},
+		{Topic: "t/5", Payload: []byte("5"), Dedup: "id5"}, // collides, not flagged DUP
+		{Topic: "x", Payload: []byte("e"), Dedup: "new2"},
+	}
+	n, err := db.Append(again)
+	last := uint64(len(big))
+	if err != nil || n != 2 || again[0].Pos != last+1 || !again[1].Dup || again[1].Pos != 6 || again[2].Pos != last+2 {
+		t.Fatalf("fallback: n %d err %v, %+v", n, err, again)
+	}
+	if db.LastPos() != last+2 {
+		t.Fatalf("LastPos %d, want %d", db.LastPos(), last+2)
+	}
+}

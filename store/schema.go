@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // migrations[i] takes the schema from user_version i to i+1. Append only:
@@ -125,6 +126,25 @@ type stmts struct {
 	cpUpsert, partUpsert, partDel *sql.Stmt
 	hInsert, oInsert, oDropSev    *sql.Stmt
 	oDelete, hDelivered           *sql.Stmt
+	jBulk                         *sql.Stmt // bulkRows rows per INSERT
+}
+
+// bulkRows is how many journal rows one multi-row INSERT carries: 5
+// parameters each, well below SQLite's limit of 32,766.
+const bulkRows = 128
+
+// bulkInsertSQL is the journal INSERT for n rows.
+func bulkInsertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO journal(pos, topic, payload, received, dedup) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?)")
+	}
+	b.WriteString(" ON CONFLICT(dedup) WHERE dedup IS NOT NULL DO NOTHING")
+	return b.String()
 }
 
 func (s *stmts) prepare(w *sql.DB) error {
@@ -155,6 +175,7 @@ func (s *stmts) prepare(w *sql.DB) error {
 			(SELECT seq FROM outbox WHERE severity = ? ORDER BY seq LIMIT ?)`},
 		{&s.oDelete, `DELETE FROM outbox WHERE id = ?`},
 		{&s.hDelivered, `UPDATE history SET delivered = ? WHERE id = ? AND delivered = 0`},
+		{&s.jBulk, bulkInsertSQL(bulkRows)},
 	} {
 		st, err := w.Prepare(p.sql)
 		if err != nil {
@@ -167,7 +188,7 @@ func (s *stmts) prepare(w *sql.DB) error {
 
 func (s *stmts) close() {
 	for _, st := range []*sql.Stmt{s.jDedup, s.jInsert, s.jTruncate, s.seenGet, s.seenKeep, s.seenExpire, s.cpUpsert, s.partUpsert,
-		s.partDel, s.hInsert, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered} {
+		s.partDel, s.hInsert, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered, s.jBulk} {
 		if st != nil {
 			st.Close()
 		}

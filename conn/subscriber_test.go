@@ -315,7 +315,7 @@ func TestQueueFullRedelivery(t *testing.T) {
 		t.Fatalf("with a queue of 2: stats %+v", st)
 	}
 	got := map[string]bool{}
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for len(got) < n {
 		select {
 		case m := <-s.Messages():

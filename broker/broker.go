@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"sync"
@@ -84,11 +83,13 @@ func New(o Options) (*Broker, error) {
 	// leaves it unacknowledged when its queue is full (the broker redelivers
 	// it). mochi holds at most MaximumInflight unacknowledged messages per
 	// client (default 8,192, below vigil's queue of 10,000) and drops the
-	// rest after acknowledging them to their publisher: the most it allows
-	// keeps an overload inside vigil's own, counted queue policy. It is a
-	// cap, not an allocation (≈ 13 MB for 65,535 small messages).
+	// rest after acknowledging them to their publisher. 16,384 keeps an
+	// overload inside vigil's own, counted queue policy. It is a cap, not an
+	// allocation (≈ 3 MB of small messages). Not mochi's maximum of 65,535:
+	// with that, QoS 1 delivery stalled on 32-bit ARM (mochi v2.7.9; the
+	// qemu arm v7 tests of package conn caught it).
 	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumInflight = math.MaxUint16
+	caps.MaximumInflight = 1 << 14
 	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false, Capabilities: caps})
 	if err := srv.AddHook(&authHook{users: hashUsers(o.Users)}, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)

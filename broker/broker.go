@@ -85,9 +85,7 @@ func New(o Options) (*Broker, error) {
 	// client (default 8,192, below vigil's queue of 10,000) and drops the
 	// rest after acknowledging them to their publisher. 16,384 keeps an
 	// overload inside vigil's own, counted queue policy. It is a cap, not an
-	// allocation (≈ 3 MB of small messages). Not mochi's maximum of 65,535:
-	// with that, QoS 1 delivery stalled on 32-bit ARM (mochi v2.7.9; the
-	// qemu arm v7 tests of package conn caught it).
+	// allocation (≈ 3 MB of small messages).
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumInflight = 1 << 14
 	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false, Capabilities: caps})

@@ -165,6 +165,11 @@ type link struct {
 	lost chan error
 
 	connected  atomic.Bool
+	// ready: connected and the session set up (subscribed), what Stats
+	// report. Set after connected, so "connected" never shows before the
+	// subscriptions exist: a test (or an operator) that publishes then
+	// would see the messages go nowhere.
+	ready atomic.Bool
 	attempts   atomic.Uint64
 	reconnects atomic.Uint64
 
@@ -276,7 +281,9 @@ func (l *link) run(ctx context.Context, up func() error, again func() bool) erro
 				continue
 			}
 		}
+		l.ready.Store(true)
 		wait = l.hold(ctx, tick, again)
+		l.ready.Store(false)
 		l.connected.Store(false)
 		if wait < 0 {
 			return nil

@@ -281,7 +281,7 @@ func (s *Subscriber) needRedelivery() bool {
 // Stats returns the counters.
 func (s *Subscriber) Stats() SubStats {
 	return SubStats{
-		Connected:  s.l.connected.Load(),
+		Connected:  s.l.ready.Load(),
 		Received:   s.received.Load(),
 		Dropped:    s.dropped.Load(),
 		Ignored:    s.ignored.Load(),

@@ -164,12 +164,12 @@ type link struct {
 	cli  paho.Client
 	lost chan error
 
-	connected  atomic.Bool
+	connected atomic.Bool
 	// ready: connected and the session set up (subscribed), what Stats
 	// report. Set after connected, so "connected" never shows before the
 	// subscriptions exist: a test (or an operator) that publishes then
 	// would see the messages go nowhere.
-	ready atomic.Bool
+	ready      atomic.Bool
 	attempts   atomic.Uint64
 	reconnects atomic.Uint64
 

@@ -138,6 +138,15 @@ type e2ePublisher struct {
 	errs atomic.Int64
 }
 
+// dialE2EPubs connects the e2ePubs publishers of one benchmark run.
+func dialE2EPubs(b *testing.B, addr, id string, qos byte) []*e2ePublisher {
+	pubs := make([]*e2ePublisher, e2ePubs)
+	for p := range pubs {
+		pubs[p] = dialE2E(b, addr, fmt.Sprintf("%s-pub-%d", id, p), qos)
+	}
+	return pubs
+}
+
 func dialE2E(b *testing.B, addr, id string, qos byte) *e2ePublisher {
 	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
 		SetCleanSession(true).SetAutoReconnect(false).SetMaxResumePubInFlight(e2eInflight).
@@ -222,10 +231,7 @@ func BenchmarkE2EThroughput(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				id := fmt.Sprintf("tp-%d-%v-%d", qos, journal, time.Now().UnixNano())
 				r := startE2E(b, journal, id)
-				pubs := make([]*e2ePublisher, e2ePubs)
-				for p := range pubs {
-					pubs[p] = dialE2E(b, r.brk.Addr(), fmt.Sprintf("%s-pub-%d", id, p), qos)
-				}
+				pubs := dialE2EPubs(b, r.brk.Addr(), id, qos)
 				m0 := r.g.Status().Messages
 				b.ResetTimer()
 				t0 := time.Now()
@@ -384,10 +390,7 @@ func BenchmarkE2ELatency(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			pubs := make([]*e2ePublisher, e2ePubs)
-			for p := range pubs {
-				pubs[p] = dialE2E(b, r.brk.Addr(), fmt.Sprintf("%s-pub-%d", id, p), tc.qos)
-			}
+			pubs := dialE2EPubs(b, r.brk.Addr(), id, tc.qos)
 			b.ResetTimer()
 			t0 := time.Now()
 			var wg sync.WaitGroup

@@ -30,10 +30,71 @@ type Program struct {
 	Pos  Pos
 	prog *vm.Program
 	vm   vm.VM
+	// fast is the closure form of the expression (fast.go), nil when the
+	// expression is outside the fast subset; ident is set when the whole
+	// expression is one variable.
+	fast  fexpr
+	ident string
+	hint  int
+}
+
+func newProgram(src string, pos Pos, prog *vm.Program) *Program {
+	p := &Program{Src: src, Pos: pos, prog: prog}
+	n := prog.Node()
+	if id, ok := n.(*exprast.IdentifierNode); ok && !strings.HasPrefix(id.Value, "$") {
+		p.ident = id.Value
+	}
+	p.fast = compileFast(n)
+	return p
 }
 
 // Run evaluates the expression in env.
 func (p *Program) Run(env map[string]any) (any, error) {
+	if p.ident != "" {
+		return env[p.ident], nil
+	}
+	if p.fast != nil {
+		if v, ok := p.fast(MapVars(env)); ok {
+			return v.box(), nil
+		}
+	}
+	return p.runVM(env)
+}
+
+// Fast reports whether the expression has a fast form (see fast.go), the
+// condition for RunFlat and BoolFlat to skip building a map.
+func (p *Program) Fast() bool { return p.ident != "" || p.fast != nil }
+
+// RunFlat is Run on a Flat event; it builds the event's map only when the
+// VM has to run.
+func (p *Program) RunFlat(f *Flat) (any, error) {
+	if p.ident != "" {
+		return f.Var(p.ident, &p.hint), nil
+	}
+	if p.fast != nil {
+		if v, ok := p.fast(f); ok {
+			return v.box(), nil
+		}
+	}
+	return p.runVM(f.Map())
+}
+
+// BoolFlat is Bool on a Flat event.
+func (p *Program) BoolFlat(f *Flat) (bool, error) {
+	if p.fast != nil {
+		if v, ok := p.fast(f); ok {
+			switch v.k {
+			case fBool:
+				return v.b, nil
+			case fNil:
+				return false, nil
+			}
+		}
+	}
+	return p.Bool(f.Map())
+}
+
+func (p *Program) runVM(env map[string]any) (any, error) {
 	p.vm.MemoryBudget = memoryBudget
 	out, err := p.vm.Run(p.prog, env)
 	if err != nil {
@@ -44,7 +105,17 @@ func (p *Program) Run(env map[string]any) (any, error) {
 
 // Bool evaluates a boolean expression; nil counts as false.
 func (p *Program) Bool(env map[string]any) (bool, error) {
-	out, err := p.Run(env)
+	if p.fast != nil {
+		if v, ok := p.fast(MapVars(env)); ok {
+			switch v.k {
+			case fBool:
+				return v.b, nil
+			case fNil:
+				return false, nil
+			}
+		}
+	}
+	out, err := p.runVM(env)
 	if err != nil {
 		return false, err
 	}
@@ -179,7 +250,7 @@ func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, k
 			return nil
 		}
 	}
-	return &Program{Src: src, Pos: p, prog: prog}
+	return newProgram(src, p, prog)
 }
 
 // notBool recognises expressions that can never be boolean even when their

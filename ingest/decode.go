@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -44,6 +45,12 @@ func ParseFormat(s string) (Format, error) {
 type Decoded struct {
 	Fields map[string]any
 	Time   time.Time
+	// With Decoder.DecodeFlat, a JSON object's fields may come as names
+	// and values in payload order instead (Flat; Fields is nil then), no
+	// name twice. They are valid until the Decoder's next call.
+	Flat bool
+	Keys []string
+	Vals []any
 }
 
 var errNoTime = errors.New("no event time")
@@ -55,34 +62,55 @@ var errNoTime = errors.New("no event time")
 // On error no events are returned: a payload is taken whole or not at all,
 // so a half-decoded batch never reaches the rules.
 func Decode(f Format, payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
+	d := decoders.Get().(*Decoder)
+	defer decoders.Put(d)
+	out, err := d.Decode(f, payload, timeField, recv)
+	if err != nil {
+		return nil, err
+	}
+	return append(make([]Decoded, 0, len(out)), out...), nil
+}
+
+var decoders = sync.Pool{New: func() any { return NewDecoder() }}
+
+// Decode is the package-level Decode, reusing d's memory: the slice it
+// returns is valid until the next call (the events' maps are the caller's
+// to keep).
+func (d *Decoder) Decode(f Format, payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
+	return d.decode(f, payload, timeField, recv, false)
+}
+
+// DecodeFlat is Decode that may return a JSON object's fields flat (see
+// Decoded), sparing the map for callers that may not need one.
+func (d *Decoder) DecodeFlat(f Format, payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
+	return d.decode(f, payload, timeField, recv, true)
+}
+
+func (d *Decoder) decode(f Format, payload []byte, timeField string, recv time.Time, flat bool) ([]Decoded, error) {
 	if len(payload) > MaxPayload {
 		return nil, fmt.Errorf("payload of %d bytes exceeds %d", len(payload), MaxPayload)
 	}
 	switch f {
 	case JSON:
-		return decodeJSON(payload, timeField, recv)
+		return d.decodeJSON(payload, timeField, recv, flat)
 	case Influx:
 		return decodeInflux(payload, timeField, recv)
 	case Value:
 		return decodeValue(payload, recv)
 	case Auto:
-		return decodeAuto(payload, timeField, recv)
+		trimmed := skipSpace(payload)
+		if len(trimmed) == 0 {
+			return nil, errors.New("empty payload")
+		}
+		if c := trimmed[0]; c == '{' || c == '[' {
+			return d.decodeJSON(payload, timeField, recv, flat)
+		}
+		if v, ok := parseNumber(payload); ok {
+			return valueEvent(v, recv)
+		}
+		return decodeInflux(payload, timeField, recv)
 	}
 	return nil, fmt.Errorf("unknown format %q", string(f))
-}
-
-func decodeAuto(payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
-	trimmed := skipSpace(payload)
-	if len(trimmed) == 0 {
-		return nil, errors.New("empty payload")
-	}
-	if c := trimmed[0]; c == '{' || c == '[' {
-		return decodeJSON(payload, timeField, recv)
-	}
-	if v, ok := parseNumber(payload); ok {
-		return valueEvent(v, recv)
-	}
-	return decodeInflux(payload, timeField, recv)
 }
 
 // skipSpace drops leading JSON whitespace.
@@ -136,14 +164,31 @@ func valueEvent(v float64, recv time.Time) ([]Decoded, error) {
 	return []Decoded{{Fields: map[string]any{"value": v}, Time: recv.UTC()}}, nil
 }
 
-func decodeJSON(payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
+func (d *Decoder) decodeJSON(payload []byte, timeField string, recv time.Time, flat bool) ([]Decoded, error) {
 	if err := checkDepth(payload); err != nil {
 		return nil, err
 	}
-	if v, ok := fastJSON(payload); ok {
-		return jsonValue(v, timeField, recv)
+	v, isFlat, ok := d.fastJSON(payload, flat)
+	if !ok {
+		return decodeJSONStd(payload, timeField, recv)
 	}
-	return decodeJSONStd(payload, timeField, recv)
+	if isFlat {
+		t, err := eventTime(flatFields{d.fk, d.fv}, timeField, recv)
+		if err != nil {
+			return nil, err
+		}
+		d.out = append(d.out[:0], Decoded{Time: t, Flat: true, Keys: d.fk, Vals: d.fv})
+		return d.out, nil
+	}
+	if m, ok := v.(map[string]any); ok {
+		ev, err := jsonEvent(m, timeField, recv)
+		if err != nil {
+			return nil, err
+		}
+		d.out = append(d.out[:0], ev)
+		return d.out, nil
+	}
+	return jsonValue(v, timeField, recv)
 }
 
 // decodeJSONStd decodes with encoding/json: the reference the fast path is
@@ -204,7 +249,7 @@ func jsonEvent(m map[string]any, timeField string, recv time.Time) (Decoded, err
 	if len(m) > MaxFields {
 		return Decoded{}, fmt.Errorf("json: %d fields exceed %d", len(m), MaxFields)
 	}
-	t, err := eventTime(m, timeField, recv)
+	t, err := eventTime(mapFields(m), timeField, recv)
 	if err != nil {
 		return Decoded{}, err
 	}

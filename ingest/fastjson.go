@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"encoding/binary"
+	"hash/maphash"
+	"math"
 	"strconv"
 
 	"github.com/valyala/fastjson"
@@ -20,38 +23,260 @@ import (
 // (pretty-printed JSON takes the slower path), and numbers out of float64's
 // range.
 
-var jsonParsers fastjson.ParserPool
-
 // extraFields is the room left in an event's map for what the engine adds
 // (topic, time) and a capture or two, so adding them does not regrow it.
 const extraFields = 3
 
-func fastJSON(payload []byte) (any, bool) {
-	for i, c := range payload {
-		// Control bytes too: fastjson's validator misses one that precedes
-		// an escape in the same string (and compact payloads have none).
-		if c < 0x20 || c >= 0x80 || c == '\\' && i+1 < len(payload) && payload[i+1] == 'u' {
-			return nil, false
+// maxInterned bounds a Decoder's table of field names: names are few in
+// practice, but a payload can make up any number of them.
+const maxInterned = 4096
+
+// Decoder decodes payloads, reusing its parser and memory between calls.
+// It is not safe for concurrent use; the package-level Decode is.
+type Decoder struct {
+	p    fastjson.Parser
+	num  []byte
+	keys map[string]*name // field names seen, so each is allocated once
+	gen  uint64           // payloads decoded: name.gen finds a repeated field
+	out  []Decoded
+	// flat fields of the last payload (DecodeFlat)
+	fk []string
+	fv []any
+	// shape: the names of the last flat payload in order, the likely
+	// names of the next one, found without hashing.
+	shape []*name
+	// strs caches boxed string values: a device sends the same few (a
+	// unit, a status, its own id) in message after message.
+	strs [strCacheSize]strEntry
+	seed maphash.Seed
+}
+
+const (
+	strCacheSize = 512 // entries, a power of two
+	strCacheMax  = 32  // longest string cached, bytes
+)
+
+type strEntry struct {
+	s string
+	v any
+}
+
+type name struct {
+	s   string
+	gen uint64 // the payload it was last seen in
+}
+
+// NewDecoder returns a Decoder.
+func NewDecoder() *Decoder { return &Decoder{keys: map[string]*name{}, seed: maphash.MakeSeed()} }
+
+// fastJSON decodes payload if it can (ok); with flat, an object's members
+// go to d.fk and d.fv if they can (isFlat), and v is nil.
+func (d *Decoder) fastJSON(payload []byte, flat bool) (v any, isFlat, ok bool) {
+	esc, plain := scanPlain(payload)
+	if !plain {
+		return nil, false, false
+	}
+	// The parser alone accepts more than RFC 8259 in two places: escapes
+	// in strings (it keeps an invalid one as it is), checked here by the
+	// strict validator when there is a backslash at all, and numbers (01,
+	// NaN, Inf), which convert checks one by one.
+	if esc && fastjson.ValidateBytes(payload) != nil {
+		return nil, false, false
+	}
+	pv, err := d.p.ParseBytes(payload)
+	if err != nil {
+		return nil, false, false
+	}
+	d.gen++
+	if flat && pv.Type() == fastjson.TypeObject {
+		if d.flat(pv) {
+			return nil, true, true
+		}
+		d.gen++ // the names flat saw are not this attempt's
+	}
+	v, ok = d.convert(pv, extraFields)
+	return v, false, ok
+}
+
+// flat puts a parsed object's members into d.fk and d.fv. It fails
+// (ok=false) where the map form must decide: a repeated name, too many
+// names, a value convert declines.
+func (d *Decoder) flat(v *fastjson.Value) bool {
+	o, _ := v.Object()
+	if o.Len() > MaxFields {
+		return false
+	}
+	d.fk, d.fv = d.fk[:0], d.fv[:0]
+	ok := true
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if !ok {
+			return
+		}
+		if hasEscape(k) {
+			ok = false
+			return
+		}
+		i := len(d.fk)
+		var n *name
+		if i < len(d.shape) && string(k) == d.shape[i].s {
+			n = d.shape[i]
+		} else if n = d.intern(k); n == nil {
+			ok = false // too many names to tell a repeated one
+			return
+		} else {
+			d.shape = append(d.shape[:i], n)
+		}
+		if n.gen == d.gen {
+			ok = false // a repeated name: the map decides which counts
+			return
+		}
+		n.gen = d.gen
+		var x any
+		if x, ok = d.convert(v, 0); ok {
+			d.fk = append(d.fk, n.s)
+			d.fv = append(d.fv, x)
+		}
+	})
+	return ok
+}
+
+// scanPlain reports whether payload is what the fast path takes: ASCII
+// without control bytes (fastjson's validator misses one that precedes an
+// escape in the same string, and compact payloads have none) and without
+// \u escapes; esc says whether it has other escapes. Eight bytes at a
+// time: a word that may hold any of those is looked at byte by byte.
+func scanPlain(p []byte) (esc, ok bool) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(p); i += 8 {
+		w := binary.LittleEndian.Uint64(p[i:])
+		ctl := (w - 0x20*ones) & ^w & highs // a byte below 0x20 (or a false alarm)
+		bs := w ^ '\\'*ones
+		bs = (bs - ones) & ^bs & highs // a backslash (or a false alarm)
+		if w&highs|ctl|bs == 0 {
+			continue
+		}
+		if !plainBytes(p, i, i+8, &esc) {
+			return esc, false
 		}
 	}
-	// Strict RFC 8259 validation: the parser alone accepts more (NaN, 01).
-	if fastjson.ValidateBytes(payload) != nil {
-		return nil, false
+	return esc, plainBytes(p, i, len(p), &esc)
+}
+
+func plainBytes(p []byte, from, to int, esc *bool) bool {
+	for i := from; i < to; i++ {
+		c := p[i]
+		if c < 0x20 || c >= 0x80 || c == '\\' && i+1 < len(p) && p[i+1] == 'u' {
+			return false
+		}
+		if c == '\\' {
+			*esc = true
+		}
 	}
-	p := jsonParsers.Get()
-	defer jsonParsers.Put(p)
-	v, err := p.ParseBytes(payload)
-	if err != nil {
-		return nil, false
+	return true
+}
+
+// intern returns the name k, allocated once per distinct name; nil when
+// the table is full and k is not in it.
+func (d *Decoder) intern(k []byte) *name {
+	if n, ok := d.keys[string(k)]; ok {
+		return n
 	}
-	var num []byte
-	out, ok := convert(v, extraFields, &num)
-	return out, ok
+	if len(d.keys) >= maxInterned {
+		return nil
+	}
+	n := &name{s: string(k)}
+	d.keys[n.s] = n
+	return n
+}
+
+// key returns k as a string, allocated once per distinct name while the
+// table has room.
+func (d *Decoder) key(k []byte) string {
+	if n := d.intern(k); n != nil {
+		return n.s
+	}
+	return string(k)
+}
+
+// str returns b as a boxed string, from the cache when it holds it.
+func (d *Decoder) str(b []byte) any {
+	if len(b) > strCacheMax {
+		return string(b)
+	}
+	e := &d.strs[maphash.Bytes(d.seed, b)&(strCacheSize-1)]
+	if e.v != nil && e.s == string(b) {
+		return e.v
+	}
+	s := string(b)
+	e.s, e.v = s, s
+	return e.v
+}
+
+// boxedInts are the whole numbers 0–255 as boxed float64s: counts, small
+// readings and flags need no allocation.
+var boxedInts = func() (out [256]any) {
+	for i := range out {
+		out[i] = float64(i)
+	}
+	return
+}()
+
+func boxFloat(f float64) any {
+	if f >= 0 && f < 256 && f == math.Trunc(f) && !math.Signbit(f) {
+		return boxedInts[int(f)]
+	}
+	return f
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// simpleFloat converts a valid JSON number without an exponent whose
+// digits fit in 53 bits, the usual sensor reading, exactly as
+// strconv.ParseFloat does: the digits and the power of ten are exact
+// float64s, and one division rounds correctly (Clinger's fast path, also
+// strconv's first). ok=false leaves the rest to strconv.
+func simpleFloat(b []byte) (float64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var mant uint64
+	digits, frac, dot := 0, 0, false
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 15 {
+				return 0, false
+			}
+			mant = mant*10 + uint64(c-'0')
+			if mant != 0 {
+				digits++
+			}
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if frac >= len(pow10) {
+		return 0, false
+	}
+	f := float64(mant) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // convert copies a parsed value out of the parser's memory into Go values
 // as encoding/json would decode it into an interface.
-func convert(v *fastjson.Value, extra int, num *[]byte) (any, bool) {
+func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
@@ -66,8 +291,8 @@ func convert(v *fastjson.Value, extra int, num *[]byte) (any, bool) {
 				return
 			}
 			var x any
-			if x, ok = convert(v, 0, num); ok {
-				m[string(k)] = x
+			if x, ok = d.convert(v, 0); ok {
+				m[d.key(k)] = x
 			}
 		})
 		return m, ok
@@ -75,7 +300,7 @@ func convert(v *fastjson.Value, extra int, num *[]byte) (any, bool) {
 		a, _ := v.Array()
 		out := make([]any, len(a))
 		for i, e := range a {
-			x, ok := convert(e, 0, num)
+			x, ok := d.convert(e, 0)
 			if !ok {
 				return nil, false
 			}
@@ -84,14 +309,20 @@ func convert(v *fastjson.Value, extra int, num *[]byte) (any, bool) {
 		return out, true
 	case fastjson.TypeString:
 		b, _ := v.StringBytes()
-		return string(b), true
+		return d.str(b), true
 	case fastjson.TypeNumber:
-		*num = v.MarshalTo((*num)[:0])
-		f, err := strconv.ParseFloat(string(*num), 64)
+		d.num = v.MarshalTo(d.num[:0])
+		if !jsonNumber(d.num) {
+			return nil, false
+		}
+		if f, ok := simpleFloat(d.num); ok {
+			return boxFloat(f), true
+		}
+		f, err := strconv.ParseFloat(string(d.num), 64)
 		if err != nil {
 			return nil, false
 		}
-		return f, true
+		return boxFloat(f), true
 	case fastjson.TypeTrue:
 		return true, true
 	case fastjson.TypeFalse:
@@ -111,4 +342,47 @@ func hasEscape(k []byte) bool {
 		}
 	}
 	return false
+}
+
+// jsonNumber reports whether b is a number as RFC 8259 writes one:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func jsonNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(b)
 }

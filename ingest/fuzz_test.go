@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,8 +76,17 @@ func FuzzJSONFastPath(f *testing.F) {
 	for _, s := range jsonSeeds {
 		f.Add([]byte(s))
 	}
+	// What fastjson's parser takes and RFC 8259 does not.
+	for _, s := range []string{`{"a":01}`, `{"a":NaN}`, `{"a":nan}`, `{"a":Infinity}`, `{"a":inf}`, `{"a":1.}`, `{"a":.5}`,
+		`{"a":+1}`, `{"a":-}`, `{"a":1e}`, `{"a":1e+}`, `{"a":-0}`, `{"a":1E-2}`, `{"a":"\q"}`, `{"a":"\x41"}`, `{"a":"\/\b"}`,
+		`{"a":1,}`, `{"a" 1}`, `{"a":tru}`, `{"a":nul}`, `[{"a":1},]`, `{"a":1}x`} {
+		f.Add([]byte(s))
+	}
+	// One Decoder for every input, as the engine keeps one: what it reuses
+	// (parser, field names) must not leak from one payload into the next.
+	dec := NewDecoder()
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		got, gerr := decodeJSON(payload, "", recv)
+		got, gerr := dec.Decode(JSON, payload, "", recv)
 		want, werr := decodeJSONStd(payload, "", recv)
 		if (gerr != nil) != (werr != nil) {
 			t.Fatalf("%q: fast path error %v, encoding/json error %v", payload, gerr, werr)
@@ -89,7 +100,101 @@ func FuzzJSONFastPath(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q:\nfast path     %#v\nencoding/json %#v", payload, got, want)
 		}
+		// The flat form holds the same fields, in payload order.
+		flat, ferr := dec.DecodeFlat(JSON, payload, "", recv)
+		if ferr != nil {
+			t.Fatalf("%q: DecodeFlat error %v, Decode none", payload, ferr)
+		}
+		if len(flat) != len(want) {
+			t.Fatalf("%q: DecodeFlat %d events, Decode %d", payload, len(flat), len(want))
+		}
+		for i, ev := range flat {
+			if !ev.Flat {
+				if !reflect.DeepEqual(ev, want[i]) {
+					t.Fatalf("%q: DecodeFlat %#v, Decode %#v", payload, ev, want[i])
+				}
+				continue
+			}
+			m := map[string]any{}
+			for j, k := range ev.Keys {
+				if _, dup := m[k]; dup {
+					t.Fatalf("%q: DecodeFlat repeats %q", payload, k)
+				}
+				m[k] = ev.Vals[j]
+			}
+			if !reflect.DeepEqual(m, want[i].Fields) || !ev.Time.Equal(want[i].Time) {
+				t.Fatalf("%q: DecodeFlat %v at %v, Decode %v at %v", payload, m, ev.Time, want[i].Fields, want[i].Time)
+			}
+		}
 	})
+}
+
+// TestScanPlain holds the word-at-a-time scan to the byte-by-byte rule.
+func TestScanPlain(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{'a', '"', '\\', 'u', 0x1f, 0x20, 0x7f, 0x80, 0xff, '{', '0', 0}
+	for n := 0; n < 200000; n++ {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(4) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[i] = byte(0x20 + rng.IntN(0x5f))
+			}
+		}
+		var wantEsc bool
+		wantOK := plainBytes(b, 0, len(b), &wantEsc)
+		esc, ok := scanPlain(b)
+		if ok != wantOK || ok && esc != wantEsc {
+			t.Fatalf("scanPlain(%q) = %v, %v; byte by byte %v, %v", b, esc, ok, wantEsc, wantOK)
+		}
+	}
+}
+
+// TestSimpleFloat holds the fast number conversion to strconv.ParseFloat,
+// bit for bit, where it answers.
+func TestSimpleFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(s string) {
+		t.Helper()
+		if !jsonNumber([]byte(s)) {
+			return
+		}
+		got, ok := simpleFloat([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("simpleFloat(%q) = %v, ParseFloat %v, %v", s, got, want, err)
+		}
+	}
+	for _, s := range []string{"0", "-0", "1", "0.1", "0.3", "123.5", "-2.25", "999999999999999", "9999999999999999",
+		"0.000000000000000000001", "1.7976931348623157", "4.35", "1767571200000", "0.1234567890123456"} {
+		check(s)
+	}
+	for n := 0; n < 500000; n++ {
+		var b []byte
+		if rng.IntN(3) == 0 {
+			b = append(b, '-')
+		}
+		whole := rng.IntN(10)
+		if whole == 0 {
+			b = append(b, '0')
+		} else {
+			b = append(b, byte('1'+rng.IntN(9)))
+			for i := 1; i < whole; i++ {
+				b = append(b, byte('0'+rng.IntN(10)))
+			}
+		}
+		if rng.IntN(2) == 0 {
+			b = append(b, '.')
+			for i := 1 + rng.IntN(12); i > 0; i-- {
+				b = append(b, byte('0'+rng.IntN(10)))
+			}
+		}
+		check(string(b))
+	}
 }
 
 func checkDecode(t *testing.T, f Format, payload []byte, timeField string) {

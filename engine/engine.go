@@ -57,17 +57,22 @@ type Options struct {
 
 // Engine is not safe for concurrent use.
 type Engine struct {
-	opts    Options
-	set     *rules.Set
-	rules   []*ruleState
-	tables  map[string]*tableState
-	sources []*sourceState
-	scratch map[string]any
-	stats   Stats
-	decErr  map[string]uint64 // per source filter ("" = no source)
-	recv    time.Time         // receive time of the message in process
-	seq     uint64            // events processed, the Seq of the last one
-	views   viewCache
+	opts       Options
+	set        *rules.Set
+	rules      []*ruleState
+	tables     map[string]*tableState
+	sources    []*sourceState
+	scratch    map[string]any
+	stats      Stats
+	decErr     map[string]uint64 // per source filter ("" = no source)
+	recv       time.Time         // receive time of the message in process
+	seq        uint64            // events processed, the Seq of the last one
+	routes     map[string]*route // per topic; see route.go
+	tableNames []string          // the tables in a fixed order, for routes
+	viewBuf    []*event.Event
+	dec        *ingest.Decoder
+	flatViews  []*flatView
+	flatEvents uint64 // events that took the flat path (tests)
 }
 
 // Stats are the engine-wide counters.
@@ -103,7 +108,8 @@ func New(set *rules.Set, o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{opts: o, set: set, tables: map[string]*tableState{}, scratch: map[string]any{}, decErr: map[string]uint64{}}
+	e := &Engine{opts: o, set: set, tables: map[string]*tableState{}, scratch: map[string]any{}, decErr: map[string]uint64{},
+		routes: map[string]*route{}, dec: ingest.NewDecoder()}
 	set.Lookup = e.lookup
 	var errs rules.Errors
 	for _, r := range set.Rules {
@@ -123,6 +129,7 @@ func New(set *rules.Set, o Options) (*Engine, error) {
 	}
 	for _, t := range set.Tables {
 		e.tables[t.Name] = newTable(t, o.MaxKeys)
+		e.tableNames = append(e.tableNames, t.Name)
 	}
 	for _, s := range set.Sources {
 		ss := &sourceState{src: s}
@@ -182,13 +189,20 @@ func (d *DecodeError) Unwrap() error { return d.Err }
 func (e *Engine) Process(m Message) ([]event.Alert, error) {
 	e.stats.Messages++
 	e.recv = m.Received
-	src := e.source(m.Topic)
+	rt := e.route(m.Topic)
+	src := rt.src
 	var format ingest.Format
 	var timeField, srcName string
 	if src != nil {
 		format, timeField, srcName = src.src.Format, src.src.TimeField, src.src.Filter.String()
 	}
-	decoded, err := ingest.Decode(format, m.Payload, timeField, m.Received)
+	var decoded []ingest.Decoded
+	var err error
+	if rt.flat && e.opts.OnEvent == nil {
+		decoded, err = e.dec.DecodeFlat(format, m.Payload, timeField, m.Received)
+	} else {
+		decoded, err = e.dec.Decode(format, m.Payload, timeField, m.Received)
+	}
 	if err != nil {
 		e.stats.DecodeErrors++
 		e.decErr[srcName]++
@@ -200,14 +214,19 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 		// between equal event times, also for the several events of one
 		// message and for messages that have no journal position.
 		e.seq++
-		ev := &event.Event{Topic: m.Topic, Time: d.Time.UTC(), Fields: d.Fields, Seq: e.seq}
-		if e.opts.MaxFuture > 0 && !m.Received.IsZero() && ev.Time.Sub(m.Received) > e.opts.MaxFuture {
+		t := d.Time.UTC()
+		if e.opts.MaxFuture > 0 && !m.Received.IsZero() && t.Sub(m.Received) > e.opts.MaxFuture {
 			// A device clock far ahead would move the watermark past
 			// everyone else's data and make it all late.
 			e.stats.Future++
 			e.decErr[srcName]++
 			continue
 		}
+		if d.Flat {
+			alerts = e.processFlat(rt, d, t, alerts)
+			continue
+		}
+		ev := &event.Event{Topic: m.Topic, Time: t, Fields: d.Fields, Seq: e.seq}
 		if ev.Fields == nil {
 			ev.Fields = map[string]any{}
 		}
@@ -219,7 +238,7 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 				}
 			}
 		}
-		ev.Fields["topic"] = m.Topic
+		ev.Fields["topic"] = rt.topic
 		ev.Fields["time"] = ev.Time
 		e.stats.Events++
 		if e.opts.OnEvent != nil {
@@ -228,11 +247,16 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 		if ev.Time.After(e.stats.LastEvent) {
 			e.stats.LastEvent = ev.Time
 		}
-		for _, t := range e.tables {
-			t.put(ev)
+		views := e.views(rt, ev)
+		for i, v := range rt.tables {
+			if v >= 0 {
+				e.tables[e.tableNames[i]].put(views[v])
+			}
 		}
-		for _, rs := range e.rules {
-			alerts = rs.process(e, ev, alerts)
+		for i, v := range rt.rules {
+			if v >= 0 {
+				alerts = e.rules[i].process(e, views[v], alerts)
+			}
 		}
 	}
 	return alerts, nil

@@ -204,77 +204,10 @@ func (rs *ruleState) fail(err error) {
 	rs.stats.LastError = err.Error()
 }
 
-// viewCache shares the captured view of one event between the rules whose
-// filters are written alike, so ten rules on sensors/{device}/# copy the
-// fields once, not ten times.
-type viewCache struct {
-	ev    *event.Event
-	keys  []string
-	views []*event.Event
-}
-
-func (c *viewCache) get(ev *event.Event, filter string) *event.Event {
-	if c.ev != ev {
-		return nil
-	}
-	for i, k := range c.keys {
-		if k == filter {
-			return c.views[i]
-		}
-	}
-	return nil
-}
-
-func (c *viewCache) put(ev *event.Event, filter string, v *event.Event) {
-	if c.ev != ev {
-		c.ev, c.keys, c.views = ev, c.keys[:0], c.views[:0]
-	}
-	c.keys = append(c.keys, filter)
-	c.views = append(c.views, v)
-}
-
-// matchView returns the event as this rule sees it: with the captures of
-// its topic filter, or ok=false when no filter matches.
-func (rs *ruleState) matchView(ev *event.Event, cache *viewCache) (*event.Event, bool) {
-	for _, f := range rs.r.From {
-		if v := cache.get(ev, f.String()); v != nil {
-			return v, true
-		}
-		caps, ok := f.Match(ev.Topic)
-		if !ok {
-			continue
-		}
-		if len(caps) == 0 {
-			return ev, true
-		}
-		fields := make(map[string]any, len(ev.Fields)+len(caps))
-		for k, v := range ev.Fields {
-			fields[k] = v
-		}
-		for _, c := range caps {
-			fields[c.Name] = c.Value
-		}
-		v := *ev
-		v.Fields = fields
-		cache.put(ev, f.String(), &v)
-		return &v, true
-	}
-	return nil, false
-}
-
-func (rs *ruleState) process(e *Engine, in *event.Event, alerts []event.Alert) []event.Alert {
-	ev, ok := rs.matchView(in, &e.views)
-	if !ok {
-		return alerts
-	}
-	moved := false
-	if ev.Time.After(rs.wm) {
-		rs.wm = ev.Time
-		moved = true
-	}
-	if (moved || rs.wmWall.IsZero()) && !e.recv.IsZero() {
-		rs.wmWall = e.recv
-	}
+// process runs ev, the event with the captures of the rule's filter,
+// through the rule.
+func (rs *ruleState) process(e *Engine, ev *event.Event, alerts []event.Alert) []event.Alert {
+	rs.observe(e, ev.Time)
 	pass := true
 	if rs.r.Where != nil {
 		b, err := rs.r.Where.Bool(ev.Fields)
@@ -320,6 +253,18 @@ func (rs *ruleState) process(e *Engine, in *event.Event, alerts []event.Alert) [
 		alerts = rs.emit(e, rs.op.Advance(closeAt), alerts)
 	}
 	return alerts
+}
+
+// observe moves the rule's watermark with an event's time.
+func (rs *ruleState) observe(e *Engine, t time.Time) {
+	moved := false
+	if t.After(rs.wm) {
+		rs.wm = t
+		moved = true
+	}
+	if (moved || rs.wmWall.IsZero()) && !e.recv.IsZero() {
+		rs.wmWall = e.recv
+	}
 }
 
 // eventValues are a stateless alert's values: the event's fields without the

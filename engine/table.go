@@ -27,29 +27,8 @@ func newTable(t *rules.Table, max int) *tableState {
 	return &tableState{t: t, max: max, byKey: map[string]*list.Element{}, order: list.New()}
 }
 
-func (ts *tableState) put(in *event.Event) {
-	var ev *event.Event
-	for _, f := range ts.t.From {
-		caps, ok := f.Match(in.Topic)
-		if !ok {
-			continue
-		}
-		ev = in
-		if len(caps) > 0 {
-			fields := make(map[string]any, len(in.Fields)+len(caps))
-			for k, v := range in.Fields {
-				fields[k] = v
-			}
-			for _, c := range caps {
-				fields[c.Name] = c.Value
-			}
-			ev = &event.Event{Topic: in.Topic, Time: in.Time, Fields: fields, Seq: in.Seq}
-		}
-		break
-	}
-	if ev == nil {
-		return
-	}
+// put records ev, the event with the captures of the table's filter.
+func (ts *tableState) put(ev *event.Event) {
 	key := ev.Topic
 	if ts.t.Key != nil {
 		v, err := ts.t.Key.Run(ev.Fields)

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/ingest"
+	"github.com/vigil-gw/vigil/rules"
+)
+
+// The flat path: a message whose topic only stateless rules take is never
+// turned into a map unless a rule fires. Its fields stay as the decoder
+// left them (names and values in payload order), each view adds its
+// captures beside them, and the rules' expressions read them in place
+// (rules.Flat). That spares the map, its hashing and its garbage, the
+// larger part of the cost of a message through filter rules.
+
+// flatView is one view of a flat event, and its Event once somebody needs
+// one (a firing rule).
+type flatView struct {
+	f  rules.Flat
+	ev *event.Event
+}
+
+func (v *flatView) event(seq uint64) *event.Event {
+	if v.ev == nil {
+		v.ev = &event.Event{Topic: v.f.Topic.(string), Time: v.f.Time, Fields: v.f.Map(), Seq: seq}
+	}
+	return v.ev
+}
+
+func (e *Engine) processFlat(rt *route, d ingest.Decoded, t time.Time, alerts []event.Alert) []event.Alert {
+	e.stats.Events++
+	e.flatEvents++
+	if t.After(e.stats.LastEvent) {
+		e.stats.LastEvent = t
+	}
+	for len(e.flatViews) < len(rt.views) {
+		e.flatViews = append(e.flatViews, &flatView{})
+	}
+	for i, rv := range rt.views {
+		fv := e.flatViews[i]
+		fv.f.Reset()
+		fv.ev = nil
+		fv.f.Keys, fv.f.Vals = d.Keys, d.Vals
+		fv.f.Topic, fv.f.Time = rt.topic, t
+		for j, c := range rv.caps {
+			fv.f.ExtraKeys = append(fv.f.ExtraKeys, c.Name)
+			fv.f.ExtraVals = append(fv.f.ExtraVals, rv.vals[j])
+		}
+	}
+	for i, v := range rt.rules {
+		if v >= 0 {
+			alerts = e.rules[i].processFlat(e, e.flatViews[v], t, alerts)
+		}
+	}
+	for _, fv := range e.flatViews[:len(rt.views)] {
+		// The decoder's memory is reused by the next message.
+		fv.f.Keys, fv.f.Vals = nil, nil
+	}
+	return alerts
+}
+
+// processFlat is process for a stateless rule on a flat event.
+func (rs *ruleState) processFlat(e *Engine, fv *flatView, t time.Time, alerts []event.Alert) []event.Alert {
+	rs.observe(e, t)
+	if rs.r.Where != nil {
+		b, err := rs.r.Where.BoolFlat(&fv.f)
+		if err != nil {
+			rs.fail(fmt.Errorf("where: %w", err))
+		}
+		if !b || err != nil {
+			return alerts
+		}
+	}
+	key := ""
+	if rs.r.Key == nil {
+		key = fv.f.Topic.(string)
+	} else {
+		v, err := rs.r.Key.RunFlat(&fv.f)
+		switch {
+		case err != nil:
+			rs.fail(fmt.Errorf("key: %w", err))
+			return alerts
+		case v == nil:
+			rs.fail(ErrNoKey)
+			return alerts
+		}
+		key = rules.KeyString(v)
+	}
+	rs.stats.Events++
+	ev := fv.event(e.seq)
+	res := event.Result{Key: key, State: event.Firing, Time: t, Values: eventValues(ev), Event: ev}
+	return rs.emit(e, []event.Result{res}, alerts)
+}

@@ -1,0 +1,118 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/rules"
+)
+
+// flatRules are stateless rules that take the flat path: captures that
+// differ between filters, a capture named like a payload field, topic and
+// time in expressions, keys that fail, expressions only the VM runs, and
+// templates.
+const flatRules = `
+rules:
+  - {name: big, from: "shop/{store}/orders", where: amount > 100 && country != "UK", key: customer, message: "{{order}} {{amount}} {{store}}"}
+  - {name: by_store, from: "shop/{store}/orders", where: 'store == "s1" || qty >= 3', key: store}
+  - {name: other_cap, from: "shop/{shop}/#", where: 'shop startsWith "s" && amount < 50', key: shop, message: "{{topic}} {{shop}}"}
+  - {name: nocap, from: "shop/s7/orders", where: 'store == nil ? amount > 10 : false', message: "{{store ?? \"none\"}}"}
+  - {name: plain, from: "shop/+/orders", where: 'country in ["FR", "DE"]', key: 'country + "-" + string(qty)'}
+  - {name: intfield, from: "shop/{store}/orders", where: 'len(order) > 2 && time > time - duration("1s")', key: order, cooldown: 1m}
+  - {name: missing_key, from: "shop/{store}/orders", where: express, key: nothere}
+  - {name: bad_where, from: "shop/{store}/orders", where: 'express && amount'}
+  - {name: topicrule, from: "shop/{store}/orders", where: 'topic endsWith "orders" && store != "s0"'}
+`
+
+// TestFlatPathMatchesMapPath runs random messages through an engine on
+// the flat path and through one forced onto the map path (an OnEvent
+// hook turns the flat path off) and wants the same alerts and counters.
+func TestFlatPathMatchesMapPath(t *testing.T) {
+	mk := func(onEvent bool) *Engine {
+		set, err := rules.Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(flatRules)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := Options{}
+		if onEvent {
+			o.OnEvent = func(*event.Event) {}
+		}
+		e, err := New(set, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	flat, mapped := mk(false), mk(true)
+	rng := rand.New(rand.NewPCG(7, 8))
+	countries := []string{`"UK"`, `"FR"`, `"DE"`, `"US"`, `null`, `3`, `"F\u0052"`, `"F\\R"`}
+	base := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 20000; i++ {
+		var fields []string
+		add := func(f string) {
+			if rng.IntN(8) != 0 {
+				fields = append(fields, f)
+			}
+		}
+		add(fmt.Sprintf(`"order":"o%d"`, rng.IntN(50)))
+		add(fmt.Sprintf(`"customer":"c%d"`, rng.IntN(20)))
+		add(fmt.Sprintf(`"amount":%d.%d`, rng.IntN(300), rng.IntN(10)))
+		add(fmt.Sprintf(`"qty":%d`, rng.IntN(6)))
+		add(`"country":` + countries[rng.IntN(len(countries))])
+		add(fmt.Sprintf(`"express":%v`, rng.IntN(2) == 0))
+		add(fmt.Sprintf(`"ts":%d`, base.Add(time.Duration(i)*time.Second).UnixMilli()))
+		switch rng.IntN(10) {
+		case 0:
+			add(`"store":"payload"`) // a field named like a capture
+		case 1:
+			add(`"amount":7`) // a repeated name
+		case 2:
+			add(`"nested":{"a":[1,2,{"b":null}]}`)
+		case 3:
+			add(`"topic":"spoof"`)
+		}
+		rng.Shuffle(len(fields), func(a, b int) { fields[a], fields[b] = fields[b], fields[a] })
+		payload := "{" + strings.Join(fields, ",") + "}"
+		if rng.IntN(50) == 0 {
+			payload = "[" + payload + "," + payload + "]"
+		}
+		m := Message{Topic: fmt.Sprintf("shop/s%d/orders", rng.IntN(9)), Payload: []byte(payload), Seq: uint64(i)}
+		if rng.IntN(20) == 0 {
+			m.Topic = fmt.Sprintf("shop/s%d/refunds", rng.IntN(3))
+		}
+		a1, err1 := flat.Process(m)
+		a2, err2 := mapped.Process(m)
+		if fmt.Sprint(err1) != fmt.Sprint(err2) {
+			t.Fatalf("%s %s: flat error %v, map path %v", m.Topic, payload, err1, err2)
+		}
+		if !reflect.DeepEqual(a1, a2) {
+			t.Fatalf("%s %s:\nflat %#v\nmap  %#v", m.Topic, payload, a1, a2)
+		}
+	}
+	if !reflect.DeepEqual(flat.Stats(), mapped.Stats()) {
+		t.Fatalf("stats: flat %+v, map path %+v", flat.Stats(), mapped.Stats())
+	}
+	if !reflect.DeepEqual(flat.RuleStats(), mapped.RuleStats()) {
+		t.Fatalf("rule stats:\nflat %+v\nmap  %+v", flat.RuleStats(), mapped.RuleStats())
+	}
+	if n := flat.Stats().Events; flat.flatEvents < n*3/4 || mapped.flatEvents != 0 {
+		t.Fatalf("%d of %d events took the flat path, %d on the map path engine", flat.flatEvents, n, mapped.flatEvents)
+	}
+	var fired, failed int
+	for _, r := range flat.RuleStats() {
+		if r.Alerts > 0 {
+			fired++
+		}
+		if r.Errors > 0 {
+			failed++
+		}
+	}
+	if fired < 6 || failed < 2 {
+		t.Fatalf("the rules did too little to compare: %d fired, %d failed: %+v", fired, failed, flat.RuleStats())
+	}
+}

@@ -16,18 +16,9 @@ import (
 // (rules.Flat). That spares the map, its hashing and its garbage, the
 // larger part of the cost of a message through filter rules.
 
-// flatView is one view of a flat event, and its Event once somebody needs
-// one (a firing rule).
+// flatView is one view of a flat event.
 type flatView struct {
-	f  rules.Flat
-	ev *event.Event
-}
-
-func (v *flatView) event(seq uint64) *event.Event {
-	if v.ev == nil {
-		v.ev = &event.Event{Topic: v.f.Topic.(string), Time: v.f.Time, Fields: v.f.Map(), Seq: seq}
-	}
-	return v.ev
+	f rules.Flat
 }
 
 func (e *Engine) processFlat(rt *route, d ingest.Decoded, t time.Time, alerts []event.Alert) []event.Alert {
@@ -42,7 +33,6 @@ func (e *Engine) processFlat(rt *route, d ingest.Decoded, t time.Time, alerts []
 	for i, rv := range rt.views {
 		fv := e.flatViews[i]
 		fv.f.Reset()
-		fv.ev = nil
 		fv.f.Keys, fv.f.Vals = d.Keys, d.Vals
 		fv.f.Topic, fv.f.Time = rt.topic, t
 		for j, c := range rv.caps {
@@ -90,7 +80,23 @@ func (rs *ruleState) processFlat(e *Engine, fv *flatView, t time.Time, alerts []
 		key = rules.KeyString(v)
 	}
 	rs.stats.Events++
-	ev := fv.event(e.seq)
-	res := event.Result{Key: key, State: event.Firing, Time: t, Values: eventValues(ev), Event: ev}
-	return rs.emit(e, []event.Result{res}, alerts)
+	// emit for one stateless firing, reading the flat event: its values
+	// are the fields (JSON has no NaN to sanitize), its message sees them
+	// with key and rule.
+	res := event.Result{Key: key, State: event.Firing, Time: t}
+	if !rs.cool.allow(res, rs.r.Cooldown) {
+		e.stats.Suppressed++
+		return alerts
+	}
+	var msg string
+	if rs.r.Message != nil {
+		fv.f.Push("key", key)
+		fv.f.Push("rule", rs.r.Name)
+		var err error
+		if msg, err = rs.r.Message.RenderFlat(&fv.f); err != nil {
+			rs.fail(fmt.Errorf("message: %w", err))
+		}
+		fv.f.Pop(2)
+	}
+	return rs.alert(e, res, fv.f.Fields(), msg, alerts)
 }

@@ -288,20 +288,8 @@ func (rs *ruleState) emit(e *Engine, results []event.Result, alerts []event.Aler
 			e.stats.Suppressed++
 			continue
 		}
-		a := event.Alert{
-			ID:       event.AlertID(r.Name, res.Key, res.State, res.Time),
-			Rule:     r.Name,
-			Key:      res.Key,
-			State:    res.State,
-			Severity: r.Severity,
-			Time:     res.Time.UTC(),
-			Window:   res.Window,
-		}
 		vals, _ := sanitize(res.Values).(map[string]any)
-		if vals == nil {
-			vals = map[string]any{}
-		}
-		a.Values = vals
+		var msg string
 		if r.Message != nil {
 			env := e.scratch
 			clear(env)
@@ -315,22 +303,41 @@ func (rs *ruleState) emit(e *Engine, results []event.Result, alerts []event.Aler
 			}
 			env["key"] = res.Key
 			env["rule"] = r.Name
-			msg, err := r.Message.Render(env)
-			if err != nil {
+			var err error
+			if msg, err = r.Message.Render(env); err != nil {
 				rs.fail(fmt.Errorf("message: %w", err))
 			}
-			a.Message = msg
 		}
-		tmpl := r.Topic
-		if tmpl == "" {
-			tmpl = e.opts.DefaultTopic
-		}
-		a.Topic = rules.UpstreamTopic(tmpl, e.opts.Gateway, r.Name, res.Key, r.Severity)
-		rs.stats.Alerts++
-		e.stats.Alerts++
-		alerts = append(alerts, a)
+		alerts = rs.alert(e, res, vals, msg, alerts)
 	}
 	return alerts
+}
+
+// alert appends the alert of a result the cooldown let through.
+func (rs *ruleState) alert(e *Engine, res event.Result, vals map[string]any, msg string, alerts []event.Alert) []event.Alert {
+	r := rs.r
+	if vals == nil {
+		vals = map[string]any{}
+	}
+	a := event.Alert{
+		ID:       event.AlertID(r.Name, res.Key, res.State, res.Time),
+		Rule:     r.Name,
+		Key:      res.Key,
+		State:    res.State,
+		Severity: r.Severity,
+		Time:     res.Time.UTC(),
+		Message:  msg,
+		Values:   vals,
+		Window:   res.Window,
+	}
+	tmpl := r.Topic
+	if tmpl == "" {
+		tmpl = e.opts.DefaultTopic
+	}
+	a.Topic = rules.UpstreamTopic(tmpl, e.opts.Gateway, r.Name, res.Key, r.Severity)
+	rs.stats.Alerts++
+	e.stats.Alerts++
+	return append(alerts, a)
 }
 
 // cooldowns remember, per key, when the rule last fired (event time), so a

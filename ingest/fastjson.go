@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"encoding/binary"
-	"hash/maphash"
 	"math"
 	"strconv"
 
@@ -48,12 +47,11 @@ type Decoder struct {
 	// strs caches boxed string values: a device sends the same few (a
 	// unit, a status, its own id) in message after message.
 	strs [strCacheSize]strEntry
-	seed maphash.Seed
 }
 
 const (
 	strCacheSize = 512 // entries, a power of two
-	strCacheMax  = 32  // longest string cached, bytes
+	strCacheMax  = 24  // longest string cached, bytes
 )
 
 type strEntry struct {
@@ -67,7 +65,7 @@ type name struct {
 }
 
 // NewDecoder returns a Decoder.
-func NewDecoder() *Decoder { return &Decoder{keys: map[string]*name{}, seed: maphash.MakeSeed()} }
+func NewDecoder() *Decoder { return &Decoder{keys: map[string]*name{}} }
 
 // fastJSON decodes payload if it can (ok); with flat, an object's members
 // go to d.fk and d.fv if they can (isFlat), and v is nil.
@@ -204,13 +202,28 @@ func (d *Decoder) str(b []byte) any {
 	if len(b) > strCacheMax {
 		return string(b)
 	}
-	e := &d.strs[maphash.Bytes(d.seed, b)&(strCacheSize-1)]
+	e := &d.strs[strHash(b)&(strCacheSize-1)]
 	if e.v != nil && e.s == string(b) {
 		return e.v
 	}
 	s := string(b)
 	e.s, e.v = s, s
 	return e.v
+}
+
+// strHash is a quick hash of a short string for the value cache: a
+// collision costs an allocation, never a wrong value.
+func strHash(b []byte) uint64 {
+	const m = 0x9E3779B97F4A7C15
+	h := uint64(len(b)) * m
+	for len(b) >= 8 {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * m
+		b = b[8:]
+	}
+	for _, c := range b {
+		h = (h ^ uint64(c)) * m
+	}
+	return h ^ h>>32
 }
 
 // boxedInts are the whole numbers 0–255 as boxed float64s: counts, small

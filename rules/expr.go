@@ -351,6 +351,15 @@ type Template struct {
 // Render fills the placeholders from env; a failing placeholder renders as
 // "<error>" so an alert is never lost to its message.
 func (t *Template) Render(env map[string]any) (string, error) {
+	return t.render(func(p *Program) (any, error) { return p.Run(env) })
+}
+
+// RenderFlat is Render with the variables of a Flat event.
+func (t *Template) RenderFlat(f *Flat) (string, error) {
+	return t.render(func(p *Program) (any, error) { return p.RunFlat(f) })
+}
+
+func (t *Template) render(run func(*Program) (any, error)) (string, error) {
 	if t == nil {
 		return "", nil
 	}
@@ -361,7 +370,7 @@ func (t *Template) Render(env map[string]any) (string, error) {
 	var firstErr error
 	for i, p := range t.progs {
 		b.WriteString(t.parts[i])
-		v, err := p.Run(env)
+		v, err := run(p)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

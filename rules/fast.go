@@ -185,6 +185,78 @@ func fastBinary(x *exprast.BinaryNode) fexpr {
 	if l == nil || r == nil {
 		return nil
 	}
+	gen := fastBinaryGeneric(x, l, r)
+	if gen == nil {
+		return nil
+	}
+	if sp := fastCompareConst(x, gen); sp != nil {
+		return sp
+	}
+	return gen
+}
+
+// fastCompareConst is the commonest condition, a field compared with a
+// constant (amount > 1000, country != "UK"), in one closure; any other
+// type of field value takes the general closure.
+func fastCompareConst(x *exprast.BinaryNode, gen fexpr) fexpr {
+	id, ok := x.Left.(*exprast.IdentifierNode)
+	if !ok || strings.HasPrefix(id.Value, "$") {
+		return nil
+	}
+	var c fval
+	switch y := x.Right.(type) {
+	case *exprast.IntegerNode:
+		if y.Value > maxExactInt || y.Value < -maxExactInt {
+			return nil
+		}
+		c = fval{k: fInt, n: float64(y.Value)}
+	case *exprast.FloatNode:
+		c = fval{k: fNum, n: y.Value}
+	case *exprast.StringNode:
+		c = fval{k: fStr, s: y.Value}
+	default:
+		return nil
+	}
+	name, hint, op := id.Value, 0, x.Operator
+	if c.k == fStr {
+		if op != "==" && op != "!=" {
+			return nil
+		}
+		neg := op == "!="
+		return func(env Vars) (fval, bool) {
+			if s, ok := env.Var(name, &hint).(string); ok {
+				return fval{k: fBool, b: (s == c.s) != neg}, true
+			}
+			return gen(env)
+		}
+	}
+	n := c.n
+	var cmp func(a float64) bool
+	switch op {
+	case "<":
+		cmp = func(a float64) bool { return a < n }
+	case "<=":
+		cmp = func(a float64) bool { return a <= n }
+	case ">":
+		cmp = func(a float64) bool { return a > n }
+	case ">=":
+		cmp = func(a float64) bool { return a >= n }
+	case "==":
+		cmp = func(a float64) bool { return a == n }
+	case "!=":
+		cmp = func(a float64) bool { return a != n }
+	default:
+		return nil
+	}
+	return func(env Vars) (fval, bool) {
+		if a, ok := env.Var(name, &hint).(float64); ok {
+			return fval{k: fBool, b: cmp(a)}, true
+		}
+		return gen(env)
+	}
+}
+
+func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 	switch x.Operator {
 	case "&&", "and":
 		// The VM leaves the right operand's value as the result; only a

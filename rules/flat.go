@@ -68,3 +68,34 @@ func (f *Flat) Map() map[string]any {
 	f.m = m
 	return m
 }
+
+// Push adds a variable that overrides every other of its name until Pop.
+func (f *Flat) Push(name string, v any) {
+	f.ExtraKeys = append(f.ExtraKeys, name)
+	f.ExtraVals = append(f.ExtraVals, v)
+	f.m = nil
+}
+
+// Pop removes the last n variables Push added.
+func (f *Flat) Pop(n int) {
+	f.ExtraKeys = f.ExtraKeys[:len(f.ExtraKeys)-n]
+	f.ExtraVals = f.ExtraVals[:len(f.ExtraVals)-n]
+	f.m = nil
+}
+
+// Fields returns a new map of the payload's fields and the captures: an
+// alert's values (topic and time are not among them).
+func (f *Flat) Fields() map[string]any {
+	m := make(map[string]any, len(f.Keys)+len(f.ExtraKeys))
+	for i, k := range f.Keys {
+		if k != "topic" && k != "time" {
+			m[k] = f.Vals[i]
+		}
+	}
+	for i, k := range f.ExtraKeys {
+		if k != "topic" && k != "time" {
+			m[k] = f.ExtraVals[i]
+		}
+	}
+	return m
+}

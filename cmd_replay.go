@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -147,11 +148,13 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 		return nil
 	}
 	r := bufio.NewReaderSize(in, 64<<10)
+	var buf []byte // the line, reused: nothing keeps a message's bytes past Process
 	for {
 		if ctx.Err() != nil {
 			return s, ctx.Err()
 		}
-		line, tooLong, err := readLine(r)
+		line, tooLong, err := readLine(r, buf[:0])
+		buf = line
 		if err == io.EOF {
 			break
 		}
@@ -163,7 +166,7 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 			s.badf(s.lines, "line longer than %d bytes", maxLine)
 			continue
 		}
-		if len(strings.TrimSpace(string(line))) == 0 {
+		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		m, err := engine.ParseRecord(line, uint64(s.lines))
@@ -187,19 +190,20 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 	return s, write(eng.Flush())
 }
 
-// readLine reads one line of any length, keeping at most maxLine bytes.
-func readLine(r *bufio.Reader) (line []byte, tooLong bool, err error) {
+// readLine reads one line of any length into line, keeping at most
+// maxLine bytes.
+func readLine(r *bufio.Reader, line []byte) (_ []byte, tooLong bool, err error) {
 	for {
 		chunk, isPrefix, err := r.ReadLine()
 		if err != nil {
 			if err == io.EOF && (len(line) > 0 || tooLong) {
 				return line, tooLong, nil
 			}
-			return nil, false, err
+			return line, false, err
 		}
 		if !tooLong {
 			if len(line)+len(chunk) > maxLine {
-				tooLong, line = true, nil
+				tooLong, line = true, line[:0]
 			} else {
 				line = append(line, chunk...)
 			}

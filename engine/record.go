@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/valyala/fastjson"
+	"github.com/vigil-gw/vigil/ingest"
 	"time"
 )
 
@@ -19,6 +21,168 @@ type record struct {
 // payload is the JSON text of the MQTT payload; a JSON string is the raw
 // payload text itself.
 func ParseRecord(line []byte, seq uint64) (Message, error) {
+	if m, ok := parseRecordFast(line, seq); ok {
+		return m, nil
+	}
+	return parseRecordStd(line, seq)
+}
+
+// parseRecordFast reads the usual record line without decoding it twice:
+// an object with exactly "topic", "payload" and maybe "time", plain ASCII,
+// topic and time without escapes. Once fastjson's strict validator has
+// passed the line, its top-level members are found by one scan, and the
+// payload is the member's text as it stands, as encoding/json's RawMessage
+// keeps it; the engine decodes it once. Anything else (other spellings
+// encoding/json would match, repeated keys, escapes where they matter,
+// non-ASCII text, any error) is parseRecordStd's, which then gives its own
+// result and error messages; FuzzParseRecord holds the two to the same
+// result.
+func parseRecordFast(line []byte, seq uint64) (Message, bool) {
+	if plain, _ := ingest.PlainJSON(line); !plain || fastjson.ValidateBytes(line) != nil {
+		return Message{}, false
+	}
+	var topic, payload, tm []byte
+	ok := topMembers(line, func(k, v []byte) bool {
+		var slot *[]byte
+		switch string(k) {
+		case "topic":
+			slot = &topic
+		case "payload":
+			slot = &payload
+		case "time":
+			slot = &tm
+		default:
+			// encoding/json matches field names case-insensitively.
+			return !bytes.EqualFold(k, []byte("topic")) && !bytes.EqualFold(k, []byte("payload")) && !bytes.EqualFold(k, []byte("time"))
+		}
+		if *slot != nil {
+			return false // repeated
+		}
+		*slot = v
+		return true
+	})
+	if !ok || topic == nil || payload == nil {
+		return Message{}, false
+	}
+	t, ok := plainString(topic)
+	if !ok || len(t) == 0 {
+		return Message{}, false
+	}
+	m := Message{Topic: string(t), Seq: seq}
+	switch payload[0] {
+	case '"':
+		b, ok := plainString(payload)
+		if !ok {
+			return Message{}, false
+		}
+		m.Payload = append(make([]byte, 0, len(b)), b...)
+	case 'n': // null
+		return Message{}, false
+	default:
+		m.Payload = append(make([]byte, 0, len(payload)), payload...)
+	}
+	if tm != nil {
+		b, ok := plainString(tm)
+		if !ok {
+			return Message{}, false
+		}
+		if len(b) > 0 {
+			rt, err := time.Parse(time.RFC3339Nano, string(b))
+			if err != nil {
+				return Message{}, false
+			}
+			m.Received = rt.UTC()
+		}
+	}
+	return m, true
+}
+
+// plainString returns a JSON string's text if it has no escapes.
+func plainString(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	return v[1 : len(v)-1], true
+}
+
+// topMembers calls fn with the raw name and value text of each member of
+// the JSON object in b, which must be valid JSON; false if b is not an
+// object or fn said stop.
+func topMembers(b []byte, fn func(k, v []byte) bool) bool {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipWS(b, i+1)
+	for i < len(b) && b[i] != '}' {
+		ks := i + 1
+		i = stringEnd(b, i)
+		k := b[ks : i-1]
+		i = skipWS(b, i)
+		i = skipWS(b, i+1) // the colon
+		vs := i
+		for depth := 0; i < len(b); i++ {
+			c := b[i]
+			if !structural[c] {
+				continue
+			}
+			if c == '"' {
+				i = stringEnd(b, i) - 1
+				continue
+			}
+			if c == '{' || c == '[' {
+				depth++
+			} else if c == '}' || c == ']' {
+				if depth == 0 {
+					break
+				}
+				depth--
+			} else if c == ',' && depth == 0 {
+				break
+			}
+		}
+		v := bytes.TrimRight(b[vs:i], " \t\r\n")
+		if !fn(k, v) {
+			return false
+		}
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+		}
+	}
+	return true
+}
+
+// structural marks the bytes that matter to topMembers' value scan.
+var structural = func() (t [256]bool) {
+	for _, c := range []byte(`"{}[],`) {
+		t[c] = true
+	}
+	return
+}()
+
+// stringEnd returns the index after the JSON string starting at b[i].
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// parseRecordStd is ParseRecord by encoding/json: the reference, and the
+// source of error messages.
+func parseRecordStd(line []byte, seq uint64) (Message, error) {
 	var r record
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()

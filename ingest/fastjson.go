@@ -138,6 +138,14 @@ func (d *Decoder) flat(v *fastjson.Value) bool {
 	return ok
 }
 
+// PlainJSON reports whether b is text fastjson reads exactly as
+// encoding/json does (ASCII, no control bytes, no \u escapes) and whether
+// it holds any escape at all (then validate it strictly first).
+func PlainJSON(b []byte) (plain, escapes bool) {
+	esc, ok := scanPlain(b)
+	return ok, esc
+}
+
 // scanPlain reports whether payload is what the fast path takes: ASCII
 // without control bytes (fastjson's validator misses one that precedes an
 // escape in the same string, and compact payloads have none) and without

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -135,13 +134,17 @@ func (s *summary) badf(line int, format string, args ...any) {
 
 func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer) (*summary, error) {
 	s := &summary{perRule: map[string]int{}}
-	enc := json.NewEncoder(out)
-	enc.SetEscapeHTML(false)
+	var line []byte
 	write := func(alerts []event.Alert) error {
 		for i := range alerts {
 			s.alerts++
 			s.perRule[alerts[i].Rule]++
-			if err := enc.Encode(&alerts[i]); err != nil {
+			// As a json.Encoder with SetEscapeHTML(false) writes it.
+			var err error
+			if line, err = alerts[i].AppendJSON(line[:0], false); err != nil {
+				return err
+			}
+			if _, err := out.Write(append(line, '\n')); err != nil {
 				return err
 			}
 		}

@@ -55,8 +55,9 @@ const (
 )
 
 type strEntry struct {
-	s string
-	v any
+	s   string
+	v   any
+	tag uint32 // the hash of the last value that missed here
 }
 
 type name struct {
@@ -87,7 +88,7 @@ func (d *Decoder) fastJSON(payload []byte, flat bool) (v any, isFlat, ok bool) {
 	}
 	d.gen++
 	if flat && pv.Type() == fastjson.TypeObject {
-		if d.flat(pv) {
+		if d.flat(pv, esc) {
 			return nil, true, true
 		}
 		d.gen++ // the names flat saw are not this attempt's
@@ -99,7 +100,7 @@ func (d *Decoder) fastJSON(payload []byte, flat bool) (v any, isFlat, ok bool) {
 // flat puts a parsed object's members into d.fk and d.fv. It fails
 // (ok=false) where the map form must decide: a repeated name, too many
 // names, a value convert declines.
-func (d *Decoder) flat(v *fastjson.Value) bool {
+func (d *Decoder) flat(v *fastjson.Value, esc bool) bool {
 	o, _ := v.Object()
 	if o.Len() > MaxFields {
 		return false
@@ -110,7 +111,7 @@ func (d *Decoder) flat(v *fastjson.Value) bool {
 		if !ok {
 			return
 		}
-		if hasEscape(k) {
+		if esc && hasEscape(k) { // no backslash in the payload, none in a name
 			ok = false
 			return
 		}
@@ -210,13 +211,21 @@ func (d *Decoder) str(b []byte) any {
 	if len(b) > strCacheMax {
 		return string(b)
 	}
-	e := &d.strs[strHash(b)&(strCacheSize-1)]
+	h := strHash(b)
+	e := &d.strs[h&(strCacheSize-1)]
 	if e.v != nil && e.s == string(b) {
 		return e.v
 	}
-	s := string(b)
-	e.s, e.v = s, s
-	return e.v
+	var v any = string(b)
+	// A value is cached the second time its hash comes by, so one-off
+	// values (order ids, counters as text) do not push out the ones that
+	// repeat.
+	if tag := uint32(h >> 32); e.tag == tag {
+		e.s, e.v = v.(string), v
+	} else {
+		e.tag = tag
+	}
+	return v
 }
 
 // strHash is a quick hash of a short string for the value cache: a
@@ -254,15 +263,19 @@ func boxFloat(f float64) any {
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
-// simpleFloat converts a valid JSON number without an exponent whose
-// digits fit in 53 bits, the usual sensor reading, exactly as
-// strconv.ParseFloat does: the digits and the power of ten are exact
+// simpleFloat converts a JSON number without an exponent whose digits fit
+// in 53 bits, the usual sensor reading, exactly as strconv.ParseFloat
+// does; it checks the JSON grammar for what it takes (no leading zeros, a
+// digit on each side of the point). Then the digits and the power of ten are exact
 // float64s, and one division rounds correctly (Clinger's fast path, also
 // strconv's first). ok=false leaves the rest to strconv.
 func simpleFloat(b []byte) (float64, bool) {
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		b = b[1:]
+	}
+	if len(b) == 0 || b[0] == '.' || b[0] == '0' && len(b) > 1 && b[1] != '.' || b[len(b)-1] == '.' {
+		return 0, false
 	}
 	var mant uint64
 	digits, frac, dot := 0, 0, false
@@ -333,11 +346,11 @@ func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
 		return d.str(b), true
 	case fastjson.TypeNumber:
 		d.num = v.MarshalTo(d.num[:0])
-		if !jsonNumber(d.num) {
-			return nil, false
-		}
 		if f, ok := simpleFloat(d.num); ok {
 			return boxFloat(f), true
+		}
+		if !jsonNumber(d.num) {
+			return nil, false
 		}
 		f, err := strconv.ParseFloat(string(d.num), 64)
 		if err != nil {

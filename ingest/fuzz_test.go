@@ -157,19 +157,20 @@ func TestSimpleFloat(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	check := func(s string) {
 		t.Helper()
-		if !jsonNumber([]byte(s)) {
-			return
-		}
 		got, ok := simpleFloat([]byte(s))
 		if !ok {
 			return
+		}
+		if !jsonNumber([]byte(s)) {
+			t.Fatalf("simpleFloat took %q, not a JSON number", s)
 		}
 		want, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
 			t.Fatalf("simpleFloat(%q) = %v, ParseFloat %v, %v", s, got, want, err)
 		}
 	}
-	for _, s := range []string{"0", "-0", "1", "0.1", "0.3", "123.5", "-2.25", "999999999999999", "9999999999999999",
+	for _, s := range []string{"", "-", ".5", "5.", "01", "-01", "00.5", "1.2.3", "+1", "1e5", "-.5", "0x1", "1_0", "NaN", " 1",
+		"0", "-0", "1", "0.1", "0.3", "123.5", "-2.25", "999999999999999", "9999999999999999",
 		"0.000000000000000000001", "1.7976931348623157", "4.35", "1767571200000", "0.1234567890123456"} {
 		check(s)
 	}
@@ -194,6 +195,11 @@ func TestSimpleFloat(t *testing.T) {
 			}
 		}
 		check(string(b))
+		// and mangled: what simpleFloat takes must still be JSON
+		if len(b) > 0 {
+			b[rng.IntN(len(b))] = "0123456789.-+eE x"[rng.IntN(17)]
+			check(string(b))
+		}
 	}
 }
 

@@ -1,7 +1,9 @@
 package event
 
 import (
+	"math/rand/v2"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 )
@@ -87,5 +89,74 @@ func TestReorder(t *testing.T) {
 	r2.All(func(_ string, ev *Event) { got = append(got, ev.Seq) })
 	if !reflect.DeepEqual(got, []uint64{0, 4}) {
 		t.Fatalf("all order %v", got)
+	}
+}
+
+// TestReorderRandom holds the buffer to a model: each release gives
+// exactly the pushed events up to the close time, sorted by (time, seq),
+// with pushes, releases and snapshot round trips interleaved at random.
+func TestReorderRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	base := time.Unix(1000, 0)
+	type item struct {
+		t   time.Time
+		seq uint64
+	}
+	for round := 0; round < 200; round++ {
+		var r Reorder
+		var model []item
+		closeAt := base
+		release := func(all bool) {
+			var got []item
+			fn := func(_ string, ev *Event) { got = append(got, item{ev.Time, ev.Seq}) }
+			if all {
+				r.All(fn)
+			} else {
+				r.Ready(closeAt, fn)
+			}
+			var want, keep []item
+			for _, it := range model {
+				if all || !it.t.After(closeAt) {
+					want = append(want, it)
+				} else {
+					keep = append(keep, it)
+				}
+			}
+			model = keep
+			sort.Slice(want, func(i, j int) bool {
+				if !want[i].t.Equal(want[j].t) {
+					return want[i].t.Before(want[j].t)
+				}
+				return want[i].seq < want[j].seq
+			})
+			if len(got) != len(want) {
+				t.Fatalf("round %d: released %d, want %d", round, len(got), len(want))
+			}
+			for i := range got {
+				if !got[i].t.Equal(want[i].t) || got[i].seq != want[i].seq {
+					t.Fatalf("round %d: release %d is %v, want %v", round, i, got[i], want[i])
+				}
+			}
+		}
+		for i := 0; i < 300; i++ {
+			switch rng.IntN(10) {
+			case 0:
+				closeAt = closeAt.Add(time.Duration(rng.IntN(20)) * time.Second)
+				release(false)
+			case 1:
+				var e Enc
+				r.Encode(&e)
+				r = Reorder{}
+				d := Dec{B: e.B}
+				if r.Decode(&d); d.Err != nil {
+					t.Fatal(d.Err)
+				}
+			default:
+				ev := &Event{Time: closeAt.Add(time.Duration(rng.IntN(30)-5) * time.Second), Seq: uint64(rng.IntN(1000))}
+				r.Push("k", ev)
+				model = append(model, item{ev.Time, ev.Seq})
+			}
+		}
+		release(true)
 	}
 }

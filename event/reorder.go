@@ -1,9 +1,6 @@
 package event
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // Reorder buffers events that arrive out of order and releases them in
 // event-time order (ties by Seq) once the closing time has reached them.
@@ -20,29 +17,63 @@ type Item struct {
 	Ev  *Event
 }
 
+// evHeap is a binary min-heap by (Time, Seq). It is written out rather
+// than driven through container/heap, whose interface boxes every Item:
+// an allocation per event per order-sensitive operator.
 type evHeap []Item
 
-func (h evHeap) Len() int { return len(h) }
-func (h evHeap) Less(i, j int) bool {
-	a, b := h[i].Ev, h[j].Ev
+func less(a, b *Event) bool {
 	if !a.Time.Equal(b.Time) {
 		return a.Time.Before(b.Time)
 	}
 	return a.Seq < b.Seq
 }
-func (h evHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *evHeap) Push(x any)   { *h = append(*h, x.(Item)) }
-func (h *evHeap) Pop() any {
-	old := *h
-	n := len(old)
-	it := old[n-1]
-	old[n-1] = Item{}
-	*h = old[:n-1]
+
+func (h evHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !less(h[j].Ev, h[i].Ev) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func (h evHeap) down(i int) {
+	n := len(h)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if r := j + 1; r < n && less(h[r].Ev, h[j].Ev) {
+			j = r
+		}
+		if !less(h[j].Ev, h[i].Ev) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+}
+
+func (r *Reorder) pop() Item {
+	h := r.h
+	it := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h[n] = Item{}
+	r.h = h[:n]
+	r.h.down(0)
 	return it
 }
 
 // Push buffers an event.
-func (r *Reorder) Push(key string, ev *Event) { heap.Push(&r.h, Item{key, ev}) }
+func (r *Reorder) Push(key string, ev *Event) {
+	r.h = append(r.h, Item{key, ev})
+	r.h.up(len(r.h) - 1)
+}
 
 // Len is the number of buffered events.
 func (r *Reorder) Len() int { return len(r.h) }
@@ -51,7 +82,7 @@ func (r *Reorder) Len() int { return len(r.h) }
 // for each.
 func (r *Reorder) Ready(closeAt time.Time, fn func(key string, ev *Event)) {
 	for len(r.h) > 0 && !r.h[0].Ev.Time.After(closeAt) {
-		it := heap.Pop(&r.h).(Item)
+		it := r.pop()
 		fn(it.Key, it.Ev)
 	}
 }
@@ -59,7 +90,7 @@ func (r *Reorder) Ready(closeAt time.Time, fn func(key string, ev *Event)) {
 // All pops every buffered event in order (end of input).
 func (r *Reorder) All(fn func(key string, ev *Event)) {
 	for len(r.h) > 0 {
-		it := heap.Pop(&r.h).(Item)
+		it := r.pop()
 		fn(it.Key, it.Ev)
 	}
 }
@@ -89,5 +120,7 @@ func (r *Reorder) Decode(d *Dec) {
 		}
 		r.h = append(r.h, Item{k, ev})
 	}
-	heap.Init(&r.h)
+	for i := len(r.h)/2 - 1; i >= 0; i-- {
+		r.h.down(i)
+	}
 }

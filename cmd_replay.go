@@ -152,6 +152,7 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 	}
 	r := bufio.NewReaderSize(in, 64<<10)
 	var buf []byte // the line, reused: nothing keeps a message's bytes past Process
+	var records engine.RecordParser
 	for {
 		if ctx.Err() != nil {
 			return s, ctx.Err()
@@ -172,7 +173,7 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		m, err := engine.ParseRecord(line, uint64(s.lines))
+		m, err := records.Parse(line, uint64(s.lines))
 		if err != nil {
 			s.badf(s.lines, "%v", err)
 			continue

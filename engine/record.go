@@ -21,10 +21,45 @@ type record struct {
 // payload is the JSON text of the MQTT payload; a JSON string is the raw
 // payload text itself.
 func ParseRecord(line []byte, seq uint64) (Message, error) {
-	if m, ok := parseRecordFast(line, seq); ok {
+	var p RecordParser
+	m, err := p.Parse(line, seq)
+	if err == nil {
+		m.Payload = bytes.Clone(m.Payload)
+	}
+	return m, err
+}
+
+// RecordParser is ParseRecord for a stream of lines: it keeps the topics it
+// has seen, so a recording's few topics are not allocated line after line,
+// and the Message's Payload may share line's memory (ParseRecord's never
+// does).
+type RecordParser struct {
+	topics map[string]string
+}
+
+// maxRecordTopics bounds a RecordParser's topics.
+const maxRecordTopics = 4096
+
+// Parse is ParseRecord.
+func (p *RecordParser) Parse(line []byte, seq uint64) (Message, error) {
+	if m, ok := p.parseFast(line, seq); ok {
 		return m, nil
 	}
 	return parseRecordStd(line, seq)
+}
+
+func (p *RecordParser) topic(t []byte) string {
+	if s, ok := p.topics[string(t)]; ok {
+		return s
+	}
+	s := string(t)
+	if p.topics == nil {
+		p.topics = map[string]string{}
+	}
+	if len(p.topics) < maxRecordTopics {
+		p.topics[s] = s
+	}
+	return s
 }
 
 // parseRecordFast reads the usual record line without decoding it twice:
@@ -37,7 +72,7 @@ func ParseRecord(line []byte, seq uint64) (Message, error) {
 // non-ASCII text, any error) is parseRecordStd's, which then gives its own
 // result and error messages; FuzzParseRecord holds the two to the same
 // result.
-func parseRecordFast(line []byte, seq uint64) (Message, bool) {
+func (p *RecordParser) parseFast(line []byte, seq uint64) (Message, bool) {
 	if plain, _ := ingest.PlainJSON(line); !plain || fastjson.ValidateBytes(line) != nil {
 		return Message{}, false
 	}
@@ -68,18 +103,18 @@ func parseRecordFast(line []byte, seq uint64) (Message, bool) {
 	if !ok || len(t) == 0 {
 		return Message{}, false
 	}
-	m := Message{Topic: string(t), Seq: seq}
+	m := Message{Topic: p.topic(t), Seq: seq}
 	switch payload[0] {
 	case '"':
 		b, ok := plainString(payload)
 		if !ok {
 			return Message{}, false
 		}
-		m.Payload = append(make([]byte, 0, len(b)), b...)
+		m.Payload = b
 	case 'n': // null
 		return Message{}, false
 	default:
-		m.Payload = append(make([]byte, 0, len(payload)), payload...)
+		m.Payload = payload
 	}
 	if tm != nil {
 		b, ok := plainString(tm)

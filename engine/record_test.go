@@ -38,7 +38,8 @@ func FuzzParseRecord(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		got, ok := parseRecordFast(line, 7)
+		var p RecordParser
+		got, ok := p.parseFast(line, 7)
 		want, err := parseRecordStd(line, 7)
 		if !ok {
 			return
@@ -54,8 +55,28 @@ func FuzzParseRecord(f *testing.F) {
 
 func TestParseRecordFastPathTaken(t *testing.T) {
 	for _, s := range recordSeeds[:4] {
-		if _, ok := parseRecordFast([]byte(s), 1); !ok {
+		var p RecordParser
+		if _, ok := p.parseFast([]byte(s), 1); !ok {
 			t.Errorf("%s: the fast path declined a plain record", s)
+		}
+	}
+}
+
+// TestParseRecordOwnsPayload: ParseRecord's message outlives the line
+// (callers reuse their line buffers), RecordParser's may not.
+func TestParseRecordOwnsPayload(t *testing.T) {
+	for _, s := range recordSeeds[:4] {
+		line := []byte(s)
+		m, err := ParseRecord(line, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := string(m.Payload)
+		for i := range line {
+			line[i] = 'x'
+		}
+		if string(m.Payload) != want {
+			t.Fatalf("%s: payload changed with the line: %q", s, m.Payload)
 		}
 	}
 }

@@ -111,6 +111,9 @@ func New(set *rules.Set, o Options) (*Engine, error) {
 	e := &Engine{opts: o, set: set, tables: map[string]*tableState{}, scratch: map[string]any{}, decErr: map[string]uint64{},
 		routes: map[string]*route{}, dec: ingest.NewDecoder()}
 	set.Lookup = e.lookup
+	if n := len(set.Rules) + len(set.Tables); n > math.MaxInt16 {
+		return nil, fmt.Errorf("%d rules and tables; at most %d", n, math.MaxInt16)
+	}
 	var errs rules.Errors
 	for _, r := range set.Rules {
 		rs, err := e.newRule(r)

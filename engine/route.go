@@ -20,8 +20,8 @@ type route struct {
 	topic any // the topic, boxed once for the expression environment
 	views []routeView
 	// rules[i] and tables[i] index views, -1 when the filter does not match.
-	rules  []int
-	tables []int
+	rules  []int16
+	tables []int16
 	// flat: every rule that takes the topic is stateless and no table or
 	// dedupe does, so its events need no map unless a rule fires (flat.go).
 	flat bool
@@ -57,10 +57,10 @@ func (e *Engine) route(topic string) *route {
 		users = append(users, 1)
 		return len(rt.views) - 1
 	}
-	match := func(fs []*ingest.Filter) int {
+	match := func(fs []*ingest.Filter) int16 {
 		for _, f := range fs {
 			if caps, ok := f.Match(topic); ok {
-				return view(caps)
+				return int16(view(caps))
 			}
 		}
 		return -1
@@ -91,11 +91,11 @@ func (e *Engine) route(topic string) *route {
 	}
 	if best != 0 {
 		rt.views[0], rt.views[best] = rt.views[best], rt.views[0]
-		swap := func(xs []int) {
+		swap := func(xs []int16) {
 			for i, x := range xs {
-				switch x {
+				switch int(x) {
 				case 0:
-					xs[i] = best
+					xs[i] = int16(best)
 				case best:
 					xs[i] = 0
 				}

@@ -28,7 +28,10 @@ const extraFields = 3
 
 // maxInterned bounds a Decoder's table of field names: names are few in
 // practice, but a payload can make up any number of them.
-const maxInterned = 4096
+const (
+	maxInterned    = 4096
+	maxInternedLen = 64 // bytes; longer names are allocated each time
+)
 
 // Decoder decodes payloads, reusing its parser and memory between calls.
 // It is not safe for concurrent use; the package-level Decode is.
@@ -189,7 +192,7 @@ func (d *Decoder) intern(k []byte) *name {
 	if n, ok := d.keys[string(k)]; ok {
 		return n
 	}
-	if len(d.keys) >= maxInterned {
+	if len(d.keys) >= maxInterned || len(k) > maxInternedLen {
 		return nil
 	}
 	n := &name{s: string(k)}

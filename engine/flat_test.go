@@ -116,3 +116,39 @@ func TestFlatPathMatchesMapPath(t *testing.T) {
 		t.Fatalf("the rules did too little to compare: %d fired, %d failed: %+v", fired, failed, flat.RuleStats())
 	}
 }
+
+// TestRouteCacheBounded: a flood of new topics (device ids) keeps at most
+// maxRoutes routes, and every message is still routed right.
+func TestRouteCacheBounded(t *testing.T) {
+	set, err := rules.Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(`
+rules:
+  - {name: hot, from: "sensors/{device}/temperature", where: temperature > 80, key: device}
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(set, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := maxRoutes + 5000
+	fired := 0
+	for i := 0; i < n; i++ {
+		alerts, err := e.Process(Message{Topic: fmt.Sprintf("sensors/d%d/temperature", i), Payload: []byte(fmt.Sprintf(`{"temperature":%d,"ts":%d}`, 70+i%20, 1767571200+i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range alerts {
+			if a.Key != fmt.Sprintf("d%d", i) {
+				t.Fatalf("message %d: alert for key %s", i, a.Key)
+			}
+			fired++
+		}
+	}
+	if len(e.routes) > maxRoutes {
+		t.Fatalf("%d routes kept, cap %d", len(e.routes), maxRoutes)
+	}
+	if want := n * 9 / 20; fired < want-1 || fired > want+1 {
+		t.Fatalf("%d alerts, want about %d", fired, want)
+	}
+}

@@ -32,7 +32,9 @@ rules:
 // TestFlatPathMatchesMapPath runs random messages through an engine on
 // the flat path and through one forced onto the map path (an OnEvent
 // hook turns the flat path off) and wants the same alerts and counters.
-func TestFlatPathMatchesMapPath(t *testing.T) {
+// flatAndMapped returns an engine on the flat path and one forced onto
+// the map path (an OnEvent hook turns the flat path off).
+func flatAndMapped(t testing.TB) (flat, mapped *Engine) {
 	mk := func(onEvent bool) *Engine {
 		set, err := rules.Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(flatRules)})
 		if err != nil {
@@ -48,7 +50,36 @@ func TestFlatPathMatchesMapPath(t *testing.T) {
 		}
 		return e
 	}
-	flat, mapped := mk(false), mk(true)
+	return mk(false), mk(true)
+}
+
+// FuzzFlatPath: any payload, on a topic the flat path takes, gives the
+// same alerts, errors and counters on both paths.
+func FuzzFlatPath(f *testing.F) {
+	for _, s := range []string{`{"order":"o1","customer":"c1","amount":1500.5,"qty":3,"country":"FR","express":true,"ts":1767571200000}`,
+		`{"store":"x","amount":20,"topic":"t","time":"2026-01-05T10:00:00Z"}`, `[{"amount":1},{"amount":2000,"country":"DE"}]`,
+		`{"amount":1e3,"country":"F\u0052","qty":-0}`, `{"amount":01}`, `{"a":{"b":[1,{"c":null}]},"amount":150}`, `21.5`, `x,t=1 amount=1500`} {
+		f.Add([]byte(s), uint8(7))
+	}
+	flat, mapped := flatAndMapped(f)
+	f.Fuzz(func(t *testing.T, payload []byte, store uint8) {
+		m := Message{Topic: fmt.Sprintf("shop/s%d/orders", store%10), Payload: payload}
+		a1, err1 := flat.Process(m)
+		a2, err2 := mapped.Process(m)
+		if fmt.Sprint(err1) != fmt.Sprint(err2) {
+			t.Fatalf("%q: flat error %v, map path %v", payload, err1, err2)
+		}
+		if !reflect.DeepEqual(a1, a2) {
+			t.Fatalf("%q:\nflat %#v\nmap  %#v", payload, a1, a2)
+		}
+		if !reflect.DeepEqual(flat.RuleStats(), mapped.RuleStats()) {
+			t.Fatalf("%q: rule stats differ:\nflat %+v\nmap  %+v", payload, flat.RuleStats(), mapped.RuleStats())
+		}
+	})
+}
+
+func TestFlatPathMatchesMapPath(t *testing.T) {
+	flat, mapped := flatAndMapped(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	countries := []string{`"UK"`, `"FR"`, `"DE"`, `"US"`, `null`, `3`, `"F\u0052"`, `"F\\R"`}
 	base := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)

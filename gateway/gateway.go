@@ -68,6 +68,9 @@ type Gateway struct {
 
 	batches chan []journaled
 	reloads chan chan error
+	// saveCheckpoint writes a checkpoint (db.SaveCheckpoint; tests
+	// replace it to hold or fail a write).
+	saveCheckpoint func(store.Checkpoint) error
 
 	// Owned by the engine loop.
 	lastPos    uint64        // newest durable journal position processed
@@ -101,7 +104,8 @@ type Status struct {
 	Degraded        bool // journal not writable: processing in memory only
 	LastPos         uint64
 	LastCheckpoint  time.Time
-	CheckpointTook  time.Duration
+	CheckpointTook  time.Duration // snapshot and write
+	CheckpointStall time.Duration // of which the engine loop waited (the snapshot)
 	CheckpointBytes int
 	CheckpointErr   string
 	Rules           []engine.RuleInfo
@@ -147,6 +151,7 @@ func New(o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
 	g.db = db
+	g.saveCheckpoint = db.SaveCheckpoint
 	if moved, ok := db.Recovered(); ok {
 		g.log.Error("state database was damaged: moved aside, starting with empty state", "moved_to", moved)
 		g.status.RecoveredFrom = moved

@@ -184,6 +184,10 @@ func (g *Gateway) commit(batch []conn.Message) {
 
 // engineLoop is the only goroutine that touches the engine. It returns
 // after the batches channel is closed and the final checkpoint is written.
+//
+// A checkpoint is taken here (the snapshot must see the state after exactly
+// lastPos) but written by checkpointWriter, so the messages behind it wait
+// only for the snapshot, not for the SQLite transaction and its fsync.
 func (g *Gateway) engineLoop(ctx context.Context) error {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
@@ -191,6 +195,13 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 	defer cp.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	jobs := make(chan cpJob) // unbuffered: a job is handed over only when the writer is idle
+	results := make(chan cpResult, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); g.checkpointWriter(jobs, results) }()
+	defer func() { close(jobs); wg.Wait() }()
+	busy := false // a checkpoint is being written
 	g.refreshStatus()
 	g.prune()
 	wasDown := false
@@ -198,6 +209,9 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 		select {
 		case b, ok := <-g.batches:
 			if !ok {
+				if busy {
+					g.checkpointDone(<-results)
+				}
 				if g.dirty {
 					g.checkpoint()
 				}
@@ -223,9 +237,17 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 			g.putAlerts(alerts)
 			g.refreshStatus()
 		case <-cp.C:
-			if g.dirty {
-				g.checkpoint()
+			// A checkpoint still being written when the next is due
+			// (a slow SD card) makes this one wait for the next tick.
+			if g.dirty && !busy {
+				if j, ok := g.snapshot(); ok {
+					jobs <- j
+					busy = true
+				}
 			}
+		case r := <-results:
+			busy = false
+			g.checkpointDone(r)
 		case <-prune.C:
 			g.prune()
 		case reply := <-g.reloads:
@@ -334,33 +356,85 @@ func (g *Gateway) putAlerts(alerts []event.Alert) {
 	}
 }
 
-func (g *Gateway) checkpoint() {
+// cpJob is a checkpoint snapshot on its way to the database.
+type cpJob struct {
+	cp   store.Checkpoint
+	snap time.Duration // time the engine loop spent on the snapshot
+	size int
+}
+
+// cpResult is a written (or failed) checkpoint.
+type cpResult struct {
+	cpJob
+	write time.Duration
+	err   error
+}
+
+// snapshot takes a checkpoint of the engine's state after lastPos, on the
+// engine loop. It clears dirty: what changes from now on needs the next
+// checkpoint, even while this one is being written; checkpointDone sets it
+// again if the write fails. No checkpoint is taken while alerts wait in
+// memory for the store (a crash must replay the journal that made them).
+func (g *Gateway) snapshot() (cpJob, bool) {
 	if len(g.unstored) > 0 {
-		return
+		return cpJob{}, false
 	}
 	t0 := time.Now()
 	parts, err := g.eng.Snapshot()
-	if err == nil {
-		err = g.db.SaveCheckpoint(store.Checkpoint{Pos: g.lastPos, Version: 1, Parts: parts, Taken: g.o.Now()})
+	if err != nil {
+		g.checkpointDone(cpResult{err: err})
+		return cpJob{}, false
 	}
-	took := time.Since(t0)
 	size := 0
 	for _, p := range parts {
 		size += len(p)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err != nil {
-		g.status.CheckpointErr = err.Error()
-		g.limit.warn(g.log, "checkpoint", "checkpoint failed", "err", err)
+	g.dirty = false
+	return cpJob{cp: store.Checkpoint{Pos: g.lastPos, Version: 1, Parts: parts, Taken: g.o.Now()},
+		snap: time.Since(t0), size: size}, true
+}
+
+// checkpointWriter writes the snapshots the engine loop hands it, one at a
+// time. The checkpoint holds exactly the state after its Pos, so it is
+// consistent whenever it lands; the journal rows it covers are pruned only
+// after SaveCheckpoint has committed (journalPruner reads the saved
+// position). It returns when jobs is closed.
+func (g *Gateway) checkpointWriter(jobs <-chan cpJob, results chan<- cpResult) {
+	for j := range jobs {
+		t0 := time.Now()
+		err := g.saveCheckpoint(j.cp)
+		results <- cpResult{cpJob: j, write: time.Since(t0), err: err}
+	}
+}
+
+// checkpoint takes and writes a checkpoint on the calling goroutine (the
+// final one at shutdown, and tests).
+func (g *Gateway) checkpoint() {
+	j, ok := g.snapshot()
+	if !ok {
 		return
 	}
-	g.dirty = false
+	t0 := time.Now()
+	err := g.saveCheckpoint(j.cp)
+	g.checkpointDone(cpResult{cpJob: j, write: time.Since(t0), err: err})
+}
+
+// checkpointDone records a checkpoint's outcome; it runs on the engine loop.
+func (g *Gateway) checkpointDone(r cpResult) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r.err != nil {
+		g.dirty = true
+		g.status.CheckpointErr = r.err.Error()
+		g.limit.warn(g.log, "checkpoint", "checkpoint failed", "err", r.err)
+		return
+	}
 	g.status.CheckpointErr = ""
-	g.status.LastCheckpoint = g.o.Now()
-	g.status.CheckpointTook = took
-	g.status.CheckpointBytes = size
-	g.log.Debug("checkpoint", "pos", g.lastPos, "bytes", size, "took", took)
+	g.status.LastCheckpoint = r.cp.Taken
+	g.status.CheckpointTook = r.snap + r.write
+	g.status.CheckpointStall = r.snap
+	g.status.CheckpointBytes = r.size
+	g.log.Debug("checkpoint", "pos", r.cp.Pos, "bytes", r.size, "snapshot", r.snap, "write", r.write)
 }
 
 func (g *Gateway) reload() error {

@@ -72,12 +72,13 @@ type Gateway struct {
 	// replace it to hold or fail a write).
 	saveCheckpoint func(store.Checkpoint) error
 
+	store *storeWriter // alerts and checkpoints into the database
+
 	// Owned by the engine loop.
-	lastPos    uint64        // newest durable journal position processed
-	unstored   []event.Alert // alerts the store could not take yet
-	lostAlerts uint64
-	dirty      bool // state changed since the last checkpoint
-	limit      limiter
+	lastPos uint64          // newest durable journal position processed
+	dirty   bool            // state changed since the last checkpoint
+	toStore chan<- storeJob // the store writer's queue while engineLoop runs
+	limit   limiter
 
 	mu     sync.Mutex
 	status Status
@@ -152,6 +153,7 @@ func New(o Options) (*Gateway, error) {
 	}
 	g.db = db
 	g.saveCheckpoint = db.SaveCheckpoint
+	g.store = &storeWriter{g: g}
 	if moved, ok := db.Recovered(); ok {
 		g.log.Error("state database was damaged: moved aside, starting with empty state", "moved_to", moved)
 		g.status.RecoveredFrom = moved
@@ -243,7 +245,7 @@ func (g *Gateway) recover() error {
 			// A full disk must not stop the start: the alerts wait in
 			// memory like any others the store cannot take yet.
 			g.log.Error("outbox: cannot store recovered alerts, holding them in memory", "err", err, "alerts", len(pending))
-			g.unstored = pending
+			g.store.unstored = pending
 		}
 	}
 	g.status.Replayed = n

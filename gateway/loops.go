@@ -185,9 +185,10 @@ func (g *Gateway) commit(batch []conn.Message) {
 // engineLoop is the only goroutine that touches the engine. It returns
 // after the batches channel is closed and the final checkpoint is written.
 //
-// A checkpoint is taken here (the snapshot must see the state after exactly
-// lastPos) but written by checkpointWriter, so the messages behind it wait
-// only for the snapshot, not for the SQLite transaction and its fsync.
+// It never waits for SQLite: the alerts of each batch and the checkpoints
+// go, in the engine's order, to the store writer (writer.go). A checkpoint
+// is taken here — the snapshot must see the state after exactly lastPos —
+// and the writer saves it after the alerts before it.
 func (g *Gateway) engineLoop(ctx context.Context) error {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
@@ -195,13 +196,14 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 	defer cp.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
-	jobs := make(chan cpJob) // unbuffered: a job is handed over only when the writer is idle
+	jobs := make(chan storeJob, storeQueue)
 	results := make(chan cpResult, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); g.checkpointWriter(jobs, results) }()
-	defer func() { close(jobs); wg.Wait() }()
-	busy := false // a checkpoint is being written
+	go func() { defer wg.Done(); g.store.run(jobs, results) }()
+	g.toStore = jobs
+	defer func() { g.toStore = nil; close(jobs); wg.Wait() }()
+	busy := false // a checkpoint is on its way to the database
 	g.refreshStatus()
 	g.prune()
 	wasDown := false
@@ -213,7 +215,10 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 					g.checkpointDone(<-results)
 				}
 				if g.dirty {
-					g.checkpoint()
+					if j, ok := g.snapshot(); ok {
+						jobs <- storeJob{cp: &j}
+						g.checkpointDone(<-results)
+					}
 				}
 				return nil
 			}
@@ -241,7 +246,7 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 			// (a slow SD card) makes this one wait for the next tick.
 			if g.dirty && !busy {
 				if j, ok := g.snapshot(); ok {
-					jobs <- j
+					jobs <- storeJob{cp: &j}
 					busy = true
 				}
 			}
@@ -325,60 +330,23 @@ func (g *Gateway) process(b []journaled) {
 	g.refreshStatus()
 }
 
-// putAlerts stores alerts in the outbox and history. If the store cannot take
-// them (disk full), they wait in memory (bounded) and are retried; no
-// checkpoint is taken meanwhile, so a crash replays the journal instead.
+// putAlerts hands alerts to the store writer, or stores them at once when
+// no engine loop runs (recovery, tests and benchmarks that drive process).
 func (g *Gateway) putAlerts(alerts []event.Alert) {
-	if len(alerts) == 0 && len(g.unstored) == 0 {
+	if g.toStore == nil {
+		g.store.put(alerts)
 		return
 	}
-	all := append(g.unstored, alerts...)
-	if _, err := g.db.Put(all); err != nil {
-		const maxUnstored = 10000
-		if len(all) > maxUnstored {
-			g.lostAlerts += uint64(len(all) - maxUnstored)
-			all = all[len(all)-maxUnstored:]
-		}
-		g.unstored = all
-		g.limit.warn(g.log, "outbox", "outbox: cannot store alerts, holding them in memory", "held", len(all), "err", err)
-	} else {
-		g.unstored = nil
-		select {
-		case g.notify <- struct{}{}:
-		default:
-		}
+	if len(alerts) > 0 {
+		g.toStore <- storeJob{alerts: alerts}
 	}
-	for _, a := range alerts {
-		g.log.Info("alert", "rule", a.Rule, "key", a.Key, "state", a.State, "severity", a.Severity, "time", a.Time, "message", a.Message)
-		if g.o.OnAlert != nil {
-			g.o.OnAlert(a)
-		}
-	}
-}
-
-// cpJob is a checkpoint snapshot on its way to the database.
-type cpJob struct {
-	cp   store.Checkpoint
-	snap time.Duration // time the engine loop spent on the snapshot
-	size int
-}
-
-// cpResult is a written (or failed) checkpoint.
-type cpResult struct {
-	cpJob
-	write time.Duration
-	err   error
 }
 
 // snapshot takes a checkpoint of the engine's state after lastPos, on the
 // engine loop. It clears dirty: what changes from now on needs the next
 // checkpoint, even while this one is being written; checkpointDone sets it
-// again if the write fails. No checkpoint is taken while alerts wait in
-// memory for the store (a crash must replay the journal that made them).
+// again if the write fails.
 func (g *Gateway) snapshot() (cpJob, bool) {
-	if len(g.unstored) > 0 {
-		return cpJob{}, false
-	}
 	t0 := time.Now()
 	parts, err := g.eng.Snapshot()
 	if err != nil {
@@ -394,29 +362,12 @@ func (g *Gateway) snapshot() (cpJob, bool) {
 		snap: time.Since(t0), size: size}, true
 }
 
-// checkpointWriter writes the snapshots the engine loop hands it, one at a
-// time. The checkpoint holds exactly the state after its Pos, so it is
-// consistent whenever it lands; the journal rows it covers are pruned only
-// after SaveCheckpoint has committed (journalPruner reads the saved
-// position). It returns when jobs is closed.
-func (g *Gateway) checkpointWriter(jobs <-chan cpJob, results chan<- cpResult) {
-	for j := range jobs {
-		t0 := time.Now()
-		err := g.saveCheckpoint(j.cp)
-		results <- cpResult{cpJob: j, write: time.Since(t0), err: err}
-	}
-}
-
-// checkpoint takes and writes a checkpoint on the calling goroutine (the
-// final one at shutdown, and tests).
+// checkpoint takes and writes a checkpoint on the calling goroutine, when
+// no engine loop runs (tests and benchmarks).
 func (g *Gateway) checkpoint() {
-	j, ok := g.snapshot()
-	if !ok {
-		return
+	if j, ok := g.snapshot(); ok {
+		g.checkpointDone(g.store.checkpoint(j))
 	}
-	t0 := time.Now()
-	err := g.saveCheckpoint(j.cp)
-	g.checkpointDone(cpResult{cpJob: j, write: time.Since(t0), err: err})
 }
 
 // checkpointDone records a checkpoint's outcome; it runs on the engine loop.

@@ -57,8 +57,15 @@ type Forwarder struct {
 	sent, errs, dropped atomic.Uint64
 	mu                  sync.Mutex
 	lastErr             string
-	failing             bool // log only when the state changes
+	failing             bool            // log only when the state changes
+	acked               map[string]bool // acknowledged upstream, not yet removed from the outbox
+
+	dels chan []string // acknowledged ids on their way to Delivered
 }
+
+// delQueue bounds the batches of acknowledged ids waiting to be removed
+// from the outbox; when it is full the forwarder waits for the database.
+const delQueue = 4
 
 // NewForwarder builds a Forwarder; Run drives it.
 func NewForwarder(ob Outbox, p *Publisher, o ForwarderOptions) *Forwarder {
@@ -74,13 +81,23 @@ func NewForwarder(ob Outbox, p *Publisher, o ForwarderOptions) *Forwarder {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Forwarder{ob: ob, p: p, o: o, log: o.Logger.With("component", "forwarder")}
+	return &Forwarder{ob: ob, p: p, o: o, log: o.Logger.With("component", "forwarder"), acked: map[string]bool{}}
 }
 
 // Run forwards until ctx ends and returns nil then. On an error it backs
 // off (500 ms doubling to Retry) and starts again from the oldest
 // undelivered alert, so order holds.
+//
+// What upstream acknowledged is removed from the outbox by a second
+// goroutine, so the next batch goes out without waiting for the database's
+// writer (which a checkpoint or a journal commit may hold); until then
+// those alerts are skipped, not sent again.
 func (f *Forwarder) Run(ctx context.Context) error {
+	f.dels = make(chan []string, delQueue)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); f.remove(f.dels, stop) }()
+	defer func() { close(stop); close(f.dels); <-done }()
 	var delay time.Duration
 	poll := time.NewTicker(f.o.Poll)
 	defer poll.Stop()
@@ -115,10 +132,21 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // the acknowledgements are awaited in order, so a batch costs one round
 // trip, not one per alert. The acknowledged prefix is removed.
 func (f *Forwarder) round(ctx context.Context) (int, error) {
-	alerts, err := f.ob.Pending(f.o.Batch)
+	f.mu.Lock()
+	skip := len(f.acked)
+	f.mu.Unlock()
+	all, err := f.ob.Pending(f.o.Batch + skip)
 	if err != nil {
 		return 0, fmt.Errorf("outbox pending: %w", err)
 	}
+	alerts := all[:0]
+	f.mu.Lock()
+	for _, a := range all {
+		if !f.acked[a.ID] && len(alerts) < f.o.Batch {
+			alerts = append(alerts, a)
+		}
+	}
+	f.mu.Unlock()
 	if len(alerts) == 0 {
 		return 0, nil
 	}
@@ -161,13 +189,66 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 		done = append(done, fl.id)
 	}
 	if len(done) > 0 {
-		// Removing what was acked matters even when ctx has ended.
-		if err := f.ob.Delivered(done); err != nil {
-			return 0, fmt.Errorf("outbox delivered: %w", err)
-		}
 		f.sent.Add(sent)
+		f.mu.Lock()
+		for _, id := range done {
+			f.acked[id] = true
+		}
+		f.mu.Unlock()
+		select {
+		case f.dels <- done:
+		case <-ctx.Done():
+			// Stopping while the remover is behind (a failing
+			// database): one try here; Run's exit tries the queue.
+			_ = f.ob.Delivered(done)
+		}
 	}
 	return len(alerts), sendErr
+}
+
+// remove takes acknowledged ids out of the outbox, in order, until dels is
+// closed. A failed removal is retried (backing off as Run does) until stop
+// is closed; then what is left is tried once more each — removing what was
+// acknowledged matters even at shutdown. An id never removed is sent again
+// after a restart, with the same id, as after a crash between the PUBACK
+// and the removal.
+func (f *Forwarder) remove(dels <-chan []string, stop <-chan struct{}) {
+	var delay time.Duration
+	for ids := range dels {
+		for {
+			err := f.ob.Delivered(ids)
+			if err == nil {
+				if delay > 0 {
+					f.log.Info("removing delivered alerts from the outbox works again")
+				}
+				delay = 0
+				break
+			}
+			f.errs.Add(1)
+			f.mu.Lock()
+			f.lastErr = "outbox delivered: " + err.Error()
+			f.mu.Unlock()
+			if delay == 0 {
+				f.log.Warn("cannot remove delivered alerts from the outbox; they are not sent again meanwhile", "error", err)
+			}
+			select {
+			case <-stop:
+			default:
+				delay = min(max(delay*2, 500*time.Millisecond), f.o.Retry)
+				select {
+				case <-stop:
+				case <-time.After(jitter(delay)):
+					continue
+				}
+			}
+			break // stopping: leave them for the next start
+		}
+		f.mu.Lock()
+		for _, id := range ids {
+			delete(f.acked, id)
+		}
+		f.mu.Unlock()
+	}
 }
 
 // encode is the contract's alert JSON. JSON has no NaN or ±Inf: such

@@ -194,3 +194,50 @@ func TestDialTLS(t *testing.T) {
 	goRun(t, s.Run)
 	eventually(t, "certificate error", 5*time.Second, func() bool { return strings.Contains(s.Stats().LastError, "certificate") })
 }
+
+// TestForwarderDoesNotWaitForRemoval: while removing acknowledged alerts
+// from the outbox waits (the database's writer is busy), the next batches
+// go out, and the acknowledged ones are not sent again meanwhile.
+func TestForwarderDoesNotWaitForRemoval(t *testing.T) {
+	b := startBroker(t, broker.Options{})
+	col := &collector{}
+	sub := dialT(t, Options{Broker: "tcp://" + b.Addr()})
+	if err := sub.Subscribe("up/#", 1, func(_ string, payload []byte) {
+		var a event.Alert
+		if err := json.Unmarshal(payload, &a); err != nil {
+			t.Errorf("bad alert JSON %s: %v", payload, err)
+		}
+		col.mu.Lock()
+		col.ids = append(col.ids, a.ID)
+		col.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ob := &memOutbox{hold: make(chan struct{})}
+	want := alerts(0, 20)
+	ob.Put(want...)
+	p, err := NewPublisher(Options{Broker: "tcp://" + b.Addr(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewForwarder(ob, p, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond, Logger: quiet})
+	goRun(t, p.Run)
+	goRun(t, f.Run)
+	eventually(t, "all 20 sent while the first removal waits", 10*time.Second, func() bool { return len(col.got()) >= 20 })
+	time.Sleep(200 * time.Millisecond) // polls that would send an acknowledged alert again
+	if ob.Len() != 20 {
+		t.Fatalf("outbox %d while removal is held, want 20", ob.Len())
+	}
+	close(ob.hold)
+	eventually(t, "outbox emptied", 10*time.Second, func() bool { return ob.Len() == 0 })
+	var wantIDs []string
+	for _, a := range want {
+		wantIDs = append(wantIDs, a.ID)
+	}
+	if got := col.got(); !slices.Equal(got, wantIDs) {
+		t.Fatalf("upstream got %d ids %v\nwant %d in order, once each: %v", len(got), got, len(wantIDs), wantIDs)
+	}
+	if st := f.Stats(); st.Sent != 20 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -121,6 +121,9 @@ type memOutbox struct {
 	mu     sync.Mutex
 	alerts []event.Alert
 	fail   error // returned by the next Pending
+	// hold, if set, makes Delivered wait until it is closed (a database
+	// writer held by something else).
+	hold chan struct{}
 }
 
 func (o *memOutbox) Put(as ...event.Alert) {
@@ -140,6 +143,9 @@ func (o *memOutbox) Pending(limit int) ([]event.Alert, error) {
 }
 
 func (o *memOutbox) Delivered(ids []string) error {
+	if o.hold != nil {
+		<-o.hold
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.alerts = slices.DeleteFunc(o.alerts, func(a event.Alert) bool { return slices.Contains(ids, a.ID) })

@@ -57,8 +57,13 @@ type Forwarder struct {
 	sent, errs, dropped atomic.Uint64
 	mu                  sync.Mutex
 	lastErr             string
-	failing             bool            // log only when the state changes
-	acked               map[string]bool // acknowledged upstream, not yet removed from the outbox
+	failing             bool // log only when the state changes
+	// acked holds ids acknowledged upstream and not yet removed from the
+	// outbox. skipMu is held from reading the outbox until the read is
+	// filtered, and by the remover to forget ids it removed: an id removed
+	// after the read must still be skipped in it.
+	skipMu sync.Mutex
+	acked  map[string]bool
 
 	dels chan []string // acknowledged ids on their way to Delivered
 }
@@ -132,21 +137,18 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // the acknowledgements are awaited in order, so a batch costs one round
 // trip, not one per alert. The acknowledged prefix is removed.
 func (f *Forwarder) round(ctx context.Context) (int, error) {
-	f.mu.Lock()
-	skip := len(f.acked)
-	f.mu.Unlock()
-	all, err := f.ob.Pending(f.o.Batch + skip)
-	if err != nil {
-		return 0, fmt.Errorf("outbox pending: %w", err)
-	}
+	f.skipMu.Lock()
+	all, err := f.ob.Pending(f.o.Batch + len(f.acked))
 	alerts := all[:0]
-	f.mu.Lock()
 	for _, a := range all {
 		if !f.acked[a.ID] && len(alerts) < f.o.Batch {
 			alerts = append(alerts, a)
 		}
 	}
-	f.mu.Unlock()
+	f.skipMu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("outbox pending: %w", err)
+	}
 	if len(alerts) == 0 {
 		return 0, nil
 	}
@@ -190,11 +192,11 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 	}
 	if len(done) > 0 {
 		f.sent.Add(sent)
-		f.mu.Lock()
+		f.skipMu.Lock()
 		for _, id := range done {
 			f.acked[id] = true
 		}
-		f.mu.Unlock()
+		f.skipMu.Unlock()
 		select {
 		case f.dels <- done:
 		case <-ctx.Done():
@@ -243,11 +245,11 @@ func (f *Forwarder) remove(dels <-chan []string, stop <-chan struct{}) {
 			}
 			break // stopping: leave them for the next start
 		}
-		f.mu.Lock()
+		f.skipMu.Lock()
 		for _, id := range ids {
 			delete(f.acked, id)
 		}
-		f.mu.Unlock()
+		f.skipMu.Unlock()
 	}
 }
 

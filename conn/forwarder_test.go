@@ -241,3 +241,55 @@ func TestForwarderDoesNotWaitForRemoval(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestForwarderRemovalDuringRead: alerts removed from the outbox while the
+// forwarder reads it (after the read saw them) are not sent again.
+func TestForwarderRemovalDuringRead(t *testing.T) {
+	b := startBroker(t, broker.Options{})
+	col := &collector{}
+	sub := dialT(t, Options{Broker: "tcp://" + b.Addr()})
+	if err := sub.Subscribe("up/#", 1, func(_ string, payload []byte) {
+		var a event.Alert
+		json.Unmarshal(payload, &a)
+		col.mu.Lock()
+		col.ids = append(col.ids, a.ID)
+		col.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ob := &memOutbox{hold: make(chan struct{})}
+	want := alerts(0, 10)
+	ob.Put(want...)
+	var once sync.Once
+	ob.afterRead = func() {
+		if ob.Len() != 10 || len(col.got()) < 5 {
+			return // the first read, or nothing held yet
+		}
+		// The second read saw the first five, acknowledged and waiting to
+		// be removed: let the removal finish now, before the read is used.
+		once.Do(func() {
+			close(ob.hold)
+			deadline := time.Now().Add(5 * time.Second)
+			for ob.Len() != 5 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // and the forwarder's bookkeeping
+		})
+	}
+	p, err := NewPublisher(Options{Broker: "tcp://" + b.Addr(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewForwarder(ob, p, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond, Logger: quiet})
+	goRun(t, p.Run)
+	goRun(t, f.Run)
+	eventually(t, "outbox emptied", 10*time.Second, func() bool { return ob.Len() == 0 && len(col.got()) >= 10 })
+	time.Sleep(200 * time.Millisecond)
+	var wantIDs []string
+	for _, a := range want {
+		wantIDs = append(wantIDs, a.ID)
+	}
+	if got := col.got(); !slices.Equal(got, wantIDs) {
+		t.Fatalf("upstream got %d ids %v\nwant %d in order, once each: %v", len(got), got, len(wantIDs), wantIDs)
+	}
+}

@@ -124,6 +124,8 @@ type memOutbox struct {
 	// hold, if set, makes Delivered wait until it is closed (a database
 	// writer held by something else).
 	hold chan struct{}
+	// afterRead, if set, runs in Pending after the rows are read.
+	afterRead func()
 }
 
 func (o *memOutbox) Put(as ...event.Alert) {
@@ -139,7 +141,13 @@ func (o *memOutbox) Pending(limit int) ([]event.Alert, error) {
 		o.fail = nil
 		return nil, err
 	}
-	return slices.Clone(o.alerts[:min(limit, len(o.alerts))]), nil
+	out := slices.Clone(o.alerts[:min(limit, len(o.alerts))])
+	if f := o.afterRead; f != nil {
+		o.mu.Unlock()
+		f()
+		o.mu.Lock()
+	}
+	return out, nil
 }
 
 func (o *memOutbox) Delivered(ids []string) error {

@@ -16,9 +16,10 @@ import (
 
 // Outbox is what the Forwarder needs from the alert outbox (store).
 type Outbox interface {
-	// Pending returns up to limit undelivered alerts, oldest first.
-	// Alert.Topic is the upstream topic.
-	Pending(limit int) ([]event.Alert, error)
+	// PendingExcept returns up to limit undelivered alerts, oldest
+	// first, leaving out those whose id skip reports. Alert.Topic is the
+	// upstream topic.
+	PendingExcept(limit int, skip func(id string) bool) ([]event.Alert, error)
 	// Delivered removes the alerts with these ids.
 	Delivered(ids []string) error
 }
@@ -138,13 +139,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // trip, not one per alert. The acknowledged prefix is removed.
 func (f *Forwarder) round(ctx context.Context) (int, error) {
 	f.skipMu.Lock()
-	all, err := f.ob.Pending(f.o.Batch + len(f.acked))
-	alerts := all[:0]
-	for _, a := range all {
-		if !f.acked[a.ID] && len(alerts) < f.o.Batch {
-			alerts = append(alerts, a)
-		}
-	}
+	alerts, err := f.ob.PendingExcept(f.o.Batch, func(id string) bool { return f.acked[id] })
 	f.skipMu.Unlock()
 	if err != nil {
 		return 0, fmt.Errorf("outbox pending: %w", err)

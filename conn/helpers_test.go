@@ -134,14 +134,19 @@ func (o *memOutbox) Put(as ...event.Alert) {
 	o.alerts = append(o.alerts, as...)
 }
 
-func (o *memOutbox) Pending(limit int) ([]event.Alert, error) {
+func (o *memOutbox) PendingExcept(limit int, skip func(string) bool) ([]event.Alert, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err := o.fail; err != nil {
 		o.fail = nil
 		return nil, err
 	}
-	out := slices.Clone(o.alerts[:min(limit, len(o.alerts))])
+	var out []event.Alert
+	for _, a := range o.alerts {
+		if len(out) < limit && !skip(a.ID) {
+			out = append(out, a)
+		}
+	}
 	if f := o.afterRead; f != nil {
 		o.mu.Unlock()
 		f()

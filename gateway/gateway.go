@@ -2,13 +2,16 @@
 // outbox, upstream, web UI. It owns the goroutines and their queues; the
 // engine itself stays single-threaded and clock-free.
 //
-//	subscriber ─(bounded queue)─> journal writer ─(batches)─> engine loop ─> store (outbox, history) ─> forwarder ─> upstream
-//	                                 │ append + commit, then ack          │ checkpoints, ticks, reloads
+//	subscriber ─(bounded queue)─> journal writer ─(batches)─> engine loop ─(alerts, snapshots)─> store writer ─> forwarder ─> upstream
+//	                                 │ append + commit, then ack          │ ticks, reloads,          │ outbox, history,
+//	                                                                      │ checkpoint snapshots     │ checkpoint writes
 //
 // The subscriber's callback only copies into a bounded queue. The journal
 // writer groups the messages that arrived meanwhile into one transaction,
 // acknowledges them after the commit, and hands the batch to the
-// engine loop, which is the only goroutine touching the engine.
+// engine loop, which is the only goroutine touching the engine. The engine
+// loop never waits for SQLite: the store writer (writer.go) stores its
+// alerts and saves its checkpoints, in its order.
 package gateway
 
 import (

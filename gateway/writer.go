@@ -10,9 +10,11 @@ import (
 
 const (
 	// storeQueue bounds the store writer's queue, in engine batches (each
-	// up to maxBatch messages' alerts) and checkpoints. When it is full the
+	// up to maxBatch messages' alerts) and checkpoints: enough for the
+	// batches processed during one checkpoint write (~20–30 ms), few enough
+	// that the alerts held stay small on a 1 GB Pi. When it is full the
 	// engine loop waits for the database, as it did when it wrote itself.
-	storeQueue = 64
+	storeQueue = 16
 	// maxAlertTx caps the alerts the writer merges into one transaction.
 	maxAlertTx = 5000
 	// maxUnstored bounds the alerts held in memory while the store

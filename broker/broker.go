@@ -88,7 +88,12 @@ func New(o Options) (*Broker, error) {
 	// allocation (≈ 3 MB of small messages).
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumInflight = 1 << 14
-	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false, Capabilities: caps})
+	// A client's writes are coalesced while more packets wait for it, up to
+	// ClientNetWriteBufferSize (default 2 KB, ~20 readings): vigil's own
+	// subscriber, which gets every reading, then takes one write(2) per
+	// 16 KB. A client with nothing queued is written to at once, so this
+	// adds no latency; the buffer exists only while a backlog does.
+	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false, Capabilities: caps, ClientNetWriteBufferSize: 16 << 10})
 	if err := srv.AddHook(&authHook{users: hashUsers(o.Users)}, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}

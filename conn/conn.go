@@ -154,7 +154,8 @@ func (o *Options) pahoOptions(clean bool) *paho.ClientOptions {
 		SetKeepAlive(o.KeepAlive).
 		SetPingTimeout(o.Timeout).
 		SetConnectTimeout(o.ConnectTimeout).
-		SetWriteTimeout(o.Timeout)
+		SetWriteTimeout(o.Timeout).
+		SetCustomOpenConnectionFn(dial)
 }
 
 // link keeps one paho client connected until its context ends.

@@ -16,9 +16,10 @@ import (
 
 // Outbox is what the Forwarder needs from the alert outbox (store).
 type Outbox interface {
-	// Pending returns up to limit undelivered alerts, oldest first.
-	// Alert.Topic is the upstream topic.
-	Pending(limit int) ([]event.Alert, error)
+	// PendingExcept returns up to limit undelivered alerts, oldest
+	// first, leaving out those whose id skip reports. Alert.Topic is the
+	// upstream topic.
+	PendingExcept(limit int, skip func(id string) bool) ([]event.Alert, error)
 	// Delivered removes the alerts with these ids.
 	Delivered(ids []string) error
 }
@@ -58,7 +59,19 @@ type Forwarder struct {
 	mu                  sync.Mutex
 	lastErr             string
 	failing             bool // log only when the state changes
+	// acked holds ids acknowledged upstream and not yet removed from the
+	// outbox. skipMu is held from reading the outbox until the read is
+	// filtered, and by the remover to forget ids it removed: an id removed
+	// after the read must still be skipped in it.
+	skipMu sync.Mutex
+	acked  map[string]bool
+
+	dels chan []string // acknowledged ids on their way to Delivered
 }
+
+// delQueue bounds the batches of acknowledged ids waiting to be removed
+// from the outbox; when it is full the forwarder waits for the database.
+const delQueue = 4
 
 // NewForwarder builds a Forwarder; Run drives it.
 func NewForwarder(ob Outbox, p *Publisher, o ForwarderOptions) *Forwarder {
@@ -74,13 +87,23 @@ func NewForwarder(ob Outbox, p *Publisher, o ForwarderOptions) *Forwarder {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Forwarder{ob: ob, p: p, o: o, log: o.Logger.With("component", "forwarder")}
+	return &Forwarder{ob: ob, p: p, o: o, log: o.Logger.With("component", "forwarder"), acked: map[string]bool{}}
 }
 
 // Run forwards until ctx ends and returns nil then. On an error it backs
 // off (500 ms doubling to Retry) and starts again from the oldest
 // undelivered alert, so order holds.
+//
+// What upstream acknowledged is removed from the outbox by a second
+// goroutine, so the next batch goes out without waiting for the database's
+// writer (which a checkpoint or a journal commit may hold); until then
+// those alerts are skipped, not sent again.
 func (f *Forwarder) Run(ctx context.Context) error {
+	f.dels = make(chan []string, delQueue)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); f.remove(f.dels, stop) }()
+	defer func() { close(stop); close(f.dels); <-done }()
 	var delay time.Duration
 	poll := time.NewTicker(f.o.Poll)
 	defer poll.Stop()
@@ -115,7 +138,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // the acknowledgements are awaited in order, so a batch costs one round
 // trip, not one per alert. The acknowledged prefix is removed.
 func (f *Forwarder) round(ctx context.Context) (int, error) {
-	alerts, err := f.ob.Pending(f.o.Batch)
+	f.skipMu.Lock()
+	alerts, err := f.ob.PendingExcept(f.o.Batch, func(id string) bool { return f.acked[id] })
+	f.skipMu.Unlock()
 	if err != nil {
 		return 0, fmt.Errorf("outbox pending: %w", err)
 	}
@@ -161,13 +186,66 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 		done = append(done, fl.id)
 	}
 	if len(done) > 0 {
-		// Removing what was acked matters even when ctx has ended.
-		if err := f.ob.Delivered(done); err != nil {
-			return 0, fmt.Errorf("outbox delivered: %w", err)
-		}
 		f.sent.Add(sent)
+		f.skipMu.Lock()
+		for _, id := range done {
+			f.acked[id] = true
+		}
+		f.skipMu.Unlock()
+		select {
+		case f.dels <- done:
+		case <-ctx.Done():
+			// Stopping while the remover is behind (a failing
+			// database): one try here; Run's exit tries the queue.
+			_ = f.ob.Delivered(done)
+		}
 	}
 	return len(alerts), sendErr
+}
+
+// remove takes acknowledged ids out of the outbox, in order, until dels is
+// closed. A failed removal is retried (backing off as Run does) until stop
+// is closed; then what is left is tried once more each — removing what was
+// acknowledged matters even at shutdown. An id never removed is sent again
+// after a restart, with the same id, as after a crash between the PUBACK
+// and the removal.
+func (f *Forwarder) remove(dels <-chan []string, stop <-chan struct{}) {
+	var delay time.Duration
+	for ids := range dels {
+		for {
+			err := f.ob.Delivered(ids)
+			if err == nil {
+				if delay > 0 {
+					f.log.Info("removing delivered alerts from the outbox works again")
+				}
+				delay = 0
+				break
+			}
+			f.errs.Add(1)
+			f.mu.Lock()
+			f.lastErr = "outbox delivered: " + err.Error()
+			f.mu.Unlock()
+			if delay == 0 {
+				f.log.Warn("cannot remove delivered alerts from the outbox; they are not sent again meanwhile", "error", err)
+			}
+			select {
+			case <-stop:
+			default:
+				delay = min(max(delay*2, 500*time.Millisecond), f.o.Retry)
+				select {
+				case <-stop:
+				case <-time.After(jitter(delay)):
+					continue
+				}
+			}
+			break // stopping: leave them for the next start
+		}
+		f.skipMu.Lock()
+		for _, id := range ids {
+			delete(f.acked, id)
+		}
+		f.skipMu.Unlock()
+	}
 }
 
 // encode is the contract's alert JSON. JSON has no NaN or ±Inf: such

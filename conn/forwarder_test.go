@@ -194,3 +194,102 @@ func TestDialTLS(t *testing.T) {
 	goRun(t, s.Run)
 	eventually(t, "certificate error", 5*time.Second, func() bool { return strings.Contains(s.Stats().LastError, "certificate") })
 }
+
+// TestForwarderDoesNotWaitForRemoval: while removing acknowledged alerts
+// from the outbox waits (the database's writer is busy), the next batches
+// go out, and the acknowledged ones are not sent again meanwhile.
+func TestForwarderDoesNotWaitForRemoval(t *testing.T) {
+	b := startBroker(t, broker.Options{})
+	col := &collector{}
+	sub := dialT(t, Options{Broker: "tcp://" + b.Addr()})
+	if err := sub.Subscribe("up/#", 1, func(_ string, payload []byte) {
+		var a event.Alert
+		if err := json.Unmarshal(payload, &a); err != nil {
+			t.Errorf("bad alert JSON %s: %v", payload, err)
+		}
+		col.mu.Lock()
+		col.ids = append(col.ids, a.ID)
+		col.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ob := &memOutbox{hold: make(chan struct{})}
+	want := alerts(0, 20)
+	ob.Put(want...)
+	p, err := NewPublisher(Options{Broker: "tcp://" + b.Addr(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewForwarder(ob, p, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond, Logger: quiet})
+	goRun(t, p.Run)
+	goRun(t, f.Run)
+	eventually(t, "all 20 sent while the first removal waits", 10*time.Second, func() bool { return len(col.got()) >= 20 })
+	time.Sleep(200 * time.Millisecond) // polls that would send an acknowledged alert again
+	if ob.Len() != 20 {
+		t.Fatalf("outbox %d while removal is held, want 20", ob.Len())
+	}
+	close(ob.hold)
+	eventually(t, "outbox emptied", 10*time.Second, func() bool { return ob.Len() == 0 })
+	var wantIDs []string
+	for _, a := range want {
+		wantIDs = append(wantIDs, a.ID)
+	}
+	if got := col.got(); !slices.Equal(got, wantIDs) {
+		t.Fatalf("upstream got %d ids %v\nwant %d in order, once each: %v", len(got), got, len(wantIDs), wantIDs)
+	}
+	if st := f.Stats(); st.Sent != 20 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestForwarderRemovalDuringRead: alerts removed from the outbox while the
+// forwarder reads it (after the read saw them) are not sent again.
+func TestForwarderRemovalDuringRead(t *testing.T) {
+	b := startBroker(t, broker.Options{})
+	col := &collector{}
+	sub := dialT(t, Options{Broker: "tcp://" + b.Addr()})
+	if err := sub.Subscribe("up/#", 1, func(_ string, payload []byte) {
+		var a event.Alert
+		json.Unmarshal(payload, &a)
+		col.mu.Lock()
+		col.ids = append(col.ids, a.ID)
+		col.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ob := &memOutbox{hold: make(chan struct{})}
+	want := alerts(0, 10)
+	ob.Put(want...)
+	var once sync.Once
+	ob.afterRead = func() {
+		if ob.Len() != 10 || len(col.got()) < 5 {
+			return // the first read, or nothing held yet
+		}
+		// The second read saw the first five, acknowledged and waiting to
+		// be removed: let the removal finish now, before the read is used.
+		once.Do(func() {
+			close(ob.hold)
+			deadline := time.Now().Add(5 * time.Second)
+			for ob.Len() != 5 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(50 * time.Millisecond) // and the forwarder's bookkeeping
+		})
+	}
+	p, err := NewPublisher(Options{Broker: "tcp://" + b.Addr(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewForwarder(ob, p, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond, Logger: quiet})
+	goRun(t, p.Run)
+	goRun(t, f.Run)
+	eventually(t, "outbox emptied", 10*time.Second, func() bool { return ob.Len() == 0 && len(col.got()) >= 10 })
+	time.Sleep(200 * time.Millisecond)
+	var wantIDs []string
+	for _, a := range want {
+		wantIDs = append(wantIDs, a.ID)
+	}
+	if got := col.got(); !slices.Equal(got, wantIDs) {
+		t.Fatalf("upstream got %d ids %v\nwant %d in order, once each: %v", len(got), got, len(wantIDs), wantIDs)
+	}
+}

@@ -121,6 +121,11 @@ type memOutbox struct {
 	mu     sync.Mutex
 	alerts []event.Alert
 	fail   error // returned by the next Pending
+	// hold, if set, makes Delivered wait until it is closed (a database
+	// writer held by something else).
+	hold chan struct{}
+	// afterRead, if set, runs in Pending after the rows are read.
+	afterRead func()
 }
 
 func (o *memOutbox) Put(as ...event.Alert) {
@@ -129,17 +134,31 @@ func (o *memOutbox) Put(as ...event.Alert) {
 	o.alerts = append(o.alerts, as...)
 }
 
-func (o *memOutbox) Pending(limit int) ([]event.Alert, error) {
+func (o *memOutbox) PendingExcept(limit int, skip func(string) bool) ([]event.Alert, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err := o.fail; err != nil {
 		o.fail = nil
 		return nil, err
 	}
-	return slices.Clone(o.alerts[:min(limit, len(o.alerts))]), nil
+	var out []event.Alert
+	for _, a := range o.alerts {
+		if len(out) < limit && !skip(a.ID) {
+			out = append(out, a)
+		}
+	}
+	if f := o.afterRead; f != nil {
+		o.mu.Unlock()
+		f()
+		o.mu.Lock()
+	}
+	return out, nil
 }
 
 func (o *memOutbox) Delivered(ids []string) error {
+	if o.hold != nil {
+		<-o.hold
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.alerts = slices.DeleteFunc(o.alerts, func(a event.Alert) bool { return slices.Contains(ids, a.ID) })

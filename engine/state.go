@@ -30,7 +30,19 @@ func (e *Engine) Snapshot() (map[string][]byte, error) {
 	g.Uvarint(e.seq)
 	parts["engine"] = g.B
 	for _, rs := range e.rules {
-		var enc event.Enc
+		// The operator's bytes are most of a checkpoint (megabytes with
+		// many keys), and the snapshot runs on the engine loop: take them
+		// first, so the part is allocated once at its size and they are
+		// copied once.
+		var op []byte
+		if rs.op != nil {
+			b, err := rs.op.Snapshot()
+			if err != nil {
+				return nil, fmt.Errorf("snapshot rule %s: %w", rs.r.Name, err)
+			}
+			op = b
+		}
+		enc := event.Enc{B: make([]byte, 0, 128+len(rs.r.Hash)+len(op))}
 		enc.Byte(stateVersion)
 		enc.String(rs.r.Hash)
 		enc.Time(rs.wm)
@@ -40,15 +52,9 @@ func (e *Engine) Snapshot() (map[string][]byte, error) {
 		enc.Uvarint(rs.stats.Events)
 		enc.Uvarint(rs.stats.Alerts)
 		enc.Uvarint(rs.stats.Errors)
+		enc.Bool(rs.op != nil)
 		if rs.op != nil {
-			b, err := rs.op.Snapshot()
-			if err != nil {
-				return nil, fmt.Errorf("snapshot rule %s: %w", rs.r.Name, err)
-			}
-			enc.Bool(true)
-			enc.String(string(b))
-		} else {
-			enc.Bool(false)
+			appendBytes(&enc, op)
 		}
 		parts["rule/"+rs.r.Name] = enc.B
 	}
@@ -63,13 +69,20 @@ func (e *Engine) Snapshot() (map[string][]byte, error) {
 		if ss.dedupe == nil {
 			continue
 		}
-		var enc event.Enc
+		b := ss.dedupe.Snapshot()
+		enc := event.Enc{B: make([]byte, 0, 32+len(ss.src.DedupeField)+len(b))}
 		enc.Byte(stateVersion)
 		enc.String(ss.src.DedupeField)
-		enc.String(string(ss.dedupe.Snapshot()))
+		appendBytes(&enc, b)
 		parts["source/"+ss.src.Filter.String()] = enc.B
 	}
 	return parts, nil
+}
+
+// appendBytes writes b as enc.String(string(b)) does, without the copy.
+func appendBytes(enc *event.Enc, b []byte) {
+	enc.Uvarint(uint64(len(b)))
+	enc.B = append(enc.B, b...)
 }
 
 func tableDef(ts *tableState) string {

@@ -2,13 +2,16 @@
 // outbox, upstream, web UI. It owns the goroutines and their queues; the
 // engine itself stays single-threaded and clock-free.
 //
-//	subscriber ─(bounded queue)─> journal writer ─(batches)─> engine loop ─> store (outbox, history) ─> forwarder ─> upstream
-//	                                 │ append + commit, then ack          │ checkpoints, ticks, reloads
+//	subscriber ─(bounded queue)─> journal writer ─(batches)─> engine loop ─(alerts, snapshots)─> store writer ─> forwarder ─> upstream
+//	                                 │ append + commit, then ack          │ ticks, reloads,          │ outbox, history,
+//	                                                                      │ checkpoint snapshots     │ checkpoint writes
 //
 // The subscriber's callback only copies into a bounded queue. The journal
 // writer groups the messages that arrived meanwhile into one transaction,
 // acknowledges them after the commit, and hands the batch to the
-// engine loop, which is the only goroutine touching the engine.
+// engine loop, which is the only goroutine touching the engine. The engine
+// loop never waits for SQLite: the store writer (writer.go) stores its
+// alerts and saves its checkpoints, in its order.
 package gateway
 
 import (
@@ -68,13 +71,17 @@ type Gateway struct {
 
 	batches chan []journaled
 	reloads chan chan error
+	// saveCheckpoint writes a checkpoint (db.SaveCheckpoint; tests
+	// replace it to hold or fail a write).
+	saveCheckpoint func(store.Checkpoint) error
+
+	store *storeWriter // alerts and checkpoints into the database
 
 	// Owned by the engine loop.
-	lastPos    uint64        // newest durable journal position processed
-	unstored   []event.Alert // alerts the store could not take yet
-	lostAlerts uint64
-	dirty      bool // state changed since the last checkpoint
-	limit      limiter
+	lastPos uint64          // newest durable journal position processed
+	dirty   bool            // state changed since the last checkpoint
+	toStore chan<- storeJob // the store writer's queue while engineLoop runs
+	limit   limiter
 
 	mu     sync.Mutex
 	status Status
@@ -101,7 +108,8 @@ type Status struct {
 	Degraded        bool // journal not writable: processing in memory only
 	LastPos         uint64
 	LastCheckpoint  time.Time
-	CheckpointTook  time.Duration
+	CheckpointTook  time.Duration // snapshot and write
+	CheckpointStall time.Duration // of which the engine loop waited (the snapshot)
 	CheckpointBytes int
 	CheckpointErr   string
 	Rules           []engine.RuleInfo
@@ -147,6 +155,8 @@ func New(o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
 	g.db = db
+	g.saveCheckpoint = db.SaveCheckpoint
+	g.store = &storeWriter{g: g}
 	if moved, ok := db.Recovered(); ok {
 		g.log.Error("state database was damaged: moved aside, starting with empty state", "moved_to", moved)
 		g.status.RecoveredFrom = moved
@@ -238,7 +248,7 @@ func (g *Gateway) recover() error {
 			// A full disk must not stop the start: the alerts wait in
 			// memory like any others the store cannot take yet.
 			g.log.Error("outbox: cannot store recovered alerts, holding them in memory", "err", err, "alerts", len(pending))
-			g.unstored = pending
+			g.store.unstored = pending
 		}
 	}
 	g.status.Replayed = n

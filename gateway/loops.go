@@ -184,6 +184,11 @@ func (g *Gateway) commit(batch []conn.Message) {
 
 // engineLoop is the only goroutine that touches the engine. It returns
 // after the batches channel is closed and the final checkpoint is written.
+//
+// It never waits for SQLite: the alerts of each batch and the checkpoints
+// go, in the engine's order, to the store writer (writer.go). A checkpoint
+// is taken here — the snapshot must see the state after exactly lastPos —
+// and the writer saves it after the alerts before it.
 func (g *Gateway) engineLoop(ctx context.Context) error {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
@@ -191,6 +196,14 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 	defer cp.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	jobs := make(chan storeJob, storeQueue)
+	results := make(chan cpResult, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); g.store.run(jobs, results) }()
+	g.toStore = jobs
+	defer func() { g.toStore = nil; close(jobs); wg.Wait() }()
+	busy := false // a checkpoint is on its way to the database
 	g.refreshStatus()
 	g.prune()
 	wasDown := false
@@ -198,8 +211,14 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 		select {
 		case b, ok := <-g.batches:
 			if !ok {
+				if busy {
+					g.checkpointDone(<-results)
+				}
 				if g.dirty {
-					g.checkpoint()
+					if j, ok := g.snapshot(); ok {
+						jobs <- storeJob{cp: &j}
+						g.checkpointDone(<-results)
+					}
 				}
 				return nil
 			}
@@ -223,9 +242,17 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 			g.putAlerts(alerts)
 			g.refreshStatus()
 		case <-cp.C:
-			if g.dirty {
-				g.checkpoint()
+			// A checkpoint still being written when the next is due
+			// (a slow SD card) makes this one wait for the next tick.
+			if g.dirty && !busy {
+				if j, ok := g.snapshot(); ok {
+					jobs <- storeJob{cp: &j}
+					busy = true
+				}
 			}
+		case r := <-results:
+			busy = false
+			g.checkpointDone(r)
 		case <-prune.C:
 			g.prune()
 		case reply := <-g.reloads:
@@ -303,64 +330,62 @@ func (g *Gateway) process(b []journaled) {
 	g.refreshStatus()
 }
 
-// putAlerts stores alerts in the outbox and history. If the store cannot take
-// them (disk full), they wait in memory (bounded) and are retried; no
-// checkpoint is taken meanwhile, so a crash replays the journal instead.
+// putAlerts hands alerts to the store writer, or stores them at once when
+// no engine loop runs (recovery, tests and benchmarks that drive process).
 func (g *Gateway) putAlerts(alerts []event.Alert) {
-	if len(alerts) == 0 && len(g.unstored) == 0 {
+	if g.toStore == nil {
+		g.store.put(alerts)
 		return
 	}
-	all := append(g.unstored, alerts...)
-	if _, err := g.db.Put(all); err != nil {
-		const maxUnstored = 10000
-		if len(all) > maxUnstored {
-			g.lostAlerts += uint64(len(all) - maxUnstored)
-			all = all[len(all)-maxUnstored:]
-		}
-		g.unstored = all
-		g.limit.warn(g.log, "outbox", "outbox: cannot store alerts, holding them in memory", "held", len(all), "err", err)
-	} else {
-		g.unstored = nil
-		select {
-		case g.notify <- struct{}{}:
-		default:
-		}
-	}
-	for _, a := range alerts {
-		g.log.Info("alert", "rule", a.Rule, "key", a.Key, "state", a.State, "severity", a.Severity, "time", a.Time, "message", a.Message)
-		if g.o.OnAlert != nil {
-			g.o.OnAlert(a)
-		}
+	if len(alerts) > 0 {
+		g.toStore <- storeJob{alerts: alerts}
 	}
 }
 
-func (g *Gateway) checkpoint() {
-	if len(g.unstored) > 0 {
-		return
-	}
+// snapshot takes a checkpoint of the engine's state after lastPos, on the
+// engine loop. It clears dirty: what changes from now on needs the next
+// checkpoint, even while this one is being written; checkpointDone sets it
+// again if the write fails.
+func (g *Gateway) snapshot() (cpJob, bool) {
 	t0 := time.Now()
 	parts, err := g.eng.Snapshot()
-	if err == nil {
-		err = g.db.SaveCheckpoint(store.Checkpoint{Pos: g.lastPos, Version: 1, Parts: parts, Taken: g.o.Now()})
+	if err != nil {
+		g.checkpointDone(cpResult{err: err})
+		return cpJob{}, false
 	}
-	took := time.Since(t0)
 	size := 0
 	for _, p := range parts {
 		size += len(p)
 	}
+	g.dirty = false
+	return cpJob{cp: store.Checkpoint{Pos: g.lastPos, Version: 1, Parts: parts, Taken: g.o.Now()},
+		snap: time.Since(t0), size: size}, true
+}
+
+// checkpoint takes and writes a checkpoint on the calling goroutine, when
+// no engine loop runs (tests and benchmarks).
+func (g *Gateway) checkpoint() {
+	if j, ok := g.snapshot(); ok {
+		g.checkpointDone(g.store.checkpoint(j))
+	}
+}
+
+// checkpointDone records a checkpoint's outcome; it runs on the engine loop.
+func (g *Gateway) checkpointDone(r cpResult) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err != nil {
-		g.status.CheckpointErr = err.Error()
-		g.limit.warn(g.log, "checkpoint", "checkpoint failed", "err", err)
+	if r.err != nil {
+		g.dirty = true
+		g.status.CheckpointErr = r.err.Error()
+		g.limit.warn(g.log, "checkpoint", "checkpoint failed", "err", r.err)
 		return
 	}
-	g.dirty = false
 	g.status.CheckpointErr = ""
-	g.status.LastCheckpoint = g.o.Now()
-	g.status.CheckpointTook = took
-	g.status.CheckpointBytes = size
-	g.log.Debug("checkpoint", "pos", g.lastPos, "bytes", size, "took", took)
+	g.status.LastCheckpoint = r.cp.Taken
+	g.status.CheckpointTook = r.snap + r.write
+	g.status.CheckpointStall = r.snap
+	g.status.CheckpointBytes = r.size
+	g.log.Debug("checkpoint", "pos", r.cp.Pos, "bytes", r.size, "snapshot", r.snap, "write", r.write)
 }
 
 func (g *Gateway) reload() error {

@@ -64,7 +64,7 @@ func (db *DB) SaveCheckpoint(c Checkpoint) error {
 }
 
 func (db *DB) saveCheckpoint(c Checkpoint, hashes map[string]partHash) error {
-	tx, err := db.w.Begin()
+	tx, err := db.begin(false)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (db *DB) PruneJournal(limit int) (int, error) {
 }
 
 func (db *DB) pruneJournal(hi uint64) (int, error) {
-	tx, err := db.w.Begin()
+	tx, err := db.begin(false)
 	if err != nil {
 		return 0, err
 	}

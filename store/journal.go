@@ -51,7 +51,7 @@ func (db *DB) Append(msgs []Message) (int, error) {
 }
 
 func (db *DB) append(msgs []Message) (uint64, error) {
-	tx, err := db.w.Begin()
+	tx, err := db.begin(true)
 	if err != nil {
 		return 0, err
 	}

@@ -63,7 +63,7 @@ func (db *DB) Put(alerts []event.Alert) (added int, err error) {
 }
 
 func (db *DB) put(alerts []event.Alert, bodies [][]byte) (added, dropped int, err error) {
-	tx, err := db.w.Begin()
+	tx, err := db.begin(false)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -154,20 +154,34 @@ func unmarshalAlert(body []byte, topic string) (event.Alert, error) {
 
 // Pending returns up to limit alerts waiting for upstream, oldest first.
 func (db *DB) Pending(limit int) ([]event.Alert, error) {
+	return db.PendingExcept(limit, nil)
+}
+
+// PendingExcept is Pending without the alerts whose id skip reports (the
+// forwarder's: sent and acknowledged, removal under way). Skipped rows are
+// not decoded, and the read stops at limit alerts.
+func (db *DB) PendingExcept(limit int, skip func(id string) bool) ([]event.Alert, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := db.r.Query("SELECT topic, body FROM outbox ORDER BY seq LIMIT ?", limit)
+	q, args := "SELECT id, topic, body FROM outbox ORDER BY seq LIMIT ?", []any{limit}
+	if skip != nil {
+		q, args = "SELECT id, topic, body FROM outbox ORDER BY seq", nil
+	}
+	rows, err := db.r.Query(q, args...)
 	if err != nil {
 		return nil, classify("read outbox", err)
 	}
 	defer rows.Close()
 	var out []event.Alert
-	for rows.Next() {
-		var topic string
+	for len(out) < limit && rows.Next() {
+		var id, topic string
 		var body []byte
-		if err := rows.Scan(&topic, &body); err != nil {
+		if err := rows.Scan(&id, &topic, &body); err != nil {
 			return nil, classify("read outbox", err)
+		}
+		if skip != nil && skip(id) {
+			continue
 		}
 		a, err := unmarshalAlert(body, topic)
 		if err != nil {
@@ -199,7 +213,7 @@ func (db *DB) Delivered(ids []string) error {
 }
 
 func (db *DB) delivered(ids []string) (int, error) {
-	tx, err := db.w.Begin()
+	tx, err := db.begin(false)
 	if err != nil {
 		return 0, err
 	}
@@ -321,7 +335,7 @@ func (db *DB) History(q Query) ([]HistoryEntry, error) {
 func (db *DB) Prune(now time.Time) (int, error) {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	tx, err := db.w.Begin()
+	tx, err := db.begin(false)
 	if err != nil {
 		return 0, db.wrap("prune history", err)
 	}

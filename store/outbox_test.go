@@ -372,3 +372,26 @@ func TestPutFillsMissingID(t *testing.T) {
 		t.Fatalf("replayed id-less alert added %d, %v", n, err)
 	}
 }
+
+// TestPendingExcept: skipped ids are left out and the limit counts only
+// what is returned.
+func TestPendingExcept(t *testing.T) {
+	db := openTest(t, Options{})
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		if _, err := db.Put([]event.Alert{testAlert(id, "info", t0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skip := map[string]bool{"a": true, "c": true}
+	got, err := db.PendingExcept(2, func(id string) bool { return skip[id] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "b" || got[1].ID != "d" {
+		t.Fatalf("PendingExcept(2, skip a c) = %+v, want b and d", got)
+	}
+	if all, _ := db.Pending(10); len(all) != 5 {
+		t.Fatalf("Pending(10) = %d alerts, want 5", len(all))
+	}
+}

@@ -40,10 +40,12 @@ type Options struct {
 	HistoryRetention time.Duration `yaml:"history_retention"`
 	// HistoryMax caps the history rows Prune keeps (default 200,000).
 	HistoryMax int `yaml:"history_max"`
-	// Synchronous is SQLite's synchronous pragma: "FULL" (default) fsyncs
-	// every commit, so an acknowledged message survives a power cut;
-	// "NORMAL" survives a process crash but a power cut may roll back the
-	// last commits before the WAL was synced.
+	// Synchronous is SQLite's synchronous pragma for journal commits:
+	// "FULL" (default) fsyncs each one, so an acknowledged message survives
+	// a power cut; "NORMAL" survives a process crash but a power cut may
+	// roll back the last commits before the WAL was synced. Everything else
+	// (outbox, history, checkpoints, pruning) commits with NORMAL whatever
+	// this says; see begin.
 	Synchronous string `yaml:"synchronous"`
 	// DedupWindow keeps the Dedup ids of messages a checkpoint removed from
 	// the journal for this long (by receive time), so a redelivery that
@@ -104,6 +106,7 @@ type DB struct {
 	now     func() time.Time // wall clock for history's received time; tests replace it
 
 	wmu        sync.Mutex // serialises writes and guards the fields below
+	syncMode   string     // the writer connection's synchronous pragma
 	lastPos    uint64     // last journal position assigned
 	cpPos      uint64     // position of the saved checkpoint
 	outboxLen  int
@@ -172,7 +175,7 @@ func open(o Options) (_ *DB, err error) {
 		return nil, err
 	}
 	f.Close()
-	db := &DB{o: o, now: time.Now}
+	db := &DB{o: o, now: time.Now, syncMode: o.Synchronous}
 	db.w, err = sql.Open("sqlite", dsn(o, false))
 	if err != nil {
 		return nil, err
@@ -216,6 +219,37 @@ func open(o Options) (_ *DB, err error) {
 		return nil, fmt.Errorf("open reader: %w", err)
 	}
 	return db, nil
+}
+
+// begin starts a write transaction (db.wmu held). Only a journal commit
+// must be durable when it returns — the message is acknowledged after it —
+// so only it runs with Options.Synchronous (FULL: fsync the WAL); the
+// others commit with NORMAL and skip the fsync, which on an SD card costs
+// milliseconds per commit. That loses nothing a power cut must keep: WAL
+// frames survive only as a prefix (each frame's checksum covers all before
+// it), and a FULL commit syncs every frame before it, so
+//   - an alert, checkpoint or prune is lost only with everything after it:
+//     a checkpoint never survives without the alerts put before it, nor a
+//     journal prune without its checkpoint;
+//   - what is lost is rebuilt after the restart by replaying the journal
+//     after the surviving checkpoint (alerts come out again with the same
+//     ids; a lost Delivered sends an alert again with an id already sent,
+//     as a crash between PUBACK and Delivered does).
+//
+// A connection database/sql opens again starts at Options.Synchronous, the
+// stronger setting, so a stale syncMode errs on the durable side.
+func (db *DB) begin(durable bool) (*sql.Tx, error) {
+	want := "NORMAL"
+	if durable {
+		want = db.o.Synchronous
+	}
+	if db.syncMode != want {
+		if _, err := db.w.Exec("PRAGMA synchronous = " + want); err != nil {
+			return nil, err
+		}
+		db.syncMode = want
+	}
+	return db.w.Begin()
 }
 
 func quickCheck(w *sql.DB) error {

@@ -379,3 +379,47 @@ func TestGarbageWALAndShm(t *testing.T) {
 		t.Fatalf("append: pos %d, %v", b[0].Pos, err)
 	}
 }
+
+// TestSynchronousPerCommit: only journal commits run with the configured
+// synchronous level; the outbox, checkpoints and pruning commit with
+// NORMAL (see begin for why a power cut loses nothing it must keep).
+func TestSynchronousPerCommit(t *testing.T) {
+	level := func(db *DB) int {
+		t.Helper()
+		var l int
+		if err := db.w.QueryRow("PRAGMA synchronous").Scan(&l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		sync          string
+		journal, rest int
+	}{{"FULL", 2, 1}, {"NORMAL", 1, 1}} {
+		t.Run(tc.sync, func(t *testing.T) {
+			db := openTest(t, Options{Synchronous: tc.sync})
+			steps := []struct {
+				name string
+				do   func() error
+				want int
+			}{
+				{"put", func() error { _, err := db.Put([]event.Alert{testAlert("a1", "info", t0)}); return err }, tc.rest},
+				{"append", func() error { _, err := db.Append([]Message{msg("d", "1", "")}); return err }, tc.journal},
+				{"delivered", func() error { return db.Delivered([]string{"a1"}) }, tc.rest},
+				{"append again", func() error { _, err := db.Append([]Message{msg("d", "2", "")}); return err }, tc.journal},
+				{"checkpoint", func() error { return db.SaveCheckpoint(Checkpoint{Pos: 2, Version: 1, Taken: t0}) }, tc.rest},
+				{"append once more", func() error { _, err := db.Append([]Message{msg("d", "3", "")}); return err }, tc.journal},
+				{"prune journal", func() error { _, err := db.PruneJournal(10); return err }, tc.rest},
+			}
+			for _, s := range steps {
+				if err := s.do(); err != nil {
+					t.Fatalf("%s: %v", s.name, err)
+				}
+				if l := level(db); l != s.want {
+					t.Fatalf("after %s: synchronous %d, want %d", s.name, l, s.want)
+				}
+			}
+		})
+	}
+}

@@ -78,7 +78,7 @@ func (w *web) Status() ui.Status {
 		Gateway: w.cfg.Gateway, Started: gs.Started,
 		Messages: gs.Messages, Events: gs.Events, Alerts: gs.Alerts,
 		DecodeErrors: gs.DecodeErrors, Duplicates: gs.Duplicates,
-		LastCheckpoint: gs.LastCheckpoint, CheckpointTook: gs.CheckpointTook,
+		LastCheckpoint: gs.LastCheckpoint, CheckpointTook: gs.CheckpointTook, CheckpointStall: gs.CheckpointStall,
 		CheckpointBytes: gs.CheckpointBytes, CheckpointErr: gs.CheckpointErr,
 		Watermark: gs.Watermark, ProcessLag: gs.ProcessLag, Degraded: gs.Degraded,
 		LastReload: gs.LastReload, ReloadErrors: gs.ReloadErrors,

@@ -104,7 +104,7 @@ func (db *DB) put(alerts []event.Alert, bodies [][]byte) (added, dropped int, er
 // an aggregate over odd data can produce them: rather than lose the alert,
 // such values are stored as null.
 func marshalAlert(a *event.Alert) ([]byte, error) {
-	b, err := json.Marshal(a)
+	b, err := a.AppendJSON(nil, true) // json.Marshal's bytes, faster
 	if err == nil {
 		return b, nil
 	}

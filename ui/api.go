@@ -97,6 +97,7 @@ type statusJSON struct {
 	LastCheckpoint       *time.Time `json:"last_checkpoint"`
 	CheckpointAgeSeconds *float64   `json:"checkpoint_age_seconds"`
 	CheckpointSeconds    float64    `json:"checkpoint_duration_seconds"`
+	CheckpointStall      float64    `json:"checkpoint_stall_seconds"`
 	CheckpointBytes      int        `json:"checkpoint_bytes"`
 	CheckpointErr        string     `json:"checkpoint_error,omitempty"`
 
@@ -122,7 +123,7 @@ func (s *Server) statusView() statusJSON {
 		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
 		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen,
-		LastCheckpoint: optTime(st.LastCheckpoint), CheckpointSeconds: secs(st.CheckpointTook),
+		LastCheckpoint: optTime(st.LastCheckpoint), CheckpointSeconds: secs(st.CheckpointTook), CheckpointStall: secs(st.CheckpointStall),
 		CheckpointBytes: st.CheckpointBytes, CheckpointErr: st.CheckpointErr,
 		Watermark: optTime(st.Watermark), ProcessLagSeconds: secs(st.ProcessLag),
 		Degraded: st.Degraded, LastError: st.LastError,

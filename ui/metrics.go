@@ -39,7 +39,8 @@ var (
 	dBroker       = desc("broker_connected", "1 when the subscriber's MQTT connection is up.")
 	dJournal      = desc("journal_length", "Journaled messages not yet covered by a checkpoint.")
 	dCheckpointTS = desc("last_checkpoint_timestamp_seconds", "When the last checkpoint was taken, Unix seconds (absent before the first).")
-	dCheckpointD  = desc("checkpoint_duration_seconds", "How long the last checkpoint took.")
+	dCheckpointD  = desc("checkpoint_duration_seconds", "How long the last checkpoint took (snapshot and write).")
+	dCheckpointS  = desc("checkpoint_stall_seconds", "How long message processing waited for the last checkpoint (its snapshot).")
 	dCheckpointB  = desc("checkpoint_bytes", "Size of the last checkpoint.")
 	dWatermark    = desc("watermark_timestamp_seconds", "The smallest rule watermark, Unix seconds (absent before the first event).")
 	dLag          = desc("process_lag_seconds", "Gateway clock minus the receive time of the last processed message.")
@@ -102,6 +103,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dCheckpointTS, float64(st.LastCheckpoint.UnixMilli())/1e3)
 	}
 	gauge(dCheckpointD, st.CheckpointTook.Seconds())
+	gauge(dCheckpointS, st.CheckpointStall.Seconds())
 	gauge(dCheckpointB, float64(st.CheckpointBytes))
 	if !st.Watermark.IsZero() {
 		gauge(dWatermark, float64(st.Watermark.UnixMilli())/1e3)

@@ -84,6 +84,7 @@ func TestMetrics(t *testing.T) {
 		{"vigil_journal_length", nil, G, 40},
 		{"vigil_last_checkpoint_timestamp_seconds", nil, G, float64(t0.Unix() - 30)},
 		{"vigil_checkpoint_duration_seconds", nil, G, 0.012},
+		{"vigil_checkpoint_stall_seconds", nil, G, 0.005},
 		{"vigil_checkpoint_bytes", nil, G, 4096},
 		{"vigil_watermark_timestamp_seconds", nil, G, float64(t0.UnixMilli()-1500) / 1e3},
 		{"vigil_process_lag_seconds", nil, G, 0.02},

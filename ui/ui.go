@@ -61,8 +61,9 @@ type Status struct {
 	BrokerConnected   bool // the subscriber's connection to the MQTT broker
 	JournalLen        int  // journaled messages not yet covered by a checkpoint
 
-	LastCheckpoint  time.Time // zero: none yet
-	CheckpointTook  time.Duration
+	LastCheckpoint  time.Time     // zero: none yet
+	CheckpointTook  time.Duration // snapshot and write
+	CheckpointStall time.Duration // of which message processing waited (the snapshot)
 	CheckpointBytes int
 	CheckpointErr   string
 

@@ -45,7 +45,7 @@ func newMemSource() *memSource {
 			Messages: 1200, Events: 1180, Alerts: 7, DecodeErrors: 3, Duplicates: 1, Late: 2, Dropped: 4,
 			Evicted: 5, ExprErrors: 6, OutboxDepth: 2, OutboxDropped: 1, UpstreamConnected: false,
 			BrokerConnected: true, JournalLen: 40,
-			LastCheckpoint: t0.Add(-30 * time.Second), CheckpointTook: 12 * time.Millisecond, CheckpointBytes: 4096,
+			LastCheckpoint: t0.Add(-30 * time.Second), CheckpointTook: 12 * time.Millisecond, CheckpointStall: 5 * time.Millisecond, CheckpointBytes: 4096,
 			Watermark: t0.Add(-1500 * time.Millisecond), ProcessLag: 20 * time.Millisecond,
 		},
 		rules: []RuleInfo{
@@ -344,7 +344,7 @@ func TestStatus(t *testing.T) {
 		"duplicates_total": 1.0, "late_total": 2.0, "dropped_total": 4.0, "evicted_total": 5.0,
 		"expression_errors_total": 6.0, "outbox_depth": 2.0, "outbox_dropped_total": 1.0,
 		"upstream_connected": false, "broker_connected": true, "journal_length": 40.0,
-		"checkpoint_age_seconds": 30.0, "checkpoint_duration_seconds": 0.012, "checkpoint_bytes": 4096.0,
+		"checkpoint_age_seconds": 30.0, "checkpoint_duration_seconds": 0.012, "checkpoint_stall_seconds": 0.005, "checkpoint_bytes": 4096.0,
 		"watermark_delay_seconds": 1.5, "process_lag_seconds": 0.02, "degraded": false,
 		"last_checkpoint": "2026-01-05T09:59:30Z", "last_reload": nil, "devices": 1.0,
 	}

@@ -162,11 +162,28 @@ func (b *Broker) Close() error {
 		// Never served: mochi's Close expects its event loop running.
 		return nil
 	}
-	if err := b.srv.Close(); err != nil {
-		return fmt.Errorf("broker close: %w", err)
+	// mochi v2.7.9 can deadlock in Close when a client disconnects at the
+	// same moment (a recursive RLock in Clients.GetByListener,
+	// mochi-mqtt/server#488, fix in the open PR #489). A shutdown must
+	// not hang on it: after closeTimeout the broker is left to the
+	// process's exit.
+	done := make(chan error, 1)
+	go func() { done <- b.srv.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("broker close: %w", err)
+		}
+		return nil
+	case <-time.After(closeTimeout):
+		return errCloseTimeout
 	}
-	return nil
 }
+
+// closeTimeout bounds Close; see there.
+var closeTimeout = 10 * time.Second
+
+var errCloseTimeout = errors.New("broker close: mochi did not finish closing (mochi-mqtt/server#488); left to the process's exit")
 
 // authHook checks username and password on CONNECT and allows every topic
 // to an authenticated client: vigil's broker serves one trust domain.

@@ -271,7 +271,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 			return fmt.Errorf("broker: %w", err)
 		}
 		g.log.Info("embedded broker listening", "addr", g.brk.Addr())
-		defer g.brk.Close()
+		defer func() {
+			if err := g.brk.Close(); err != nil {
+				g.log.Warn("embedded broker", "err", err)
+			}
+		}()
 	}
 	sub := g.sub
 	g.log.Info("vigil running", "gateway", cfg.Gateway, "rules", len(g.eng.Rules().Rules), "subscriptions", strings.Join(g.eng.Rules().Filters(), " "), "mqtt", cfg.MQTT.Broker, "upstream", cfg.Upstream.Broker, "state", cfg.State.Path)

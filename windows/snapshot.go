@@ -70,17 +70,29 @@ func (o *Op) encodeSpec(e *event.Enc) {
 
 func (o *Op) encodeSlide(e *event.Enc, k *slideKey) {
 	e.Varint(k.ref)
-	e.Uvarint(uint64(len(k.ts)))
-	for _, t := range k.ts {
-		e.Varint(t)
+	e.Uvarint(uint64(k.len()))
+	for i := range k.len() {
+		e.Varint(k.ts.at(i))
 	}
-	for j, a := range o.aggs {
+	for j := range o.aggs {
+		a := &o.aggs[j]
 		c := &k.cols[j]
-		for i := range k.ts {
-			if a.f.numeric() {
-				e.Float(c.nums[i])
-			} else {
-				e.Value(c.anys[i])
+		for i := range k.len() {
+			// count() and count(x) keep no values: true stands for a
+			// present one, as it always did for count()
+			switch a.col() {
+			case colNum:
+				e.Float(c.nums.at(i))
+			case colAny:
+				e.Value(c.anys.at(i))
+			case colHas:
+				if c.has.at(i) {
+					e.Value(true)
+				} else {
+					e.Value(nil)
+				}
+			default:
+				e.Value(true)
 			}
 		}
 		e.Float(c.sum.s)
@@ -191,10 +203,10 @@ func (o *Op) decodeKey(d *event.Dec, ks *keyState) {
 		ks.firing = d.Bool()
 		if d.Bool() {
 			ks.sl = o.decodeSlide(d)
-			if n := len(ks.sl.ts); n > 0 {
+			if n := ks.sl.len(); n > 0 {
 				o.held += n
 				ks.expiring = true
-				o.due.push(dueItem{due: ks.sl.ts[n-1] + o.size, key: ks.key, kind: dueExpire, ks: ks})
+				o.due.push(dueItem{due: ks.sl.last() + o.size, key: ks.key, kind: dueExpire, ks: ks})
 			}
 		}
 	case Count:

@@ -1,5 +1,10 @@
 package windows
 
+import (
+	"math"
+	"time"
+)
+
 // ring is a FIFO (with pop at the back for the min/max deques) over one
 // backing array. Sliding windows used to append at the back and reslice at
 // the front: the array kept the dead front until the next append grew it,
@@ -74,4 +79,92 @@ func (r *ring[T]) resize(c int) {
 		b[i] = r.at(i)
 	}
 	r.buf, r.head = b, 0
+}
+
+// times is a ring of event times (ns) that stores 4 bytes a time instead of
+// 8 while every time is a whole millisecond at most 2³²-1 ms (49 days)
+// after base, which is what sensors send (RFC 3339 with milliseconds, Unix
+// ms). The first time that does not fit turns it into a ring of int64s
+// until it is empty again.
+type times struct {
+	base int64
+	ms   ring[uint32]
+	ns   ring[int64]
+	wide bool
+}
+
+func (r *times) len() int {
+	if r.wide {
+		return r.ns.len()
+	}
+	return r.ms.len()
+}
+
+func (r *times) at(i int) int64 {
+	if r.wide {
+		return r.ns.at(i)
+	}
+	return r.base + int64(r.ms.at(i))*int64(time.Millisecond)
+}
+
+func (r *times) back() int64 { return r.at(r.len() - 1) }
+
+func (r *times) push(t int64) {
+	if !r.wide {
+		if r.ms.len() == 0 {
+			r.base = t - t%int64(time.Millisecond)
+		}
+		d, ok := r.offset(t)
+		if !ok {
+			r.rebase()
+			d, ok = r.offset(t)
+		}
+		if ok {
+			r.ms.push(d)
+			return
+		}
+		r.widen()
+	}
+	r.ns.push(t)
+}
+
+func (r *times) offset(t int64) (uint32, bool) {
+	d := t - r.base
+	if d < 0 || d%int64(time.Millisecond) != 0 || d/int64(time.Millisecond) > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(d / int64(time.Millisecond)), true
+}
+
+// rebase moves base to the oldest time, so that a window sliding for more
+// than 49 days stays compact.
+func (r *times) rebase() {
+	if r.ms.len() == 0 {
+		return
+	}
+	shift := r.ms.at(0)
+	for i := range r.ms.n {
+		j := (r.ms.head + i) % len(r.ms.buf)
+		r.ms.buf[j] -= shift
+	}
+	r.base += int64(shift) * int64(time.Millisecond)
+}
+
+func (r *times) widen() {
+	for i := range r.ms.len() {
+		r.ns.push(r.at(i))
+	}
+	r.ms = ring[uint32]{}
+	r.wide = true
+}
+
+func (r *times) popFront(k int) {
+	if !r.wide {
+		r.ms.popFront(k)
+		return
+	}
+	r.ns.popFront(k)
+	if r.ns.len() == 0 {
+		r.ns, r.wide = ring[int64]{}, false
+	}
 }

@@ -101,3 +101,48 @@ func TestAgainstNaiveBursts(t *testing.T) {
 		})
 	}
 }
+
+// TestTimes compares the time ring with a slice over times that are mostly
+// whole milliseconds, sometimes not, sometimes before 1970, with jumps of
+// more than the 49 days a compact ring spans.
+func TestTimes(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var g times
+	var want []int64
+	now := int64(-3 * time.Hour)
+	wide, compact := 0, 0
+	for step := range 30000 {
+		if len(want) == 0 || r.IntN(3) != 0 {
+			switch r.IntN(200) {
+			case 0:
+				now += int64(r.IntN(1000)) // not a whole millisecond
+			case 1:
+				now += int64(60 * 24 * time.Hour)
+			default:
+				now += int64(r.IntN(5000)) * int64(time.Millisecond)
+			}
+			g.push(now)
+			want = append(want, now)
+		} else {
+			k := 1 + r.IntN(min(len(want), 30))
+			g.popFront(k)
+			want = want[k:]
+		}
+		if g.wide {
+			wide++
+		} else if len(want) > 0 {
+			compact++
+		}
+		if g.len() != len(want) {
+			t.Fatalf("step %d: len %d, want %d", step, g.len(), len(want))
+		}
+		for i, w := range want {
+			if g.at(i) != w {
+				t.Fatalf("step %d: at(%d) = %d, want %d", step, i, g.at(i), w)
+			}
+		}
+	}
+	if wide == 0 || compact == 0 {
+		t.Fatalf("%d steps wide, %d compact: both layouts must be exercised", wide, compact)
+	}
+}

@@ -12,13 +12,14 @@ import (
 // amortised (percentile in O(log n) plus a memmove), never rescanning the
 // window.
 //
-// A buffered event costs 8 bytes of time plus, per aggregate, 8 bytes
+// A buffered event costs 4 bytes of time (8 unless times are whole
+// milliseconds) plus, per aggregate, 8 bytes
 // (numeric functions), 16 (first, last, count_distinct), 1 (count(x)) or
 // nothing (count()); min and max add their deque, which holds few entries
 // unless the values are monotonic.
 type slideKey struct {
 	ref     int64 // slope's time reference (ns): the key's first event
-	ts      ring[int64]
+	ts      times
 	removed uint64 // events that have left; ts.at(i) is event number removed+i
 	cols    []slideCol
 }

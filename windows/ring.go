@@ -9,7 +9,7 @@ import (
 // backing array. Sliding windows used to append at the back and reslice at
 // the front: the array kept the dead front until the next append grew it,
 // and growing doubled it, so a full window cost up to four times its values.
-// A ring reuses its slots and grows by a quarter.
+// A ring reuses its slots and grows by an eighth once it is large.
 type ring[T any] struct {
 	buf  []T
 	head int // index of the oldest element
@@ -17,6 +17,16 @@ type ring[T any] struct {
 }
 
 func (r *ring[T]) len() int { return r.n }
+
+// grow is the next capacity after n: a window's ring grows until it holds
+// the window, then stays, so a small step wastes little (at most an eighth,
+// a quarter below 64) for a few more copies while the window first fills.
+func grow(n int) int {
+	if n < 64 {
+		return max(8, n+n/4)
+	}
+	return n + n/8
+}
 
 // at returns the i-th oldest element.
 func (r *ring[T]) at(i int) T {
@@ -31,7 +41,7 @@ func (r *ring[T]) back() T { return r.at(r.n - 1) }
 
 func (r *ring[T]) push(x T) {
 	if r.n == len(r.buf) {
-		r.resize(max(8, r.n+r.n/4))
+		r.resize(grow(r.n))
 	}
 	j := r.head + r.n
 	if j >= len(r.buf) {

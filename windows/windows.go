@@ -494,7 +494,9 @@ func (o *Op) emit(out []event.Result, ks *keyState, w *win, t int64, win event.W
 func (o *Op) newWin(ks *keyState, start, end int64) *win {
 	w := &win{ks: ks, start: start, end: end, aggs: make([]bagAgg, len(o.aggs))}
 	for j := range w.aggs {
-		w.aggs[j].ref = start
+		if o.aggs[j].f == fnSlope {
+			w.aggs[j].x = &bagExtra{ref: start}
+		}
 	}
 	o.open++
 	return w

@@ -235,6 +235,17 @@ func percentile(sorted []float64, p float64) any {
 	return sorted[lo] + float64((sorted[hi]-sorted[lo])*(r-float64(lo)))
 }
 
+// state holds the running state of the one function an aggregate has: a
+// ksum (sum, avg), a welford (stddev) or a cov (slope), and not all three.
+type state [5]float64
+
+func (s *state) sum() ksum         { return ksum{s[0], s[1]} }
+func (s *state) setSum(k ksum)     { s[0], s[1] = k.s, k.c }
+func (s *state) welf() welford     { return welford{s[0], s[1], s[2]} }
+func (s *state) setWelf(w welford) { s[0], s[1], s[2] = w.n, w.mean, w.m2 }
+func (s *state) cov() cov          { return cov{s[0], s[1], s[2], s[3], s[4]} }
+func (s *state) setCov(v cov)      { *s = state{v.n, v.mt, v.my, v.c, v.m2t} }
+
 // bagAgg accumulates one aggregate of an append-only window (tumbling,
 // hopping, session, count). Values may arrive in any order; first and last
 // go by (time, seq). Sessions merge bags when a late event bridges two.
@@ -244,8 +255,8 @@ func percentile(sorted []float64, p float64) any {
 // common functions lives in st, what only slope, first, last, percentile
 // and count_distinct need in x.
 type bagAgg struct {
-	n  int64      // values taken
-	st [5]float64 // sum, avg: ksum; stddev: welford; slope: cov; min, max: the extreme
+	n  int64 // values taken
+	st state // sum, avg: ksum; stddev: welford; slope: cov; min, max: st[0], the extreme
 	x  *bagExtra
 }
 
@@ -261,13 +272,6 @@ type bagExtra struct {
 	distinct   map[any]struct{}
 }
 
-func (b *bagAgg) sum() ksum         { return ksum{b.st[0], b.st[1]} }
-func (b *bagAgg) setSum(k ksum)     { b.st[0], b.st[1] = k.s, k.c }
-func (b *bagAgg) welf() welford     { return welford{b.st[0], b.st[1], b.st[2]} }
-func (b *bagAgg) setWelf(w welford) { b.st[0], b.st[1], b.st[2] = w.n, w.mean, w.m2 }
-func (b *bagAgg) cov() cov          { return cov{b.st[0], b.st[1], b.st[2], b.st[3], b.st[4]} }
-func (b *bagAgg) setCov(v cov)      { b.st = [5]float64{v.n, v.mt, v.my, v.c, v.m2t} }
-
 func (b *bagAgg) extra() *bagExtra {
 	if b.x == nil {
 		b.x = &bagExtra{}
@@ -278,13 +282,13 @@ func (b *bagAgg) extra() *bagExtra {
 func (b *bagAgg) add(f fn, num float64, v any, t int64, seq uint64) {
 	switch f {
 	case fnSum, fnAvg:
-		s := b.sum()
+		s := b.st.sum()
 		s.add(num)
-		b.setSum(s)
+		b.st.setSum(s)
 	case fnStddev:
-		w := b.welf()
+		w := b.st.welf()
 		w.add(num)
-		b.setWelf(w)
+		b.st.setWelf(w)
 	case fnSlope:
 		x := b.extra()
 		if b.n == 0 || t < x.tmin {
@@ -293,9 +297,9 @@ func (b *bagAgg) add(f fn, num float64, v any, t int64, seq uint64) {
 		if b.n == 0 || t > x.tmax {
 			x.tmax = t
 		}
-		cv := b.cov()
+		cv := b.st.cov()
 		cv.add(seconds(t-x.ref), num)
-		b.setCov(cv)
+		b.st.setCov(cv)
 	case fnMin:
 		if b.n == 0 || num < b.st[0] {
 			b.st[0] = num
@@ -347,26 +351,26 @@ func (b *bagAgg) merge(f fn, o *bagAgg) {
 			// keep b's reference so the caller's invariant holds
 			b.x.ref = ref
 			var cv cov
-			cv.merge(o.cov(), seconds(o.x.ref-ref))
-			b.setCov(cv)
+			cv.merge(o.st.cov(), seconds(o.x.ref-ref))
+			b.st.setCov(cv)
 		}
 		return
 	}
 	switch f {
 	case fnSum, fnAvg:
-		s := b.sum()
+		s := b.st.sum()
 		s.add(o.st[0])
 		s.add(o.st[1])
-		b.setSum(s)
+		b.st.setSum(s)
 	case fnStddev:
-		w := b.welf()
-		w.merge(o.welf())
-		b.setWelf(w)
+		w := b.st.welf()
+		w.merge(o.st.welf())
+		b.st.setWelf(w)
 	case fnSlope:
 		b.x.tmin, b.x.tmax = min(b.x.tmin, o.x.tmin), max(b.x.tmax, o.x.tmax)
-		cv := b.cov()
-		cv.merge(o.cov(), seconds(o.x.ref-b.x.ref))
-		b.setCov(cv)
+		cv := b.st.cov()
+		cv.merge(o.st.cov(), seconds(o.x.ref-b.x.ref))
+		b.st.setCov(cv)
 	case fnMin:
 		b.st[0] = min(b.st[0], o.st[0])
 	case fnMax:
@@ -400,7 +404,7 @@ func (b *bagAgg) value(a *agg, events int64) any {
 		}
 		return float64(b.n)
 	case fnSum:
-		return b.sum().val()
+		return b.st.sum().val()
 	case fnCountDistinct:
 		if b.x == nil {
 			return float64(0)
@@ -412,14 +416,14 @@ func (b *bagAgg) value(a *agg, events int64) any {
 	}
 	switch a.f {
 	case fnAvg:
-		return b.sum().val() / float64(b.n)
+		return b.st.sum().val() / float64(b.n)
 	case fnStddev:
-		return b.welf().stddev()
+		return b.st.welf().stddev()
 	case fnSlope:
 		if b.x.tmin == b.x.tmax {
 			return nil
 		}
-		return b.cov().slope()
+		return b.st.cov().slope()
 	case fnMin, fnMax:
 		return b.st[0]
 	case fnFirst:

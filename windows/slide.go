@@ -27,21 +27,31 @@ type slideKey struct {
 // slideCol is one aggregate's column and running state. Which ring holds
 // the column depends on the function (see colKind); a numeric column marks
 // a missing value with NaN (toFloat never lets a NaN in), an any column
-// with nil.
+// with nil. Every sliding key has one per aggregate, so what only some
+// functions need is behind x.
 type slideCol struct {
 	nums ring[float64]
-	anys ring[any]
-	has  ring[bool] // count(x): whether x had a value
-	n    int        // values present in the window
-	sum  ksum
-	w    welford
-	cv   cov
-	dq   ring[uint64] // min/max: monotonic deque of event numbers
+	n    int   // values present in the window
+	st   state // sum, avg: ksum; stddev: welford; slope: cov
 	// slope, first, last: event numbers of the oldest and the newest event
 	// with a value (valid while n > 0)
 	oldest, newest uint64
-	sorted         []float64
-	distinct       map[any]int
+	x              *slideExtra
+}
+
+type slideExtra struct {
+	anys     ring[any]
+	has      ring[bool]   // count(x): whether x had a value
+	dq       ring[uint64] // min/max: monotonic deque of event numbers
+	sorted   []float64
+	distinct map[any]int
+}
+
+func (c *slideCol) extra() *slideExtra {
+	if c.x == nil {
+		c.x = &slideExtra{}
+	}
+	return c.x
 }
 
 // colKind is where a column keeps its values.
@@ -90,12 +100,12 @@ func (k *slideKey) push(aggs []agg, t int64, num []float64, anyv []any) {
 				continue
 			}
 		case colHas:
-			c.has.push(anyv[j] != nil)
+			c.extra().has.push(anyv[j] != nil)
 			if anyv[j] == nil {
 				continue
 			}
 		default:
-			c.anys.push(anyv[j])
+			c.extra().anys.push(anyv[j])
 			if anyv[j] == nil {
 				continue
 			}
@@ -112,31 +122,41 @@ func (c *slideCol) add(f fn, k *slideKey, abs uint64, t int64, x float64, v any)
 	c.n++
 	switch f {
 	case fnSum, fnAvg:
-		c.sum.add(x)
+		s := c.st.sum()
+		s.add(x)
+		c.st.setSum(s)
 	case fnStddev:
-		c.w.add(x)
+		w := c.st.welf()
+		w.add(x)
+		c.st.setWelf(w)
 	case fnSlope:
-		c.cv.add(seconds(t-k.ref), x)
+		cv := c.st.cov()
+		cv.add(seconds(t-k.ref), x)
+		c.st.setCov(cv)
 	case fnMin:
-		for c.dq.len() > 0 && c.nums.at(int(c.dq.back()-k.removed)) >= x {
-			c.dq.popBack()
+		dq := &c.extra().dq
+		for dq.len() > 0 && c.nums.at(int(dq.back()-k.removed)) >= x {
+			dq.popBack()
 		}
-		c.dq.push(abs)
+		dq.push(abs)
 	case fnMax:
-		for c.dq.len() > 0 && c.nums.at(int(c.dq.back()-k.removed)) <= x {
-			c.dq.popBack()
+		dq := &c.extra().dq
+		for dq.len() > 0 && c.nums.at(int(dq.back()-k.removed)) <= x {
+			dq.popBack()
 		}
-		c.dq.push(abs)
+		dq.push(abs)
 	case fnPercentile:
-		i := sort.SearchFloat64s(c.sorted, x)
-		c.sorted = append(c.sorted, 0)
-		copy(c.sorted[i+1:], c.sorted[i:])
-		c.sorted[i] = x
+		e := c.extra()
+		i := sort.SearchFloat64s(e.sorted, x)
+		e.sorted = append(e.sorted, 0)
+		copy(e.sorted[i+1:], e.sorted[i:])
+		e.sorted[i] = x
 	case fnCountDistinct:
-		if c.distinct == nil {
-			c.distinct = map[any]int{}
+		e := c.extra()
+		if e.distinct == nil {
+			e.distinct = map[any]int{}
 		}
-		c.distinct[v]++
+		e.distinct[v]++
 	}
 }
 
@@ -160,9 +180,9 @@ func (k *slideKey) expire(aggs []agg, edge int64) {
 		case colNum:
 			c.nums.popFront(n)
 		case colHas:
-			c.has.popFront(n)
+			c.x.has.popFront(n)
 		case colAny:
-			c.anys.popFront(n)
+			c.x.anys.popFront(n)
 		}
 	}
 	k.removed += uint64(n)
@@ -176,9 +196,9 @@ func (c *slideCol) at(a *agg, i int) (x float64, v any, ok bool) {
 		x = c.nums.at(i)
 		return x, nil, !math.IsNaN(x)
 	case colHas:
-		return 0, nil, c.has.at(i)
+		return 0, nil, c.x.has.at(i)
 	case colAny:
-		v = c.anys.at(i)
+		v = c.x.anys.at(i)
 		return 0, v, v != nil
 	}
 	return 0, nil, true
@@ -195,34 +215,39 @@ func (c *slideCol) remove(a *agg, k *slideKey, abs uint64, i int) {
 	c.n--
 	switch a.f {
 	case fnSum, fnAvg:
-		if c.n == 0 {
-			c.sum = ksum{} // an empty window sums to exactly 0 again
-		} else {
-			c.sum.add(-x)
-		}
+		s := c.st.sum()
+		s.add(-x)
+		c.st.setSum(s)
 	case fnStddev:
-		c.w.remove(x)
+		w := c.st.welf()
+		w.remove(x)
+		c.st.setWelf(w)
 	case fnSlope:
-		c.cv.remove(seconds(k.ts.at(i)-k.ref), x)
+		cv := c.st.cov()
+		cv.remove(seconds(k.ts.at(i)-k.ref), x)
+		c.st.setCov(cv)
 		c.next(a, i)
 	case fnMin, fnMax:
-		if c.dq.len() > 0 && c.dq.at(0) == abs {
-			c.dq.popFront(1)
+		if dq := &c.x.dq; dq.len() > 0 && dq.at(0) == abs {
+			dq.popFront(1)
 		}
 	case fnFirst, fnLast:
 		c.next(a, i)
 	case fnPercentile:
-		j := sort.SearchFloat64s(c.sorted, x)
-		c.sorted = append(c.sorted[:j], c.sorted[j+1:]...)
+		e := c.x
+		j := sort.SearchFloat64s(e.sorted, x)
+		e.sorted = append(e.sorted[:j], e.sorted[j+1:]...)
 	case fnCountDistinct:
-		if c.distinct[v] <= 1 {
-			delete(c.distinct, v)
+		if c.x.distinct[v] <= 1 {
+			delete(c.x.distinct, v)
 		} else {
-			c.distinct[v]--
+			c.x.distinct[v]--
 		}
 	}
 	if c.n == 0 {
-		c.w, c.cv = welford{}, cov{}
+		// an empty window sums to exactly 0 again, and forgets its
+		// rounding residue
+		c.st = state{}
 	}
 }
 
@@ -250,31 +275,34 @@ func (k *slideKey) value(j int, a *agg) any {
 		}
 		return float64(c.n)
 	case fnSum:
-		return c.sum.val()
+		return c.st.sum().val()
 	case fnCountDistinct:
-		return float64(len(c.distinct))
+		if c.x == nil {
+			return float64(0)
+		}
+		return float64(len(c.x.distinct))
 	}
 	if c.n == 0 {
 		return nil
 	}
 	switch a.f {
 	case fnAvg:
-		return c.sum.val() / float64(c.n)
+		return c.st.sum().val() / float64(c.n)
 	case fnStddev:
-		return c.w.stddev()
+		return c.st.welf().stddev()
 	case fnSlope:
 		if k.ts.at(int(c.oldest-k.removed)) == k.ts.at(int(c.newest-k.removed)) {
 			return nil
 		}
-		return c.cv.slope()
+		return c.st.cov().slope()
 	case fnMin, fnMax:
-		return c.nums.at(int(c.dq.at(0) - k.removed))
+		return c.nums.at(int(c.x.dq.at(0) - k.removed))
 	case fnFirst:
-		return c.anys.at(int(c.oldest - k.removed))
+		return c.x.anys.at(int(c.oldest - k.removed))
 	case fnLast:
-		return c.anys.at(int(c.newest - k.removed))
+		return c.x.anys.at(int(c.newest - k.removed))
 	case fnPercentile:
-		return percentile(c.sorted, a.P)
+		return percentile(c.x.sorted, a.P)
 	}
 	return nil
 }

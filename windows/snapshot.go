@@ -84,9 +84,9 @@ func (o *Op) encodeSlide(e *event.Enc, k *slideKey) {
 			case colNum:
 				e.Float(c.nums.at(i))
 			case colAny:
-				e.Value(c.anys.at(i))
+				e.Value(c.x.anys.at(i))
 			case colHas:
-				if c.has.at(i) {
+				if c.x.has.at(i) {
 					e.Value(true)
 				} else {
 					e.Value(nil)
@@ -95,10 +95,21 @@ func (o *Op) encodeSlide(e *event.Enc, k *slideKey) {
 				e.Value(true)
 			}
 		}
-		e.Float(c.sum.s)
-		e.Float(c.sum.c)
-		encWelford(e, c.w)
-		encCov(e, c.cv)
+		var sum ksum
+		var w welford
+		var cv cov
+		switch a.f {
+		case fnSum, fnAvg:
+			sum = c.st.sum()
+		case fnStddev:
+			w = c.st.welf()
+		case fnSlope:
+			cv = c.st.cov()
+		}
+		e.Float(sum.s)
+		e.Float(sum.c)
+		encWelford(e, w)
+		encCov(e, cv)
 	}
 }
 
@@ -133,11 +144,11 @@ func encBag(e *event.Enc, f fn, b *bagAgg, start int64) {
 	var lo, hi float64
 	switch f {
 	case fnSum, fnAvg:
-		sum = b.sum()
+		sum = b.st.sum()
 	case fnStddev:
-		w = b.welf()
+		w = b.st.welf()
 	case fnSlope:
-		cv = b.cov()
+		cv = b.st.cov()
 	case fnMin:
 		lo = b.st[0]
 	case fnMax:
@@ -316,7 +327,15 @@ func (o *Op) decodeSlide(d *event.Dec) *slideKey {
 		k.push(o.aggs, t, num, anyv)
 	}
 	for j := range k.cols {
-		k.cols[j].sum, k.cols[j].w, k.cols[j].cv = sv[j].sum, sv[j].w, sv[j].cv
+		c := &k.cols[j]
+		switch o.aggs[j].f {
+		case fnSum, fnAvg:
+			c.st.setSum(sv[j].sum)
+		case fnStddev:
+			c.st.setWelf(sv[j].w)
+		case fnSlope:
+			c.st.setCov(sv[j].cv)
+		}
 	}
 	return k
 }
@@ -364,11 +383,11 @@ func decBag(d *event.Dec, f fn, b *bagAgg) {
 	}
 	switch f {
 	case fnSum, fnAvg:
-		b.setSum(sum)
+		b.st.setSum(sum)
 	case fnStddev:
-		b.setWelf(w)
+		b.st.setWelf(w)
 	case fnSlope:
-		b.setCov(cv)
+		b.st.setCov(cv)
 		b.x = &bagExtra{ref: x.ref, tmin: x.tmin, tmax: x.tmax}
 	case fnMin:
 		b.st[0] = lo

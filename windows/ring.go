@@ -8,8 +8,9 @@ import (
 // ring is a FIFO (with pop at the back for the min/max deques) over one
 // backing array. Sliding windows used to append at the back and reslice at
 // the front: the array kept the dead front until the next append grew it,
-// and growing doubled it, so a full window cost up to four times its values.
-// A ring reuses its slots and grows by an eighth once it is large.
+// and growing doubled it, so a full window cost about twice its values plus
+// the old arrays waiting for the GC. A ring reuses its slots and grows by an
+// eighth once it is large.
 type ring[T any] struct {
 	buf  []T
 	head int // index of the oldest element

@@ -32,6 +32,9 @@ func cmdRun(ctx context.Context, args []string, sio stdio) error {
 		return exitf(1, "%s: no `rules:` configured", *cfgPath)
 	}
 	log := newLogger(sio.err, cfg.Log.Level)
+	if l := setMemoryLimit(); l > 0 {
+		log.Info("soft memory limit (set GOMEMLIMIT to change)", "bytes", l)
+	}
 	return runGateway(ctx, cfg, log, nil, func(url string) { log.Info("web UI listening", "url", url) })
 }
 

@@ -3,6 +3,7 @@ package detect_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -63,4 +64,59 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkMemory: the heap one key's state costs, 10,000 keys each sending
+// a point every 5 s (a gateway with 10,000 devices), after 65 minutes, when
+// the 1 h windows of zscore and mad are full (720 points). B/point is a
+// key's whole state over its 720 points. The timed loop only satisfies the
+// framework.
+//
+//	go test -run '^$' -bench Memory -benchtime 1x ./detect
+func BenchmarkMemory(b *testing.B) {
+	const keys = 10000
+	const points = 720 // 1 h / 5 s
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("sensor-%05d", i)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	fields := make([]map[string]any, 1009)
+	for i := range fields {
+		fields[i] = map[string]any{"v": 20 + r.NormFloat64()}
+	}
+	for _, m := range detect.Methods() {
+		b.Run(m, func(b *testing.B) {
+			var p map[string]any
+			if m == "zscore" || m == "mad" {
+				p = map[string]any{"window": "1h"}
+			}
+			before := heapInUse()
+			d := mustNew(b, m, p)
+			n := 0
+			for n < 13*65*keys {
+				e := &event.Event{Time: t0.Add(time.Duration(n/keys) * 5 * time.Second), Seq: uint64(n), Fields: fields[n%len(fields)]}
+				d.Add(names[n%keys], e)
+				d.Advance(e.Time)
+				n++
+			}
+			used := float64(heapInUse() - before)
+			for range b.N {
+				d.Advance(t0)
+			}
+			b.ReportMetric(used/keys, "B/key")
+			if m == "zscore" || m == "mad" {
+				b.ReportMetric(used/keys/points, "B/point")
+			}
+			b.ReportMetric(0, "ns/op")
+			runtime.KeepAlive(d)
+		})
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

@@ -42,52 +42,164 @@ func sdFloor(sd, level float64) float64 {
 }
 
 // window is the baseline points with time in (t-size, t], oldest first, in a
-// ring that grows to the most points a window has held.
+// ring that grows by an eighth (see grow) to the most points the window has held (and
+// shrinks again after a burst). A point costs 12 bytes: its value and its
+// time as a millisecond offset from base while times are whole milliseconds
+// within 49 days of it, which is what sensors send; the first time that is
+// not turns the times into int64s (20 bytes a point) until the window
+// empties.
 type window struct {
 	size time.Duration
-	ts   []int64
+	base int64    // ns
+	ms   []uint32 // compact times; nil while wide
+	ns   []int64  // wide times; nil while compact
 	xs   []float64
 	head int
 	n    int
 }
 
+const msec = int64(time.Millisecond)
+
+// grow is the ring's next capacity after n: it grows until it holds the
+// window, then stays, so a small step wastes little (at most an eighth, a
+// quarter below 64) for a few more copies while the window first fills.
+func grow(n int) int {
+	if n < 64 {
+		return max(8, n+n/4)
+	}
+	return n + n/8
+}
+
+func (w *window) slot(i int) int {
+	j := w.head + i
+	if j >= len(w.xs) {
+		j -= len(w.xs)
+	}
+	return j
+}
+
+// t returns the time of the i-th oldest point.
+func (w *window) t(i int) int64 {
+	j := w.slot(i)
+	if w.ns != nil {
+		return w.ns[j]
+	}
+	return w.base + int64(w.ms[j])*msec
+}
+
+func (w *window) at(i int) float64 { return w.xs[w.slot(i)] }
+
 func (w *window) push(t time.Time, x float64) {
 	if w.n == len(w.xs) {
-		grow := max(8, 2*len(w.xs))
-		ts, xs := make([]int64, grow), make([]float64, grow)
-		for i := 0; i < w.n; i++ {
-			j := (w.head + i) % len(w.xs)
-			ts[i], xs[i] = w.ts[j], w.xs[j]
-		}
-		w.ts, w.xs, w.head = ts, xs, 0
+		w.resize(grow(w.n))
 	}
-	j := (w.head + w.n) % len(w.xs)
-	w.ts[j], w.xs[j] = t.UnixNano(), x
+	ns := t.UnixNano()
+	j := w.slot(w.n)
+	if w.ns == nil {
+		if w.n == 0 {
+			w.base = ns - ns%msec
+		}
+		d, ok := w.offset(ns)
+		if !ok {
+			w.rebase()
+			d, ok = w.offset(ns)
+		}
+		if ok {
+			w.ms[j], w.xs[j] = d, x
+			w.n++
+			return
+		}
+		w.widen()
+	}
+	w.ns[j], w.xs[j] = ns, x
 	w.n++
+}
+
+func (w *window) offset(ns int64) (uint32, bool) {
+	d := ns - w.base
+	if d < 0 || d%msec != 0 || d/msec > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(d / msec), true
+}
+
+// rebase moves base to the oldest point's time.
+func (w *window) rebase() {
+	if w.n == 0 {
+		return
+	}
+	shift := w.ms[w.head]
+	for i := range w.n {
+		w.ms[w.slot(i)] -= shift
+	}
+	w.base += int64(shift) * msec
+}
+
+func (w *window) widen() {
+	w.ns = make([]int64, len(w.xs))
+	for i := range w.n {
+		w.ns[w.slot(i)] = w.base + int64(w.ms[w.slot(i)])*msec
+	}
+	w.ms = nil
+}
+
+// resize moves the points to a ring of c slots, oldest first.
+func (w *window) resize(c int) {
+	xs := make([]float64, c)
+	var ms []uint32
+	var ns []int64
+	if w.ns != nil {
+		ns = make([]int64, c)
+	} else {
+		ms = make([]uint32, c)
+	}
+	for i := range w.n {
+		j := w.slot(i)
+		xs[i] = w.xs[j]
+		if ns != nil {
+			ns[i] = w.ns[j]
+		} else {
+			ms[i] = w.ms[j]
+		}
+	}
+	w.xs, w.ms, w.ns, w.head = xs, ms, ns, 0
 }
 
 // expire drops points at or before t-size and calls fn with each.
 func (w *window) expire(t time.Time, fn func(x float64)) {
 	cut := t.UnixNano() - int64(w.size)
-	for w.n > 0 && w.ts[w.head] <= cut {
+	k := 0
+	for w.n > 0 && w.t(0) <= cut {
 		if fn != nil {
 			fn(w.xs[w.head])
 		}
-		w.head = (w.head + 1) % len(w.xs)
+		w.head = w.slot(1)
 		w.n--
+		k++
+	}
+	if k > 0 {
+		w.shrink()
 	}
 }
 
-func (w *window) at(i int) float64 { return w.xs[(w.head+i)%len(w.xs)] }
+// shrink gives back what a burst made the ring grow to, and turns an empty
+// wide ring compact again.
+func (w *window) shrink() {
+	switch {
+	case w.n == 0 && w.ns != nil:
+		w.ns, w.ms, w.xs, w.head = nil, nil, nil, 0
+	case len(w.xs) > 64 && w.n < len(w.xs)/4:
+		w.resize(2 * w.n)
+	}
+}
 
-func (w *window) reset() { w.head, w.n = 0, 0 }
+func (w *window) reset() { w.head, w.n = 0, 0; w.shrink() }
 
 func (w *window) encode(e *event.Enc) {
 	e.Uvarint(uint64(w.n))
-	for i := 0; i < w.n; i++ {
-		j := (w.head + i) % len(w.xs)
-		e.Varint(w.ts[j])
-		e.Float(w.xs[j])
+	for i := range w.n {
+		e.Varint(w.t(i))
+		e.Float(w.at(i))
 	}
 }
 
@@ -212,6 +324,9 @@ func (m *mad) mad(med float64) float64 {
 func (m *mad) learn(t time.Time, x float64) {
 	m.win.push(t, x)
 	i := sort.SearchFloat64s(m.sorted, x)
+	if n := len(m.sorted); n == cap(m.sorted) {
+		m.sorted = append(make([]float64, 0, grow(n)), m.sorted...) // as the ring grows
+	}
 	m.sorted = append(m.sorted, 0)
 	copy(m.sorted[i+1:], m.sorted[i:])
 	m.sorted[i] = x
@@ -234,7 +349,7 @@ func (m *mad) decode(d *event.Dec) {
 	w.decode(d)
 	m.reset()
 	for i := 0; i < w.n; i++ {
-		m.learn(time.Unix(0, w.ts[(w.head+i)%len(w.xs)]), w.at(i))
+		m.learn(time.Unix(0, w.t(i)), w.at(i))
 	}
 }
 

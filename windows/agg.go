@@ -235,65 +235,99 @@ func percentile(sorted []float64, p float64) any {
 	return sorted[lo] + float64((sorted[hi]-sorted[lo])*(r-float64(lo)))
 }
 
+// state holds the running state of the one function an aggregate has: a
+// ksum (sum, avg), a welford (stddev) or a cov (slope), and not all three.
+type state [5]float64
+
+func (s *state) sum() ksum         { return ksum{s[0], s[1]} }
+func (s *state) setSum(k ksum)     { s[0], s[1] = k.s, k.c }
+func (s *state) welf() welford     { return welford{s[0], s[1], s[2]} }
+func (s *state) setWelf(w welford) { s[0], s[1], s[2] = w.n, w.mean, w.m2 }
+func (s *state) cov() cov          { return cov{s[0], s[1], s[2], s[3], s[4]} }
+func (s *state) setCov(v cov)      { *s = state{v.n, v.mt, v.my, v.c, v.m2t} }
+
 // bagAgg accumulates one aggregate of an append-only window (tumbling,
 // hopping, session, count). Values may arrive in any order; first and last
 // go by (time, seq). Sessions merge bags when a late event bridges two.
+//
+// Every key holds one per aggregate and open window (five for a 5 m window
+// hopping every minute), so it is kept small: the running state of the
+// common functions lives in st, what only slope, first, last, percentile
+// and count_distinct need in x.
 type bagAgg struct {
-	n        int64 // values taken
-	sum      ksum
-	w        welford
-	cv       cov
-	ref      int64 // slope time reference, ns
-	min, max float64
-	tmin     int64 // earliest and latest time with a value (slope needs two)
-	tmax     int64
-	first    any
-	last     any
-	ft, lt   int64
-	fs, ls   uint64
-	vals     []float64 // percentile; sorted lazily
-	sorted   bool
-	distinct map[any]struct{}
+	n  int64 // values taken
+	st state // sum, avg: ksum; stddev: welford; slope: cov; min, max: st[0], the extreme
+	x  *bagExtra
+}
+
+type bagExtra struct {
+	ref        int64 // slope time reference, ns
+	tmin, tmax int64 // slope: earliest and latest time with a value (slope needs two)
+	first      any
+	last       any
+	ft, lt     int64
+	fs, ls     uint64
+	vals       []float64 // percentile; sorted lazily
+	sorted     bool
+	distinct   map[any]struct{}
+}
+
+func (b *bagAgg) extra() *bagExtra {
+	if b.x == nil {
+		b.x = &bagExtra{}
+	}
+	return b.x
 }
 
 func (b *bagAgg) add(f fn, num float64, v any, t int64, seq uint64) {
-	if b.n == 0 || t < b.tmin {
-		b.tmin = t
-	}
-	if b.n == 0 || t > b.tmax {
-		b.tmax = t
-	}
 	switch f {
 	case fnSum, fnAvg:
-		b.sum.add(num)
+		s := b.st.sum()
+		s.add(num)
+		b.st.setSum(s)
 	case fnStddev:
-		b.w.add(num)
+		w := b.st.welf()
+		w.add(num)
+		b.st.setWelf(w)
 	case fnSlope:
-		b.cv.add(seconds(t-b.ref), num)
+		x := b.extra()
+		if b.n == 0 || t < x.tmin {
+			x.tmin = t
+		}
+		if b.n == 0 || t > x.tmax {
+			x.tmax = t
+		}
+		cv := b.st.cov()
+		cv.add(seconds(t-x.ref), num)
+		b.st.setCov(cv)
 	case fnMin:
-		if b.n == 0 || num < b.min {
-			b.min = num
+		if b.n == 0 || num < b.st[0] {
+			b.st[0] = num
 		}
 	case fnMax:
-		if b.n == 0 || num > b.max {
-			b.max = num
+		if b.n == 0 || num > b.st[0] {
+			b.st[0] = num
 		}
 	case fnFirst:
-		if b.n == 0 || t < b.ft || (t == b.ft && seq < b.fs) {
-			b.first, b.ft, b.fs = v, t, seq
+		x := b.extra()
+		if b.n == 0 || t < x.ft || (t == x.ft && seq < x.fs) {
+			x.first, x.ft, x.fs = v, t, seq
 		}
 	case fnLast:
-		if b.n == 0 || t > b.lt || (t == b.lt && seq > b.ls) {
-			b.last, b.lt, b.ls = v, t, seq
+		x := b.extra()
+		if b.n == 0 || t > x.lt || (t == x.lt && seq > x.ls) {
+			x.last, x.lt, x.ls = v, t, seq
 		}
 	case fnPercentile:
-		b.vals = append(b.vals, num)
-		b.sorted = false
+		x := b.extra()
+		x.vals = append(x.vals, num)
+		x.sorted = false
 	case fnCountDistinct:
-		if b.distinct == nil {
-			b.distinct = map[any]struct{}{}
+		x := b.extra()
+		if x.distinct == nil {
+			x.distinct = map[any]struct{}{}
 		}
-		b.distinct[v] = struct{}{}
+		x.distinct[v] = struct{}{}
 	}
 	b.n++
 }
@@ -304,43 +338,57 @@ func (b *bagAgg) merge(f fn, o *bagAgg) {
 		return
 	}
 	if b.n == 0 {
-		ref := b.ref
+		var ref int64
+		if b.x != nil {
+			ref = b.x.ref
+		}
 		*b = *o
+		if o.x != nil {
+			x := *o.x
+			b.x = &x
+		}
 		if f == fnSlope {
 			// keep b's reference so the caller's invariant holds
-			b.cv = cov{}
-			b.ref = ref
-			b.cv.merge(o.cv, seconds(o.ref-ref))
+			b.x.ref = ref
+			var cv cov
+			cv.merge(o.st.cov(), seconds(o.x.ref-ref))
+			b.st.setCov(cv)
 		}
 		return
 	}
-	b.tmin, b.tmax = min(b.tmin, o.tmin), max(b.tmax, o.tmax)
 	switch f {
 	case fnSum, fnAvg:
-		b.sum.add(o.sum.s)
-		b.sum.add(o.sum.c)
+		s := b.st.sum()
+		s.add(o.st[0])
+		s.add(o.st[1])
+		b.st.setSum(s)
 	case fnStddev:
-		b.w.merge(o.w)
+		w := b.st.welf()
+		w.merge(o.st.welf())
+		b.st.setWelf(w)
 	case fnSlope:
-		b.cv.merge(o.cv, seconds(o.ref-b.ref))
+		b.x.tmin, b.x.tmax = min(b.x.tmin, o.x.tmin), max(b.x.tmax, o.x.tmax)
+		cv := b.st.cov()
+		cv.merge(o.st.cov(), seconds(o.x.ref-b.x.ref))
+		b.st.setCov(cv)
 	case fnMin:
-		b.min = min(b.min, o.min)
+		b.st[0] = min(b.st[0], o.st[0])
 	case fnMax:
-		b.max = max(b.max, o.max)
+		b.st[0] = max(b.st[0], o.st[0])
 	case fnFirst:
-		if o.ft < b.ft || (o.ft == b.ft && o.fs < b.fs) {
-			b.first, b.ft, b.fs = o.first, o.ft, o.fs
+		if o.x.ft < b.x.ft || (o.x.ft == b.x.ft && o.x.fs < b.x.fs) {
+			b.x.first, b.x.ft, b.x.fs = o.x.first, o.x.ft, o.x.fs
 		}
 	case fnLast:
-		if o.lt > b.lt || (o.lt == b.lt && o.ls > b.ls) {
-			b.last, b.lt, b.ls = o.last, o.lt, o.ls
+		if o.x.lt > b.x.lt || (o.x.lt == b.x.lt && o.x.ls > b.x.ls) {
+			b.x.last, b.x.lt, b.x.ls = o.x.last, o.x.lt, o.x.ls
 		}
 	case fnPercentile:
-		b.vals = append(b.vals, o.vals...)
-		b.sorted = false
+		b.x.vals = append(b.x.vals, o.x.vals...)
+		b.x.sorted = false
 	case fnCountDistinct:
-		for k := range o.distinct {
-			b.distinct[k] = struct{}{}
+		for k := range o.x.distinct {
+			b.x.distinct[k] = struct{}{}
 		}
 	}
 	b.n += o.n
@@ -356,37 +404,38 @@ func (b *bagAgg) value(a *agg, events int64) any {
 		}
 		return float64(b.n)
 	case fnSum:
-		return b.sum.val()
+		return b.st.sum().val()
 	case fnCountDistinct:
-		return float64(len(b.distinct))
+		if b.x == nil {
+			return float64(0)
+		}
+		return float64(len(b.x.distinct))
 	}
 	if b.n == 0 {
 		return nil
 	}
 	switch a.f {
 	case fnAvg:
-		return b.sum.val() / float64(b.n)
+		return b.st.sum().val() / float64(b.n)
 	case fnStddev:
-		return b.w.stddev()
+		return b.st.welf().stddev()
 	case fnSlope:
-		if b.tmin == b.tmax {
+		if b.x.tmin == b.x.tmax {
 			return nil
 		}
-		return b.cv.slope()
-	case fnMin:
-		return b.min
-	case fnMax:
-		return b.max
+		return b.st.cov().slope()
+	case fnMin, fnMax:
+		return b.st[0]
 	case fnFirst:
-		return b.first
+		return b.x.first
 	case fnLast:
-		return b.last
+		return b.x.last
 	case fnPercentile:
-		if !b.sorted {
-			sort.Float64s(b.vals)
-			b.sorted = true
+		if !b.x.sorted {
+			sort.Float64s(b.x.vals)
+			b.x.sorted = true
 		}
-		return percentile(b.vals, a.P)
+		return percentile(b.x.vals, a.P)
 	}
 	return nil
 }

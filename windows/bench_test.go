@@ -18,6 +18,8 @@ type benchFeed struct {
 	vals []any
 	ev   event.Event
 	i    int
+	// period between two events of one key; 0 means a second
+	period time.Duration
 }
 
 func newBenchFeed(keys int) *benchFeed {
@@ -35,7 +37,11 @@ func newBenchFeed(keys int) *benchFeed {
 func (f *benchFeed) step(o *Op) int {
 	n := len(f.keys)
 	k := f.keys[f.i%n]
-	f.ev.Time = base.Add(time.Duration(f.i/n) * time.Second)
+	p := f.period
+	if p == 0 {
+		p = time.Second
+	}
+	f.ev.Time = base.Add(time.Duration(f.i/n) * p)
 	f.ev.Seq = uint64(f.i)
 	f.ev.Fields["v"] = f.vals[f.i%len(f.vals)]
 	f.i++

@@ -16,11 +16,11 @@ func (o *Op) processSliding(key string, ev *event.Event, out []event.Result) []e
 		ks.sl = newSlideKey(o.aggs, t)
 	}
 	sl := ks.sl
-	before := len(sl.ts)
+	before := sl.len()
 	sl.expire(o.aggs, t-o.size)
 	o.extract(ev)
 	sl.push(o.aggs, t, o.num, o.anyv)
-	o.held += len(sl.ts) - before
+	o.held += sl.len() - before
 	if !ks.expiring {
 		ks.expiring = true
 		o.due.push(dueItem{due: t + o.size, key: key, kind: dueExpire, ks: ks})

@@ -70,23 +70,46 @@ func (o *Op) encodeSpec(e *event.Enc) {
 
 func (o *Op) encodeSlide(e *event.Enc, k *slideKey) {
 	e.Varint(k.ref)
-	e.Uvarint(uint64(len(k.ts)))
-	for _, t := range k.ts {
-		e.Varint(t)
+	e.Uvarint(uint64(k.len()))
+	for i := range k.len() {
+		e.Varint(k.ts.at(i))
 	}
-	for j, a := range o.aggs {
+	for j := range o.aggs {
+		a := &o.aggs[j]
 		c := &k.cols[j]
-		for i := range k.ts {
-			if a.f.numeric() {
-				e.Float(c.nums[i])
-			} else {
-				e.Value(c.anys[i])
+		for i := range k.len() {
+			// count() and count(x) keep no values: true stands for a
+			// present one, as it always did for count()
+			switch a.col() {
+			case colNum:
+				e.Float(c.nums.at(i))
+			case colAny:
+				e.Value(c.x.anys.at(i))
+			case colHas:
+				if c.x.has.at(i) {
+					e.Value(true)
+				} else {
+					e.Value(nil)
+				}
+			default:
+				e.Value(true)
 			}
 		}
-		e.Float(c.sum.s)
-		e.Float(c.sum.c)
-		encWelford(e, c.w)
-		encCov(e, c.cv)
+		var sum ksum
+		var w welford
+		var cv cov
+		switch a.f {
+		case fnSum, fnAvg:
+			sum = c.st.sum()
+		case fnStddev:
+			w = c.st.welf()
+		case fnSlope:
+			cv = c.st.cov()
+		}
+		e.Float(sum.s)
+		e.Float(sum.c)
+		encWelford(e, w)
+		encCov(e, cv)
 	}
 }
 
@@ -108,32 +131,57 @@ func (o *Op) encodeWin(e *event.Enc, w *win) {
 	e.Varint(w.n)
 	e.Event(w.lastEv)
 	for j := range w.aggs {
-		b := &w.aggs[j]
-		e.Varint(b.n)
-		e.Float(b.sum.s)
-		e.Float(b.sum.c)
-		encWelford(e, b.w)
-		encCov(e, b.cv)
-		e.Varint(b.ref)
-		e.Float(b.min)
-		e.Float(b.max)
-		e.Varint(b.tmin)
-		e.Varint(b.tmax)
-		e.Value(b.first)
-		e.Value(b.last)
-		e.Varint(b.ft)
-		e.Varint(b.lt)
-		e.Uvarint(b.fs)
-		e.Uvarint(b.ls)
-		e.Uvarint(uint64(len(b.vals)))
-		for _, v := range b.vals {
-			e.Float(v)
-		}
-		e.Bool(b.sorted)
-		e.Uvarint(uint64(len(b.distinct)))
-		for k := range b.distinct {
-			e.Value(k)
-		}
+		encBag(e, o.aggs[j].f, &w.aggs[j], w.start)
+	}
+}
+
+// encBag writes a bag in the layout of the struct it once was, every
+// function's fields whichever one it is, zeros for the unused ones.
+func encBag(e *event.Enc, f fn, b *bagAgg, start int64) {
+	var sum ksum
+	var w welford
+	var cv cov
+	var lo, hi float64
+	switch f {
+	case fnSum, fnAvg:
+		sum = b.st.sum()
+	case fnStddev:
+		w = b.st.welf()
+	case fnSlope:
+		cv = b.st.cov()
+	case fnMin:
+		lo = b.st[0]
+	case fnMax:
+		hi = b.st[0]
+	}
+	x := bagExtra{ref: start}
+	if b.x != nil {
+		x = *b.x
+	}
+	e.Varint(b.n)
+	e.Float(sum.s)
+	e.Float(sum.c)
+	encWelford(e, w)
+	encCov(e, cv)
+	e.Varint(x.ref)
+	e.Float(lo)
+	e.Float(hi)
+	e.Varint(x.tmin)
+	e.Varint(x.tmax)
+	e.Value(x.first)
+	e.Value(x.last)
+	e.Varint(x.ft)
+	e.Varint(x.lt)
+	e.Uvarint(x.fs)
+	e.Uvarint(x.ls)
+	e.Uvarint(uint64(len(x.vals)))
+	for _, v := range x.vals {
+		e.Float(v)
+	}
+	e.Bool(x.sorted)
+	e.Uvarint(uint64(len(x.distinct)))
+	for k := range x.distinct {
+		e.Value(k)
 	}
 }
 
@@ -191,10 +239,10 @@ func (o *Op) decodeKey(d *event.Dec, ks *keyState) {
 		ks.firing = d.Bool()
 		if d.Bool() {
 			ks.sl = o.decodeSlide(d)
-			if n := len(ks.sl.ts); n > 0 {
+			if n := ks.sl.len(); n > 0 {
 				o.held += n
 				ks.expiring = true
-				o.due.push(dueItem{due: ks.sl.ts[n-1] + o.size, key: ks.key, kind: dueExpire, ks: ks})
+				o.due.push(dueItem{due: ks.sl.last() + o.size, key: ks.key, kind: dueExpire, ks: ks})
 			}
 		}
 	case Count:
@@ -279,7 +327,15 @@ func (o *Op) decodeSlide(d *event.Dec) *slideKey {
 		k.push(o.aggs, t, num, anyv)
 	}
 	for j := range k.cols {
-		k.cols[j].sum, k.cols[j].w, k.cols[j].cv = sv[j].sum, sv[j].w, sv[j].cv
+		c := &k.cols[j]
+		switch o.aggs[j].f {
+		case fnSum, fnAvg:
+			c.st.setSum(sv[j].sum)
+		case fnStddev:
+			c.st.setWelf(sv[j].w)
+		case fnSlope:
+			c.st.setCov(sv[j].cv)
+		}
 	}
 	return k
 }
@@ -293,33 +349,62 @@ func (o *Op) decodeWin(d *event.Dec, ks *keyState) *win {
 	w.start, w.end, w.n = d.Varint(), d.Varint(), d.Varint()
 	w.lastEv = d.Event()
 	for j := range w.aggs {
-		b := &w.aggs[j]
-		b.n = d.Varint()
-		b.sum = ksum{d.Float(), d.Float()}
-		b.w = decWelford(d)
-		b.cv = decCov(d)
-		b.ref = d.Varint()
-		b.min, b.max = d.Float(), d.Float()
-		b.tmin, b.tmax = d.Varint(), d.Varint()
-		b.first, b.last = d.Value(), d.Value()
-		b.ft, b.lt = d.Varint(), d.Varint()
-		b.fs, b.ls = d.Uvarint(), d.Uvarint()
-		if nv := d.Len(); nv > 0 {
-			b.vals = make([]float64, nv)
-			for i := range b.vals {
-				b.vals[i] = d.Float()
-			}
-		}
-		b.sorted = d.Bool()
-		if nd := d.Len(); nd > 0 {
-			b.distinct = make(map[any]struct{}, nd)
-			for i := 0; i < nd && d.Err == nil; i++ {
-				b.distinct[hashable(d, d.Value())] = struct{}{}
-			}
-		}
+		decBag(d, o.aggs[j].f, &w.aggs[j])
 	}
 	o.open++
 	return w
+}
+
+// decBag reads what encBag wrote and keeps what f uses.
+func decBag(d *event.Dec, f fn, b *bagAgg) {
+	b.n = d.Varint()
+	sum := ksum{d.Float(), d.Float()}
+	w := decWelford(d)
+	cv := decCov(d)
+	var x bagExtra
+	x.ref = d.Varint()
+	lo, hi := d.Float(), d.Float()
+	x.tmin, x.tmax = d.Varint(), d.Varint()
+	x.first, x.last = d.Value(), d.Value()
+	x.ft, x.lt = d.Varint(), d.Varint()
+	x.fs, x.ls = d.Uvarint(), d.Uvarint()
+	if nv := d.Len(); nv > 0 {
+		x.vals = make([]float64, nv)
+		for i := range x.vals {
+			x.vals[i] = d.Float()
+		}
+	}
+	x.sorted = d.Bool()
+	if nd := d.Len(); nd > 0 {
+		x.distinct = make(map[any]struct{}, nd)
+		for i := 0; i < nd && d.Err == nil; i++ {
+			x.distinct[hashable(d, d.Value())] = struct{}{}
+		}
+	}
+	switch f {
+	case fnSum, fnAvg:
+		b.st.setSum(sum)
+	case fnStddev:
+		b.st.setWelf(w)
+	case fnSlope:
+		b.st.setCov(cv)
+		b.x = &bagExtra{ref: x.ref, tmin: x.tmin, tmax: x.tmax}
+	case fnMin:
+		b.st[0] = lo
+	case fnMax:
+		b.st[0] = hi
+	case fnFirst:
+		b.x = &bagExtra{first: x.first, ft: x.ft, fs: x.fs}
+	case fnLast:
+		b.x = &bagExtra{last: x.last, lt: x.lt, ls: x.ls}
+	case fnPercentile:
+		b.x = &bagExtra{vals: x.vals, sorted: x.sorted}
+	case fnCountDistinct:
+		if x.distinct == nil {
+			x.distinct = map[any]struct{}{}
+		}
+		b.x = &bagExtra{distinct: x.distinct}
+	}
 }
 
 // hashable guards the count_distinct sets against a corrupt snapshot: they

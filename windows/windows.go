@@ -350,7 +350,7 @@ func (o *Op) drop(ks *keyState) {
 		ks.cw = nil
 	}
 	if ks.sl != nil {
-		o.held -= len(ks.sl.ts)
+		o.held -= ks.sl.len()
 		ks.sl = nil
 	}
 }
@@ -457,11 +457,11 @@ func (o *Op) pop(c int64, out []event.Result) []event.Result {
 			return out
 		}
 		ks.expiring = false
-		n := len(ks.sl.ts)
+		n := ks.sl.len()
 		if n == 0 {
 			return out
 		}
-		if d := ks.sl.ts[n-1] + o.size; d > c {
+		if d := ks.sl.last() + o.size; d > c {
 			ks.expiring = true
 			o.due.push(dueItem{due: d, key: ks.key, kind: dueExpire, ks: ks})
 			return out
@@ -494,7 +494,9 @@ func (o *Op) emit(out []event.Result, ks *keyState, w *win, t int64, win event.W
 func (o *Op) newWin(ks *keyState, start, end int64) *win {
 	w := &win{ks: ks, start: start, end: end, aggs: make([]bagAgg, len(o.aggs))}
 	for j := range w.aggs {
-		w.aggs[j].ref = start
+		if o.aggs[j].f == fnSlope {
+			w.aggs[j].x = &bagExtra{ref: start}
+		}
 	}
 	o.open++
 	return w

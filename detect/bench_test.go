@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigil-gw/vigil/detect"
 	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/internal/cputime"
 )
 
 // BenchmarkMethods: 10,000 keys, each sending one point a minute, driven as
@@ -47,23 +47,15 @@ func BenchmarkMethods(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for i := 0; i < b.N; i++ {
 				next()
 			}
 			// CPU time of the whole process (GC included), so the number
 			// holds on a shared machine where wall time does not.
-			b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
+			b.ReportMetric(float64(b.N)/(cputime.Now()-cpu0).Seconds(), "events/cpu-s")
 		})
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkMemory: the heap one key's state costs, 10,000 keys each sending

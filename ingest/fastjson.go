@@ -399,12 +399,7 @@ func jsonNumber(b []byte) bool {
 		return false
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i = digits(b, i+1); i < 0 {
 			return false
 		}
 	}
@@ -413,13 +408,21 @@ func jsonNumber(b []byte) bool {
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i = digits(b, i); i < 0 {
 			return false
 		}
 	}
 	return i == len(b)
+}
+
+// digits skips the digits from b[i] on, at least one (else -1).
+func digits(b []byte, i int) int {
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i == start {
+		return -1
+	}
+	return i
 }

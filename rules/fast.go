@@ -258,30 +258,17 @@ func fastCompareConst(x *exprast.BinaryNode, gen fexpr) fexpr {
 
 func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 	switch x.Operator {
-	case "&&", "and":
+	case "&&", "and", "||", "or":
+		// The left operand decides when it is false for &&, true for ||.
 		// The VM leaves the right operand's value as the result; only a
 		// boolean is taken here.
+		decides := x.Operator == "||" || x.Operator == "or"
 		return func(env Vars) (fval, bool) {
 			a, ok := l(env)
 			if !ok || a.k != fBool {
 				return fval{}, false
 			}
-			if !a.b {
-				return a, true
-			}
-			b, ok := r(env)
-			if !ok || b.k != fBool {
-				return fval{}, false
-			}
-			return b, true
-		}
-	case "||", "or":
-		return func(env Vars) (fval, bool) {
-			a, ok := l(env)
-			if !ok || a.k != fBool {
-				return fval{}, false
-			}
-			if a.b {
+			if a.b == decides {
 				return a, true
 			}
 			b, ok := r(env)
@@ -304,11 +291,7 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 	case "==", "!=":
 		neg := x.Operator == "!="
 		return func(env Vars) (fval, bool) {
-			a, ok := l(env)
-			if !ok {
-				return fval{}, false
-			}
-			b, ok := r(env)
+			a, b, ok := pair(l, r, env)
 			if !ok {
 				return fval{}, false
 			}
@@ -330,11 +313,7 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 	case "<", "<=", ">", ">=":
 		op := x.Operator
 		return func(env Vars) (fval, bool) {
-			a, ok := l(env)
-			if !ok {
-				return fval{}, false
-			}
-			b, ok := r(env)
+			a, b, ok := pair(l, r, env)
 			if !ok {
 				return fval{}, false
 			}
@@ -372,12 +351,8 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 	case "+", "-", "*", "/":
 		op := x.Operator[0]
 		return func(env Vars) (fval, bool) {
-			a, ok := l(env)
-			if !ok || !numeric(a) {
-				return fval{}, false
-			}
-			b, ok := r(env)
-			if !ok || !numeric(b) {
+			a, b, ok := pair(l, r, env)
+			if !ok || !numeric(a) || !numeric(b) {
 				return fval{}, false
 			}
 			// expr keeps int op int an int (but for /): not ours to mimic.
@@ -408,18 +383,23 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 			f = strings.Contains
 		}
 		return func(env Vars) (fval, bool) {
-			a, ok := l(env)
-			if !ok || a.k != fStr {
-				return fval{}, false
-			}
-			b, ok := r(env)
-			if !ok || b.k != fStr {
+			a, b, ok := pair(l, r, env)
+			if !ok || a.k != fStr || b.k != fStr {
 				return fval{}, false
 			}
 			return fval{k: fBool, b: f(a.s, b.s)}, true
 		}
 	}
 	return nil
+}
+
+// pair evaluates both operands.
+func pair(l, r fexpr, env Vars) (a, b fval, ok bool) {
+	if a, ok = l(env); !ok {
+		return a, b, false
+	}
+	b, ok = r(env)
+	return a, b, ok
 }
 
 // fastIn handles `x in [constant strings]`, which expr's optimizer turns

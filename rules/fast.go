@@ -63,7 +63,7 @@ func (m MapVars) Var(name string, _ *int) any { return m[name] }
 
 // maxExactInt is the largest integer constant the fast path takes: beyond
 // it float64 cannot hold every integer, and expr's int arithmetic differs.
-const maxExactInt = 1 << 53
+const maxExactInt int64 = 1 << 53
 
 // compileFast returns the fast form of n, or nil if any node is outside
 // the fast subset.
@@ -76,7 +76,7 @@ func compileFast(n exprast.Node) fexpr {
 		name, hint := x.Value, 0
 		return func(env Vars) (fval, bool) { return load(env.Var(name, &hint)) }
 	case *exprast.IntegerNode:
-		if x.Value > maxExactInt || x.Value < -maxExactInt {
+		if v := int64(x.Value); v > maxExactInt || v < -maxExactInt {
 			return nil
 		}
 		return constant(fval{k: fInt, n: float64(x.Value)})
@@ -113,7 +113,7 @@ func constValue(v any) (fval, bool) {
 	case float64:
 		return fval{k: fNum, n: c}, true
 	case int:
-		if c > maxExactInt || c < -maxExactInt {
+		if v := int64(c); v > maxExactInt || v < -maxExactInt {
 			return fval{}, false
 		}
 		return fval{k: fInt, n: float64(c)}, true
@@ -206,7 +206,7 @@ func fastCompareConst(x *exprast.BinaryNode, gen fexpr) fexpr {
 	var c fval
 	switch y := x.Right.(type) {
 	case *exprast.IntegerNode:
-		if y.Value > maxExactInt || y.Value < -maxExactInt {
+		if v := int64(y.Value); v > maxExactInt || v < -maxExactInt {
 			return nil
 		}
 		c = fval{k: fInt, n: float64(y.Value)}

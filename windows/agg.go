@@ -226,7 +226,7 @@ func percentile(sorted []float64, p float64) any {
 	if n == 0 {
 		return nil
 	}
-	r := p / 100 * float64(n-1)
+	r := float64(p / 100 * float64(n-1)) // rounded: arm64 would fuse it into r-lo below
 	lo := int(math.Floor(r))
 	hi := int(math.Ceil(r))
 	if hi >= n {

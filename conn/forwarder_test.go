@@ -43,16 +43,9 @@ type collector struct {
 	ids []string
 }
 
-func (c *collector) got() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.ids)
-}
-
-// Upstream down, then back: every alert is delivered exactly once, in
-// order, and removed from the outbox only once acknowledged.
-func TestForwarderOutage(t *testing.T) {
-	b := startBroker(t, broker.Options{})
+// collectAlerts subscribes to everything the forwarder sends upstream
+// through b and collects the alerts' ids in arrival order.
+func collectAlerts(t *testing.T, b *broker.Broker) *collector {
 	col := &collector{}
 	sub := dialT(t, Options{Broker: "tcp://" + b.Addr()})
 	if err := sub.Subscribe("up/#", 1, func(_ string, payload []byte) {
@@ -66,6 +59,20 @@ func TestForwarderOutage(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return col
+}
+
+func (c *collector) got() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.ids)
+}
+
+// Upstream down, then back: every alert is delivered exactly once, in
+// order, and removed from the outbox only once acknowledged.
+func TestForwarderOutage(t *testing.T) {
+	b := startBroker(t, broker.Options{})
+	col := collectAlerts(t, b)
 
 	px := newProxy(t, b.Addr())
 	px.down()
@@ -200,19 +207,7 @@ func TestDialTLS(t *testing.T) {
 // go out, and the acknowledged ones are not sent again meanwhile.
 func TestForwarderDoesNotWaitForRemoval(t *testing.T) {
 	b := startBroker(t, broker.Options{})
-	col := &collector{}
-	sub := dialT(t, Options{Broker: "tcp://" + b.Addr()})
-	if err := sub.Subscribe("up/#", 1, func(_ string, payload []byte) {
-		var a event.Alert
-		if err := json.Unmarshal(payload, &a); err != nil {
-			t.Errorf("bad alert JSON %s: %v", payload, err)
-		}
-		col.mu.Lock()
-		col.ids = append(col.ids, a.ID)
-		col.mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
+	col := collectAlerts(t, b)
 	ob := &memOutbox{hold: make(chan struct{})}
 	want := alerts(0, 20)
 	ob.Put(want...)
@@ -246,17 +241,7 @@ func TestForwarderDoesNotWaitForRemoval(t *testing.T) {
 // forwarder reads it (after the read saw them) are not sent again.
 func TestForwarderRemovalDuringRead(t *testing.T) {
 	b := startBroker(t, broker.Options{})
-	col := &collector{}
-	sub := dialT(t, Options{Broker: "tcp://" + b.Addr()})
-	if err := sub.Subscribe("up/#", 1, func(_ string, payload []byte) {
-		var a event.Alert
-		json.Unmarshal(payload, &a)
-		col.mu.Lock()
-		col.ids = append(col.ids, a.ID)
-		col.mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
+	col := collectAlerts(t, b)
 	ob := &memOutbox{hold: make(chan struct{})}
 	want := alerts(0, 10)
 	ob.Put(want...)

@@ -201,7 +201,7 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 	}
 	var decoded []ingest.Decoded
 	var err error
-	if rt.flat && e.opts.OnEvent == nil {
+	if rt.flat {
 		decoded, err = e.dec.DecodeFlat(format, m.Payload, timeField, m.Received)
 	} else {
 		decoded, err = e.dec.Decode(format, m.Payload, timeField, m.Received)

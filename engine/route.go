@@ -22,8 +22,9 @@ type route struct {
 	// rules[i] and tables[i] index views, -1 when the filter does not match.
 	rules  []int16
 	tables []int16
-	// flat: every rule that takes the topic is stateless and no table or
-	// dedupe does, so its events need no map unless a rule fires (flat.go).
+	// flat: every rule that takes the topic is stateless, no table or
+	// dedupe does and no OnEvent hook is set, so its events need no map
+	// unless a rule fires (flat.go).
 	flat bool
 }
 
@@ -71,7 +72,8 @@ func (e *Engine) route(topic string) *route {
 	for _, name := range e.tableNames {
 		rt.tables = append(rt.tables, match(e.tables[name].t.From))
 	}
-	rt.flat = rt.src == nil || rt.src.dedupe == nil
+	// The UI's OnEvent hook wants every event's map.
+	rt.flat = e.opts.OnEvent == nil && (rt.src == nil || rt.src.dedupe == nil)
 	for i, v := range rt.rules {
 		if v >= 0 && e.rules[i].op != nil {
 			rt.flat = false
@@ -118,9 +120,8 @@ func (e *Engine) route(topic string) *route {
 // itself, its map given the first view's captures; ev.Fields must be the
 // engine's own, seen by nobody yet who keeps it.
 func (e *Engine) views(rt *route, ev *event.Event) []*event.Event {
-	out := e.viewBuf[:0]
-	for i := 1; i < len(rt.views); i++ {
-		v := rt.views[i]
+	out := append(e.viewBuf[:0], ev)
+	for _, v := range rt.views[min(1, len(rt.views)):] {
 		fields := make(map[string]any, len(ev.Fields)+len(v.caps))
 		for k, x := range ev.Fields {
 			fields[k] = x
@@ -132,14 +133,12 @@ func (e *Engine) views(rt *route, ev *event.Event) []*event.Event {
 		cp.Fields = fields
 		out = append(out, &cp)
 	}
+	// Only now, the copies made: the first view's captures into ev itself.
 	if len(rt.views) > 0 {
 		v := rt.views[0]
 		for j, c := range v.caps {
 			ev.Fields[c.Name] = v.vals[j]
 		}
-		out = append(out, nil)
-		copy(out[1:], out[:len(out)-1])
-		out[0] = ev
 	}
 	e.viewBuf = out
 	return out

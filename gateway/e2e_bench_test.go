@@ -54,14 +54,30 @@ type e2eRig struct {
 	done   chan error
 }
 
-// startE2E starts a broker and a gateway with the ten rules, its upstream
-// on the same broker (topic vigil/bench/alerts/<rule>).
-func startE2E(b *testing.B, journal bool, name string) *e2eRig {
+// e2eConfig is the gateway config of the end-to-end benchmarks: the ten
+// rules copied into a temporary directory, state in it too.
+func e2eConfig(b *testing.B, journal bool) *rules.Config {
 	b.Helper()
 	rulesYAML, err := os.ReadFile(e2eRulesPath)
 	if err != nil {
 		b.Fatal(err)
 	}
+	dir := b.TempDir()
+	rd := filepath.Join(dir, "rules")
+	os.MkdirAll(rd, 0o755)
+	os.WriteFile(filepath.Join(rd, "rules10.yaml"), rulesYAML, 0o644)
+	c := rules.DefaultConfig()
+	c.Gateway = "bench"
+	c.State.Path = filepath.Join(dir, "vigil.db")
+	c.State.Journal = journal
+	c.Rules = []string{rd}
+	return c
+}
+
+// startE2E starts a broker and a gateway with the ten rules, its upstream
+// on the same broker (topic vigil/bench/alerts/<rule>).
+func startE2E(b *testing.B, journal bool, name string) *e2eRig {
+	b.Helper()
 	blog := &countHandler{}
 	brk, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: slog.New(blog)})
 	if err == nil {
@@ -71,20 +87,12 @@ func startE2E(b *testing.B, journal bool, name string) *e2eRig {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { brk.Close() })
-	dir := b.TempDir()
-	rd := filepath.Join(dir, "rules")
-	os.MkdirAll(rd, 0o755)
-	os.WriteFile(filepath.Join(rd, "rules10.yaml"), rulesYAML, 0o644)
-	c := rules.DefaultConfig()
-	c.Gateway = "bench"
+	c := e2eConfig(b, journal)
 	c.MQTT.Broker = "tcp://" + brk.Addr()
 	c.MQTT.ClientID = "vigil-e2e-" + name
 	c.Upstream.Broker = "tcp://" + brk.Addr()
 	c.Upstream.ClientID = "vigil-e2e-up-" + name
 	c.Upstream.Topic = "vigil/{gateway}/alerts/{rule}"
-	c.State.Path = filepath.Join(dir, "vigil.db")
-	c.State.Journal = journal
-	c.Rules = []string{rd}
 	g, err := New(Options{Config: c, Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
@@ -548,19 +556,7 @@ func BenchmarkE2EStateMemory10k(b *testing.B) {
 	if s, err := strconv.ParseFloat(os.Getenv("VIGIL_E2E_MINUTES"), 64); err == nil && s > 0 {
 		minutes = s
 	}
-	rulesYAML, err := os.ReadFile(e2eRulesPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	rd := filepath.Join(dir, "rules")
-	os.MkdirAll(rd, 0o755)
-	os.WriteFile(filepath.Join(rd, "rules10.yaml"), rulesYAML, 0o644)
-	c := rules.DefaultConfig()
-	c.Gateway = "bench"
-	c.State.Path = filepath.Join(dir, "vigil.db")
-	c.State.Journal = false
-	c.Rules = []string{rd}
+	c := e2eConfig(b, false)
 	// Event time ends now, so the gateway clock closes nothing early.
 	start := time.Now().Add(-time.Duration(minutes * float64(time.Minute)))
 	g, err := New(Options{Config: c, Logger: quiet, Now: func() time.Time { return start }})
@@ -644,19 +640,7 @@ func (m *runtimeMem) read() {
 //
 //	go test -run '^$' -bench E2ECheckpoint -benchtime 20x ./gateway
 func BenchmarkE2ECheckpoint(b *testing.B) {
-	rulesYAML, err := os.ReadFile(e2eRulesPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	rd := filepath.Join(dir, "rules")
-	os.MkdirAll(rd, 0o755)
-	os.WriteFile(filepath.Join(rd, "rules10.yaml"), rulesYAML, 0o644)
-	c := rules.DefaultConfig()
-	c.Gateway = "bench"
-	c.State.Path = filepath.Join(dir, "vigil.db")
-	c.State.Journal = true
-	c.Rules = []string{rd}
+	c := e2eConfig(b, true)
 	start := time.Now().Add(-10 * time.Second)
 	g, err := New(Options{Config: c, Logger: quiet, Now: func() time.Time { return start }})
 	if err != nil {

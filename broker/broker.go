@@ -50,11 +50,12 @@ const DefaultListen = "127.0.0.1:1883"
 
 // Broker is an embedded MQTT 3.1.1/5 broker.
 type Broker struct {
-	opts   Options
-	srv    *mqtt.Server
-	tcp    *listeners.TCP
-	mu     sync.Mutex
-	closed bool
+	opts    Options
+	srv     *mqtt.Server
+	inbound *inboundHook
+	tcp     *listeners.TCP
+	mu      sync.Mutex
+	closed  bool
 }
 
 // New checks the options and builds a broker; Start makes it listen.
@@ -97,7 +98,117 @@ func New(o Options) (*Broker, error) {
 	if err := srv.AddHook(&authHook{users: hashUsers(o.Users)}, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
-	return &Broker{opts: o, srv: srv}, nil
+	in := &inboundHook{srv: srv}
+	if err := srv.AddHook(in, nil); err != nil {
+		return nil, fmt.Errorf("broker inbound hook: %w", err)
+	}
+	return &Broker{opts: o, srv: srv, inbound: in}, nil
+}
+
+// Publish is one PUBLISH a network client sent, as OnInbound sees it.
+type Publish struct {
+	Client   string // the client id
+	Topic    string
+	Payload  []byte // the receiver's: the broker reads every packet into fresh memory
+	QoS      byte   // as received, or the broker's maximum if lower
+	Dup      bool   // the client says it may have sent it before
+	PacketID uint16 // 0 for QoS 0
+	// Release, for a QoS 1 message the inbound function held, makes the
+	// broker acknowledge it to the client and deliver it to subscribers,
+	// as it would have at once. Call it once, from any goroutine; after the
+	// client has gone it does nothing (a client with a session sends the
+	// message again when it reconnects). nil for other QoS.
+	Release func()
+}
+
+// Verdict is what the inbound function decides for a message.
+type Verdict int
+
+const (
+	// Pass: the broker acknowledges and delivers the message now.
+	Pass Verdict = iota
+	// Hold (QoS 1 only; else Pass): neither acknowledged nor delivered
+	// until Publish.Release is called. The client's next packets are read
+	// meanwhile: a client may have many held messages.
+	Hold
+	// Refuse: neither acknowledged nor delivered, ever; a client with a
+	// session sends it again when it reconnects.
+	Refuse
+)
+
+// OnInbound makes fn see every PUBLISH a network client sends, in the
+// client's order, on that client's connection goroutine, before the broker
+// acknowledges it (QoS 1 and 2) and before it delivers it to subscribers.
+// fn may block: the client's next packet then waits, and TCP pushes back
+// on the client.
+//
+// vigil's in-process ingest holds each QoS 1 message until its journal has
+// it, and releases it then: the device's PUBACK means "journaled". nil (the
+// default) passes everything. Safe to call at any time.
+func (b *Broker) OnInbound(fn func(Publish) Verdict) {
+	if fn == nil {
+		b.inbound.fn.Store(nil)
+		return
+	}
+	b.inbound.fn.Store(&fn)
+}
+
+// inboundHook calls OnInbound's function from mochi's OnPublish, which runs
+// before the acknowledgement and the delivery (server.go processPublish).
+// A held QoS 1 message is refused there (mochi then neither acknowledges
+// nor delivers it) and released by injecting the packet again, as if the
+// client had just sent it; the hook recognises it by client and packet id
+// (which the client cannot reuse before the acknowledgement) and passes it,
+// and mochi acknowledges and delivers it with its own, locked, writes.
+type inboundHook struct {
+	mqtt.HookBase
+	srv      *mqtt.Server
+	fn       atomic.Pointer[func(Publish) Verdict]
+	released sync.Map // heldKey → struct{}: re-injected, to pass
+}
+
+type heldKey struct {
+	cl *mqtt.Client
+	id uint16
+}
+
+func (h *inboundHook) ID() string { return "vigil-inbound" }
+
+func (h *inboundHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+
+func (h *inboundHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	fn := h.fn.Load()
+	if fn == nil || cl.Net.Inline {
+		return pk, nil
+	}
+	qos1 := pk.FixedHeader.Qos == 1
+	key := heldKey{cl, pk.PacketID}
+	if qos1 {
+		if _, ok := h.released.LoadAndDelete(key); ok {
+			return pk, nil
+		}
+	}
+	p := Publish{Client: cl.ID, Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos,
+		Dup: pk.FixedHeader.Dup, PacketID: pk.PacketID}
+	if qos1 {
+		p.Release = func() {
+			rp := pk
+			rp.Properties.TopicAliasFlag = false // the name is resolved already
+			h.released.Store(key, struct{}{})
+			if h.srv.InjectPacket(cl, rp) != nil || cl.Closed() {
+				h.released.Delete(key)
+			}
+		}
+	}
+	switch (*fn)(p) {
+	case Refuse:
+		return pk, packets.ErrRejectPacket // mochi returns before the ack and the delivery
+	case Hold:
+		if qos1 {
+			return pk, packets.ErrRejectPacket
+		}
+	}
+	return pk, nil
 }
 
 // isLoopback reports whether host only ever accepts local connections.

@@ -20,6 +20,9 @@ type Message struct {
 	Received time.Time
 	ID       uint16 // MQTT packet id (0 for QoS 0)
 	Dup      bool   // the broker says it may have sent it before
+	// Client is the publishing client's id when vigil sees it (in-process
+	// ingest from the embedded broker); empty from a subscription.
+	Client string
 	// Ack acknowledges a QoS 1 message; call it once the message is
 	// durable. It is safe to call once, late, even after a reconnect (the
 	// ack is then dropped and the broker redelivers). A no-op for QoS 0.
@@ -103,6 +106,20 @@ func NewSubscriberWith(o Options, filters []string, queue int, so SubscriberOpti
 	po.SetDefaultPublishHandler(s.handle)
 	s.l = newLink(o, po)
 	return s, nil
+}
+
+// CleanFilters validates topic filters and returns them sorted, without
+// repeats.
+func CleanFilters(filters []string) ([]string, error) { return cleanFilters(filters) }
+
+// Matches reports whether topic matches any of the filters.
+func Matches(filters []string, topic string) bool {
+	for _, f := range filters {
+		if match(f, topic) {
+			return true
+		}
+	}
+	return false
 }
 
 func cleanFilters(filters []string) ([]string, error) {
@@ -250,14 +267,7 @@ func (s *Subscriber) drop(m Message) {
 	}
 }
 
-func (s *Subscriber) wanted(topic string) bool {
-	for _, f := range *s.filters.Load() {
-		if match(f, topic) {
-			return true
-		}
-	}
-	return false
-}
+func (s *Subscriber) wanted(topic string) bool { return Matches(*s.filters.Load(), topic) }
 
 // needRedelivery decides the recovery reconnect after QoS 1 drops: once
 // the queue has stayed empty for redeliverAfter, so the consumer's acks

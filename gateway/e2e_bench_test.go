@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -74,28 +75,59 @@ func e2eConfig(b *testing.B, journal bool) *rules.Config {
 	return c
 }
 
+// e2eIngests are the ingest modes the benchmarks compare: vigil
+// subscribing to a broker over TCP ("sub"), and vigil's embedded broker with
+// in-process ingest ("inproc"). VIGIL_E2E_INGEST=sub or inproc picks one.
+func e2eIngests() []string {
+	if m := os.Getenv("VIGIL_E2E_INGEST"); m != "" {
+		return []string{m}
+	}
+	return []string{"sub", "inproc"}
+}
+
 // startE2E starts a broker and a gateway with the ten rules, its upstream
-// on the same broker (topic vigil/bench/alerts/<rule>).
-func startE2E(b *testing.B, journal bool, name string) *e2eRig {
+// on the same broker (topic vigil/bench/alerts/<rule>). With ingest
+// "inproc" the broker is the gateway's own.
+func startE2E(b *testing.B, journal bool, ingest, name string) *e2eRig {
 	b.Helper()
 	blog := &countHandler{}
-	brk, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: slog.New(blog)})
-	if err == nil {
-		err = brk.Start()
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { brk.Close() })
 	c := e2eConfig(b, journal)
-	c.MQTT.Broker = "tcp://" + brk.Addr()
-	c.MQTT.ClientID = "vigil-e2e-" + name
-	c.Upstream.Broker = "tcp://" + brk.Addr()
+	var brk *broker.Broker
+	if ingest == "inproc" {
+		c.Broker.Listen = "127.0.0.1:0"
+		c.MQTT.InProcess = true
+	} else {
+		var err error
+		brk, err = broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: slog.New(blog)})
+		if err == nil {
+			err = brk.Start()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { brk.Close() })
+		c.MQTT.Broker = "tcp://" + brk.Addr()
+		c.MQTT.ClientID = "vigil-e2e-" + name
+	}
 	c.Upstream.ClientID = "vigil-e2e-up-" + name
 	c.Upstream.Topic = "vigil/{gateway}/alerts/{rule}"
-	g, err := New(Options{Config: c, Logger: quiet})
+	var g *Gateway
+	var err error
+	if brk != nil {
+		c.Upstream.Broker = "tcp://" + brk.Addr()
+		g, err = New(Options{Config: c, Logger: quiet})
+	} else {
+		// Upstream is the embedded broker too, whose port is known only
+		// once it listens: a free one is picked first.
+		c.Broker.Listen = freeAddr(b)
+		c.Upstream.Broker = "tcp://" + c.Broker.Listen
+		g, err = New(Options{Config: c, Logger: slog.New(blog)})
+	}
 	if err != nil {
 		b.Fatal(err)
+	}
+	if brk == nil {
+		brk = g.Broker()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &e2eRig{brk: brk, blog: blog, g: g, cancel: cancel, done: make(chan error, 1)}
@@ -109,6 +141,16 @@ func startE2E(b *testing.B, journal bool, name string) *e2eRig {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return r
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // countHandler counts the broker's warnings (it logs a message it drops,
@@ -148,9 +190,9 @@ type e2ePublisher struct {
 	errs atomic.Int64
 }
 
-// dialE2EPubs connects the e2ePubs publishers of one benchmark run.
-func dialE2EPubs(b *testing.B, addr, id string, qos byte) []*e2ePublisher {
-	pubs := make([]*e2ePublisher, e2ePubs)
+// dialE2EPubs connects the n publishers of one benchmark run.
+func dialE2EPubs(b *testing.B, addr, id string, qos byte, n int) []*e2ePublisher {
+	pubs := make([]*e2ePublisher, n)
 	for p := range pubs {
 		pubs[p] = dialE2E(b, addr, fmt.Sprintf("%s-pub-%d", id, p), qos)
 	}
@@ -235,76 +277,78 @@ func e2ePayload(buf []byte, i int, now time.Time, mark int) []byte {
 //
 //	go test -run '^$' -bench E2EThroughput -benchtime 200000x -count 3 ./gateway
 func BenchmarkE2EThroughput(b *testing.B) {
-	for _, qos := range []byte{0, 1} {
-		for _, journal := range []bool{true, false} {
-			name := fmt.Sprintf("qos=%d/journal=%v", qos, map[bool]string{true: "on", false: "off"}[journal])
-			b.Run(name, func(b *testing.B) {
-				id := fmt.Sprintf("tp-%d-%v-%d", qos, journal, time.Now().UnixNano())
-				r := startE2E(b, journal, id)
-				pubs := dialE2EPubs(b, r.brk.Addr(), id, qos)
-				m0 := r.g.Status().Messages
-				cpu0 := processCPU()
-				b.ResetTimer()
-				t0 := time.Now()
-				var wg sync.WaitGroup
-				for p := range pubs {
-					wg.Add(1)
-					go func(p int) {
-						defer wg.Done()
-						var buf []byte
-						for i := p; i < b.N; i += e2ePubs {
-							// paho keeps the payload until it is written: a fresh slice each time.
-							buf = e2ePayload(make([]byte, 0, 64), i, time.Now(), 0)
-							pubs[p].publish(e2eTopics[i%e2eDevices], buf)
+	for _, ingest := range e2eIngests() {
+		for _, qos := range []byte{0, 1} {
+			for _, journal := range []bool{true, false} {
+				name := fmt.Sprintf("ingest=%s/qos=%d/journal=%v", ingest, qos, map[bool]string{true: "on", false: "off"}[journal])
+				b.Run(name, func(b *testing.B) {
+					id := fmt.Sprintf("tp-%s-%d-%v-%d", ingest, qos, journal, time.Now().UnixNano())
+					r := startE2E(b, journal, ingest, id)
+					pubs := dialE2EPubs(b, r.brk.Addr(), id, qos, e2ePubs)
+					m0 := r.g.Status().Messages
+					cpu0 := processCPU()
+					b.ResetTimer()
+					t0 := time.Now()
+					var wg sync.WaitGroup
+					for p := range pubs {
+						wg.Add(1)
+						go func(p int) {
+							defer wg.Done()
+							var buf []byte
+							for i := p; i < b.N; i += len(pubs) {
+								// paho keeps the payload until it is written: a fresh slice each time.
+								buf = e2ePayload(make([]byte, 0, 64), i, time.Now(), 0)
+								pubs[p].publish(e2eTopics[i%e2eDevices], buf)
+							}
+							pubs[p].flush()
+						}(p)
+					}
+					wg.Wait()
+					published := time.Since(t0)
+					// Wait for the gateway: all of them, or no progress for 5 s.
+					last, lastChange := r.g.Status().Messages, time.Now()
+					for {
+						n := r.g.Status().Messages
+						if n-m0 >= uint64(b.N) {
+							break
 						}
-						pubs[p].flush()
-					}(p)
-				}
-				wg.Wait()
-				published := time.Since(t0)
-				// Wait for the gateway: all of them, or no progress for 5 s.
-				last, lastChange := r.g.Status().Messages, time.Now()
-				for {
-					n := r.g.Status().Messages
-					if n-m0 >= uint64(b.N) {
-						break
+						if n != last {
+							last, lastChange = n, time.Now()
+						} else if time.Since(lastChange) > 5*time.Second {
+							break
+						}
+						time.Sleep(time.Millisecond)
 					}
-					if n != last {
-						last, lastChange = n, time.Now()
-					} else if time.Since(lastChange) > 5*time.Second {
-						break
+					processed := r.g.Status().Messages - m0
+					elapsed := time.Since(t0)
+					if processed < uint64(b.N) {
+						elapsed -= 5 * time.Second // the idle wait
 					}
-					time.Sleep(time.Millisecond)
-				}
-				processed := r.g.Status().Messages - m0
-				elapsed := time.Since(t0)
-				if processed < uint64(b.N) {
-					elapsed -= 5 * time.Second // the idle wait
-				}
-				b.StopTimer()
-				var errs int64
-				for _, p := range pubs {
-					errs += p.errs.Load()
-				}
-				b.ReportMetric(float64(processed)/elapsed.Seconds(), "msgs/s")
-				if processed > 0 {
-					b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(processed), "cpu-µs/msg")
-				}
-				b.ReportMetric(float64(b.N)/published.Seconds(), "pub-msgs/s")
-				b.ReportMetric(float64(uint64(b.N)-processed)/float64(b.N)*100, "lost-%")
-				if errs > 0 {
-					b.ReportMetric(float64(errs), "pub-errors")
-				}
-				st := r.g.Status()
-				ss := r.g.Subscriber().Stats()
-				b.ReportMetric(float64(st.Alerts), "alerts")
-				b.ReportMetric(float64(ss.Dropped), "sub-dropped")
-				b.ReportMetric(float64(ss.Reconnects), "sub-reconnects")
-				if n := r.blog.n.Load(); n > 0 {
-					b.ReportMetric(float64(n), "broker-warnings")
-					b.Logf("broker: %d warnings logged (rate-limited), first: %s", n, r.blog.first)
-				}
-			})
+					b.StopTimer()
+					var errs int64
+					for _, p := range pubs {
+						errs += p.errs.Load()
+					}
+					b.ReportMetric(float64(processed)/elapsed.Seconds(), "msgs/s")
+					if processed > 0 {
+						b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(processed), "cpu-µs/msg")
+					}
+					b.ReportMetric(float64(b.N)/published.Seconds(), "pub-msgs/s")
+					b.ReportMetric(float64(uint64(b.N)-processed)/float64(b.N)*100, "lost-%")
+					if errs > 0 {
+						b.ReportMetric(float64(errs), "pub-errors")
+					}
+					st := r.g.Status()
+					ss := r.g.Subscriber().Stats()
+					b.ReportMetric(float64(st.Alerts), "alerts")
+					b.ReportMetric(float64(ss.Dropped), "sub-dropped")
+					b.ReportMetric(float64(ss.Reconnects), "sub-reconnects")
+					if n := r.blog.n.Load(); n > 0 {
+						b.ReportMetric(float64(n), "broker-warnings")
+						b.Logf("broker: %d warnings logged (rate-limited), first: %s", n, r.blog.first)
+					}
+				})
+			}
 		}
 	}
 }
@@ -331,210 +375,212 @@ func BenchmarkE2ELatency(b *testing.B) {
 		qos     byte
 		journal bool
 	}{{1, true}, {0, true}, {1, false}} {
-		name := fmt.Sprintf("qos=%d/journal=%v", tc.qos, map[bool]string{true: "on", false: "off"}[tc.journal])
-		b.Run(name, func(b *testing.B) {
-			id := fmt.Sprintf("lat-%d-%v-%d", tc.qos, tc.journal, time.Now().UnixNano())
-			r := startE2E(b, tc.journal, id)
-			total := int(rate * secs)
-			marks := (total + e2eMarkEvery - 1) / e2eMarkEvery
-			sent := make([]atomic.Int64, marks+1)
-			lat := make([]time.Duration, 0, marks)
-			at := make([]time.Time, 0, marks) // send time of lat[i]
-			var mu sync.Mutex
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			up, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + r.brk.Addr(), ClientID: id + "-up", Logger: quiet})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer up.Close()
-			var bad atomic.Int64
-			err = up.Subscribe("vigil/bench/alerts/marked", 1, func(_ string, payload []byte) {
-				now := time.Now()
-				var a struct {
-					State  string         `json:"state"`
-					Values map[string]any `json:"values"`
-				}
-				if json.Unmarshal(payload, &a) != nil || a.State != "firing" {
-					bad.Add(1)
-					return
-				}
-				m, ok := a.Values["mark"].(float64)
-				if !ok || int(m) < 1 || int(m) > marks {
-					bad.Add(1)
-					return
-				}
-				t := sent[int(m)].Load()
-				if t == 0 {
-					bad.Add(1)
-					return
-				}
-				mu.Lock()
-				lat = append(lat, now.Sub(time.Unix(0, t)))
-				at = append(at, time.Unix(0, t))
-				mu.Unlock()
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			// VIGIL_E2E_PROBE=1 adds a second subscriber on the sensor
-			// topics, at the publishers' QoS, that times the marked readings
-			// themselves: publish → broker → a subscriber, without vigil.
-			// It adds load (every reading is delivered twice).
-			var probe []time.Duration
-			if os.Getenv("VIGIL_E2E_PROBE") == "1" {
-				pc, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + r.brk.Addr(), ClientID: id + "-probe", Logger: quiet})
+		for _, ingest := range e2eIngests() {
+			name := fmt.Sprintf("ingest=%s/qos=%d/journal=%v", ingest, tc.qos, map[bool]string{true: "on", false: "off"}[tc.journal])
+			b.Run(name, func(b *testing.B) {
+				id := fmt.Sprintf("lat-%s-%d-%v-%d", ingest, tc.qos, tc.journal, time.Now().UnixNano())
+				r := startE2E(b, tc.journal, ingest, id)
+				total := int(rate * secs)
+				marks := (total + e2eMarkEvery - 1) / e2eMarkEvery
+				sent := make([]atomic.Int64, marks+1)
+				lat := make([]time.Duration, 0, marks)
+				at := make([]time.Time, 0, marks) // send time of lat[i]
+				var mu sync.Mutex
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				up, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + r.brk.Addr(), ClientID: id + "-up", Logger: quiet})
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer pc.Close()
-				err = pc.Subscribe("sensors/+/temperature", tc.qos, func(_ string, payload []byte) {
+				defer up.Close()
+				var bad atomic.Int64
+				err = up.Subscribe("vigil/bench/alerts/marked", 1, func(_ string, payload []byte) {
 					now := time.Now()
-					var m struct{ Mark int }
-					if json.Unmarshal(payload, &m) != nil || m.Mark < 1 || m.Mark > marks {
+					var a struct {
+						State  string         `json:"state"`
+						Values map[string]any `json:"values"`
+					}
+					if json.Unmarshal(payload, &a) != nil || a.State != "firing" {
+						bad.Add(1)
 						return
 					}
-					if t := sent[m.Mark].Load(); t != 0 {
-						mu.Lock()
-						probe = append(probe, now.Sub(time.Unix(0, t)))
-						mu.Unlock()
+					m, ok := a.Values["mark"].(float64)
+					if !ok || int(m) < 1 || int(m) > marks {
+						bad.Add(1)
+						return
 					}
+					t := sent[int(m)].Load()
+					if t == 0 {
+						bad.Add(1)
+						return
+					}
+					mu.Lock()
+					lat = append(lat, now.Sub(time.Unix(0, t)))
+					at = append(at, time.Unix(0, t))
+					mu.Unlock()
 				})
 				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			pubs := dialE2EPubs(b, r.brk.Addr(), id, tc.qos)
-			cpu0 := processCPU()
-			b.ResetTimer()
-			t0 := time.Now()
-			var wg sync.WaitGroup
-			for p := range pubs {
-				wg.Add(1)
-				go func(p int) {
-					defer wg.Done()
-					i := p
-					for i < total {
-						// Catch up with the schedule, then sleep a tick.
-						due := int(time.Since(t0).Seconds() * rate)
-						for ; i < total && i <= due; i += e2ePubs {
-							mark := 0
-							if i%e2eMarkEvery == 0 {
-								mark = i/e2eMarkEvery + 1
-							}
-							now := time.Now()
-							buf := e2ePayload(make([]byte, 0, 80), i, now, mark)
-							if mark > 0 {
-								sent[mark].Store(now.UnixNano())
-							}
-							pubs[p].publish(e2eTopics[i%e2eDevices], buf)
+				// VIGIL_E2E_PROBE=1 adds a second subscriber on the sensor
+				// topics, at the publishers' QoS, that times the marked readings
+				// themselves: publish → broker → a subscriber, without vigil.
+				// It adds load (every reading is delivered twice).
+				var probe []time.Duration
+				if os.Getenv("VIGIL_E2E_PROBE") == "1" {
+					pc, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + r.brk.Addr(), ClientID: id + "-probe", Logger: quiet})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer pc.Close()
+					err = pc.Subscribe("sensors/+/temperature", tc.qos, func(_ string, payload []byte) {
+						now := time.Now()
+						var m struct{ Mark int }
+						if json.Unmarshal(payload, &m) != nil || m.Mark < 1 || m.Mark > marks {
+							return
 						}
-						time.Sleep(time.Millisecond)
+						if t := sent[m.Mark].Load(); t != 0 {
+							mu.Lock()
+							probe = append(probe, now.Sub(time.Unix(0, t)))
+							mu.Unlock()
+						}
+					})
+					if err != nil {
+						b.Fatal(err)
 					}
-					pubs[p].flush()
-				}(p)
-			}
-			wg.Wait()
-			pubTook := time.Since(t0)
-			// Wait for the stragglers: every mark, or 10 s.
-			deadline := time.Now().Add(10 * time.Second)
-			for time.Now().Before(deadline) {
+				}
+				pubs := dialE2EPubs(b, r.brk.Addr(), id, tc.qos, e2ePubs)
+				cpu0 := processCPU()
+				b.ResetTimer()
+				t0 := time.Now()
+				var wg sync.WaitGroup
+				for p := range pubs {
+					wg.Add(1)
+					go func(p int) {
+						defer wg.Done()
+						i := p
+						for i < total {
+							// Catch up with the schedule, then sleep a tick.
+							due := int(time.Since(t0).Seconds() * rate)
+							for ; i < total && i <= due; i += len(pubs) {
+								mark := 0
+								if i%e2eMarkEvery == 0 {
+									mark = i/e2eMarkEvery + 1
+								}
+								now := time.Now()
+								buf := e2ePayload(make([]byte, 0, 80), i, now, mark)
+								if mark > 0 {
+									sent[mark].Store(now.UnixNano())
+								}
+								pubs[p].publish(e2eTopics[i%e2eDevices], buf)
+							}
+							time.Sleep(time.Millisecond)
+						}
+						pubs[p].flush()
+					}(p)
+				}
+				wg.Wait()
+				pubTook := time.Since(t0)
+				// Wait for the stragglers: every mark, or 10 s.
+				deadline := time.Now().Add(10 * time.Second)
+				for time.Now().Before(deadline) {
+					mu.Lock()
+					n := len(lat)
+					mu.Unlock()
+					if n >= marks {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				for last, since := r.g.Status().Messages, time.Now(); r.g.Status().Messages < uint64(total); {
+					if n := r.g.Status().Messages; n != last {
+						last, since = n, time.Now()
+					} else if time.Since(since) > 2*time.Second {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				b.StopTimer()
 				mu.Lock()
-				n := len(lat)
-				mu.Unlock()
-				if n >= marks {
-					break
+				ls := slices.Clone(lat)
+				// When the slowest alerts were published (seconds into the run):
+				// stalls show as clusters.
+				idx := make([]int, len(lat))
+				for i := range idx {
+					idx[i] = i
 				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			for last, since := r.g.Status().Messages, time.Now(); r.g.Status().Messages < uint64(total); {
-				if n := r.g.Status().Messages; n != last {
-					last, since = n, time.Now()
-				} else if time.Since(since) > 2*time.Second {
-					break
+				slices.SortFunc(idx, func(x, y int) int { return int(lat[y] - lat[x]) })
+				var worst []string
+				for _, i := range idx[:min(8, len(idx))] {
+					worst = append(worst, fmt.Sprintf("%.0fms@%.2fs", float64(lat[i].Microseconds())/1000, at[i].Sub(t0).Seconds()))
 				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			b.StopTimer()
-			mu.Lock()
-			ls := slices.Clone(lat)
-			// When the slowest alerts were published (seconds into the run):
-			// stalls show as clusters.
-			idx := make([]int, len(lat))
-			for i := range idx {
-				idx[i] = i
-			}
-			slices.SortFunc(idx, func(x, y int) int { return int(lat[y] - lat[x]) })
-			var worst []string
-			for _, i := range idx[:min(8, len(idx))] {
-				worst = append(worst, fmt.Sprintf("%.0fms@%.2fs", float64(lat[i].Microseconds())/1000, at[i].Sub(t0).Seconds()))
-			}
-			var slow []int // seconds into the run with an alert slower than 50 ms
-			for i := range lat {
-				if sec := int(at[i].Sub(t0).Seconds()); lat[i] > 50*time.Millisecond && !slices.Contains(slow, sec) {
-					slow = append(slow, sec)
-				}
-			}
-			slices.Sort(slow)
-			mu.Unlock()
-			b.Logf("slowest: %v; seconds with an alert > 50 ms: %v", worst, slow)
-			if len(ls) == 0 {
-				b.Fatalf("no marked alert arrived upstream (bad %d)", bad.Load())
-			}
-			slices.Sort(ls)
-			q := func(p float64) float64 {
-				return float64(ls[min(len(ls)-1, int(p*float64(len(ls))))].Microseconds()) / 1000
-			}
-			b.ReportMetric(float64(total)/pubTook.Seconds(), "sent-msgs/s")
-			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(total), "cpu-µs/msg")
-			b.ReportMetric(float64(len(ls)), "samples")
-			b.ReportMetric(float64(marks-len(ls)), "missing")
-			b.ReportMetric(float64(uint64(total)-min(uint64(total), r.g.Status().Messages)), "lost-msgs")
-			b.ReportMetric(q(0.50), "p50-ms")
-			b.ReportMetric(q(0.90), "p90-ms")
-			b.ReportMetric(q(0.99), "p99-ms")
-			b.ReportMetric(float64(ls[len(ls)-1].Microseconds())/1000, "max-ms")
-			if n := r.blog.n.Load(); n > 0 {
-				b.Logf("broker: %d warnings logged (rate-limited), first: %s", n, r.blog.first)
-			}
-			mu.Lock()
-			if len(probe) > 0 {
-				ps := slices.Clone(probe)
-				slices.Sort(ps)
-				pq := func(p float64) float64 {
-					return float64(ps[min(len(ps)-1, int(p*float64(len(ps))))].Microseconds()) / 1000
-				}
-				b.ReportMetric(pq(0.50), "broker-p50-ms")
-				b.ReportMetric(pq(0.99), "broker-p99-ms")
-				b.Logf("probe (publish → broker → plain subscriber): %d samples, p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms",
-					len(ps), pq(0.5), pq(0.9), pq(0.99), float64(ps[len(ps)-1].Microseconds())/1000)
-			}
-			mu.Unlock()
-			st := r.g.Status()
-			// The same without the alerts published from 2 s before the
-			// last checkpoint ended until it ended: what the checkpoint's
-			// stall of the engine loop costs.
-			if cp := st.LastCheckpoint; cp.After(t0) {
-				var rest []time.Duration
-				mu.Lock()
+				var slow []int // seconds into the run with an alert slower than 50 ms
 				for i := range lat {
-					if at[i].Before(cp.Add(-2*time.Second)) || at[i].After(cp) {
-						rest = append(rest, lat[i])
+					if sec := int(at[i].Sub(t0).Seconds()); lat[i] > 50*time.Millisecond && !slices.Contains(slow, sec) {
+						slow = append(slow, sec)
 					}
 				}
+				slices.Sort(slow)
 				mu.Unlock()
-				if len(rest) > 0 {
-					slices.Sort(rest)
-					p99 := float64(rest[min(len(rest)-1, int(0.99*float64(len(rest))))].Microseconds()) / 1000
-					b.ReportMetric(p99, "p99-excl-cp-ms")
-					b.Logf("%s: without the 2 s before the checkpoint: %d samples, p99 %.1f ms, max %.1f ms", name, len(rest), p99, float64(rest[len(rest)-1].Microseconds())/1000)
+				b.Logf("slowest: %v; seconds with an alert > 50 ms: %v", worst, slow)
+				if len(ls) == 0 {
+					b.Fatalf("no marked alert arrived upstream (bad %d)", bad.Load())
 				}
-			}
-			b.Logf("%s: last checkpoint took %s, of which the engine loop waited %s (%d bytes) at %.1fs",
-				name, st.CheckpointTook.Round(time.Millisecond), st.CheckpointStall.Round(time.Millisecond), st.CheckpointBytes, st.LastCheckpoint.Sub(t0).Seconds())
-			b.Logf("%s: %d msgs in %s (%.0f/s), processed %d, alerts %d, marked received %d/%d, p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms",
-				name, total, pubTook.Round(time.Millisecond), float64(total)/pubTook.Seconds(), st.Messages, st.Alerts, len(ls), marks, q(0.5), q(0.9), q(0.99), float64(ls[len(ls)-1].Microseconds())/1000)
-		})
+				slices.Sort(ls)
+				q := func(p float64) float64 {
+					return float64(ls[min(len(ls)-1, int(p*float64(len(ls))))].Microseconds()) / 1000
+				}
+				b.ReportMetric(float64(total)/pubTook.Seconds(), "sent-msgs/s")
+				b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(total), "cpu-µs/msg")
+				b.ReportMetric(float64(len(ls)), "samples")
+				b.ReportMetric(float64(marks-len(ls)), "missing")
+				b.ReportMetric(float64(uint64(total)-min(uint64(total), r.g.Status().Messages)), "lost-msgs")
+				b.ReportMetric(q(0.50), "p50-ms")
+				b.ReportMetric(q(0.90), "p90-ms")
+				b.ReportMetric(q(0.99), "p99-ms")
+				b.ReportMetric(float64(ls[len(ls)-1].Microseconds())/1000, "max-ms")
+				if n := r.blog.n.Load(); n > 0 {
+					b.Logf("broker: %d warnings logged (rate-limited), first: %s", n, r.blog.first)
+				}
+				mu.Lock()
+				if len(probe) > 0 {
+					ps := slices.Clone(probe)
+					slices.Sort(ps)
+					pq := func(p float64) float64 {
+						return float64(ps[min(len(ps)-1, int(p*float64(len(ps))))].Microseconds()) / 1000
+					}
+					b.ReportMetric(pq(0.50), "broker-p50-ms")
+					b.ReportMetric(pq(0.99), "broker-p99-ms")
+					b.Logf("probe (publish → broker → plain subscriber): %d samples, p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms",
+						len(ps), pq(0.5), pq(0.9), pq(0.99), float64(ps[len(ps)-1].Microseconds())/1000)
+				}
+				mu.Unlock()
+				st := r.g.Status()
+				// The same without the alerts published from 2 s before the
+				// last checkpoint ended until it ended: what the checkpoint's
+				// stall of the engine loop costs.
+				if cp := st.LastCheckpoint; cp.After(t0) {
+					var rest []time.Duration
+					mu.Lock()
+					for i := range lat {
+						if at[i].Before(cp.Add(-2*time.Second)) || at[i].After(cp) {
+							rest = append(rest, lat[i])
+						}
+					}
+					mu.Unlock()
+					if len(rest) > 0 {
+						slices.Sort(rest)
+						p99 := float64(rest[min(len(rest)-1, int(0.99*float64(len(rest))))].Microseconds()) / 1000
+						b.ReportMetric(p99, "p99-excl-cp-ms")
+						b.Logf("%s: without the 2 s before the checkpoint: %d samples, p99 %.1f ms, max %.1f ms", name, len(rest), p99, float64(rest[len(rest)-1].Microseconds())/1000)
+					}
+				}
+				b.Logf("%s: last checkpoint took %s, of which the engine loop waited %s (%d bytes) at %.1fs",
+					name, st.CheckpointTook.Round(time.Millisecond), st.CheckpointStall.Round(time.Millisecond), st.CheckpointBytes, st.LastCheckpoint.Sub(t0).Seconds())
+				b.Logf("%s: %d msgs in %s (%.0f/s), processed %d, alerts %d, marked received %d/%d, p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms",
+					name, total, pubTook.Round(time.Millisecond), float64(total)/pubTook.Seconds(), st.Messages, st.Alerts, len(ls), marks, q(0.5), q(0.9), q(0.99), float64(ls[len(ls)-1].Microseconds())/1000)
+			})
+		}
 	}
 }
 

@@ -63,7 +63,7 @@ type Gateway struct {
 	log    *slog.Logger
 	db     *store.DB
 	eng    *engine.Engine
-	sub    *conn.Subscriber
+	sub    Ingest
 	pub    *conn.Publisher
 	fwd    *conn.Forwarder
 	brk    *broker.Broker
@@ -185,15 +185,23 @@ func (g *Gateway) connect() error {
 		}
 		g.brk = b
 	}
-	subOpts, err := g.connOptions(cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Username, cfg.MQTT.PasswordFile, cfg.MQTT.TLS)
-	if err != nil {
-		return err
+	if cfg.MQTT.InProcess && g.brk != nil {
+		in, err := newInline(g.brk, g.eng.Rules().Filters(), cfg.MQTT.Queue)
+		if err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
+		g.sub = in
+	} else {
+		subOpts, err := g.connOptions(cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Username, cfg.MQTT.PasswordFile, cfg.MQTT.TLS)
+		if err != nil {
+			return err
+		}
+		sub, err := conn.NewSubscriber(subOpts, g.eng.Rules().Filters(), cfg.MQTT.Queue)
+		if err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
+		g.sub = sub
 	}
-	sub, err := conn.NewSubscriber(subOpts, g.eng.Rules().Filters(), cfg.MQTT.Queue)
-	if err != nil {
-		return fmt.Errorf("mqtt: %w", err)
-	}
-	g.sub = sub
 	if cfg.Upstream.Broker != "" {
 		upOpts, err := g.connOptions(cfg.Upstream.Broker, cfg.Upstream.ClientID, cfg.Upstream.Username, cfg.Upstream.PasswordFile, cfg.Upstream.TLS)
 		if err != nil {
@@ -278,7 +286,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}()
 	}
 	sub := g.sub
-	g.log.Info("vigil running", "gateway", cfg.Gateway, "rules", len(g.eng.Rules().Rules), "subscriptions", strings.Join(g.eng.Rules().Filters(), " "), "mqtt", cfg.MQTT.Broker, "upstream", cfg.Upstream.Broker, "state", cfg.State.Path)
+	mqttFrom := cfg.MQTT.Broker
+	if _, ok := sub.(*inline); ok {
+		mqttFrom = "in-process from the embedded broker"
+	}
+	g.log.Info("vigil running", "gateway", cfg.Gateway, "rules", len(g.eng.Rules().Rules), "subscriptions", strings.Join(g.eng.Rules().Filters(), " "), "mqtt", mqttFrom, "upstream", cfg.Upstream.Broker, "state", cfg.State.Path)
 
 	// The subscriber stops first; the journal writer and the engine loop
 	// drain what is queued before the final checkpoint.
@@ -288,8 +300,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer stopOut()
 	var wg sync.WaitGroup
 	subErr := make(chan error, 1)
+	// The journal writer drains and stops once the subscriber has returned:
+	// then nothing more enters the queue.
+	subEnded, endSub := context.WithCancel(context.Background())
+	defer endSub()
 	wg.Add(1)
-	go func() { defer wg.Done(); subErr <- sub.Run(subCtx) }()
+	go func() { defer wg.Done(); err := sub.Run(subCtx); endSub(); subErr <- err }()
 
 	eg, egCtx := errgroup.WithContext(outCtx)
 	eg.Go(func() error { g.journalPruner(egCtx); return nil })
@@ -298,7 +314,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		eg.Go(func() error { return g.fwd.Run(egCtx) })
 	}
 	journalDone := make(chan error, 1)
-	go func() { journalDone <- g.journalLoop(sub.Messages(), subCtx) }()
+	go func() { journalDone <- g.journalLoop(sub.Messages(), subEnded) }()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- g.engineLoop(ctx) }()
 
@@ -316,6 +332,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	wg.Wait()
 	if err := <-journalDone; err != nil && runErr == nil {
 		runErr = err
+	}
+	if d, ok := sub.(interface{ drained() }); ok {
+		d.drained()
 	}
 	close(g.batches)
 	if err := <-engineDone; err != nil && runErr == nil {
@@ -454,8 +473,8 @@ func (g *Gateway) Broker() *broker.Broker { return g.brk }
 func (g *Gateway) DB() *store.DB { return g.db }
 
 // Subscriber and Forwarder stats for the UI.
-func (g *Gateway) Subscriber() *conn.Subscriber { return g.sub }
-func (g *Gateway) Forwarder() *conn.Forwarder   { return g.fwd }
+func (g *Gateway) Subscriber() Ingest         { return g.sub }
+func (g *Gateway) Forwarder() *conn.Forwarder { return g.fwd }
 
 // Reload asks the engine loop to re-read the rule files. An invalid rule set
 // is rejected with its errors and the old one keeps running.

@@ -24,6 +24,11 @@ func dedupKey(m conn.Message) string {
 		return ""
 	}
 	h := sha256.New()
+	if m.Client != "" {
+		// In-process ingest: packet ids are per publishing client.
+		h.Write([]byte(m.Client))
+		h.Write([]byte{0})
+	}
 	h.Write([]byte(m.Topic))
 	h.Write([]byte{0})
 	h.Write(m.Payload)

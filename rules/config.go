@@ -43,6 +43,10 @@ type MQTTConfig struct {
 	PasswordFile string
 	TLS          TLSConfig
 	Queue        int // bounded ingest queue, default 10000
+	// InProcess is derived, not read: broker omitted with an embedded
+	// broker configured. vigil then takes the embedded broker's messages
+	// in-process instead of subscribing to it over loopback.
+	InProcess bool
 }
 
 type BrokerConfig struct {
@@ -102,6 +106,7 @@ func (c *Config) fill() {
 	}
 	if c.MQTT.Broker == "" {
 		if c.Broker.Listen != "" {
+			c.MQTT.InProcess = true
 			c.MQTT.Broker = "tcp://" + c.Broker.Listen
 		} else {
 			c.MQTT.Broker = "tcp://127.0.0.1:1883"

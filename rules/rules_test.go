@@ -211,3 +211,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigInProcess: an embedded broker with mqtt.broker omitted means
+// in-process ingest; naming a broker, even the embedded one, subscribes.
+func TestConfigInProcess(t *testing.T) {
+	for _, tc := range []struct {
+		src        string
+		inProcess  bool
+		mqttBroker string
+	}{
+		{"broker: {listen: \"127.0.0.1:1884\"}\n", true, "tcp://127.0.0.1:1884"},
+		{"broker: {listen: \"127.0.0.1:1884\"}\nmqtt: {broker: \"tcp://127.0.0.1:1884\"}\n", false, "tcp://127.0.0.1:1884"},
+		{"mqtt: {broker: \"tcp://10.0.0.2:1883\"}\n", false, "tcp://10.0.0.2:1883"},
+		{"gateway: g\n", false, "tcp://127.0.0.1:1883"},
+	} {
+		c, err := ParseConfig("vigil.yaml", []byte(tc.src))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.src, err)
+		}
+		if c.MQTT.InProcess != tc.inProcess || c.MQTT.Broker != tc.mqttBroker {
+			t.Errorf("%q: in-process %v, mqtt broker %q; want %v, %q", tc.src, c.MQTT.InProcess, c.MQTT.Broker, tc.inProcess, tc.mqttBroker)
+		}
+	}
+}

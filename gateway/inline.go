@@ -1,0 +1,213 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/conn"
+)
+
+// Ingest is where the gateway's messages come from: a subscription to a
+// broker (conn.Subscriber), or the embedded broker in-process (inline).
+type Ingest interface {
+	// Messages is the bounded queue the journal writer reads.
+	Messages() <-chan conn.Message
+	// Run delivers until ctx ends; nothing enters the queue after it
+	// returns.
+	Run(ctx context.Context) error
+	SetFilters(filters []string) error
+	Stats() conn.SubStats
+}
+
+// inline takes the embedded broker's messages in-process, on each
+// publishing client's connection goroutine (broker.OnInbound), instead of
+// a subscription over loopback: no MQTT client in vigil, no second copy
+// of every message through the broker.
+//
+// A QoS 1 message is acknowledged to the device only once the journal
+// holds it: the broker holds it (broker.Hold) and the journal writer's ack
+// releases it after the commit. That is the contract's "journaled before
+// acknowledged" from the device itself, which a subscription to the
+// embedded broker cannot give: the broker acknowledged the device on
+// receipt and kept the message only in memory. A device may have many
+// messages held at once (the broker goes on reading its connection), so a
+// connection carrying a whole fleet is not slowed to one message per
+// commit. QoS 2 (rare on sensors) waits for the commit on the connection.
+//
+// When the queue is full a QoS 1 or 2 message waits for room, holding up
+// its connection (TCP pushes back on the device; nothing is acknowledged
+// meanwhile, so nothing is lost); a QoS 0 message waits up to qos0Wait and
+// is then dropped and counted. When the gateway stops, a message not yet
+// queued is refused: the device sends it again after reconnecting.
+type inline struct {
+	queue   chan conn.Message
+	filters atomic.Pointer[[]string]
+
+	// mu is held for reading while putting into the queue; Run's end takes
+	// it, so nothing enters the queue after Run returns.
+	mu      sync.RWMutex
+	closed  bool
+	stop    chan struct{} // closed when Run's context ends
+	running atomic.Bool
+
+	// releases are the held QoS 1 messages the journal writer has acked,
+	// released in order by their own goroutine: a release writes the
+	// PUBACK (a system call) and delivers the message to the broker's
+	// other subscribers, work the journal writer need not wait for.
+	releases    chan func()
+	releaseDone chan struct{}
+
+	received, dropped, ignored, refused atomic.Uint64
+}
+
+const (
+	qos0Wait = 100 * time.Millisecond
+	// stopAckWait is how long a device's QoS 1 message, queued before the
+	// stop, waits for the final drain's commit before it is refused.
+	stopAckWait = 5 * time.Second
+)
+
+func newInline(b *broker.Broker, filters []string, queue int) (*inline, error) {
+	fs, err := conn.CleanFilters(filters)
+	if err != nil {
+		return nil, err
+	}
+	if queue <= 0 {
+		queue = conn.DefaultQueue
+	}
+	in := &inline{queue: make(chan conn.Message, queue), stop: make(chan struct{}),
+		releases: make(chan func(), queue), releaseDone: make(chan struct{})}
+	in.filters.Store(&fs)
+	b.OnInbound(in.inbound)
+	go in.release()
+	return in, nil
+}
+
+func (in *inline) release() {
+	defer close(in.releaseDone)
+	for r := range in.releases {
+		r()
+	}
+}
+
+// drained is called once the journal writer has drained the queue and
+// stopped: no more acks come. It returns after the last release.
+func (in *inline) drained() {
+	close(in.releases)
+	<-in.releaseDone
+}
+
+func (in *inline) Messages() <-chan conn.Message { return in.queue }
+
+func (in *inline) Run(ctx context.Context) error {
+	if !in.running.CompareAndSwap(false, true) {
+		return errors.New("in-process ingest: Run called twice")
+	}
+	<-ctx.Done()
+	close(in.stop) // first: it frees the putters blocked on a full queue
+	in.mu.Lock()
+	in.closed = true
+	in.mu.Unlock()
+	return nil
+}
+
+func (in *inline) SetFilters(filters []string) error {
+	fs, err := conn.CleanFilters(filters)
+	if err != nil {
+		return err
+	}
+	in.filters.Store(&fs)
+	return nil
+}
+
+func (in *inline) Stats() conn.SubStats {
+	return conn.SubStats{
+		Connected: in.running.Load(), // from the broker's start: no connection to lose
+		Received:  in.received.Load(),
+		Dropped:   in.dropped.Load(),
+		Ignored:   in.ignored.Load(),
+	}
+}
+
+// inbound runs on the publishing client's connection goroutine.
+func (in *inline) inbound(p broker.Publish) broker.Verdict {
+	if !conn.Matches(*in.filters.Load(), p.Topic) {
+		in.ignored.Add(1)
+		return broker.Pass
+	}
+	m := conn.Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Received: time.Now(),
+		ID: p.PacketID, Dup: p.Dup, Client: p.Client}
+	var acked chan struct{}
+	switch {
+	case p.Release != nil:
+		// At most one per queued message: the channel, as long as the
+		// queue, has room.
+		m.Ack = func() { in.releases <- p.Release }
+	case m.QoS > 0:
+		acked = make(chan struct{})
+		m.Ack = func() { close(acked) }
+	}
+	if !in.put(m) {
+		if m.QoS == 0 {
+			in.dropped.Add(1)
+			return broker.Pass
+		}
+		in.refused.Add(1)
+		return broker.Refuse
+	}
+	in.received.Add(1)
+	if p.Release != nil {
+		return broker.Hold
+	}
+	if acked == nil {
+		return broker.Pass
+	}
+	select {
+	case <-acked:
+		return broker.Pass
+	case <-in.stop:
+	}
+	// Stopping: the journal writer still drains the queue; wait for it.
+	t := time.NewTimer(stopAckWait)
+	defer t.Stop()
+	select {
+	case <-acked:
+		return broker.Pass
+	case <-t.C:
+		in.refused.Add(1)
+		return broker.Refuse
+	}
+}
+
+// put queues m, waiting for room (QoS 0: at most qos0Wait); false if it
+// did not or the ingest has stopped.
+func (in *inline) put(m conn.Message) bool {
+	in.mu.RLock()
+	defer in.mu.RUnlock()
+	if in.closed {
+		return false
+	}
+	select {
+	case in.queue <- m:
+		return true
+	default:
+	}
+	var timeout <-chan time.Time
+	if m.QoS == 0 {
+		t := time.NewTimer(qos0Wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case in.queue <- m:
+		return true
+	case <-timeout:
+		return false
+	case <-in.stop:
+		return false
+	}
+}

@@ -1,0 +1,280 @@
+package gateway
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/conn"
+	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/rules"
+)
+
+// inProcessConfig is config with the embedded broker on a free loopback
+// port and mqtt.broker omitted: in-process ingest.
+func inProcessConfig(t *testing.T, dir, up, rulesYAML string) *rules.Config {
+	c := config(t, dir, "", up, rulesYAML)
+	c.Broker.Listen = "127.0.0.1:0"
+	c.MQTT.Broker = ""
+	c.MQTT.InProcess = true
+	return c
+}
+
+// pahoDevice connects a plain paho client, for what conn.Client hides:
+// publishing without waiting for the PUBACK.
+func pahoDevice(t *testing.T, addr, id string) paho.Client {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+// TestInProcessPublishToUpstream: with an embedded broker and mqtt.broker
+// omitted, readings reach the engine in-process (no subscription: the
+// broker has only the device and the upstream clients) and alerts go
+// upstream.
+func TestInProcessPublishToUpstream(t *testing.T) {
+	upb := startBroker(t, "")
+	up := watchUpstream(t, upb.Addr())
+	c := inProcessConfig(t, t.TempDir(), upb.Addr(), hotRules)
+	g, _ := start(t, c)
+	if _, ok := g.Subscriber().(*inline); !ok {
+		t.Fatalf("ingest is %T, want in-process", g.Subscriber())
+	}
+	dev := device(t, g.Broker().Addr())
+	ts := time.Now().UTC().Truncate(time.Millisecond)
+	publish(t, dev, "sensors/pump1/temperature", fmt.Sprintf(`{"temperature": 85.5, "ts": %q}`, ts.Format(time.RFC3339Nano)))
+	publish(t, dev, "other/topic", `{"temperature": 99}`) // no rule reads it
+	if err := dev.Publish("sensors/pump2/temperature", []byte(`{"temperature": 95}`), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	got := up.waitFor(t, 2, 10*time.Second)
+	keys := map[string]bool{}
+	for _, a := range got {
+		if a.Rule != "hot_motor" || a.State != event.Firing {
+			t.Fatalf("alert %+v", a)
+		}
+		keys[a.Key] = true
+	}
+	if !keys["pump1"] || !keys["pump2"] {
+		t.Fatalf("alerts for %v, want pump1 and pump2", keys)
+	}
+	st := g.Subscriber().Stats()
+	if st.Received != 2 || st.Ignored != 1 || st.Dropped != 0 || !st.Connected {
+		t.Fatalf("ingest stats %+v", st)
+	}
+}
+
+// TestInProcessAckAfterJournal: a device's QoS 1 message is acknowledged
+// only once the journal holds it. Another connection holds SQLite's write
+// lock, so the journal writer cannot commit: the device gets no PUBACK
+// until the lock goes, and then the journal has the message. (Subscribing
+// to the embedded broker instead, the broker acknowledged on receipt.)
+func TestInProcessAckAfterJournal(t *testing.T) {
+	dir := t.TempDir()
+	c := inProcessConfig(t, dir, "", hotRules)
+	g, _ := start(t, c)
+	dev := pahoDevice(t, g.Broker().Addr(), "dev-ack")
+	// One message first, so the database and its journal exist.
+	if tok := dev.Publish("sensors/pump1/temperature", 1, false, `{"temperature": 20}`); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("first publish: %v", tok.Error())
+	}
+
+	lock, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "vigil.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	ctx := context.Background()
+	lc, err := lock.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	if _, err := lc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	before := g.DB().LastPos()
+	tok := dev.Publish("sensors/pump1/temperature", 1, false, `{"temperature": 21}`)
+	if tok.WaitTimeout(700 * time.Millisecond) {
+		lc.ExecContext(ctx, "ROLLBACK")
+		t.Fatalf("PUBACK while the journal could not be written (err %v)", tok.Error())
+	}
+	if _, err := lc.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("no PUBACK after the lock went: %v", tok.Error())
+	}
+	if after := g.DB().LastPos(); after != before+1 {
+		t.Fatalf("journal at position %d after the PUBACK, %d before", after, before)
+	}
+	if st := g.Status(); st.Degraded || st.JournalErrors > 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// newTestInline is an in-process ingest on a real, unstarted broker.
+func newTestInline(t *testing.T, queue int) *inline {
+	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := newInline(b, []string{"s/#"}, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// TestInProcessQueueFull: the queue-full policy. QoS 0 waits a little, then
+// is dropped and counted; QoS 1 waits for room however long, then is held
+// until the journal writer's ack releases it; QoS 2 waits for the ack on
+// the connection; after the stop, a message not yet queued is refused (the
+// device sends it again).
+func TestInProcessQueueFull(t *testing.T) {
+	in := newTestInline(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- in.Run(ctx) }()
+
+	if v := in.inbound(broker.Publish{Topic: "s/1", Payload: []byte("1")}); v != broker.Pass {
+		t.Fatalf("QoS 0 into an empty queue: %v", v)
+	}
+	t0 := time.Now()
+	if v := in.inbound(broker.Publish{Topic: "s/1", Payload: []byte("2")}); v != broker.Pass {
+		t.Fatalf("QoS 0 into a full queue: %v; it is dropped, and the broker may still deliver it", v)
+	}
+	if d := time.Since(t0); d < qos0Wait {
+		t.Fatalf("QoS 0 dropped after %v, before waiting %v for room", d, qos0Wait)
+	}
+	if st := in.Stats(); st.Received != 1 || st.Dropped != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if v := in.inbound(broker.Publish{Topic: "x/1", Payload: []byte("3"), QoS: 1, PacketID: 9}); v != broker.Pass || in.Stats().Ignored != 1 {
+		t.Fatalf("an unwanted topic is passed on, not queued: %v %+v", v, in.Stats())
+	}
+
+	// QoS 1 behind a full queue: no answer until there is room, then held;
+	// the journal writer's ack is the broker's release.
+	res := make(chan broker.Verdict, 1)
+	released := make(chan bool, 1)
+	go func() {
+		res <- in.inbound(broker.Publish{Topic: "s/2", Payload: []byte("4"), QoS: 1, PacketID: 7, Client: "d1", Dup: true,
+			Release: func() { released <- true }})
+	}()
+	select {
+	case v := <-res:
+		t.Fatalf("QoS 1 answered %v with the queue full", v)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if m := <-in.Messages(); string(m.Payload) != "1" {
+		t.Fatalf("first message %q", m.Payload)
+	}
+	if v := <-res; v != broker.Hold {
+		t.Fatalf("QoS 1 once queued: %v, want held", v)
+	}
+	m := <-in.Messages()
+	if string(m.Payload) != "4" || m.QoS != 1 || m.ID != 7 || m.Client != "d1" || !m.Dup || m.Ack == nil {
+		t.Fatalf("queued %+v", m)
+	}
+	select {
+	case <-released:
+		t.Fatal("released before the ack")
+	default:
+	}
+	m.Ack()
+	if !<-released {
+		t.Fatal("not released")
+	}
+
+	// QoS 2 waits for its ack on the connection.
+	go func() { res <- in.inbound(broker.Publish{Topic: "s/5", QoS: 2, PacketID: 11}) }()
+	m = <-in.Messages()
+	select {
+	case v := <-res:
+		t.Fatalf("QoS 2 answered %v before its ack", v)
+	case <-time.After(100 * time.Millisecond):
+	}
+	m.Ack()
+	if v := <-res; v != broker.Pass {
+		t.Fatalf("QoS 2 after its ack: %v", v)
+	}
+
+	// The stop: a QoS 1 message waiting for room is refused, and nothing
+	// enters the queue once Run has returned.
+	in.queue <- conn.Message{Topic: "s/fill"}
+	go func() { res <- in.inbound(broker.Publish{Topic: "s/3", QoS: 1, PacketID: 8, Release: func() {}}) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	if v := <-res; v != broker.Refuse {
+		t.Fatalf("QoS 1 waiting for room at the stop: %v, want refused", v)
+	}
+	<-in.Messages()
+	if v := in.inbound(broker.Publish{Topic: "s/4", QoS: 1, PacketID: 10, Release: func() {}}); v != broker.Refuse {
+		t.Fatalf("QoS 1 after Run returned: %v", v)
+	}
+	if len(in.queue) != 0 {
+		t.Fatal("a message entered the queue after Run returned")
+	}
+}
+
+// TestInProcessPipelined: one connection with many QoS 1 messages in flight
+// (a bridge publishing a whole fleet) is not held to one per commit: all are
+// journaled and acknowledged, and another subscriber of the embedded
+// broker still gets each one, in order, at QoS 1, once it is released.
+func TestInProcessPipelined(t *testing.T) {
+	c := inProcessConfig(t, t.TempDir(), "", hotRules)
+	g, _ := start(t, c)
+	addr := g.Broker().Addr()
+	type got struct {
+		payload string
+		qos     byte
+	}
+	recv := make(chan got, 1000)
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("other-sub"))
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer sub.Disconnect(100)
+	if tok := sub.Subscribe("sensors/#", 1, func(_ paho.Client, m paho.Message) { recv <- got{string(m.Payload()), m.Qos()} }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	dev := pahoDevice(t, addr, "dev-bridge")
+	const n = 500
+	toks := make([]paho.Token, n)
+	for i := range toks {
+		toks[i] = dev.Publish(fmt.Sprintf("sensors/d%d/temperature", i%7), 1, false, fmt.Sprintf(`{"temperature": %d}`, i))
+	}
+	for i, tok := range toks {
+		if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	if pos := g.DB().LastPos(); pos < n {
+		t.Fatalf("journal at %d after %d PUBACKs", pos, n)
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case m := <-recv:
+			if want := fmt.Sprintf(`{"temperature": %d}`, i); m.payload != want || m.qos != 1 {
+				t.Fatalf("subscriber's message %d: %q at QoS %d, want %q at QoS 1", i, m.payload, m.qos, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("subscriber got %d of %d messages", i, n)
+		}
+	}
+	waitEvents(t, g, n)
+}

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vigil-gw/vigil/broker"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/event"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
@@ -67,20 +66,19 @@ func cmdDemo(ctx context.Context, args []string, sio stdio) error {
 		rulePaths = []string{p}
 	}
 
-	b, err := broker.New(broker.Options{Listen: *listen, Logger: log})
+	// vigil's own embedded broker, ingested in-process (no mqtt.broker),
+	// as docs/operations.md recommends for a small gateway. Its address is
+	// fixed first, so the simulator and the banner know it.
+	addr, err := demoAddr(*listen)
 	if err != nil {
 		return err
 	}
-	if err := b.Start(); err != nil {
-		return fmt.Errorf("broker: %w", err)
-	}
-	defer b.Close()
-
 	cfg := rules.DefaultConfig()
 	cfg.Gateway = "demo"
-	cfg.MQTT.Broker = "tcp://" + b.Addr()
-	cfg.MQTT.ClientID = "vigil-demo"
-	cfg.Upstream.Broker = "tcp://" + b.Addr()
+	cfg.Broker.Listen = addr
+	cfg.MQTT.Broker = "tcp://" + addr
+	cfg.MQTT.InProcess = true
+	cfg.Upstream.Broker = "tcp://" + addr
 	cfg.State.Path = filepath.Join(dir, "vigil.db")
 	cfg.Rules = rulePaths
 	cfg.Limits.Grace = 2 * time.Second
@@ -109,11 +107,11 @@ func cmdDemo(ctx context.Context, args []string, sio stdio) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		runFleet(ctx, fleet, b.Addr(), log)
+		runFleet(ctx, fleet, addr, log)
 	}()
 
-	fmt.Fprintf(sio.out, "vigil demo: broker mqtt://%s, %d simulated devices, a fault about every %s\n", b.Addr(), *devices, *faultEvery)
-	fmt.Fprintf(sio.out, "  subscribe to everything: mosquitto_sub -h %s -p %s -t '#' -v\n", hostOf(b.Addr()), portOf(b.Addr()))
+	fmt.Fprintf(sio.out, "vigil demo: broker mqtt://%s, %d simulated devices, a fault about every %s\n", addr, *devices, *faultEvery)
+	fmt.Fprintf(sio.out, "  subscribe to everything: mosquitto_sub -h %s -p %s -t '#' -v\n", hostOf(addr), portOf(addr))
 	printer := &alertPrinter{w: sio.out}
 	return runGateway(ctx, cfg, log, func(o *gateway.Options) {
 		prev := o.OnAlert
@@ -128,13 +126,41 @@ func cmdDemo(ctx context.Context, args []string, sio stdio) error {
 	})
 }
 
+// demoAddr is listen, with port 0 replaced by a port free a moment ago.
+func demoAddr(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("-listen %q: %w", listen, err)
+	}
+	if port != "0" {
+		return listen, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("-listen %q: %w", listen, err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
 // runFleet publishes the simulated fleet in real time until ctx ends,
 // reconnecting if the broker goes away.
 func runFleet(ctx context.Context, fleet *sim.Sim, addr string, log *slog.Logger) {
-	c, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + addr, ClientID: "firmware-sim", Logger: log})
-	if err != nil {
-		log.Error("simulator: connect", "err", err)
-		return
+	// The broker starts with the gateway, a moment after this.
+	var c *conn.Client
+	var err error
+	for start := time.Now(); ; {
+		if c, err = conn.Dial(ctx, conn.Options{Broker: "tcp://" + addr, ClientID: "firmware-sim", Logger: log}); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 30*time.Second {
+			log.Error("simulator: connect", "err", err)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	defer c.Close()
 	err = fleet.Run(ctx, func(topic string, payload []byte) error {

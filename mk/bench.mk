@@ -7,9 +7,12 @@
 #
 # 1. In process, real broker over TCP: throughput with publishers at QoS 0
 #    and QoS 1, journal on and off (BenchmarkE2EThroughput), and
-#    publish → upstream-alert latency at 5,000 msg/s (BenchmarkE2ELatency).
+#    publish → upstream-alert latency at 5,000 msg/s (BenchmarkE2ELatency),
+#    each with vigil subscribing to a broker (ingest=sub) and with vigil's
+#    embedded broker ingested in-process (ingest=inproc);
+#    VIGIL_E2E_INGEST=sub or inproc runs one.
 # 2. The real binaries as subprocesses (cmd/vigil-load): `vigil run` with its
-#    embedded broker, loaded by firmware-sim: throughput as fast as the
+#    embedded broker (in-process ingest), loaded by firmware-sim: throughput as fast as the
 #    simulator publishes, then paced at E2E_RATES (1,000 devices, -speed 1:
 #    what is processed and what is lost at each offered rate), and RSS with
 #    10,000 devices after a warm-up.

@@ -153,24 +153,42 @@ func (b *Broker) OnInbound(fn func(Publish) Verdict) {
 	b.inbound.fn.Store(&fn)
 }
 
+// FlushReleases writes the acknowledgements that Publish.Release buffered:
+// one write per client. Releasing a batch of messages and then flushing
+// costs one system call per client instead of one per message.
+func (b *Broker) FlushReleases() { b.inbound.flush() }
+
 // inboundHook calls OnInbound's function from mochi's OnPublish, which runs
 // before the acknowledgement and the delivery (server.go processPublish).
-// A held QoS 1 message is refused there (mochi then neither acknowledges
-// nor delivers it) and released by injecting the packet again, as if the
-// client had just sent it; the hook recognises it by client and packet id
-// (which the client cannot reuse before the acknowledgement) and passes it,
-// and mochi acknowledges and delivers it with its own, locked, writes.
+// A held QoS 1 message is refused there: mochi then neither acknowledges
+// nor delivers it, and it is not in mochi's in-flight state. Its release:
+//
+//   - usually nobody else subscribes to a sensor's topic and it is not
+//     retained: the release only owes the client its PUBACK, which is
+//     buffered per client and written by flush, under the client's lock
+//     (mochi writes whole packets under the same lock);
+//   - otherwise the packet is injected again, as if the client had just
+//     sent it, after that client's buffered PUBACKs: the hook recognises it
+//     by client and packet id (which the client cannot reuse before the
+//     PUBACK) and passes it, and mochi acknowledges and delivers it.
 type inboundHook struct {
 	mqtt.HookBase
 	srv      *mqtt.Server
 	fn       atomic.Pointer[func(Publish) Verdict]
 	released sync.Map // heldKey → struct{}: re-injected, to pass
+
+	mu      sync.Mutex
+	pending map[*mqtt.Client][]byte // PUBACKs to write
 }
 
 type heldKey struct {
 	cl *mqtt.Client
 	id uint16
 }
+
+// ackWriteTimeout bounds a write of buffered PUBACKs: a client that stops
+// reading is disconnected rather than stalling the others' releases.
+const ackWriteTimeout = 5 * time.Second
 
 func (h *inboundHook) ID() string { return "vigil-inbound" }
 
@@ -182,22 +200,19 @@ func (h *inboundHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 		return pk, nil
 	}
 	qos1 := pk.FixedHeader.Qos == 1
-	key := heldKey{cl, pk.PacketID}
 	if qos1 {
-		if _, ok := h.released.LoadAndDelete(key); ok {
+		if _, ok := h.released.LoadAndDelete(heldKey{cl, pk.PacketID}); ok {
 			return pk, nil
 		}
 	}
 	p := Publish{Client: cl.ID, Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos,
 		Dup: pk.FixedHeader.Dup, PacketID: pk.PacketID}
 	if qos1 {
-		p.Release = func() {
-			rp := pk
-			rp.Properties.TopicAliasFlag = false // the name is resolved already
-			h.released.Store(key, struct{}{})
-			if h.srv.InjectPacket(cl, rp) != nil || cl.Closed() {
-				h.released.Delete(key)
-			}
+		id := pk.PacketID
+		if !pk.FixedHeader.Retain && !h.subscribed(pk.TopicName) {
+			p.Release = func() { h.ack(cl, id) }
+		} else {
+			p.Release = func() { h.inject(cl, pk) }
 		}
 	}
 	switch (*fn)(p) {
@@ -209,6 +224,74 @@ func (h *inboundHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 		}
 	}
 	return pk, nil
+}
+
+// subscribed reports whether any client subscribes to topic.
+func (h *inboundHook) subscribed(topic string) bool {
+	s := h.srv.Topics.Subscribers(topic)
+	return len(s.Subscriptions) > 0 || len(s.Shared) > 0 || len(s.InlineSubscriptions) > 0
+}
+
+// ack buffers a PUBACK for flush.
+func (h *inboundHook) ack(cl *mqtt.Client, id uint16) {
+	h.mu.Lock()
+	if h.pending == nil {
+		h.pending = map[*mqtt.Client][]byte{}
+	}
+	h.pending[cl] = append(h.pending[cl], packets.Puback<<4, 2, byte(id>>8), byte(id))
+	h.mu.Unlock()
+}
+
+// inject releases a message mochi must deliver: the client's buffered
+// PUBACKs first, in order.
+func (h *inboundHook) inject(cl *mqtt.Client, pk packets.Packet) {
+	h.mu.Lock()
+	buf := h.pending[cl]
+	delete(h.pending, cl)
+	h.mu.Unlock()
+	writeAcks(cl, buf)
+	key := heldKey{cl, pk.PacketID}
+	pk.Properties.TopicAliasFlag = false // the name is resolved already
+	h.released.Store(key, struct{}{})
+	if h.srv.InjectPacket(cl, pk) != nil || cl.Closed() {
+		h.released.Delete(key)
+	}
+}
+
+func (h *inboundHook) flush() {
+	h.mu.Lock()
+	pending := h.pending
+	h.pending = nil
+	h.mu.Unlock()
+	for cl, buf := range pending {
+		writeAcks(cl, buf)
+	}
+}
+
+// writeAcks writes buf (whole PUBACK packets) to cl under its lock. A
+// client that has gone gets nothing: it sends the messages again when it
+// reconnects.
+func writeAcks(cl *mqtt.Client, buf []byte) {
+	if len(buf) == 0 || cl.Closed() {
+		return
+	}
+	cl.Lock()
+	c := cl.Net.Conn
+	var err error
+	if c != nil {
+		_ = c.SetWriteDeadline(time.Now().Add(ackWriteTimeout))
+		_, err = c.Write(buf)
+		// Back to mochi's own deadline: 1.5 keepalives, or none.
+		var d time.Time
+		if ka := cl.State.Keepalive; ka > 0 {
+			d = time.Now().Add(time.Duration(ka) * 1500 * time.Millisecond)
+		}
+		_ = c.SetWriteDeadline(d)
+	}
+	cl.Unlock()
+	if err != nil {
+		cl.Stop(fmt.Errorf("writing acknowledgements: %w", err))
+	}
 }
 
 // isLoopback reports whether host only ever accepts local connections.

@@ -44,6 +44,7 @@ type Ingest interface {
 // is then dropped and counted. When the gateway stops, a message not yet
 // queued is refused: the device sends it again after reconnecting.
 type inline struct {
+	b       *broker.Broker
 	queue   chan conn.Message
 	filters atomic.Pointer[[]string]
 
@@ -55,9 +56,9 @@ type inline struct {
 	running atomic.Bool
 
 	// releases are the held QoS 1 messages the journal writer has acked,
-	// released in order by their own goroutine: a release writes the
-	// PUBACK (a system call) and delivers the message to the broker's
-	// other subscribers, work the journal writer need not wait for.
+	// released in order by their own goroutine: their PUBACKs are written
+	// (a system call per client and batch), and a message other clients
+	// subscribe to is delivered, work the journal writer need not wait for.
 	releases    chan func()
 	releaseDone chan struct{}
 
@@ -79,7 +80,7 @@ func newInline(b *broker.Broker, filters []string, queue int) (*inline, error) {
 	if queue <= 0 {
 		queue = conn.DefaultQueue
 	}
-	in := &inline{queue: make(chan conn.Message, queue), stop: make(chan struct{}),
+	in := &inline{b: b, queue: make(chan conn.Message, queue), stop: make(chan struct{}),
 		releases: make(chan func(), queue), releaseDone: make(chan struct{})}
 	in.filters.Store(&fs)
 	b.OnInbound(in.inbound)
@@ -89,8 +90,24 @@ func newInline(b *broker.Broker, filters []string, queue int) (*inline, error) {
 
 func (in *inline) release() {
 	defer close(in.releaseDone)
+	defer in.b.FlushReleases()
 	for r := range in.releases {
 		r()
+		// What the journal writer acked meanwhile goes out with it: one
+		// write of PUBACKs per client.
+	more:
+		for i := 0; i < maxBatch; i++ {
+			select {
+			case r, ok := <-in.releases:
+				if !ok {
+					return
+				}
+				r()
+			default:
+				break more
+			}
+		}
+		in.b.FlushReleases()
 	}
 }
 

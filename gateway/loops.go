@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -88,37 +87,15 @@ func (g *Gateway) drain(msgs <-chan conn.Message) error {
 	}
 }
 
-// appendJournal journals recs in one transaction. The journal recognises a
-// message it already holds by its id (packet id, topic, payload). Only a
-// message the broker flags as a redelivery (DUP) may be one: a new message
-// that merely repeats an old one — a fresh broker session starts packet ids
-// again, and a sensor may send "21.5" twice — is journaled again under an id
-// of its own.
-func (g *Gateway) appendJournal(recs []store.Message, batch []conn.Message) error {
-	if _, err := g.db.Append(recs); err != nil {
-		return err
-	}
-	var again []int
-	for i := range recs {
-		if recs[i].Dup && !batch[i].Dup {
-			again = append(again, i)
-		}
-	}
-	if len(again) == 0 {
-		return nil
-	}
-	more := make([]store.Message, len(again))
-	for j, i := range again {
-		more[j] = recs[i]
-		more[j].Dedup = fmt.Sprintf("%s#%d.%d", recs[i].Dedup, time.Now().UnixNano(), j)
-	}
-	if _, err := g.db.Append(more); err != nil {
-		return err
-	}
-	for j, i := range again {
-		recs[i] = more[j]
-	}
-	return nil
+// appendJournal journals recs in one transaction. Only a message the
+// broker (or, in-process, the device) flags as a redelivery (DUP) is looked
+// up by its id (packet id, topic, payload; in-process also the client): a
+// new message that merely repeats an old one — a fresh session starts
+// packet ids again, and a sensor may send "21.5" twice — is journaled as
+// new (store.Message.Redelivered).
+func (g *Gateway) appendJournal(recs []store.Message) error {
+	_, err := g.db.Append(recs)
+	return err
 }
 
 // commit journals a batch in one transaction, acknowledges it and passes it
@@ -134,7 +111,7 @@ func (g *Gateway) commit(batch []conn.Message) {
 		for i, m := range batch {
 			recs[i] = store.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received, Dedup: dedupKey(m), Redelivered: m.Dup}
 		}
-		err := g.appendJournal(recs, batch)
+		err := g.appendJournal(recs)
 		if err != nil {
 			recs = nil
 			g.mu.Lock()

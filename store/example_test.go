@@ -26,11 +26,12 @@ func Example() {
 	cp, _, _ := db.LoadCheckpoint()
 	db.Journal(cp.Pos, func(m store.Message) error { return nil /* engine.Process(m) */ })
 
-	// Ingest: journal a batch, then ack; a Dup was journaled (and
-	// processed) before, so it is acked and skipped.
+	// Ingest: journal a batch, then ack. The second is the broker's
+	// redelivery (DUP) of the first: a Dup, journaled (and processed)
+	// before, so it is acked and skipped.
 	batch := []store.Message{
 		{Topic: "sensors/pump1/temperature", Payload: []byte(`{"temperature":81.5}`), Received: time.Now(), Dedup: "17/ab12"},
-		{Topic: "sensors/pump1/temperature", Payload: []byte(`{"temperature":81.5}`), Received: time.Now(), Dedup: "17/ab12"},
+		{Topic: "sensors/pump1/temperature", Payload: []byte(`{"temperature":81.5}`), Received: time.Now(), Dedup: "17/ab12", Redelivered: true},
 	}
 	db.Append(batch)
 	for _, m := range batch {

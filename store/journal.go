@@ -2,8 +2,7 @@ package store
 
 import (
 	"database/sql"
-	"errors"
-	"fmt"
+	"strings"
 	"time"
 )
 
@@ -18,16 +17,19 @@ type Message struct {
 	// Dedup is a broker-side id that recognises a redelivery (e.g. a
 	// QoS 1 message whose ack was lost in a disconnect); "" when unknown.
 	Dedup string
-	// Redelivered says the broker flagged the message as possibly sent
-	// before (MQTT DUP): only then is it also looked up among the ids a
-	// checkpoint has already covered (Options.DedupWindow), a lookup that
-	// would otherwise cost every message.
+	// Redelivered says the broker (or, with in-process ingest, the device)
+	// flagged the message as possibly sent before (MQTT DUP): only such a
+	// message is looked up by its Dedup id, in the journal and among the
+	// ids a checkpoint has already covered (Options.DedupWindow). A message
+	// not flagged is always appended, even if it repeats an earlier id: a
+	// fresh session starts packet ids again, and a sensor may send "21.5"
+	// twice.
 	Redelivered bool
-	// Dup is set by Append when a message with the same Dedup is already in
-	// the journal (not yet truncated by a checkpoint; with
-	// Options.DedupWindow, also one truncated within the window): it was
-	// not appended again and Pos is the earlier message's position. The pipeline acks it
-	// and does not process it a second time.
+	// Dup is set by Append for a Redelivered message whose Dedup id is
+	// already journaled (in the journal not yet truncated by a checkpoint,
+	// or, with Options.DedupWindow, truncated within the window): it was
+	// not appended again and Pos is the earlier message's position. The
+	// pipeline acks it and does not process it a second time.
 	Dup bool
 }
 
@@ -56,120 +58,125 @@ func (db *DB) append(msgs []Message) (uint64, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	if ok, err := db.appendBulk(tx, msgs); err != nil {
+	orig, err := db.originals(tx, msgs)
+	if err != nil {
 		return 0, err
-	} else if ok {
-		for i := range msgs {
-			msgs[i].Pos, msgs[i].Dup = db.lastPos+uint64(i)+1, false
-		}
-		return db.lastPos + uint64(len(msgs)), tx.Commit()
-	}
-	sel, ins := tx.Stmt(db.st.jDedup), tx.Stmt(db.st.jInsert)
-	var seen *sql.Stmt
-	if db.o.DedupWindow > 0 {
-		seen = tx.Stmt(db.st.seenGet)
 	}
 	next := db.lastPos
-	for i := range msgs {
-		m := &msgs[i]
-		m.Dup = false
-		var dedup any // NULL unless set, so the unique index ignores it
-		if m.Dedup != "" {
-			dedup = m.Dedup
-			if seen != nil && m.Redelivered { // the original may be checkpointed already
-				var p int64
-				switch err := seen.QueryRow(m.Dedup).Scan(&p); {
-				case err == nil:
-					m.Pos, m.Dup = uint64(p), true
+	fresh := msgs
+	if orig != nil {
+		// Redeliveries of journaled messages are left out, and a message
+		// redelivered within the batch finds its original in it too.
+		fresh = make([]Message, 0, len(msgs))
+		for i := range msgs {
+			m := &msgs[i]
+			if m.Redelivered && m.Dedup != "" {
+				if p, ok := orig[m.Dedup]; ok {
+					m.Pos, m.Dup = p, true
 					continue
-				case !errors.Is(err, sql.ErrNoRows):
-					return 0, err
 				}
 			}
-		}
-		payload := m.Payload
-		if payload == nil {
-			payload = []byte{} // NOT NULL column; an empty payload is valid MQTT
-		}
-		// Insert first and look the earlier position up only on a conflict:
-		// redeliveries are rare, and a lookup per message cost a third of
-		// Append's time.
-		res, err := ins.Exec(int64(next+1), m.Topic, payload, nanos(m.Received), dedup)
-		if err != nil {
-			return 0, err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return 0, err
-		} else if n == 0 {
-			var p int64
-			if err := sel.QueryRow(m.Dedup).Scan(&p); err != nil {
-				return 0, fmt.Errorf("look up redelivered %q: %w", m.Dedup, err)
+			next++
+			m.Pos, m.Dup = next, false
+			if m.Dedup != "" {
+				orig[m.Dedup] = next
 			}
-			m.Pos, m.Dup = uint64(p), true
-			continue
+			fresh = append(fresh, *m)
 		}
-		next++
-		m.Pos = next
+	} else {
+		for i := range msgs {
+			next++
+			msgs[i].Pos, msgs[i].Dup = next, false
+		}
+	}
+	if err := db.insert(tx, fresh); err != nil {
+		return 0, err
 	}
 	return next, tx.Commit()
 }
 
-// appendBulk journals msgs with multi-row INSERTs (bulkRows per statement):
-// one database/sql call per 128 messages instead of one each, which was
-// most of the journal's cost per message. It applies only when no message
-// is a redelivery and none collides with a journaled id — the common case;
-// otherwise (ok=false) it leaves the transaction as it found it and append
-// takes the row-by-row path, which looks each collision up.
-func (db *DB) appendBulk(tx *sql.Tx, msgs []Message) (ok bool, err error) {
-	if len(msgs) < 2 {
-		return false, nil
-	}
+// originals returns the journal positions of the Dedup ids that msgs'
+// redelivered messages carry, found in the journal or in dedup_seen (the
+// latest position of an id journaled more than once); nil when no message
+// is redelivered. Neither table indexes ids (see the schema), so this
+// scans both: rare, since only a redelivery asks.
+func (db *DB) originals(tx *sql.Tx, msgs []Message) (map[string]uint64, error) {
+	var ids []any
 	for i := range msgs {
-		if msgs[i].Redelivered {
-			return false, nil
+		if msgs[i].Redelivered && msgs[i].Dedup != "" {
+			ids = append(ids, msgs[i].Dedup)
 		}
 	}
-	if _, err := tx.Exec("SAVEPOINT bulk"); err != nil {
-		return false, err
+	if len(ids) == 0 {
+		return nil, nil
 	}
+	orig := map[string]uint64{}
+	tables := []string{"journal"}
+	if db.o.DedupWindow > 0 {
+		tables = append(tables, "dedup_seen")
+	}
+	for start := 0; start < len(ids); start += maxLookup {
+		chunk := ids[start:min(start+maxLookup, len(ids))]
+		in := strings.Repeat(",?", len(chunk))[1:]
+		for _, table := range tables {
+			rows, err := tx.Query("SELECT dedup, max(pos) FROM "+table+" WHERE dedup IN ("+in+") GROUP BY dedup", chunk...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var id string
+				var pos int64
+				if err := rows.Scan(&id, &pos); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				orig[id] = max(orig[id], uint64(pos))
+			}
+			if err := rows.Close(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return orig, nil
+}
+
+// maxLookup bounds the ids one lookup query carries.
+const maxLookup = 500
+
+// insert journals msgs, whose Pos are set, with multi-row INSERTs
+// (bulkRows per statement): one database/sql call per 128 messages instead
+// of one each, which was most of the journal's cost per message.
+func (db *DB) insert(tx *sql.Tx, msgs []Message) error {
 	args := make([]any, 0, 5*min(len(msgs), bulkRows))
 	for start := 0; start < len(msgs); start += bulkRows {
 		chunk := msgs[start:min(start+bulkRows, len(msgs))]
 		args = args[:0]
 		for i := range chunk {
 			m := &chunk[i]
-			var dedup any
+			var dedup any // NULL when unknown
 			if m.Dedup != "" {
 				dedup = m.Dedup
 			}
 			payload := m.Payload
 			if payload == nil {
-				payload = []byte{}
+				payload = []byte{} // NOT NULL column; an empty payload is valid MQTT
 			}
-			args = append(args, int64(db.lastPos+uint64(start+i)+1), m.Topic, payload, nanos(m.Received), dedup)
+			args = append(args, int64(m.Pos), m.Topic, payload, nanos(m.Received), dedup)
 		}
-		var res sql.Result
-		if len(chunk) == bulkRows {
-			res, err = tx.Stmt(db.st.jBulk).Exec(args...)
-		} else {
-			res, err = tx.Exec(bulkInsertSQL(len(chunk)), args...)
+		var err error
+		switch len(chunk) {
+		case bulkRows:
+			_, err = tx.Stmt(db.st.jBulk).Exec(args...)
+		case 1:
+			_, err = tx.Stmt(db.st.jInsert).Exec(args...)
+		default:
+			_, err = tx.Exec(bulkInsertSQL(len(chunk)), args...)
 		}
 		if err != nil {
-			return false, err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return false, err
-		} else if int(n) != len(chunk) {
-			// A collision: undo the bulk rows, go row by row.
-			if _, err := tx.Exec("ROLLBACK TO bulk"); err != nil {
-				return false, err
-			}
-			_, err := tx.Exec("RELEASE bulk")
-			return false, err
+			return err
 		}
 	}
-	_, err = tx.Exec("RELEASE bulk")
-	return err == nil, err
+	return nil
 }
 
 // journalChunk is how many rows Journal reads per query. Reading in chunks

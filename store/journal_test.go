@@ -101,6 +101,12 @@ func TestJournalChunkedReadAllowsWrites(t *testing.T) {
 	}
 }
 
+// redo is m flagged as a redelivery (MQTT DUP).
+func redo(m Message) Message {
+	m.Redelivered = true
+	return m
+}
+
 func TestJournalDedup(t *testing.T) {
 	db := openTest(t, Options{})
 	first := []Message{msg("a", "1", "m1"), msg("a", "2", "m2"), msg("a", "3", "")}
@@ -114,12 +120,18 @@ func TestJournalDedup(t *testing.T) {
 		wantDup   []bool
 		wantAdded int
 	}{
-		{"redelivery of journaled", []Message{msg("a", "1", "m1"), msg("a", "4", "m4")},
+		{"redelivery of journaled", []Message{redo(msg("a", "1", "m1")), msg("a", "4", "m4")},
 			[]uint64{1, 4}, []bool{true, false}, 1},
-		{"twice in one batch", []Message{msg("a", "5", "m5"), msg("a", "5", "m5"), msg("a", "6", "")},
+		{"redelivered twice in one batch", []Message{msg("a", "5", "m5"), redo(msg("a", "5", "m5")), msg("a", "6", "")},
 			[]uint64{5, 5, 6}, []bool{false, true, false}, 2},
-		{"no dedup id never dup", []Message{msg("a", "3", ""), msg("a", "3", "")},
-			[]uint64{7, 8}, []bool{false, false}, 2},
+		{"a repeat not flagged is new", []Message{msg("a", "1", "m1")},
+			[]uint64{7}, []bool{false}, 1},
+		{"redelivery finds the latest", []Message{redo(msg("a", "1", "m1"))},
+			[]uint64{7}, []bool{true}, 0},
+		{"redelivery of an unknown id is new", []Message{redo(msg("a", "9", "m9"))},
+			[]uint64{8}, []bool{false}, 1},
+		{"no dedup id never dup", []Message{msg("a", "3", ""), redo(msg("a", "3", ""))},
+			[]uint64{9, 10}, []bool{false, false}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,17 +150,33 @@ func TestJournalDedup(t *testing.T) {
 	}
 	// Survives a restart.
 	db = reopen(t, db)
-	b := []Message{msg("a", "2", "m2")}
+	b := []Message{redo(msg("a", "2", "m2"))}
 	if _, err := db.Append(b); err != nil || !b[0].Dup || b[0].Pos != 2 {
 		t.Fatalf("after reopen: %+v %v", b[0], err)
 	}
-	// Once a checkpoint truncated it, the id is forgotten (see Message.Dedup).
+	// Once a checkpoint truncated it, the id is forgotten (without a
+	// DedupWindow; see Message.Dedup).
 	if err := saveAndPrune(db, Checkpoint{Pos: 2}); err != nil {
 		t.Fatal(err)
 	}
-	b = []Message{msg("a", "2", "m2")}
-	if _, err := db.Append(b); err != nil || b[0].Dup || b[0].Pos != 9 {
+	b = []Message{redo(msg("a", "2", "m2"))}
+	if _, err := db.Append(b); err != nil || b[0].Dup || b[0].Pos != 11 {
 		t.Fatalf("after truncation: %+v %v", b[0], err)
+	}
+	// Many redeliveries at once: the lookup goes in chunks.
+	var many []Message
+	for i := range 2*maxLookup + 3 {
+		many = append(many, msg("b", fmt.Sprint(i), fmt.Sprint("k", i)))
+	}
+	if _, err := db.Append(many); err != nil {
+		t.Fatal(err)
+	}
+	want := positions(many)
+	for i := range many {
+		many[i] = redo(many[i])
+	}
+	if n, err := db.Append(many); err != nil || n != 0 || !reflect.DeepEqual(positions(many), want) {
+		t.Fatalf("redelivered %d: added %d (%v), positions equal %v", len(many), n, err, reflect.DeepEqual(positions(many), want))
 	}
 }
 
@@ -329,8 +357,8 @@ func TestMigrateFromV1(t *testing.T) {
 	if len(got) != 1 || got[0].Pos != 7 || got[0].Topic != "old" || got[0].Dedup != "d7" {
 		t.Fatalf("journal after migration: %+v", got)
 	}
-	b := []Message{msg("new", "x", "d7"), msg("new", "y", "")}
-	if _, err := db.Append(b); err != nil || !b[0].Dup || b[1].Pos != 8 {
+	b := []Message{redo(msg("new", "x", "d7")), msg("new", "y", "")}
+	if _, err := db.Append(b); err != nil || !b[0].Dup || b[0].Pos != 7 || b[1].Pos != 8 {
 		t.Fatalf("append after migration: %+v %v", b, err)
 	}
 	// The new table works.
@@ -423,14 +451,20 @@ func TestAppendBulkAndFallback(t *testing.T) {
 	}
 	again := []Message{
 		{Topic: "x", Payload: []byte("d"), Dedup: "new1"},
-		{Topic: "t/5", Payload: []byte("5"), Dedup: "id5"}, // collides, not flagged DUP
+		{Topic: "t/5", Payload: []byte("5"), Dedup: "id5", Redelivered: true}, // its original is journaled
 		{Topic: "x", Payload: []byte("e"), Dedup: "new2"},
+		{Topic: "t/6", Payload: []byte("6"), Dedup: "id6"}, // repeats an id, not flagged: new
 	}
 	n, err := db.Append(again)
 	last := uint64(len(big))
-	if err != nil || n != 2 || again[0].Pos != last+1 || !again[1].Dup || again[1].Pos != 6 || again[2].Pos != last+2 {
-		t.Fatalf("fallback: n %d err %v, %+v", n, err, again)
+	if err != nil || n != 3 || again[0].Pos != last+1 || !again[1].Dup || again[1].Pos != 6 || again[2].Pos != last+2 || again[3].Dup || again[3].Pos != last+3 {
+		t.Fatalf("redelivery among new: n %d err %v, %+v", n, err, again)
 	}
+	got := readJournal(t, db, last)
+	if len(got) != 3 || got[0].Pos != last+1 || got[1].Pos != last+2 || got[2].Pos != last+3 || got[2].Topic != "t/6" {
+		t.Fatalf("journal after %d: %+v", last, got)
+	}
+	last++
 	if db.LastPos() != last+2 {
 		t.Fatalf("LastPos %d, want %d", db.LastPos(), last+2)
 	}

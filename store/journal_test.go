@@ -469,3 +469,37 @@ func TestAppendBulkAndFallback(t *testing.T) {
 		t.Fatalf("LastPos %d, want %d", db.LastPos(), last+2)
 	}
 }
+
+// TestMigrateFromV2: schema 3 drops the unique index on journal ids and
+// rebuilds dedup_seen without one; the ids it held still find their
+// originals.
+func TestMigrateFromV2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, q := range []string{migrations[0], migrations[1], "PRAGMA user_version = 2",
+		`INSERT INTO journal(pos, topic, payload, received, dedup) VALUES (7, 'old', x'01', 0, 'd7')`,
+		fmt.Sprintf(`INSERT INTO dedup_seen(dedup, pos, received) VALUES ('d5', 5, %d)`, now.UnixNano()),
+		`INSERT INTO checkpoint(id, pos, version, taken) VALUES (1, 6, 1, 0)`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+
+	db := openTest(t, Options{Path: path, DedupWindow: time.Hour})
+	var v, idx int
+	if err := db.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion || v < 3 {
+		t.Fatalf("user_version %d (%v), want %d", v, err, SchemaVersion)
+	}
+	if err := db.w.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'journal_dedup'`).Scan(&idx); err != nil || idx != 0 {
+		t.Fatalf("journal_dedup still there (%d, %v)", idx, err)
+	}
+	b := []Message{redo(msg("new", "x", "d7")), redo(msg("new", "y", "d5")), msg("new", "z", "d7")}
+	if _, err := db.Append(b); err != nil || !b[0].Dup || b[0].Pos != 7 || !b[1].Dup || b[1].Pos != 5 || b[2].Dup || b[2].Pos != 8 {
+		t.Fatalf("append after migration: %+v %v", b, err)
+	}
+}

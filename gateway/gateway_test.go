@@ -288,19 +288,36 @@ func TestUpstreamOutage(t *testing.T) {
 // TestReload: a changed rule file takes effect; an invalid one is rejected
 // and the old rules keep running with their state.
 func TestReload(t *testing.T) {
+	for _, inProcess := range []bool{false, true} {
+		t.Run(fmt.Sprintf("in-process=%v", inProcess), func(t *testing.T) { testReload(t, inProcess) })
+	}
+}
+
+// testReload: with in-process ingest a new rule's topics are taken from the
+// embedded broker as soon as the rules are reloaded, as a subscription
+// would be extended.
+func testReload(t *testing.T, inProcess bool) {
 	b := startBroker(t, "")
 	dir := t.TempDir()
 	up := watchUpstream(t, b.Addr())
-	c := config(t, dir, b.Addr(), b.Addr(), `
+	const three = `
 rules:
   - name: three
     from: meters/{m}/kwh
     key: m
     window: {count: 3}
     aggregate: {total: sum(kwh)}
-`)
+`
+	c := config(t, dir, b.Addr(), b.Addr(), three)
+	if inProcess {
+		c = inProcessConfig(t, dir, b.Addr(), three)
+	}
 	g, _ := start(t, c)
-	dev := device(t, b.Addr())
+	devAddr := b.Addr()
+	if inProcess {
+		devAddr = g.Broker().Addr()
+	}
+	dev := device(t, devAddr)
 	base := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
 	send := func(i int, topic string) {
 		publish(t, dev, topic, fmt.Sprintf(`{"kwh": %d, "ts": %q}`, i, base.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))

@@ -89,6 +89,12 @@ func (d *Decoder) fastJSON(payload []byte, flat bool) (v any, isFlat, ok bool) {
 	if err != nil {
 		return nil, false, false
 	}
+	return d.fromParsed(pv, esc, flat)
+}
+
+// fromParsed is fastJSON once the payload is parsed: pv is valid JSON but
+// for its numbers, which convert checks one by one.
+func (d *Decoder) fromParsed(pv *fastjson.Value, esc, flat bool) (v any, isFlat, ok bool) {
 	d.gen++
 	if flat && pv.Type() == fastjson.TypeObject {
 		if d.flat(pv, esc) {

@@ -203,7 +203,11 @@ func (d *Decoder) DecodeParsed(v *fastjson.Value, timeField string, recv time.Ti
 // fastEvents turns what the fast path decoded into events.
 func (d *Decoder) fastEvents(v any, isFlat bool, timeField string, recv time.Time) ([]Decoded, error) {
 	if isFlat {
-		t, err := eventTime(flatFields{d.fk, d.fv}, timeField, recv)
+		// Through a pointer: a flatFields value in the interface would be
+		// allocated, one per event.
+		d.ff = flatFields{d.fk, d.fv}
+		t, err := eventTime(&d.ff, timeField, recv)
+		d.ff = flatFields{}
 		if err != nil {
 			return nil, err
 		}

@@ -44,12 +44,23 @@ type Decoder struct {
 	// flat fields of the last payload (DecodeFlat)
 	fk []string
 	fv []any
+	ff flatFields // fk and fv for eventTime
 	// shape: the names of the last flat payload in order, the likely
 	// names of the next one, found without hashing.
 	shape []*name
 	// strs caches boxed string values: a device sends the same few (a
 	// unit, a status, its own id) in message after message.
 	strs [strCacheSize]strEntry
+	// floats caches boxed numbers the same way.
+	floats [1 << floatCacheBits]floatEntry
+}
+
+const floatCacheBits = 8 // 256 entries
+
+type floatEntry struct {
+	bits uint64 // math.Float64bits of the value v holds
+	v    any
+	tag  uint32
 }
 
 const (
@@ -261,11 +272,28 @@ var boxedInts = func() (out [256]any) {
 	return
 }()
 
-func boxFloat(f float64) any {
+// boxFloat returns f boxed: the whole numbers 0–255 from boxedInts, other
+// values from a cache like strs' (a reading such as 21.5 or a price comes
+// again and again), anything else allocated.
+func (d *Decoder) boxFloat(f float64) any {
 	if f >= 0 && f < 256 && f == math.Trunc(f) && !math.Signbit(f) {
 		return boxedInts[int(f)]
 	}
-	return f
+	bits := math.Float64bits(f)
+	h := bits * 0x9E3779B97F4A7C15
+	e := &d.floats[h>>(64-floatCacheBits)]
+	if e.v != nil && e.bits == bits {
+		return e.v
+	}
+	var v any = f
+	// Cached the second time its hash comes by, as strs are: a timestamp
+	// or a counter does not push out the values that repeat.
+	if tag := uint32(h); e.tag == tag {
+		e.bits, e.v = bits, v
+	} else {
+		e.tag = tag
+	}
+	return v
 }
 
 // pow10 are the powers of ten a float64 holds exactly.
@@ -356,7 +384,7 @@ func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
 	case fastjson.TypeNumber:
 		d.num = v.MarshalTo(d.num[:0])
 		if f, ok := simpleFloat(d.num); ok {
-			return boxFloat(f), true
+			return d.boxFloat(f), true
 		}
 		if !jsonNumber(d.num) {
 			return nil, false
@@ -365,7 +393,7 @@ func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
 		if err != nil {
 			return nil, false
 		}
-		return boxFloat(f), true
+		return d.boxFloat(f), true
 	case fastjson.TypeTrue:
 		return true, true
 	case fastjson.TypeFalse:

@@ -274,3 +274,22 @@ func FuzzFilter(f *testing.F) {
 		}
 	})
 }
+
+// TestBoxFloatCache: a cached box always holds the value asked for, also
+// for values that share a cache slot, -0 and the boxed whole numbers.
+func TestBoxFloatCache(t *testing.T) {
+	d := NewDecoder()
+	rng := rand.New(rand.NewPCG(3, 4))
+	vals := []float64{0, math.Copysign(0, -1), 1, 255, 256, -1, 21.5, 1e300, 5e-324}
+	for range 5000 {
+		vals = append(vals, float64(rng.IntN(2000))/4, rng.NormFloat64())
+	}
+	for range 3 {
+		for _, f := range vals {
+			got, ok := d.boxFloat(f).(float64)
+			if !ok || math.Float64bits(got) != math.Float64bits(f) {
+				t.Fatalf("boxFloat(%v) = %v", f, got)
+			}
+		}
+	}
+}

@@ -36,8 +36,7 @@ func (e *Engine) processFlat(rt *route, d ingest.Decoded, t time.Time, alerts []
 		fv.f.Keys, fv.f.Vals = d.Keys, d.Vals
 		fv.f.Topic, fv.f.Time = rt.topic, t
 		for j, c := range rv.caps {
-			fv.f.ExtraKeys = append(fv.f.ExtraKeys, c.Name)
-			fv.f.ExtraVals = append(fv.f.ExtraVals, rv.vals[j])
+			fv.f.Push(c.Name, rv.vals[j])
 		}
 	}
 	for i, v := range rt.rules {

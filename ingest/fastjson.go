@@ -311,31 +311,41 @@ func simpleFloat(b []byte) (float64, bool) {
 	if neg {
 		b = b[1:]
 	}
-	if len(b) == 0 || b[0] == '.' || b[0] == '0' && len(b) > 1 && b[1] != '.' || b[len(b)-1] == '.' {
+	if len(b) == 0 {
 		return 0, false
 	}
 	var mant uint64
-	digits, frac, dot := 0, 0, false
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			if digits == 15 {
-				return 0, false
-			}
-			mant = mant*10 + uint64(c-'0')
-			if mant != 0 {
-				digits++
-			}
-			if dot {
-				frac++
-			}
-		case c == '.' && !dot:
-			dot = true
-		default:
+	i := 0
+	if b[0] == '0' {
+		i = 1
+	} else {
+		for ; i < len(b) && b[i]-'0' <= 9; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+		}
+		if i == 0 {
 			return 0, false
 		}
 	}
-	if frac >= len(pow10) {
+	frac := 0
+	if i < len(b) {
+		if b[i] != '.' {
+			return 0, false
+		}
+		i++
+		start := i
+		for ; i < len(b) && b[i]-'0' <= 9; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+		}
+		if frac = i - start; frac == 0 || i < len(b) {
+			return 0, false
+		}
+	}
+	// At most 19 digits cannot overflow mant; below 10^15, mant is exact.
+	digits := len(b)
+	if frac > 0 {
+		digits-- // the point
+	}
+	if digits > 19 || mant >= 1e15 || frac >= len(pow10) {
 		return 0, false
 	}
 	f := float64(mant) / pow10[frac]

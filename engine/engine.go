@@ -67,6 +67,7 @@ type Engine struct {
 	stats      Stats
 	decErr     map[string]uint64 // per source filter ("" = no source)
 	recv       time.Time         // receive time of the message in process
+	recvSet    bool              // !recv.IsZero()
 	seq        uint64            // events processed, the Seq of the last one
 	routes     map[string]*route // per topic; see route.go
 	tableNames []string          // the tables in a fixed order, for routes
@@ -225,7 +226,7 @@ func (e *Engine) process(m Message, parsed *fastjson.Value) (_ []event.Alert, ok
 		decoded, err = e.dec.Decode(format, m.Payload, timeField, m.Received)
 	}
 	e.stats.Messages++
-	e.recv = m.Received
+	e.recv, e.recvSet = m.Received, !m.Received.IsZero()
 	if err != nil {
 		e.stats.DecodeErrors++
 		e.decErr[srcName]++

@@ -150,10 +150,6 @@ func (p *RecordParser) parseOnce(line []byte, seq uint64) (Message, *fastjson.Va
 	if plain, esc := ingest.PlainJSON(line); !plain || esc {
 		return Message{}, nil, false
 	}
-	// Brackets in strings count too: this only errs on the side of Parse.
-	if bytes.Count(line, []byte{'{'})+bytes.Count(line, []byte{'['}) > ingest.MaxDepth {
-		return Message{}, nil, false
-	}
 	v, err := p.json.ParseBytes(line)
 	if err != nil {
 		return Message{}, nil, false

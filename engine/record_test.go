@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +120,12 @@ var processRecordSeeds = append(append([]string{}, recordSeeds...),
 	`{"topic":"dev/b/value","payload":{"x":9}}`,
 	`{"topic":"dev/b/x","payload":{"x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}`,
 	`{"topic":"dev/b/x","payload":{"x":9},"time":""}`,
+	// nesting: 32 levels are a payload, 33 are not
+	`{"topic":"dev/b/x","payload":{"x":`+strings.Repeat("[", 31)+"1"+strings.Repeat("]", 31)+`,"ts":1767571260}}`,
+	`{"topic":"dev/b/x","payload":{"x":`+strings.Repeat("[", 32)+"1"+strings.Repeat("]", 32)+`,"ts":1767571260}}`,
+	`{"topic":"dev/b/x","payload":{"x":`+strings.Repeat(`{"a":`, 31)+"1"+strings.Repeat("}", 31)+`,"ts":1767571260}}`,
+	`{"topic":"dev/b/x","payload":{"x":`+strings.Repeat(`{"a":`, 32)+"1"+strings.Repeat("}", 32)+`,"ts":1767571260}}`,
+	`{"topic":"shop/s1/orders","payload":{"x":`+strings.Repeat("[", 32)+"1"+strings.Repeat("]", 32)+`,"amount":200}}`,
 	`{"topic":"dev/b/x","payload":{"x":9},"time":"2026-01-05 10:00"}`,
 	`{"topic":"dev/b/x","payload":{"x":9},"time":5}`,
 	`{"topic":"dev/b/x","payload":{},"time":"2026-01-05T10:00:00Z"}`,

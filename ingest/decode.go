@@ -180,11 +180,12 @@ func (d *Decoder) decodeJSON(payload []byte, timeField string, recv time.Time, f
 // DecodeParsed is DecodeFlat (flat) or Decode of a JSON object payload the
 // caller has already parsed with fastjson, as part of a larger document:
 // a recorded line, read once. The caller vouches for what decode checks
-// on the text: v was parsed from text of at most MaxPayload bytes, nested
-// at most MaxDepth deep, that PlainJSON calls plain and without escapes.
-// Numbers are checked here, as in Decode. ok=false: the fast path
-// declines (an invalid number, a name repeated or escaped, a number out
-// of range …), nothing is decoded, and the caller decodes the payload's
+// on the text: v was parsed from text of at most MaxPayload bytes that
+// PlainJSON calls plain and without escapes. Numbers and nesting are
+// checked here, as in Decode. ok=false: the fast path declines (an
+// invalid number, nesting deeper than MaxDepth, a name repeated or
+// escaped, a number out of range …), nothing is decoded, and the caller
+// decodes the payload's
 // text with Decode or DecodeFlat instead, which gives the result or the
 // error. The engine's FuzzProcessRecord holds the two ways to the same
 // alerts, errors and counters.

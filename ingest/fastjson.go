@@ -113,7 +113,7 @@ func (d *Decoder) fromParsed(pv *fastjson.Value, esc, flat bool) (v any, isFlat,
 		}
 		d.gen++ // the names flat saw are not this attempt's
 	}
-	v, ok = d.convert(pv, extraFields)
+	v, ok = d.convert(pv, extraFields, 1)
 	return v, false, ok
 }
 
@@ -151,7 +151,7 @@ func (d *Decoder) flat(v *fastjson.Value, esc bool) bool {
 		}
 		n.gen = d.gen
 		var x any
-		if x, ok = d.convert(v, 0); ok {
+		if x, ok = d.convert(v, 0, 2); ok {
 			d.fk = append(d.fk, n.s)
 			d.fv = append(d.fv, x)
 		}
@@ -356,10 +356,16 @@ func simpleFloat(b []byte) (float64, bool) {
 }
 
 // convert copies a parsed value out of the parser's memory into Go values
-// as encoding/json would decode it into an interface.
-func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
+// as encoding/json would decode it into an interface. depth is the nesting
+// level of v (the payload is at 1): an object or array deeper than
+// MaxDepth is declined, as checkDepth would refuse it (DecodeParsed has no
+// text for checkDepth to count).
+func (d *Decoder) convert(v *fastjson.Value, extra, depth int) (any, bool) {
 	switch v.Type() {
 	case fastjson.TypeObject:
+		if depth > MaxDepth {
+			return nil, false
+		}
 		o, _ := v.Object()
 		m := make(map[string]any, o.Len()+extra)
 		ok := true
@@ -372,16 +378,19 @@ func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
 				return
 			}
 			var x any
-			if x, ok = d.convert(v, 0); ok {
+			if x, ok = d.convert(v, 0, depth+1); ok {
 				m[d.key(k)] = x
 			}
 		})
 		return m, ok
 	case fastjson.TypeArray:
+		if depth > MaxDepth {
+			return nil, false
+		}
 		a, _ := v.Array()
 		out := make([]any, len(a))
 		for i, e := range a {
-			x, ok := d.convert(e, 0)
+			x, ok := d.convert(e, 0, depth+1)
 			if !ok {
 				return nil, false
 			}

@@ -61,7 +61,7 @@ type ident struct {
 	name    string
 	special uint8  // identTopic, identTime: what Flat keeps apart
 	hint    int    // where Flat found name among its keys last time
-	key     string // the key found there (equal to name)
+	key     string // the key found there; name until then (never "" for another name)
 }
 
 const (
@@ -71,7 +71,7 @@ const (
 )
 
 func newIdent(name string) *ident {
-	id := &ident{name: name}
+	id := &ident{name: name, key: name}
 	switch name {
 	case "topic":
 		id.special = identTopic

@@ -109,6 +109,21 @@ func checkFlatVars(t *testing.T, p *Program, env map[string]any) {
 	}
 }
 
+// TestFlatVarNoFalseHint: before a variable is first found, its hint must
+// not take a field of another name at the hinted place (FuzzFlatPath found
+// an empty field name read as amount).
+func TestFlatVarNoFalseHint(t *testing.T) {
+	p, err := compileTest(`amount < 50`, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Flat{Keys: []string{""}, Vals: []any{0.0}}
+	if v, ok := p.fast(f); ok && v.k == fBool && v.b {
+		t.Fatalf("amount read from the field named \"\": %+v", v)
+	}
+	checkFlatVars(t, p, map[string]any{"": 0.0})
+}
+
 var errNotBool = errorString("not a boolean")
 
 type errorString string

@@ -173,15 +173,11 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		m, err := records.Parse(line, uint64(s.lines))
+		alerts, err := eng.ProcessRecord(&records, line, uint64(s.lines))
 		if err != nil {
-			s.badf(s.lines, "%v", err)
-			continue
-		}
-		alerts, err := eng.Process(m)
-		if err != nil {
+			var re *engine.RecordError
 			var de *engine.DecodeError
-			if errors.As(err, &de) {
+			if errors.As(err, &re) || errors.As(err, &de) {
 				s.badf(s.lines, "%v", err)
 			} else {
 				return s, err

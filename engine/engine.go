@@ -14,6 +14,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/valyala/fastjson"
 	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/ingest"
 	"github.com/vigil-gw/vigil/rules"
@@ -66,6 +67,7 @@ type Engine struct {
 	stats      Stats
 	decErr     map[string]uint64 // per source filter ("" = no source)
 	recv       time.Time         // receive time of the message in process
+	recvSet    bool              // !recv.IsZero()
 	seq        uint64            // events processed, the Seq of the last one
 	routes     map[string]*route // per topic; see route.go
 	tableNames []string          // the tables in a fixed order, for routes
@@ -73,6 +75,7 @@ type Engine struct {
 	dec        *ingest.Decoder
 	flatViews  []*flatView
 	flatEvents uint64 // events that took the flat path (tests)
+	parsedOnce uint64 // records decoded from the line's parse (tests)
 }
 
 // Stats are the engine-wide counters.
@@ -190,8 +193,15 @@ func (d *DecodeError) Unwrap() error { return d.Err }
 // (counted); expression errors are counted per rule and do not stop the
 // other rules.
 func (e *Engine) Process(m Message) ([]event.Alert, error) {
-	e.stats.Messages++
-	e.recv = m.Received
+	alerts, _, err := e.process(m, nil)
+	return alerts, err
+}
+
+// process is Process; with parsed set, the message's payload is that JSON
+// object instead of m.Payload (see ProcessRecord), and ok=false says the
+// decoder declined it before anything was counted or changed: the caller
+// then processes the payload's text.
+func (e *Engine) process(m Message, parsed *fastjson.Value) (_ []event.Alert, ok bool, _ error) {
 	rt := e.route(m.Topic)
 	src := rt.src
 	var format ingest.Format
@@ -201,15 +211,26 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 	}
 	var decoded []ingest.Decoded
 	var err error
-	if rt.flat {
+	switch {
+	case parsed != nil:
+		if format != ingest.Auto && format != ingest.JSON {
+			return nil, false, nil
+		}
+		if decoded, ok, err = e.dec.DecodeParsed(parsed, timeField, m.Received, rt.flat); !ok {
+			return nil, false, nil
+		}
+		e.parsedOnce++
+	case rt.flat:
 		decoded, err = e.dec.DecodeFlat(format, m.Payload, timeField, m.Received)
-	} else {
+	default:
 		decoded, err = e.dec.Decode(format, m.Payload, timeField, m.Received)
 	}
+	e.stats.Messages++
+	e.recv, e.recvSet = m.Received, !m.Received.IsZero()
 	if err != nil {
 		e.stats.DecodeErrors++
 		e.decErr[srcName]++
-		return nil, &DecodeError{Topic: m.Topic, Err: err}
+		return nil, true, &DecodeError{Topic: m.Topic, Err: err}
 	}
 	var alerts []event.Alert
 	for _, d := range decoded {
@@ -262,7 +283,7 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 			}
 		}
 	}
-	return alerts, nil
+	return alerts, true, nil
 }
 
 // Tick advances every rule on the gateway's clock: a rule whose newest event

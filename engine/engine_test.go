@@ -244,3 +244,20 @@ func TestMaxFuture(t *testing.T) {
 		t.Fatalf("%+v future=%d", got, e.Stats().Future)
 	}
 }
+
+// TestInstantOrdersAsTime: the watermark's inline comparison orders event
+// times as time.Time.After does, before 1970 and within a second too.
+func TestInstantOrdersAsTime(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	times := []time.Time{{}, time.Unix(0, 0), time.Unix(-1, 999999999), time.Unix(1767571200, 0), time.Unix(1767571200, 1)}
+	for range 2000 {
+		times = append(times, time.Unix(rng.Int64N(1<<36)-1<<35, rng.Int64N(1e9)).UTC(), time.Unix(1767571200, rng.Int64N(3)))
+	}
+	for _, a := range times {
+		for _, b := range times[:50] {
+			if got, want := instantOf(a).after(instantOf(b)), a.After(b); got != want {
+				t.Fatalf("%v after %v: %v, time.After %v", a, b, got, want)
+			}
+		}
+	}
+}

@@ -36,13 +36,13 @@ func (e *Engine) processFlat(rt *route, d ingest.Decoded, t time.Time, alerts []
 		fv.f.Keys, fv.f.Vals = d.Keys, d.Vals
 		fv.f.Topic, fv.f.Time = rt.topic, t
 		for j, c := range rv.caps {
-			fv.f.ExtraKeys = append(fv.f.ExtraKeys, c.Name)
-			fv.f.ExtraVals = append(fv.f.ExtraVals, rv.vals[j])
+			fv.f.Push(c.Name, rv.vals[j])
 		}
 	}
+	at := instantOf(t)
 	for i, v := range rt.rules {
 		if v >= 0 {
-			alerts = e.rules[i].processFlat(e, e.flatViews[v], t, alerts)
+			alerts = e.rules[i].processFlat(e, e.flatViews[v], t, at, alerts)
 		}
 	}
 	for _, fv := range e.flatViews[:len(rt.views)] {
@@ -53,8 +53,8 @@ func (e *Engine) processFlat(rt *route, d ingest.Decoded, t time.Time, alerts []
 }
 
 // processFlat is process for a stateless rule on a flat event.
-func (rs *ruleState) processFlat(e *Engine, fv *flatView, t time.Time, alerts []event.Alert) []event.Alert {
-	rs.observe(e, t)
+func (rs *ruleState) processFlat(e *Engine, fv *flatView, t time.Time, at instant, alerts []event.Alert) []event.Alert {
+	rs.observe(e, t, at)
 	if rs.r.Where != nil {
 		b, err := rs.r.Where.BoolFlat(&fv.f)
 		if err != nil {

@@ -1,8 +1,14 @@
 package engine
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/rules"
 )
 
 var recordSeeds = []string{
@@ -78,5 +84,122 @@ func TestParseRecordOwnsPayload(t *testing.T) {
 		if string(m.Payload) != want {
 			t.Fatalf("%s: payload changed with the line: %q", s, m.Payload)
 		}
+	}
+}
+
+// recordRules mix the flat path (flatRules), the map path (a window and a
+// table on dev/#), a source with its own time field and one with a format
+// the parsed payload cannot take.
+const recordRules = flatRules + `
+  - {name: win, from: "dev/{d}/#", key: d, window: {tumbling: 1m}, aggregate: {n: count(), s: sum(x)}}
+  - {name: hot, from: "dev/{d}/#", where: 'x > 5 && lookup("last", d) != nil', key: d, message: "{{x}}"}
+sources:
+  - {from: "dev/+/influx", format: influx}
+  - {from: "dev/+/value", format: value}
+  - {from: "dev/+/t", time: created, format: json}
+tables:
+  - {name: last, from: "dev/{d}/#", key: d}
+`
+
+var processRecordSeeds = append(append([]string{}, recordSeeds...),
+	`{"topic":"shop/s1/orders","payload":{"order":"o1","customer":"c1","amount":1500.5,"qty":3,"country":"FR","express":true,"ts":1767571200000}}`,
+	`{"topic":"shop/s7/orders","payload":{"amount":20,"store":"x","topic":"t"},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"shop/s2/orders","payload":{"amount":01,"country":"FR"},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"shop/s2/orders","payload":{"amount":1.,"country":"FR"},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"shop/s2/orders","payload":{"amount":NaN,"country":"FR"},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"shop/s2/orders","payload":{"amount":1e400},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"shop/s2/orders","payload":{"amount":5,"amount":7000},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"shop/s2/orders","payload":{"a":{"b":[1,{"c":null}]},"amount":150,"ts":"2026-01-05T10:00:00Z"}}`,
+	`{"topic":"shop/s2/orders","payload":{"amount":150}}`,
+	`{"topic":"shop/s2/orders","payload":{"amount":150,"ts":99999999999999999999}}`,
+	`{"topic":"dev/a/t","payload":{"x":7,"created":1767571200},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"dev/a/t","payload":{"x":7,"ts":1767571200},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"dev/b/x","payload":{"x":9,"ts":1767571260},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"dev/b/x","payload":{"x":9,"x":1,"ts":1767571260}}`,
+	`{"topic":"dev/b/influx","payload":{"x":9}}`,
+	`{"topic":"dev/b/value","payload":{"x":9}}`,
+	`{"topic":"dev/b/x","payload":{"x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}`,
+	`{"topic":"dev/b/x","payload":{"x":9},"time":""}`,
+	// nesting: 32 levels are a payload, 33 are not
+	`{"topic":"dev/b/x","payload":{"x":`+strings.Repeat("[", 31)+"1"+strings.Repeat("]", 31)+`,"ts":1767571260}}`,
+	`{"topic":"dev/b/x","payload":{"x":`+strings.Repeat("[", 32)+"1"+strings.Repeat("]", 32)+`,"ts":1767571260}}`,
+	`{"topic":"dev/b/x","payload":{"x":`+strings.Repeat(`{"a":`, 31)+"1"+strings.Repeat("}", 31)+`,"ts":1767571260}}`,
+	`{"topic":"dev/b/x","payload":{"x":`+strings.Repeat(`{"a":`, 32)+"1"+strings.Repeat("}", 32)+`,"ts":1767571260}}`,
+	`{"topic":"shop/s1/orders","payload":{"x":`+strings.Repeat("[", 32)+"1"+strings.Repeat("]", 32)+`,"amount":200}}`,
+	`{"topic":"dev/b/x","payload":{"x":9},"time":"2026-01-05 10:00"}`,
+	`{"topic":"dev/b/x","payload":{"x":9},"time":5}`,
+	`{"topic":"dev/b/x","payload":{},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"dev/b/x","payload":{"x":9,"ts":1767571260},"extra":1}`,
+	`{"topic":"dev/b/x","payload":{"x":tru,"ts":1767571260}}`,
+	`{"topic":"dev/b/x","payload":{"x":-,"ts":1767571260}}`,
+	`{"topic":"dev/b/x","payload":{"x":9,"ts":1767571260}}x`,
+	`{"topic":"shop/s2/orders","payload":{"amount":150,"country":"F\x"}}`,
+	`{"topic":"shop/s2/orders","payload":{"amount":150,"coun\try":"FR"}}`,
+	`{"topic":"shop/s2/orders","payload":{"amount":150,"country":"FR"}}`+"\t",
+)
+
+// FuzzProcessRecord holds ProcessRecord, which decodes the usual line from
+// one parse, to Parse and Process, which decode the payload's text: the
+// same alerts, errors (of the same kind) and counters, line after line.
+func FuzzProcessRecord(f *testing.F) {
+	for _, s := range processRecordSeeds {
+		f.Add([]byte(s))
+	}
+	once, twice := recordEngine(f), recordEngine(f)
+	var po, pt RecordParser
+	seq := uint64(0)
+	f.Fuzz(func(t *testing.T, line []byte) {
+		seq++
+		a1, err1 := once.ProcessRecord(&po, line, seq)
+		var a2 []event.Alert
+		m, err2 := pt.Parse(line, seq)
+		if err2 == nil {
+			a2, err2 = twice.Process(m)
+		} else {
+			err2 = &RecordError{err2}
+		}
+		if fmt.Sprintf("%T %v", err1, err1) != fmt.Sprintf("%T %v", err2, err2) {
+			t.Fatalf("%q: ProcessRecord error %T %v, Parse+Process %T %v", line, err1, err1, err2, err2)
+		}
+		if !reflect.DeepEqual(a1, a2) {
+			t.Fatalf("%q:\nProcessRecord %#v\nParse+Process %#v", line, a1, a2)
+		}
+		if once.Stats() != twice.Stats() || !reflect.DeepEqual(once.RuleStats(), twice.RuleStats()) ||
+			!reflect.DeepEqual(once.DecodeErrors(), twice.DecodeErrors()) {
+			t.Fatalf("%q: counters differ:\n%+v %+v %v\n%+v %+v %v", line, once.Stats(), once.RuleStats(), once.DecodeErrors(),
+				twice.Stats(), twice.RuleStats(), twice.DecodeErrors())
+		}
+	})
+}
+
+func recordEngine(t testing.TB) *Engine {
+	set, err := rules.Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(recordRules)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(set, Options{MaxFuture: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestProcessRecordParsesOnce: the usual lines take the one-parse way.
+func TestProcessRecordParsesOnce(t *testing.T) {
+	e := recordEngine(t)
+	var p RecordParser
+	lines := []string{
+		`{"topic":"shop/s1/orders","payload":{"order":"o1","customer":"c1","amount":1500.5,"qty":3,"country":"FR","express":true,"ts":1767571200000}}`,
+		`{"topic":"shop/s7/orders","payload":{"amount":20,"store":"x","topic":"t"},"time":"2026-01-05T10:00:00Z"}`,
+		` { "topic" : "dev/a/t" , "payload" : { "x" : [ 7 , "}" ] , "created" : 1767571200 } } `,
+		`{"topic":"dev/b/x","payload":{"x":9,"ts":1767571260},"time":"2026-01-05T10:00:00Z"}`,
+	}
+	for i, l := range lines {
+		if _, err := e.ProcessRecord(&p, []byte(l), uint64(i)); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+	}
+	if e.parsedOnce != uint64(len(lines)) {
+		t.Fatalf("%d of %d lines parsed once", e.parsedOnce, len(lines))
 	}
 }

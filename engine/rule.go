@@ -19,6 +19,7 @@ type ruleState struct {
 	r       *rules.Rule
 	op      Operator
 	wm      time.Time // greatest event time seen on the rule's topics
+	wmAt    instant   // wm, for observe (set both with setWM)
 	wmWall  time.Time // gateway clock when wm last moved (run only)
 	closeAt time.Time // what operators have been advanced to
 	cool    *cooldowns
@@ -35,6 +36,7 @@ type RuleStats struct {
 
 func (e *Engine) newRule(r *rules.Rule) (*ruleState, error) {
 	rs := &ruleState{r: r, cool: newCooldowns(e.opts.MaxKeys)}
+	rs.setWM(time.Time{})
 	var err error
 	switch r.Kind {
 	case rules.Window:
@@ -207,7 +209,7 @@ func (rs *ruleState) fail(err error) {
 // process runs ev, the event with the captures of the rule's filter,
 // through the rule.
 func (rs *ruleState) process(e *Engine, ev *event.Event, alerts []event.Alert) []event.Alert {
-	rs.observe(e, ev.Time)
+	rs.observe(e, ev.Time, instantOf(ev.Time))
 	pass := true
 	if rs.r.Where != nil {
 		b, err := rs.r.Where.Bool(ev.Fields)
@@ -255,17 +257,33 @@ func (rs *ruleState) process(e *Engine, ev *event.Event, alerts []event.Alert) [
 	return alerts
 }
 
-// observe moves the rule's watermark with an event's time.
-func (rs *ruleState) observe(e *Engine, t time.Time) {
-	moved := false
-	if t.After(rs.wm) {
-		rs.wm = t
-		moved = true
-	}
-	if (moved || rs.wmWall.IsZero()) && !e.recv.IsZero() {
+// observe moves the rule's watermark with an event's time t (at is
+// instantOf(t)).
+func (rs *ruleState) observe(e *Engine, t time.Time, at instant) {
+	if at.after(rs.wmAt) {
+		rs.wm, rs.wmAt = t, at
+		if e.recvSet {
+			rs.wmWall = e.recv
+		}
+	} else if e.recvSet && rs.wmWall.IsZero() {
 		rs.wmWall = e.recv
 	}
 }
+
+func (rs *ruleState) setWM(t time.Time) { rs.wm, rs.wmAt = t, instantOf(t) }
+
+// instant is an event time reduced to what orders it, compared inline:
+// the watermark check runs once per rule and event, and time.Time.After
+// is a call (event times carry no monotonic reading, the one thing After
+// would compare instead).
+type instant struct {
+	sec  int64
+	nsec int32
+}
+
+func instantOf(t time.Time) instant { return instant{t.Unix(), int32(t.Nanosecond())} }
+
+func (a instant) after(b instant) bool { return a.sec > b.sec || a.sec == b.sec && a.nsec > b.nsec }
 
 // eventValues are a stateless alert's values: the event's fields without the
 // environment's topic and time.

@@ -218,7 +218,8 @@ func (rs *ruleState) restore(d *event.Dec) string {
 			return fmt.Sprintf("unreadable operator state (%v), dropped", err)
 		}
 	}
-	rs.wm, rs.wmWall, rs.closeAt, rs.cool, rs.stats = wm, wmWall, closeAt, cool, st
+	rs.wmWall, rs.closeAt, rs.cool, rs.stats = wmWall, closeAt, cool, st
+	rs.setWM(wm)
 	return ""
 }
 

@@ -68,10 +68,23 @@ func appendTime(b []byte, t time.Time) []byte {
 	return append(b, '"')
 }
 
+// verbatim[escapeHTML][c]: byte c stands in a JSON string as it is (and
+// stays out of encoding/json's way: ASCII only).
+var verbatim = func() (t [2][256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[0][c] = c != '"' && c != '\\'
+		t[1][c] = t[0][c] && c != '<' && c != '>' && c != '&'
+	}
+	return
+}()
+
 func appendString(b []byte, s string, escapeHTML bool) []byte {
+	plain := &verbatim[0]
+	if escapeHTML {
+		plain = &verbatim[1]
+	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || escapeHTML && (c == '<' || c == '>' || c == '&') {
+		if !plain[s[i]] {
 			out, _ := marshal(s, escapeHTML)
 			return append(b, out...)
 		}

@@ -73,6 +73,21 @@ func TestAlertAppendJSON(t *testing.T) {
 	}
 }
 
+// TestAppendStringEveryByte: every byte, alone and amid plain text, is
+// written as encoding/json writes it.
+func TestAppendStringEveryByte(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for _, s := range []string{string(rune(c))[:1], "ab" + string([]byte{byte(c)}) + "cd"} {
+			for _, html := range []bool{true, false} {
+				want, _ := marshal(s, html)
+				if got := appendString(nil, s, html); string(got) != string(want) {
+					t.Fatalf("%q html=%v: %s, encoding/json %s", s, html, got, want)
+				}
+			}
+		}
+	}
+}
+
 func BenchmarkAlertJSON(b *testing.B) {
 	a := Alert{ID: "0123456789abcdef0123456789abcdef", Rule: "big_abroad", Key: "c17", State: Firing, Severity: "warning",
 		Time: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC), Message: "order o17 of 1234.5 to FR",

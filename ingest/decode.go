@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
 
 // Format names how a payload is encoded.
@@ -172,8 +174,41 @@ func (d *Decoder) decodeJSON(payload []byte, timeField string, recv time.Time, f
 	if !ok {
 		return decodeJSONStd(payload, timeField, recv)
 	}
+	return d.fastEvents(v, isFlat, timeField, recv)
+}
+
+// DecodeParsed is DecodeFlat (flat) or Decode of a JSON object payload the
+// caller has already parsed with fastjson, as part of a larger document:
+// a recorded line, read once. The caller vouches for what decode checks
+// on the text: v was parsed from text of at most MaxPayload bytes that
+// PlainJSON calls plain and without escapes. Numbers and nesting are
+// checked here, as in Decode. ok=false: the fast path declines (an
+// invalid number, nesting deeper than MaxDepth, a name repeated or
+// escaped, a number out of range …), nothing is decoded, and the caller
+// decodes the payload's
+// text with Decode or DecodeFlat instead, which gives the result or the
+// error. The engine's FuzzProcessRecord holds the two ways to the same
+// alerts, errors and counters.
+func (d *Decoder) DecodeParsed(v *fastjson.Value, timeField string, recv time.Time, flat bool) (_ []Decoded, ok bool, _ error) {
+	if v.Type() != fastjson.TypeObject {
+		return nil, false, nil
+	}
+	x, isFlat, ok := d.fromParsed(v, false, flat)
+	if !ok {
+		return nil, false, nil
+	}
+	out, err := d.fastEvents(x, isFlat, timeField, recv)
+	return out, true, err
+}
+
+// fastEvents turns what the fast path decoded into events.
+func (d *Decoder) fastEvents(v any, isFlat bool, timeField string, recv time.Time) ([]Decoded, error) {
 	if isFlat {
-		t, err := eventTime(flatFields{d.fk, d.fv}, timeField, recv)
+		// Through a pointer: a flatFields value in the interface would be
+		// allocated, one per event.
+		d.ff = flatFields{d.fk, d.fv}
+		t, err := eventTime(&d.ff, timeField, recv)
+		d.ff = flatFields{}
 		if err != nil {
 			return nil, err
 		}

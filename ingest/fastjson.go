@@ -44,12 +44,23 @@ type Decoder struct {
 	// flat fields of the last payload (DecodeFlat)
 	fk []string
 	fv []any
+	ff flatFields // fk and fv for eventTime
 	// shape: the names of the last flat payload in order, the likely
 	// names of the next one, found without hashing.
 	shape []*name
 	// strs caches boxed string values: a device sends the same few (a
 	// unit, a status, its own id) in message after message.
 	strs [strCacheSize]strEntry
+	// floats caches boxed numbers the same way.
+	floats [1 << floatCacheBits]floatEntry
+}
+
+const floatCacheBits = 8 // 256 entries
+
+type floatEntry struct {
+	bits uint64 // math.Float64bits of the value v holds
+	v    any
+	tag  uint32
 }
 
 const (
@@ -89,6 +100,12 @@ func (d *Decoder) fastJSON(payload []byte, flat bool) (v any, isFlat, ok bool) {
 	if err != nil {
 		return nil, false, false
 	}
+	return d.fromParsed(pv, esc, flat)
+}
+
+// fromParsed is fastJSON once the payload is parsed: pv is valid JSON but
+// for its numbers, which convert checks one by one.
+func (d *Decoder) fromParsed(pv *fastjson.Value, esc, flat bool) (v any, isFlat, ok bool) {
 	d.gen++
 	if flat && pv.Type() == fastjson.TypeObject {
 		if d.flat(pv, esc) {
@@ -96,7 +113,7 @@ func (d *Decoder) fastJSON(payload []byte, flat bool) (v any, isFlat, ok bool) {
 		}
 		d.gen++ // the names flat saw are not this attempt's
 	}
-	v, ok = d.convert(pv, extraFields)
+	v, ok = d.convert(pv, extraFields, 1)
 	return v, false, ok
 }
 
@@ -134,7 +151,7 @@ func (d *Decoder) flat(v *fastjson.Value, esc bool) bool {
 		}
 		n.gen = d.gen
 		var x any
-		if x, ok = d.convert(v, 0); ok {
+		if x, ok = d.convert(v, 0, 2); ok {
 			d.fk = append(d.fk, n.s)
 			d.fv = append(d.fv, x)
 		}
@@ -255,11 +272,28 @@ var boxedInts = func() (out [256]any) {
 	return
 }()
 
-func boxFloat(f float64) any {
+// boxFloat returns f boxed: the whole numbers 0–255 from boxedInts, other
+// values from a cache like strs' (a reading such as 21.5 or a price comes
+// again and again), anything else allocated.
+func (d *Decoder) boxFloat(f float64) any {
 	if f >= 0 && f < 256 && f == math.Trunc(f) && !math.Signbit(f) {
 		return boxedInts[int(f)]
 	}
-	return f
+	bits := math.Float64bits(f)
+	h := bits * 0x9E3779B97F4A7C15
+	e := &d.floats[h>>(64-floatCacheBits)]
+	if e.v != nil && e.bits == bits {
+		return e.v
+	}
+	var v any = f
+	// Cached the second time its hash comes by, as strs are: a timestamp
+	// or a counter does not push out the values that repeat.
+	if tag := uint32(h); e.tag == tag {
+		e.bits, e.v = bits, v
+	} else {
+		e.tag = tag
+	}
+	return v
 }
 
 // pow10 are the powers of ten a float64 holds exactly.
@@ -277,31 +311,41 @@ func simpleFloat(b []byte) (float64, bool) {
 	if neg {
 		b = b[1:]
 	}
-	if len(b) == 0 || b[0] == '.' || b[0] == '0' && len(b) > 1 && b[1] != '.' || b[len(b)-1] == '.' {
+	if len(b) == 0 {
 		return 0, false
 	}
 	var mant uint64
-	digits, frac, dot := 0, 0, false
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			if digits == 15 {
-				return 0, false
-			}
-			mant = mant*10 + uint64(c-'0')
-			if mant != 0 {
-				digits++
-			}
-			if dot {
-				frac++
-			}
-		case c == '.' && !dot:
-			dot = true
-		default:
+	i := 0
+	if b[0] == '0' {
+		i = 1
+	} else {
+		for ; i < len(b) && b[i]-'0' <= 9; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+		}
+		if i == 0 {
 			return 0, false
 		}
 	}
-	if frac >= len(pow10) {
+	frac := 0
+	if i < len(b) {
+		if b[i] != '.' {
+			return 0, false
+		}
+		i++
+		start := i
+		for ; i < len(b) && b[i]-'0' <= 9; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+		}
+		if frac = i - start; frac == 0 || i < len(b) {
+			return 0, false
+		}
+	}
+	// At most 19 digits cannot overflow mant; below 10^15, mant is exact.
+	digits := len(b)
+	if frac > 0 {
+		digits-- // the point
+	}
+	if digits > 19 || mant >= 1e15 || frac >= len(pow10) {
 		return 0, false
 	}
 	f := float64(mant) / pow10[frac]
@@ -312,10 +356,16 @@ func simpleFloat(b []byte) (float64, bool) {
 }
 
 // convert copies a parsed value out of the parser's memory into Go values
-// as encoding/json would decode it into an interface.
-func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
+// as encoding/json would decode it into an interface. depth is the nesting
+// level of v (the payload is at 1): an object or array deeper than
+// MaxDepth is declined, as checkDepth would refuse it (DecodeParsed has no
+// text for checkDepth to count).
+func (d *Decoder) convert(v *fastjson.Value, extra, depth int) (any, bool) {
 	switch v.Type() {
 	case fastjson.TypeObject:
+		if depth > MaxDepth {
+			return nil, false
+		}
 		o, _ := v.Object()
 		m := make(map[string]any, o.Len()+extra)
 		ok := true
@@ -328,16 +378,19 @@ func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
 				return
 			}
 			var x any
-			if x, ok = d.convert(v, 0); ok {
+			if x, ok = d.convert(v, 0, depth+1); ok {
 				m[d.key(k)] = x
 			}
 		})
 		return m, ok
 	case fastjson.TypeArray:
+		if depth > MaxDepth {
+			return nil, false
+		}
 		a, _ := v.Array()
 		out := make([]any, len(a))
 		for i, e := range a {
-			x, ok := d.convert(e, 0)
+			x, ok := d.convert(e, 0, depth+1)
 			if !ok {
 				return nil, false
 			}
@@ -350,7 +403,7 @@ func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
 	case fastjson.TypeNumber:
 		d.num = v.MarshalTo(d.num[:0])
 		if f, ok := simpleFloat(d.num); ok {
-			return boxFloat(f), true
+			return d.boxFloat(f), true
 		}
 		if !jsonNumber(d.num) {
 			return nil, false
@@ -359,7 +412,7 @@ func (d *Decoder) convert(v *fastjson.Value, extra int) (any, bool) {
 		if err != nil {
 			return nil, false
 		}
-		return boxFloat(f), true
+		return d.boxFloat(f), true
 	case fastjson.TypeTrue:
 		return true, true
 	case fastjson.TypeFalse:

@@ -171,8 +171,14 @@ func TestSimpleFloat(t *testing.T) {
 	}
 	for _, s := range []string{"", "-", ".5", "5.", "01", "-01", "00.5", "1.2.3", "+1", "1e5", "-.5", "0x1", "1_0", "NaN", " 1",
 		"0", "-0", "1", "0.1", "0.3", "123.5", "-2.25", "999999999999999", "9999999999999999",
-		"0.000000000000000000001", "1.7976931348623157", "4.35", "1767571200000", "0.1234567890123456"} {
+		"0.000000000000000000001", "18446744073709551616", "18446744073709551617.5", "-184467440737095516160", "1.7976931348623157", "4.35", "1767571200000", "0.1234567890123456"} {
 		check(s)
+	}
+	// The fast path's business: readings, prices, Unix times in ms.
+	for _, s := range []string{"0", "-0", "123.5", "-2.25", "1767571200000", "999999999999999", "0.000000000000000001"} {
+		if _, ok := simpleFloat([]byte(s)); !ok {
+			t.Errorf("simpleFloat declined %q", s)
+		}
 	}
 	for n := 0; n < 500000; n++ {
 		var b []byte
@@ -273,4 +279,23 @@ func FuzzFilter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBoxFloatCache: a cached box always holds the value asked for, also
+// for values that share a cache slot, -0 and the boxed whole numbers.
+func TestBoxFloatCache(t *testing.T) {
+	d := NewDecoder()
+	rng := rand.New(rand.NewPCG(3, 4))
+	vals := []float64{0, math.Copysign(0, -1), 1, 255, 256, -1, 21.5, 1e300, 5e-324}
+	for range 5000 {
+		vals = append(vals, float64(rng.IntN(2000))/4, rng.NormFloat64())
+	}
+	for range 3 {
+		for _, f := range vals {
+			got, ok := d.boxFloat(f).(float64)
+			if !ok || math.Float64bits(got) != math.Float64bits(f) {
+				t.Fatalf("boxFloat(%v) = %v", f, got)
+			}
+		}
+	}
 }

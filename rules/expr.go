@@ -35,14 +35,14 @@ type Program struct {
 	// expression is one variable.
 	fast  fexpr
 	ident string
-	hint  int
+	id    *ident // ident's, for Flat
 }
 
 func newProgram(src string, pos Pos, prog *vm.Program) *Program {
 	p := &Program{Src: src, Pos: pos, prog: prog}
 	n := prog.Node()
 	if id, ok := n.(*exprast.IdentifierNode); ok && !strings.HasPrefix(id.Value, "$") {
-		p.ident = id.Value
+		p.ident, p.id = id.Value, newIdent(id.Value)
 	}
 	p.fast = compileFast(n)
 	return p
@@ -69,7 +69,7 @@ func (p *Program) Fast() bool { return p.ident != "" || p.fast != nil }
 // VM has to run.
 func (p *Program) RunFlat(f *Flat) (any, error) {
 	if p.ident != "" {
-		return f.Var(p.ident, &p.hint), nil
+		return f.Var(p.id), nil
 	}
 	if p.fast != nil {
 		if v, ok := p.fast(f); ok {

@@ -51,15 +51,40 @@ type fexpr func(env Vars) (v fval, ok bool)
 
 // Vars is where the fast path reads variables: a map, or a Flat event.
 type Vars interface {
-	// Var returns the variable's value, nil if there is none. hint is the
-	// caller's memory of where name was found last time, for Flat.
-	Var(name string, hint *int) any
+	// Var returns the variable's value, nil if there is none.
+	Var(id *ident) any
+}
+
+// ident is a variable as the fast path reads it: its name and what Flat
+// remembers of it between events.
+type ident struct {
+	name    string
+	special uint8  // identTopic, identTime: what Flat keeps apart
+	hint    int    // where Flat found name among its keys last time
+	key     string // the key found there; name until then (never "" for another name)
+}
+
+const (
+	identField uint8 = iota
+	identTopic
+	identTime
+)
+
+func newIdent(name string) *ident {
+	id := &ident{name: name, key: name}
+	switch name {
+	case "topic":
+		id.special = identTopic
+	case "time":
+		id.special = identTime
+	}
+	return id
 }
 
 // MapVars is a map as Vars.
 type MapVars map[string]any
 
-func (m MapVars) Var(name string, _ *int) any { return m[name] }
+func (m MapVars) Var(id *ident) any { return m[id.name] }
 
 // maxExactInt is the largest integer constant the fast path takes: beyond
 // it float64 cannot hold every integer, and expr's int arithmetic differs.
@@ -73,8 +98,8 @@ func compileFast(n exprast.Node) fexpr {
 		if strings.HasPrefix(x.Value, "$") { // $env: the whole environment
 			return nil
 		}
-		name, hint := x.Value, 0
-		return func(env Vars) (fval, bool) { return load(env.Var(name, &hint)) }
+		id := newIdent(x.Value)
+		return func(env Vars) (fval, bool) { return load(env.Var(id)) }
 	case *exprast.IntegerNode:
 		if v := int64(x.Value); v > maxExactInt || v < -maxExactInt {
 			return nil
@@ -217,14 +242,14 @@ func fastCompareConst(x *exprast.BinaryNode, gen fexpr) fexpr {
 	default:
 		return nil
 	}
-	name, hint, op := id.Value, 0, x.Operator
+	v, op := newIdent(id.Value), x.Operator
 	if c.k == fStr {
 		if op != "==" && op != "!=" {
 			return nil
 		}
 		neg := op == "!="
 		return func(env Vars) (fval, bool) {
-			if s, ok := env.Var(name, &hint).(string); ok {
+			if s, ok := env.Var(v).(string); ok {
 				return fval{k: fBool, b: (s == c.s) != neg}, true
 			}
 			return gen(env)
@@ -249,7 +274,7 @@ func fastCompareConst(x *exprast.BinaryNode, gen fexpr) fexpr {
 		return nil
 	}
 	return func(env Vars) (fval, bool) {
-		if a, ok := env.Var(name, &hint).(float64); ok {
+		if a, ok := env.Var(v).(float64); ok {
 			return fval{k: fBool, b: cmp(a)}, true
 		}
 		return gen(env)

@@ -3,6 +3,7 @@ package rules
 import (
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,6 +55,7 @@ func checkFast(t *testing.T, src string, env map[string]any) (fast bool) {
 	}
 	if p.fast != nil {
 		_, fast = p.fast(MapVars(env))
+		checkFlatVars(t, p, env)
 	}
 	pb, err := compileTest(src, true)
 	if err != nil {
@@ -75,6 +77,51 @@ func checkFast(t *testing.T, src string, env map[string]any) (fast bool) {
 		t.Fatalf("%s with %v as bool: Bool = %v, %v; VM = %v, %v", src, env, b, err, vb, verr)
 	}
 	return fast
+}
+
+// checkFlatVars holds the fast path on a Flat event to the same
+// environment as a map: fields in another order, every other one pushed as
+// a capture over a decoy payload field of its name, read twice (the second
+// time by the hints of the first).
+func checkFlatVars(t *testing.T, p *Program, env map[string]any) {
+	t.Helper()
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	slices.Reverse(names)
+	var f Flat
+	for i, k := range names {
+		if i%2 == 1 {
+			f.Keys, f.Vals = append(f.Keys, k), append(f.Vals, "decoy")
+			f.Push(k, env[k])
+			continue
+		}
+		f.Keys, f.Vals = append(f.Keys, k), append(f.Vals, env[k])
+	}
+	want, wok := p.fast(MapVars(env))
+	for range 2 {
+		got, ok := p.fast(&f)
+		if ok != wok || ok && !sameValue(got.box(), want.box()) {
+			t.Fatalf("%s with %v: on a Flat %#v, %v; on the map %#v, %v", p.Src, env, got, ok, want, wok)
+		}
+	}
+}
+
+// TestFlatVarNoFalseHint: before a variable is first found, its hint must
+// not take a field of another name at the hinted place (FuzzFlatPath found
+// an empty field name read as amount).
+func TestFlatVarNoFalseHint(t *testing.T) {
+	p, err := compileTest(`amount < 50`, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Flat{Keys: []string{""}, Vals: []any{0.0}}
+	if v, ok := p.fast(f); ok && v.k == fBool && v.b {
+		t.Fatalf("amount read from the field named \"\": %+v", v)
+	}
+	checkFlatVars(t, p, map[string]any{"": 0.0})
 }
 
 var errNotBool = errorString("not a boolean")

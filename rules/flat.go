@@ -13,38 +13,46 @@ type Flat struct {
 	// captures, which override payload fields of the same name.
 	Topic     any
 	Time      time.Time
-	ExtraKeys []string
-	ExtraVals []any
+	extraKeys []string // set by Push
+	extraVals []any
+	// extraLens has bit len(name)%64 set for every name in extraKeys: a
+	// variable of another length skips their scan.
+	extraLens uint64
 	m         map[string]any
 }
 
 // Reset empties f for the next event, keeping its memory. A map handed
 // out by Map stays the receiver's.
 func (f *Flat) Reset() {
-	f.Keys, f.Vals, f.ExtraKeys, f.ExtraVals, f.m, f.Topic, f.Time = f.Keys[:0], f.Vals[:0], f.ExtraKeys[:0], f.ExtraVals[:0], nil, nil, time.Time{}
+	f.Keys, f.Vals, f.extraKeys, f.extraVals, f.m, f.Topic, f.Time = f.Keys[:0], f.Vals[:0], f.extraKeys[:0], f.extraVals[:0], nil, nil, time.Time{}
+	f.extraLens = 0
 }
 
 // Var implements Vars.
-func (f *Flat) Var(name string, hint *int) any {
-	for i := len(f.ExtraKeys) - 1; i >= 0; i-- {
-		if f.ExtraKeys[i] == name {
-			return f.ExtraVals[i]
+func (f *Flat) Var(id *ident) any {
+	if f.extraLens&(1<<(len(id.name)%64)) != 0 {
+		for i := len(f.extraKeys) - 1; i >= 0; i-- {
+			if f.extraKeys[i] == id.name {
+				return f.extraVals[i]
+			}
 		}
 	}
-	switch name {
-	case "topic":
+	switch id.special {
+	case identTopic:
 		return f.Topic
-	case "time":
+	case identTime:
 		return f.Time
 	}
 	// Payloads of one source share a layout: where the name was last time
-	// is where it is now, unless a later field repeats it.
-	if h := *hint; h < len(f.Keys) && f.Keys[h] == name {
+	// is where it is now, unless a later field repeats it. The key found
+	// there last time is the decoder's interned string: compared with
+	// itself, == stops at the pointers.
+	if h := id.hint; h < len(f.Keys) && f.Keys[h] == id.key {
 		return f.Vals[h]
 	}
 	for i := range f.Keys {
-		if f.Keys[i] == name {
-			*hint = i
+		if f.Keys[i] == id.name {
+			id.hint, id.key = i, f.Keys[i]
 			return f.Vals[i]
 		}
 	}
@@ -56,14 +64,14 @@ func (f *Flat) Map() map[string]any {
 	if f.m != nil {
 		return f.m
 	}
-	m := make(map[string]any, len(f.Keys)+len(f.ExtraKeys)+2)
+	m := make(map[string]any, len(f.Keys)+len(f.extraKeys)+2)
 	for i, k := range f.Keys {
 		m[k] = f.Vals[i]
 	}
 	m["topic"] = f.Topic
 	m["time"] = f.Time
-	for i, k := range f.ExtraKeys {
-		m[k] = f.ExtraVals[i]
+	for i, k := range f.extraKeys {
+		m[k] = f.extraVals[i]
 	}
 	f.m = m
 	return m
@@ -71,30 +79,35 @@ func (f *Flat) Map() map[string]any {
 
 // Push adds a variable that overrides every other of its name until Pop.
 func (f *Flat) Push(name string, v any) {
-	f.ExtraKeys = append(f.ExtraKeys, name)
-	f.ExtraVals = append(f.ExtraVals, v)
+	f.extraKeys = append(f.extraKeys, name)
+	f.extraVals = append(f.extraVals, v)
+	f.extraLens |= 1 << (len(name) % 64)
 	f.m = nil
 }
 
 // Pop removes the last n variables Push added.
 func (f *Flat) Pop(n int) {
-	f.ExtraKeys = f.ExtraKeys[:len(f.ExtraKeys)-n]
-	f.ExtraVals = f.ExtraVals[:len(f.ExtraVals)-n]
+	f.extraKeys = f.extraKeys[:len(f.extraKeys)-n]
+	f.extraVals = f.extraVals[:len(f.extraVals)-n]
+	f.extraLens = 0
+	for _, k := range f.extraKeys {
+		f.extraLens |= 1 << (len(k) % 64)
+	}
 	f.m = nil
 }
 
 // Fields returns a new map of the payload's fields and the captures: an
 // alert's values (topic and time are not among them).
 func (f *Flat) Fields() map[string]any {
-	m := make(map[string]any, len(f.Keys)+len(f.ExtraKeys))
+	m := make(map[string]any, len(f.Keys)+len(f.extraKeys))
 	for i, k := range f.Keys {
 		if k != "topic" && k != "time" {
 			m[k] = f.Vals[i]
 		}
 	}
-	for i, k := range f.ExtraKeys {
+	for i, k := range f.extraKeys {
 		if k != "topic" && k != "time" {
-			m[k] = f.ExtraVals[i]
+			m[k] = f.extraVals[i]
 		}
 	}
 	return m

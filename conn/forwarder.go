@@ -2,10 +2,8 @@ package conn
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,10 +14,10 @@ import (
 
 // Outbox is what the Forwarder needs from the alert outbox (store).
 type Outbox interface {
-	// PendingExcept returns up to limit undelivered alerts, oldest
-	// first, leaving out those whose id skip reports. Alert.Topic is the
-	// upstream topic.
-	PendingExcept(limit int, skip func(id string) bool) ([]event.Alert, error)
+	// PendingBodies returns up to limit undelivered alerts, oldest first,
+	// as their upstream topic and JSON form, leaving out those whose id
+	// skip reports.
+	PendingBodies(limit int, skip func(id string) bool) ([]event.Outgoing, error)
 	// Delivered removes the alerts with these ids.
 	Delivered(ids []string) error
 }
@@ -41,7 +39,6 @@ type ForwarderOptions struct {
 type ForwarderStats struct {
 	Sent      uint64 // alerts acknowledged upstream and removed from the outbox
 	Errors    uint64 // failed rounds (publish or outbox errors)
-	Dropped   uint64 // alerts that cannot be encoded as JSON, removed unsent
 	LastError string
 	Connected bool
 }
@@ -55,7 +52,7 @@ type Forwarder struct {
 	o   ForwarderOptions
 	log *slog.Logger
 
-	sent, errs, dropped atomic.Uint64
+	sent, errs atomic.Uint64
 	mu                  sync.Mutex
 	lastErr             string
 	failing             bool // log only when the state changes
@@ -139,7 +136,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // trip, not one per alert. The acknowledged prefix is removed.
 func (f *Forwarder) round(ctx context.Context) (int, error) {
 	f.skipMu.Lock()
-	alerts, err := f.ob.PendingExcept(f.o.Batch, func(id string) bool { return f.acked[id] })
+	alerts, err := f.ob.PendingBodies(f.o.Batch, func(id string) bool { return f.acked[id] })
 	f.skipMu.Unlock()
 	if err != nil {
 		return 0, fmt.Errorf("outbox pending: %w", err)
@@ -153,20 +150,14 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 	}
 	type flight struct {
 		id  string
-		tok paho.Token // nil: dropped, nothing to wait for
+		tok paho.Token
 	}
 	var inflight []flight
 	var sendErr error
 	for _, a := range alerts {
-		payload, err := encode(a)
-		if err != nil {
-			// Retrying cannot fix it and it would block the outbox.
-			f.dropped.Add(1)
-			f.log.Error("alert dropped: cannot encode", "rule", a.Rule, "key", a.Key, "id", a.ID, "error", err)
-			inflight = append(inflight, flight{id: a.ID})
-			continue
-		}
-		tok, err := f.p.start(a.Topic, payload, qos)
+		// The stored JSON as it is (the outbox wrote it with null for
+		// NaN and ±Inf values, which JSON cannot carry).
+		tok, err := f.p.start(a.Topic, a.Body, qos)
 		if err != nil {
 			sendErr = err
 			break
@@ -176,13 +167,11 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 	var done []string
 	var sent uint64
 	for _, fl := range inflight {
-		if fl.tok != nil {
-			if err := await(ctx, fl.tok, f.p.l.o.Timeout); err != nil {
-				sendErr = fmt.Errorf("mqtt publish: %w", err)
-				break
-			}
-			sent++
+		if err := await(ctx, fl.tok, f.p.l.o.Timeout); err != nil {
+			sendErr = fmt.Errorf("mqtt publish: %w", err)
+			break
 		}
+		sent++
 		done = append(done, fl.id)
 	}
 	if len(done) > 0 {
@@ -248,42 +237,6 @@ func (f *Forwarder) remove(dels <-chan []string, stop <-chan struct{}) {
 	}
 }
 
-// encode is the contract's alert JSON. JSON has no NaN or ±Inf: such
-// values become null rather than making the alert undeliverable.
-func encode(a event.Alert) ([]byte, error) {
-	b, err := json.Marshal(a)
-	if err == nil {
-		return b, nil
-	}
-	a.Values, _ = finite(a.Values).(map[string]any)
-	return json.Marshal(a)
-}
-
-func finite(v any) any {
-	switch x := v.(type) {
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil
-		}
-	case float32:
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil
-		}
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, y := range x {
-			m[k] = finite(y)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, y := range x {
-			s[i] = finite(y)
-		}
-		return s
-	}
-	return v
-}
 
 func (f *Forwarder) failed(err error) {
 	f.errs.Add(1)
@@ -314,7 +267,7 @@ func (f *Forwarder) Stats() ForwarderStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return ForwarderStats{
-		Sent: f.sent.Load(), Errors: f.errs.Load(), Dropped: f.dropped.Load(),
+		Sent: f.sent.Load(), Errors: f.errs.Load(),
 		LastError: f.lastErr, Connected: f.p.Connected(),
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"net"
 	"slices"
@@ -133,26 +132,6 @@ func TestForwarderOutboxError(t *testing.T) {
 	eventually(t, "delivered after the outbox error", 5*time.Second, func() bool { return ob.Len() == 0 })
 	if st := f.Stats(); st.Errors < 1 || !strings.Contains(st.LastError, "disk I/O error") || st.Sent != 3 {
 		t.Fatalf("stats %+v", st)
-	}
-}
-
-func TestEncodeNonFinite(t *testing.T) {
-	a := alerts(0, 1)[0]
-	a.Values = map[string]any{"score": math.Inf(1), "nested": []any{math.NaN(), 1.5}, "ok": 2.0}
-	b, err := encode(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got map[string]any
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
-	v := got["values"].(map[string]any)
-	if v["score"] != nil || v["ok"] != 2.0 || v["nested"].([]any)[0] != nil || v["nested"].([]any)[1] != 1.5 {
-		t.Fatalf("values %v", v)
-	}
-	if _, ok := got["topic"]; ok || got["id"] != a.ID || got["state"] != "firing" {
-		t.Fatalf("alert JSON %s", b)
 	}
 }
 

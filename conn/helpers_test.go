@@ -134,17 +134,21 @@ func (o *memOutbox) Put(as ...event.Alert) {
 	o.alerts = append(o.alerts, as...)
 }
 
-func (o *memOutbox) PendingExcept(limit int, skip func(string) bool) ([]event.Alert, error) {
+func (o *memOutbox) PendingBodies(limit int, skip func(string) bool) ([]event.Outgoing, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err := o.fail; err != nil {
 		o.fail = nil
 		return nil, err
 	}
-	var out []event.Alert
+	var out []event.Outgoing
 	for _, a := range o.alerts {
 		if len(out) < limit && !skip(a.ID) {
-			out = append(out, a)
+			b, err := a.AppendJSON(nil, true) // as the store keeps it
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, event.Outgoing{ID: a.ID, Topic: a.Topic, Body: b})
 		}
 	}
 	if f := o.afterRead; f != nil {

@@ -71,6 +71,14 @@ type Alert struct {
 	Topic string `json:"-"`
 }
 
+// Outgoing is an alert as the outbox keeps it for upstream: its id, its
+// upstream topic and its JSON form (Alert's, as stored).
+type Outgoing struct {
+	ID    string
+	Topic string
+	Body  []byte
+}
+
 // AlertID derives an alert's id from (rule, key, state, time): the same alert
 // always has the same id, so upstream can drop a duplicate delivery.
 func AlertID(rule, key string, state State, t time.Time) string {

@@ -157,10 +157,28 @@ func (db *DB) Pending(limit int) ([]event.Alert, error) {
 	return db.PendingExcept(limit, nil)
 }
 
-// PendingExcept is Pending without the alerts whose id skip reports (the
-// forwarder's: sent and acknowledged, removal under way). Skipped rows are
-// not decoded, and the read stops at limit alerts.
+// PendingExcept is Pending without the alerts whose id skip reports.
+// Skipped rows are not decoded, and the read stops at limit alerts.
 func (db *DB) PendingExcept(limit int, skip func(id string) bool) ([]event.Alert, error) {
+	out, err := db.PendingBodies(limit, skip)
+	if err != nil {
+		return nil, err
+	}
+	alerts := make([]event.Alert, len(out))
+	for i, o := range out {
+		if alerts[i], err = unmarshalAlert(o.Body, o.Topic); err != nil {
+			return nil, classify("read outbox", err)
+		}
+	}
+	return alerts, nil
+}
+
+// PendingBodies returns up to limit alerts waiting for upstream, oldest
+// first, as stored: the forwarder publishes the bytes without decoding and
+// encoding each alert again. Alerts whose id skip reports (the forwarder's:
+// sent and acknowledged, removal under way) are left out, and the read
+// stops at limit alerts.
+func (db *DB) PendingBodies(limit int, skip func(id string) bool) ([]event.Outgoing, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -173,21 +191,16 @@ func (db *DB) PendingExcept(limit int, skip func(id string) bool) ([]event.Alert
 		return nil, classify("read outbox", err)
 	}
 	defer rows.Close()
-	var out []event.Alert
+	var out []event.Outgoing
 	for len(out) < limit && rows.Next() {
-		var id, topic string
-		var body []byte
-		if err := rows.Scan(&id, &topic, &body); err != nil {
+		var o event.Outgoing
+		if err := rows.Scan(&o.ID, &o.Topic, &o.Body); err != nil {
 			return nil, classify("read outbox", err)
 		}
-		if skip != nil && skip(id) {
+		if skip != nil && skip(o.ID) {
 			continue
 		}
-		a, err := unmarshalAlert(body, topic)
-		if err != nil {
-			return nil, classify("read outbox", err)
-		}
-		out = append(out, a)
+		out = append(out, o)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, classify("read outbox", err)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -393,5 +394,41 @@ func TestPendingExcept(t *testing.T) {
 	}
 	if all, _ := db.Pending(10); len(all) != 5 {
 		t.Fatalf("Pending(10) = %d alerts, want 5", len(all))
+	}
+}
+
+// TestPendingBodies: the forwarder's read gives each alert's upstream topic
+// and exactly the JSON json.Marshal makes of it (NaN and ±Inf as null), in
+// order, without the skipped ones.
+func TestPendingBodies(t *testing.T) {
+	db := openTest(t, Options{})
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	var put []event.Alert
+	for i, id := range []string{"a", "b", "c"} {
+		a := testAlert(id, "warning", t0)
+		a.Topic = "vigil/gw/alerts/" + id
+		a.Message = "<&> \u2028 é"
+		a.Values = map[string]any{"n": float64(i), "s": "x"}
+		if id == "c" {
+			a.Values["bad"] = math.NaN()
+		}
+		put = append(put, a)
+	}
+	if _, err := db.Put(put); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.PendingBodies(10, func(id string) bool { return id == "b" })
+	if err != nil || len(got) != 2 || got[0].ID != "a" || got[1].ID != "c" {
+		t.Fatalf("PendingBodies = %+v, %v", got, err)
+	}
+	want, _ := json.Marshal(put[0])
+	if got[0].Topic != "vigil/gw/alerts/a" || string(got[0].Body) != string(want) {
+		t.Fatalf("a: %s %s, want %s", got[0].Topic, got[0].Body, want)
+	}
+	finite := put[2]
+	finite.Values = map[string]any{"n": 2.0, "s": "x", "bad": nil}
+	want, _ = json.Marshal(finite)
+	if string(got[1].Body) != string(want) {
+		t.Fatalf("c: %s, want %s", got[1].Body, want)
 	}
 }

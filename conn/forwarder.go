@@ -53,9 +53,9 @@ type Forwarder struct {
 	log *slog.Logger
 
 	sent, errs atomic.Uint64
-	mu                  sync.Mutex
-	lastErr             string
-	failing             bool // log only when the state changes
+	mu         sync.Mutex
+	lastErr    string
+	failing    bool // log only when the state changes
 	// acked holds ids acknowledged upstream and not yet removed from the
 	// outbox. skipMu is held from reading the outbox until the read is
 	// filtered, and by the remover to forget ids it removed: an id removed
@@ -236,7 +236,6 @@ func (f *Forwarder) remove(dels <-chan []string, stop <-chan struct{}) {
 		f.skipMu.Unlock()
 	}
 }
-
 
 func (f *Forwarder) failed(err error) {
 	f.errs.Add(1)

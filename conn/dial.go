@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	netproxy "golang.org/x/net/proxy"
@@ -72,3 +74,98 @@ type bufConn struct {
 func buffered(c net.Conn) net.Conn { return &bufConn{Conn: c, r: bufio.NewReaderSize(c, readBuffer)} }
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// DialCoalesced is paho's OpenConnectionFunc for a client that publishes
+// many messages back to back (the simulator, a load generator): reads are
+// buffered as dial's are, and writes made while one is in flight are sent
+// together (coalesced). paho writes each packet with its own Write, one
+// system call per message; a flood then costs one per batch.
+func DialCoalesced(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+	c, err := dial(uri, o)
+	if err != nil {
+		return nil, err
+	}
+	return coalesce(c), nil
+}
+
+// maxPending bounds the bytes a coalescing connection holds unsent; a
+// writer beyond it waits, as it would for a full socket buffer.
+const maxPending = 256 << 10
+
+// coalConn gathers writes while one is in flight and sends them with the
+// next write(2): a Write returns once its bytes are queued, a write error
+// is returned by the Writes and the Close after it, and Close sends what is
+// queued first (paho's DISCONNECT among it). Without a backlog a Write is
+// sent at once, by the flushing goroutine, so it adds no waiting.
+type coalConn struct {
+	net.Conn
+	mu       sync.Mutex
+	cond     sync.Cond
+	pending  []byte
+	spare    []byte
+	flushing bool
+	err      error
+}
+
+func coalesce(c net.Conn) *coalConn {
+	cc := &coalConn{Conn: c}
+	cc.cond.L = &cc.mu
+	return cc
+}
+
+func (c *coalConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.pending) >= maxPending && c.err == nil {
+		c.cond.Wait()
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.pending = append(c.pending, p...)
+	if !c.flushing {
+		c.flushing = true
+		go c.flush()
+	}
+	return len(p), nil
+}
+
+// flush writes the queue until it is empty; what is written meanwhile
+// goes with the next round.
+func (c *coalConn) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.pending) > 0 && c.err == nil {
+		buf := c.pending
+		c.pending = c.spare[:0]
+		c.mu.Unlock()
+		_, err := c.Conn.Write(buf)
+		c.mu.Lock()
+		c.spare = buf[:0]
+		if err != nil {
+			c.err = err
+		}
+		c.cond.Broadcast()
+	}
+	c.flushing = false
+	c.cond.Broadcast()
+}
+
+// Close sends what is queued (for at most closeFlush), then closes.
+func (c *coalConn) Close() error {
+	c.mu.Lock()
+	deadline := time.Now().Add(closeFlush)
+	for c.flushing && c.err == nil && time.Now().Before(deadline) {
+		c.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		c.mu.Lock()
+	}
+	if c.err == nil {
+		c.err = net.ErrClosed
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
+const closeFlush = time.Second

@@ -19,7 +19,7 @@ var errSpec = errors.New("snapshot is for another window spec")
 // least-recently-seen order. Float state is written bit for bit, so a
 // restored operator continues exactly as the original would have.
 func (o *Op) Snapshot() ([]byte, error) {
-	e := &event.Enc{}
+	e := &event.Enc{B: make([]byte, 0, o.snapLen+o.snapLen/8)}
 	e.Byte(snapVersion)
 	o.encodeSpec(e)
 	e.Bool(o.closeSet)
@@ -52,6 +52,7 @@ func (o *Op) Snapshot() ([]byte, error) {
 			}
 		}
 	}
+	o.snapLen = len(e.B)
 	return e.B, nil
 }
 

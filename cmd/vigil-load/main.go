@@ -42,6 +42,7 @@ type options struct {
 	qos                     int
 	rate, warmup, measure   time.Duration
 	simDuration             time.Duration
+	checkpointEvery         time.Duration
 	speed                   float64
 	journal                 bool
 	keep                    bool
@@ -62,6 +63,7 @@ func main() {
 	flag.DurationVar(&o.simDuration, "sim-duration", 4*time.Second, "throughput: simulated time to publish (devices × duration/rate readings)")
 	flag.Float64Var(&o.speed, "speed", 0, "throughput: simulator speed (0 as fast as the broker takes them; 1 real time: devices/rate msg/s for sim-duration)")
 	flag.BoolVar(&o.journal, "journal", true, "state.journal")
+	flag.DurationVar(&o.checkpointEvery, "checkpoint-every", 0, "state.checkpoint_every (0: vigil's default)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.Parse()
 	if o.devices == 0 {
@@ -111,14 +113,18 @@ func run(o options) error {
 		return err
 	}
 	bport, hport := freePort(), freePort()
+	cpEvery := ""
+	if o.checkpointEvery > 0 {
+		cpEvery = ", checkpoint_every: " + o.checkpointEvery.String()
+	}
 	cfg := fmt.Sprintf(`gateway: load
 broker: {listen: "127.0.0.1:%d"}
 upstream: {broker: "tcp://127.0.0.1:%d", topic: "vigil/{gateway}/alerts/{rule}"}
-state: {path: %s, journal: %v}
+state: {path: %s, journal: %v%s}
 rules: %s
 http: {listen: "127.0.0.1:%d"}
 log: {level: warn}
-`, bport, bport, filepath.Join(dir, "vigil.db"), o.journal, filepath.Join(dir, "rules"), hport)
+`, bport, bport, filepath.Join(dir, "vigil.db"), o.journal, cpEvery, filepath.Join(dir, "rules"), hport)
 	cfgPath := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err

@@ -33,3 +33,22 @@ func TestSetMemoryLimit(t *testing.T) {
 		t.Fatalf("limit %d, want a quarter of memory, %d", got, want)
 	}
 }
+
+func TestDefaultGOGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("GOGC", "")
+	debug.SetGCPercent(100)
+	setMemoryLimit()
+	if got := debug.SetGCPercent(100); got != 50 {
+		t.Errorf("GOGC %d without the variable, want 50", got)
+	}
+	// GOGC set: the runtime has applied it, vigil leaves it alone
+	t.Setenv("GOGC", "80")
+	debug.SetGCPercent(80)
+	setMemoryLimit()
+	if got := debug.SetGCPercent(100); got != 80 {
+		t.Errorf("GOGC %d with GOGC=80, want 80", got)
+	}
+}

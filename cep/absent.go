@@ -31,6 +31,7 @@ type Absent struct {
 	stats     event.OpStats
 	waiting   int // keys that have not fired: their silence is pending
 	out       []event.Result
+	snapLen   int // the last snapshot's length: the next one's capacity
 }
 
 type akey struct {
@@ -180,7 +181,7 @@ func (a *Absent) Stats() event.OpStats {
 // Snapshot writes the buffered events and every key, least recently seen
 // first.
 func (a *Absent) Snapshot() ([]byte, error) {
-	var e event.Enc
+	e := event.Enc{B: make([]byte, 0, a.snapLen+a.snapLen/8)}
 	e.Byte(absentVersion)
 	e.Bool(a.hasClosed)
 	e.Varint(a.closed)
@@ -195,6 +196,7 @@ func (a *Absent) Snapshot() ([]byte, error) {
 		e.Bool(k.fired)
 		e.Event(k.ev)
 	}
+	a.snapLen = len(e.B)
 	return e.B, nil
 }
 

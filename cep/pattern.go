@@ -59,6 +59,7 @@ type Pattern struct {
 	acts    []action
 	out     []event.Result
 	free    []*partial
+	snapLen int // the last snapshot's length: the next one's capacity
 }
 
 // pkey is one key's partial matches, oldest first, and its place in the

@@ -15,7 +15,7 @@ const (
 // matches (oldest key first, so Restore rebuilds the LRU order) and the
 // counters. Deadlines are not written; Restore recomputes them.
 func (p *Pattern) Snapshot() ([]byte, error) {
-	var e event.Enc
+	e := event.Enc{B: make([]byte, 0, p.snapLen+p.snapLen/8)}
 	e.Byte(patternVersion)
 	e.Uvarint(uint64(len(p.steps)))
 	e.Bool(p.hasClosed)
@@ -45,6 +45,7 @@ func (p *Pattern) Snapshot() ([]byte, error) {
 			}
 		}
 	}
+	p.snapLen = len(e.B)
 	return e.B, nil
 }
 

@@ -42,6 +42,7 @@ type Detector struct {
 	late    uint64
 	evicted uint64
 	out     []event.Result
+	snapLen int // the last snapshot's length: the next one's capacity
 }
 
 // keyState is one key's baseline and lifecycle.
@@ -240,7 +241,7 @@ func (d *Detector) Stats() event.OpStats {
 // and every key, least recently seen first so Restore rebuilds the LRU order.
 func (d *Detector) Snapshot() ([]byte, error) {
 	d.spill()
-	var e event.Enc
+	e := event.Enc{B: make([]byte, 0, d.snapLen+d.snapLen/8)}
 	e.Uvarint(snapVersion)
 	e.String(d.cfg.method)
 	e.Time(d.closeAt)
@@ -255,6 +256,7 @@ func (d *Detector) Snapshot() ([]byte, error) {
 		e.Uvarint(uint64(k.anom))
 		k.m.encode(&e)
 	}
+	d.snapLen = len(e.B)
 	return e.B, nil
 }
 

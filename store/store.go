@@ -154,11 +154,24 @@ func Open(o Options) (*DB, error) {
 	return db, nil
 }
 
+// Page cache per connection, in KiB. SQLite's default is 2,000 KiB for
+// every connection, outside the Go heap (modernc's libc allocates it): up
+// to 10 MB for the writer and four readers, which is most of what SQLite
+// costs a gateway. The writer's hot pages (the journal's and outbox's last
+// leaves and their interior pages) fit in 1 MiB; a checkpoint's large parts
+// go through it once and need not stay. The readers scan the outbox and
+// page through history once per request, where a cache helps little.
+const (
+	writerCacheKiB = 1024
+	readerCacheKiB = 256
+)
+
 func dsn(o Options, readonly bool) string {
 	q := []string{fmt.Sprintf("_pragma=busy_timeout(%d)", o.BusyTimeout.Milliseconds())}
 	if readonly {
-		q = append(q, "_pragma=query_only(1)")
+		q = append(q, "_pragma=query_only(1)", fmt.Sprintf("_pragma=cache_size(-%d)", readerCacheKiB))
 	} else {
+		q = append(q, fmt.Sprintf("_pragma=cache_size(-%d)", writerCacheKiB))
 		// journal_size_limit: truncate the WAL after a checkpoint rather than
 		// keep a large checkpoint's worth of WAL on the card forever.
 		q = append(q, "_pragma=journal_mode(WAL)", "_pragma=synchronous("+o.Synchronous+")",

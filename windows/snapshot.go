@@ -9,8 +9,12 @@ import (
 )
 
 // snapVersion is the first byte of a snapshot. Bump it when the layout
-// changes; Restore refuses versions it does not know.
-const snapVersion byte = 1
+// changes; Restore refuses versions it does not know. Version 2 writes of
+// each window's aggregate only what its function keeps (encBag); version 1
+// wrote every function's fields, 120-odd bytes of mostly zeros per
+// aggregate, which made the bags most of a checkpoint of tumbling and
+// hopping windows with many keys. Restore reads both.
+const snapVersion byte = 2
 
 // errSpec reports a snapshot written by an operator of another Spec.
 var errSpec = errors.New("snapshot is for another window spec")
@@ -19,7 +23,7 @@ var errSpec = errors.New("snapshot is for another window spec")
 // least-recently-seen order. Float state is written bit for bit, so a
 // restored operator continues exactly as the original would have.
 func (o *Op) Snapshot() ([]byte, error) {
-	e := &event.Enc{}
+	e := &event.Enc{B: make([]byte, 0, o.snapLen+o.snapLen/8)}
 	e.Byte(snapVersion)
 	o.encodeSpec(e)
 	e.Bool(o.closeSet)
@@ -52,6 +56,7 @@ func (o *Op) Snapshot() ([]byte, error) {
 			}
 		}
 	}
+	o.snapLen = len(e.B)
 	return e.B, nil
 }
 
@@ -135,53 +140,46 @@ func (o *Op) encodeWin(e *event.Enc, w *win) {
 	}
 }
 
-// encBag writes a bag in the layout of the struct it once was, every
-// function's fields whichever one it is, zeros for the unused ones.
+// encBag writes what decBag keeps of a bag for f: version 2.
 func encBag(e *event.Enc, f fn, b *bagAgg, start int64) {
-	var sum ksum
-	var w welford
-	var cv cov
-	var lo, hi float64
-	switch f {
-	case fnSum, fnAvg:
-		sum = b.st.sum()
-	case fnStddev:
-		w = b.st.welf()
-	case fnSlope:
-		cv = b.st.cov()
-	case fnMin:
-		lo = b.st[0]
-	case fnMax:
-		hi = b.st[0]
-	}
 	x := bagExtra{ref: start}
 	if b.x != nil {
 		x = *b.x
 	}
 	e.Varint(b.n)
-	e.Float(sum.s)
-	e.Float(sum.c)
-	encWelford(e, w)
-	encCov(e, cv)
-	e.Varint(x.ref)
-	e.Float(lo)
-	e.Float(hi)
-	e.Varint(x.tmin)
-	e.Varint(x.tmax)
-	e.Value(x.first)
-	e.Value(x.last)
-	e.Varint(x.ft)
-	e.Varint(x.lt)
-	e.Uvarint(x.fs)
-	e.Uvarint(x.ls)
-	e.Uvarint(uint64(len(x.vals)))
-	for _, v := range x.vals {
-		e.Float(v)
-	}
-	e.Bool(x.sorted)
-	e.Uvarint(uint64(len(x.distinct)))
-	for k := range x.distinct {
-		e.Value(k)
+	switch f {
+	case fnSum, fnAvg:
+		sum := b.st.sum()
+		e.Float(sum.s)
+		e.Float(sum.c)
+	case fnStddev:
+		encWelford(e, b.st.welf())
+	case fnSlope:
+		encCov(e, b.st.cov())
+		e.Varint(x.ref)
+		e.Varint(x.tmin)
+		e.Varint(x.tmax)
+	case fnMin, fnMax:
+		e.Float(b.st[0])
+	case fnFirst:
+		e.Value(x.first)
+		e.Varint(x.ft)
+		e.Uvarint(x.fs)
+	case fnLast:
+		e.Value(x.last)
+		e.Varint(x.lt)
+		e.Uvarint(x.ls)
+	case fnPercentile:
+		e.Uvarint(uint64(len(x.vals)))
+		for _, v := range x.vals {
+			e.Float(v)
+		}
+		e.Bool(x.sorted)
+	case fnCountDistinct:
+		e.Uvarint(uint64(len(x.distinct)))
+		for k := range x.distinct {
+			e.Value(k)
+		}
 	}
 }
 
@@ -190,7 +188,8 @@ func encBag(e *event.Enc, f fn, b *bagAgg, start int64) {
 func (o *Op) Restore(b []byte) error {
 	o.reset()
 	d := &event.Dec{B: b}
-	if v := d.Byte(); d.Err == nil && v != snapVersion {
+	v := d.Byte()
+	if d.Err == nil && v != snapVersion && v != 1 {
 		return fmt.Errorf("restore window state: unknown version %d", v)
 	}
 	var want event.Enc
@@ -211,7 +210,7 @@ func (o *Op) Restore(b []byte) error {
 			break
 		}
 		ks, _ := o.touch(key)
-		o.decodeKey(d, ks)
+		o.decodeKey(d, ks, v)
 	}
 	if d.Err == nil && len(d.B) != 0 {
 		d.Err = event.ErrCorrupt
@@ -233,7 +232,7 @@ func (o *Op) reset() {
 	o.open, o.held = 0, 0
 }
 
-func (o *Op) decodeKey(d *event.Dec, ks *keyState) {
+func (o *Op) decodeKey(d *event.Dec, ks *keyState, v byte) {
 	switch o.spec.Kind {
 	case Sliding:
 		ks.firing = d.Bool()
@@ -247,14 +246,14 @@ func (o *Op) decodeKey(d *event.Dec, ks *keyState) {
 		}
 	case Count:
 		if d.Bool() {
-			ks.cw = o.decodeWin(d, ks)
+			ks.cw = o.decodeWin(d, ks, v)
 		}
 	default:
 		ks.hasClosed = d.Bool()
 		ks.closedLast = d.Varint()
 		n := d.Len()
 		for i := 0; i < n && d.Err == nil; i++ {
-			w := o.decodeWin(d, ks)
+			w := o.decodeWin(d, ks, v)
 			ks.wins = append(ks.wins, w)
 			due := w.end
 			if o.spec.Kind == Session {
@@ -344,19 +343,61 @@ func decWelford(d *event.Dec) welford { return welford{d.Float(), d.Float(), d.F
 
 func decCov(d *event.Dec) cov { return cov{d.Float(), d.Float(), d.Float(), d.Float(), d.Float()} }
 
-func (o *Op) decodeWin(d *event.Dec, ks *keyState) *win {
+func (o *Op) decodeWin(d *event.Dec, ks *keyState, v byte) *win {
 	w := &win{ks: ks, aggs: make([]bagAgg, len(o.aggs))}
 	w.start, w.end, w.n = d.Varint(), d.Varint(), d.Varint()
 	w.lastEv = d.Event()
 	for j := range w.aggs {
-		decBag(d, o.aggs[j].f, &w.aggs[j])
+		if v == 1 {
+			decBagV1(d, o.aggs[j].f, &w.aggs[j])
+		} else {
+			decBag(d, o.aggs[j].f, &w.aggs[j])
+		}
 	}
 	o.open++
 	return w
 }
 
-// decBag reads what encBag wrote and keeps what f uses.
+// decBag reads what encBag wrote (version 2). It builds the same bag as
+// decBagV1 does from version 1.
 func decBag(d *event.Dec, f fn, b *bagAgg) {
+	b.n = d.Varint()
+	switch f {
+	case fnSum, fnAvg:
+		b.st.setSum(ksum{d.Float(), d.Float()})
+	case fnStddev:
+		b.st.setWelf(decWelford(d))
+	case fnSlope:
+		b.st.setCov(decCov(d))
+		b.x = &bagExtra{ref: d.Varint(), tmin: d.Varint(), tmax: d.Varint()}
+	case fnMin, fnMax:
+		b.st[0] = d.Float()
+	case fnFirst:
+		b.x = &bagExtra{first: d.Value(), ft: d.Varint(), fs: d.Uvarint()}
+	case fnLast:
+		b.x = &bagExtra{last: d.Value(), lt: d.Varint(), ls: d.Uvarint()}
+	case fnPercentile:
+		x := &bagExtra{}
+		if nv := d.Len(); nv > 0 {
+			x.vals = make([]float64, nv)
+			for i := range x.vals {
+				x.vals[i] = d.Float()
+			}
+		}
+		x.sorted = d.Bool()
+		b.x = x
+	case fnCountDistinct:
+		nd := d.Len()
+		x := &bagExtra{distinct: make(map[any]struct{}, nd)}
+		for i := 0; i < nd && d.Err == nil; i++ {
+			x.distinct[hashable(d, d.Value())] = struct{}{}
+		}
+		b.x = x
+	}
+}
+
+// decBagV1 reads what encBagV1 wrote (version 1) and keeps what f uses.
+func decBagV1(d *event.Dec, f fn, b *bagAgg) {
 	b.n = d.Varint()
 	sum := ksum{d.Float(), d.Float()}
 	w := decWelford(d)

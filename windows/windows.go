@@ -93,6 +93,11 @@ type Op struct {
 	num     []float64
 	anyv    []any
 	scratch map[string]any
+
+	// snapLen is the last snapshot's length: the next one starts at that
+	// capacity instead of growing to it by copies (megabytes with many keys,
+	// on the engine loop, every checkpoint).
+	snapLen int
 }
 
 // keyState is one key's state; which fields are used depends on the kind.

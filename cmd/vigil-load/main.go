@@ -42,6 +42,7 @@ type options struct {
 	qos                     int
 	rate, warmup, measure   time.Duration
 	simDuration             time.Duration
+	checkpointEvery         time.Duration
 	speed                   float64
 	journal                 bool
 	keep                    bool
@@ -62,6 +63,7 @@ func main() {
 	flag.DurationVar(&o.simDuration, "sim-duration", 4*time.Second, "throughput: simulated time to publish (devices × duration/rate readings)")
 	flag.Float64Var(&o.speed, "speed", 0, "throughput: simulator speed (0 as fast as the broker takes them; 1 real time: devices/rate msg/s for sim-duration)")
 	flag.BoolVar(&o.journal, "journal", true, "state.journal")
+	flag.DurationVar(&o.checkpointEvery, "checkpoint-every", 0, "state.checkpoint_every (0: vigil's default)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.Parse()
 	if o.devices == 0 {
@@ -111,14 +113,18 @@ func run(o options) error {
 		return err
 	}
 	bport, hport := freePort(), freePort()
+	cpEvery := ""
+	if o.checkpointEvery > 0 {
+		cpEvery = ", checkpoint_every: " + o.checkpointEvery.String()
+	}
 	cfg := fmt.Sprintf(`gateway: load
 broker: {listen: "127.0.0.1:%d"}
 upstream: {broker: "tcp://127.0.0.1:%d", topic: "vigil/{gateway}/alerts/{rule}"}
-state: {path: %s, journal: %v}
+state: {path: %s, journal: %v%s}
 rules: %s
 http: {listen: "127.0.0.1:%d"}
 log: {level: warn}
-`, bport, bport, filepath.Join(dir, "vigil.db"), o.journal, filepath.Join(dir, "rules"), hport)
+`, bport, bport, filepath.Join(dir, "vigil.db"), o.journal, cpEvery, filepath.Join(dir, "rules"), hport)
 	cfgPath := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -194,23 +200,37 @@ log: {level: warn}
 	}()
 
 	if o.mode == "rss" {
-		return measureRSS(o, v, pid, sim, simDone, t0, st0)
+		return measureRSS(o, v, pid, sim, simDone, t0, st0, cpu0)
 	}
 	return measureThroughput(o, v, pid, simDone, t0, st0, cpu0)
 }
 
-func measureRSS(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan error, t0 time.Time, st0 apiStatus) error {
+func measureRSS(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan error, t0 time.Time, st0 apiStatus, cpu0 float64) error {
 	end := t0.Add(o.warmup + o.measure)
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	// VmRSS saw-tooths with the collector's cycles (tens of MB, a cycle
+	// or two a second): one reading says little, so it is also read every
+	// second while measuring, for the mean and the maximum.
+	sample := time.NewTicker(time.Second)
+	defer sample.Stop()
 	perDevice := o.rate.Seconds()
-	var maxRSS float64
+	var maxRSS, sumRSS float64
+	var nRSS int
 	for time.Now().Before(end) {
 		select {
 		case err := <-simDone:
 			return fmt.Errorf("firmware-sim ended early: %v", err)
 		case err := <-v.done:
 			return fmt.Errorf("vigil ended: %v", err)
+		case <-sample.C:
+			if time.Since(t0) >= o.warmup {
+				rss, _ := procMem(pid)
+				maxRSS = max(maxRSS, rss)
+				sumRSS += rss
+				nRSS++
+			}
+			continue
 		case <-tick.C:
 		}
 		st, err := status(v)
@@ -230,11 +250,14 @@ func measureRSS(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan er
 	}
 	st, _ := status(v)
 	rss, hwm := procMem(pid)
+	cpu := procCPU(pid) - cpu0
+	took := time.Since(t0)
 	sim.Process.Signal(syscall.SIGINT)
 	<-simDone
-	fmt.Printf("vigil-load: RESULT rss devices=%d rate=%s per device (%.0f msg/s) after %s: messages %d (%.1f per device), devices seen %d, VmRSS %.1f MB (max while measuring %.1f MB), VmHWM %.1f MB, load average %s\n",
-		o.devices, o.rate, float64(o.devices)/perDevice, time.Since(t0).Round(time.Second), st.Messages-st0.Messages,
-		float64(st.Messages-st0.Messages)/float64(o.devices), st.Devices, rss/1024, max(maxRSS, rss)/1024, hwm/1024, loadavg())
+	fmt.Printf("vigil-load: RESULT rss devices=%d rate=%s per device (%.0f msg/s) after %s: messages %d (%.1f per device), devices seen %d, VmRSS %.1f MB (while measuring: mean %.1f MB, max %.1f MB, read every second), VmHWM %.1f MB, vigil CPU %.1f s (%.0f%% of one core), load average %s\n",
+		o.devices, o.rate, float64(o.devices)/perDevice, took.Round(time.Second), st.Messages-st0.Messages,
+		float64(st.Messages-st0.Messages)/float64(o.devices), st.Devices, rss/1024, sumRSS/float64(max(nRSS, 1))/1024, max(maxRSS, rss)/1024, hwm/1024,
+		cpu, 100*cpu/took.Seconds(), loadavg())
 	return nil
 }
 

@@ -3,9 +3,11 @@ package engine
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -258,6 +260,49 @@ func TestInstantOrdersAsTime(t *testing.T) {
 			if got, want := instantOf(a).after(instantOf(b)), a.After(b); got != want {
 				t.Fatalf("%v after %v: %v, time.After %v", a, b, got, want)
 			}
+		}
+	}
+}
+
+// TestSnapshotParallel: the operators' snapshots, taken on several
+// goroutines, are the bytes one goroutine takes (run with -race, this also
+// shows that no operator's Snapshot touches another's state).
+func TestSnapshotParallel(t *testing.T) {
+	e, err := New(loadRules(t, ""), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range scenario(t, 300) {
+		if _, err := e.Process(m); err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatal(err)
+			}
+		}
+	}
+	stateful := 0
+	for _, rs := range e.rules {
+		if rs.op != nil {
+			stateful++
+		}
+	}
+	if stateful < 4 {
+		t.Fatalf("only %d stateful rules: the test needs several", stateful)
+	}
+	prev := runtime.GOMAXPROCS(1)
+	one, err1 := e.Snapshot()
+	runtime.GOMAXPROCS(max(prev, 4))
+	many, err2 := e.Snapshot()
+	runtime.GOMAXPROCS(prev)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if len(one) != len(many) {
+		t.Fatalf("%d parts, then %d", len(one), len(many))
+	}
+	for name, b := range one {
+		if !bytes.Equal(b, many[name]) {
+			t.Errorf("part %s differs between one and several goroutines", name)
 		}
 	}
 }

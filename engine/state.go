@@ -2,8 +2,10 @@ package engine
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/rules"
@@ -12,6 +14,41 @@ import (
 // stateVersion is the version of the engine's snapshot encoding. A part
 // written by another version is discarded with a note, never misread.
 const stateVersion = 1
+
+// snapshotOps takes the operators' snapshots, most of a checkpoint's bytes
+// (megabytes with many keys), on up to GOMAXPROCS goroutines: the engine
+// loop waits for them, and an operator's Snapshot reads only its own
+// state. Each is taken first, so its rule's part is allocated once at its
+// size and the bytes are copied once.
+func (e *Engine) snapshotOps() ([][]byte, error) {
+	ops := make([][]byte, len(e.rules))
+	errs := make([]error, len(e.rules))
+	work := make(chan int, len(e.rules))
+	for i, rs := range e.rules {
+		if rs.op != nil {
+			work <- i
+		}
+	}
+	close(work)
+	snap := func() {
+		for i := range work {
+			ops[i], errs[i] = e.rules[i].op.Snapshot()
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(work)) - 1 {
+		wg.Add(1)
+		go func() { defer wg.Done(); snap() }()
+	}
+	snap()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("snapshot rule %s: %w", e.rules[i].r.Name, err)
+		}
+	}
+	return ops, nil
+}
 
 // Snapshot returns all state as named parts: "engine", "rule/<name>",
 // "table/<name>", "source/<filter>". A checkpoint stores them together.
@@ -29,19 +66,12 @@ func (e *Engine) Snapshot() (map[string][]byte, error) {
 	g.Uvarint(e.stats.Future)
 	g.Uvarint(e.seq)
 	parts["engine"] = g.B
-	for _, rs := range e.rules {
-		// The operator's bytes are most of a checkpoint (megabytes with
-		// many keys), and the snapshot runs on the engine loop: take them
-		// first, so the part is allocated once at its size and they are
-		// copied once.
-		var op []byte
-		if rs.op != nil {
-			b, err := rs.op.Snapshot()
-			if err != nil {
-				return nil, fmt.Errorf("snapshot rule %s: %w", rs.r.Name, err)
-			}
-			op = b
-		}
+	ops, err := e.snapshotOps()
+	if err != nil {
+		return nil, err
+	}
+	for i, rs := range e.rules {
+		op := ops[i]
 		enc := event.Enc{B: make([]byte, 0, 128+len(rs.r.Hash)+len(op))}
 		enc.Byte(stateVersion)
 		enc.String(rs.r.Hash)

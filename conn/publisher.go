@@ -19,7 +19,11 @@ func NewPublisher(o Options) (*Publisher, error) {
 	if err := o.fill("-upstream"); err != nil {
 		return nil, err
 	}
-	return &Publisher{l: newLink(o, o.pahoOptions(true))}, nil
+	// The forwarder hands a batch of alerts to paho at once: their
+	// packets leave together (DialCoalesced), not one write(2) each. A
+	// QoS 1 alert still counts as delivered only on its PUBACK.
+	po := o.pahoOptions(true).SetCustomOpenConnectionFn(DialCoalesced)
+	return &Publisher{l: newLink(o, po)}, nil
 }
 
 // Run connects and keeps reconnecting until ctx ends, then disconnects

@@ -33,8 +33,11 @@ type live struct {
 
 	devices    map[string]*device
 	maxDevices int
-	version    uint64 // bumped on every reading; devices remember theirs
-	forgotten  uint64 // devices dropped by the maxDevices bound
+	// newest and oldest end the list of devices by their last reading
+	// (device.newer/older): the bound drops the oldest without a scan.
+	newest, oldest *device
+	version        uint64 // bumped on every reading; devices remember theirs
+	forgotten      uint64 // devices dropped by the maxDevices bound
 
 	wake chan struct{} // closed and replaced when an alert arrives
 }
@@ -51,6 +54,8 @@ type device struct {
 	values     map[string]any
 	series     map[string]*ring
 	version    uint64
+	// newer and older link the devices in the order of their readings.
+	newer, older *device
 }
 
 // ring holds one field's recent points, oldest first once full.
@@ -114,13 +119,26 @@ func (l *live) publishReading(key, topic string, t, now time.Time, values map[st
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	d := l.devices[key]
-	if d == nil {
-		if len(l.devices) >= l.maxDevices {
-			l.forgetOldest()
-		}
+	switch {
+	case d != nil:
+		l.unlink(d)
+	case len(l.devices) >= l.maxDevices && l.oldest != nil:
+		// Full: the least recently seen device makes room, and its
+		// memory serves the new one (a fleet larger than the bound
+		// replaces one device per reading).
+		d = l.oldest
+		l.unlink(d)
+		delete(l.devices, d.key)
+		l.forgotten++
+		clear(d.values)
+		clear(d.series)
+		*d = device{key: key, values: d.values, series: d.series}
+		l.devices[key] = d
+	default:
 		d = &device{key: key, values: map[string]any{}, series: map[string]*ring{}}
 		l.devices[key] = d
 	}
+	l.pushNewest(d)
 	l.version++
 	d.version, d.received = l.version, now
 	if t.Before(d.lastSeen) {
@@ -173,18 +191,30 @@ func (d *device) record(field string, ms int64, v float64) {
 	r.next = (r.next + 1) % seriesLen
 }
 
-// forgetOldest drops the least recently seen device. It scans: it runs only
-// when a new device arrives with the table full.
-func (l *live) forgetOldest() {
-	var oldest *device
-	for _, d := range l.devices {
-		if oldest == nil || d.received.Before(oldest.received) {
-			oldest = d
-		}
+// unlink takes d out of the list of devices by reading.
+func (l *live) unlink(d *device) {
+	if d.newer != nil {
+		d.newer.older = d.older
+	} else {
+		l.newest = d.older
 	}
-	if oldest != nil {
-		delete(l.devices, oldest.key)
-		l.forgotten++
+	if d.older != nil {
+		d.older.newer = d.newer
+	} else {
+		l.oldest = d.newer
+	}
+	d.newer, d.older = nil, nil
+}
+
+// pushNewest puts d at the newest end of the list.
+func (l *live) pushNewest(d *device) {
+	d.older = l.newest
+	if l.newest != nil {
+		l.newest.newer = d
+	}
+	l.newest = d
+	if l.oldest == nil {
+		l.oldest = d
 	}
 }
 

@@ -470,3 +470,53 @@ func TestNumberAndJSONSafe(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxDevicesFleetLargerThanBound: a fleet larger than the bound, each
+// reading a new device: the table keeps the newest ones, a device that
+// takes a forgotten one's place shows only its own values and series, and
+// forgetting needs no scan (BenchmarkPublishReadingFullTable).
+func TestMaxDevicesFleetLargerThanBound(t *testing.T) {
+	l := newLive(3)
+	for i := range 10 {
+		k := fmt.Sprint("d", i)
+		l.publishReading(k, "t/"+k, t0.Add(time.Duration(i)*time.Second), t0, map[string]any{k: float64(i)})
+	}
+	var keys []string
+	for _, d := range l.devicesList() {
+		keys = append(keys, d.Key)
+		if len(d.Values) != 1 || d.Values[d.Key] == nil {
+			t.Errorf("device %s values %v", d.Key, d.Values)
+		}
+		pts, ok := l.series(d.Key, time.Time{})
+		if !ok || len(pts) != 1 {
+			t.Errorf("device %s series %v", d.Key, pts)
+		}
+	}
+	if strings.Join(keys, ",") != "d7,d8,d9" || l.forgotten != 7 || len(l.devices) != 3 {
+		t.Fatalf("devices %v, forgotten %d", keys, l.forgotten)
+	}
+	// A reading of the oldest makes it the newest.
+	l.publishReading("d7", "t/d7", t0.Add(time.Hour), t0, map[string]any{"x": 1.0})
+	l.publishReading("n", "t/n", t0.Add(time.Hour), t0, map[string]any{"x": 1.0})
+	keys = keys[:0]
+	for _, d := range l.devicesList() {
+		keys = append(keys, d.Key)
+	}
+	if strings.Join(keys, ",") != "d7,d9,n" {
+		t.Fatalf("devices %v, want d7,d9,n", keys)
+	}
+}
+
+// BenchmarkPublishReadingFullTable: 10,000 devices through the UI's table
+// of 1,000, as a large fleet does.
+func BenchmarkPublishReadingFullTable(b *testing.B) {
+	l := newLive(1000)
+	keys := make([]string, 10000)
+	for i := range keys {
+		keys[i] = fmt.Sprint("dev-", i)
+	}
+	vals := map[string]any{"temperature": 21.5}
+	for i := 0; b.Loop(); i++ {
+		l.publishReading(keys[i%len(keys)], "t", t0.Add(time.Duration(i)*time.Millisecond), t0, vals)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-gw/vigil/event"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
 	"github.com/vigil-gw/vigil/gateway"
+	"github.com/vigil-gw/vigil/internal/freeport"
 	"github.com/vigil-gw/vigil/rules"
 )
 
@@ -135,12 +136,11 @@ func demoAddr(listen string) (string, error) {
 	if port != "0" {
 		return listen, nil
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	addr, err := freeport.Addr(host)
 	if err != nil {
 		return "", fmt.Errorf("-listen %q: %w", listen, err)
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addr, nil
 }
 
 // runFleet publishes the simulated fleet in real time until ctx ends,

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/internal/freeport"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
 )
 
@@ -209,7 +209,9 @@ func crashRecovery(t *testing.T, inProcess bool) {
 	devAddr := addr // where the fleet publishes
 	ingest := fmt.Sprintf(`mqtt: {broker: "tcp://%s", client_id: vigil-crash}`, addr)
 	if inProcess {
-		devAddr = freeLoopback(t)
+		if devAddr, err = freeport.Addr("127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
 		ingest = fmt.Sprintf(`broker: {listen: %q}`, devAddr)
 	}
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`gateway: crash
@@ -448,16 +450,6 @@ func (f *sessionFleet) flush() {
 }
 
 func (f *sessionFleet) close() { f.c.Disconnect(100) }
-
-// freeLoopback is a loopback address whose port was free a moment ago.
-func freeLoopback(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func explain(t *testing.T, replayOut []byte, ids []string, what string) {
 	n := 0

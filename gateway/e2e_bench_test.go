@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/vigil-gw/vigil/broker"
 	"github.com/vigil-gw/vigil/conn"
+	"github.com/vigil-gw/vigil/internal/freeport"
 	"github.com/vigil-gw/vigil/rules"
 	"github.com/vigil-gw/vigil/store"
 )
@@ -119,7 +119,9 @@ func startE2E(b *testing.B, journal bool, ingest, name string) *e2eRig {
 	} else {
 		// Upstream is the embedded broker too, whose port is known only
 		// once it listens: a free one is picked first.
-		c.Broker.Listen = freeAddr(b)
+		if c.Broker.Listen, err = freeport.Addr("127.0.0.1"); err != nil {
+			b.Fatal(err)
+		}
 		c.Upstream.Broker = "tcp://" + c.Broker.Listen
 		g, err = New(Options{Config: c, Logger: slog.New(blog)})
 	}
@@ -141,16 +143,6 @@ func startE2E(b *testing.B, journal bool, ingest, name string) *e2eRig {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return r
-}
-
-// freeAddr is a loopback address with a port free a moment ago.
-func freeAddr(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // countHandler counts the broker's warnings (it logs a message it drops,

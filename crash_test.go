@@ -24,8 +24,8 @@ import (
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/event"
-	"github.com/vigil-gw/vigil/internal/freeport"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
+	"github.com/vigil-gw/vigil/internal/freeport"
 )
 
 // buildVigil compiles the real binary once per test run.

@@ -290,3 +290,24 @@ func testPipelined(t *testing.T, other bool) {
 		t.Fatal("the device was disconnected")
 	}
 }
+
+// TestInProcessCommitGap: with state.commit_gap, a message arriving just
+// after a commit waits for the gap before it is journaled (and
+// acknowledged); without it, it is committed at once (the other tests).
+func TestInProcessCommitGap(t *testing.T) {
+	c := inProcessConfig(t, t.TempDir(), "", hotRules)
+	c.State.CommitGap = 300 * time.Millisecond
+	g, _ := start(t, c)
+	dev := pahoDevice(t, g.Broker().Addr(), "dev-gap")
+	if tok := dev.Publish("sensors/pump1/temperature", 1, false, `{"temperature": 20}`); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("first: %v", tok.Error())
+	}
+	t0 := time.Now()
+	if tok := dev.Publish("sensors/pump1/temperature", 1, false, `{"temperature": 21}`); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("second: %v", tok.Error())
+	}
+	if d := time.Since(t0); d < 150*time.Millisecond {
+		t.Fatalf("second message acknowledged after %v, within the 300 ms commit gap", d)
+	}
+	waitEvents(t, g, 2)
+}

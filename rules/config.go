@@ -71,6 +71,10 @@ type StateConfig struct {
 	Journal         bool          // default true
 	OutboxMax       int           // default 100000
 	History         time.Duration // retention, default 720h
+	// CommitGap is the shortest time between journal commits with
+	// in-process ingest; 0 (the default): a commit as soon as the last one
+	// ends, whatever has arrived meanwhile.
+	CommitGap time.Duration
 }
 
 type HTTPConfig struct {
@@ -274,7 +278,7 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 				}
 			}
 		case "state":
-			sub, _ := d.fields(f.val, "state", "path", "checkpoint_every", "journal", "outbox_max", "history")
+			sub, _ := d.fields(f.val, "state", "path", "checkpoint_every", "journal", "outbox_max", "history", "commit_gap")
 			for _, s := range sub {
 				switch s.key {
 				case "path":
@@ -291,6 +295,13 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 					c.State.OutboxMax, _ = d.integer(s.val, "state: outbox_max")
 				case "history":
 					c.State.History, _ = d.duration(s.val, "state: history")
+				case "commit_gap":
+					if v, ok := d.duration(s.val, "state: commit_gap"); ok {
+						if v > time.Second {
+							d.errf(s.val, "state: commit_gap: at most 1s, got %s (every message waits up to this long before it is journaled)", v)
+						}
+						c.State.CommitGap = v
+					}
 				}
 			}
 		case "rules":

@@ -234,3 +234,19 @@ func TestConfigInProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigCommitGap: state.commit_gap is a duration up to 1s; 0 when
+// left out.
+func TestConfigCommitGap(t *testing.T) {
+	c, err := ParseConfig("vigil.yaml", []byte("state: {commit_gap: 2ms}\n"))
+	if err != nil || c.State.CommitGap != 2*time.Millisecond {
+		t.Fatalf("commit_gap: %v %v", c, err)
+	}
+	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.State.CommitGap != 0 {
+		t.Fatalf("default: %v %v", c.State.CommitGap, err)
+	}
+	_, err = ParseConfig("vigil.yaml", []byte("state:\n  commit_gap: 5s\n"))
+	if err == nil || !strings.Contains(err.Error(), "vigil.yaml:2:15: state: commit_gap: at most 1s") {
+		t.Fatalf("too long: %v", err)
+	}
+}

@@ -95,7 +95,6 @@ func (g *Gateway) journalLoop(msgs <-chan conn.Message, stop context.Context) er
 	}
 }
 
-
 func (g *Gateway) drain(msgs <-chan conn.Message) error {
 	for {
 		var batch []conn.Message

@@ -78,15 +78,9 @@ func TestForwarderOutage(t *testing.T) {
 	ob := &memOutbox{}
 	want := alerts(0, 30)
 	ob.Put(want[:20]...)
-	p, err := NewPublisher(Options{Broker: "tcp://" + px.addr, Logger: quiet,
-		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
 	notify := make(chan struct{}, 1)
-	f := NewForwarder(ob, p, ForwarderOptions{Batch: 7, Retry: 200 * time.Millisecond, Poll: time.Second, Notify: notify, Logger: quiet})
-	goRun(t, p.Run)
-	goRun(t, f.Run)
+	p, f := startForwarder(t, Options{Broker: "tcp://" + px.addr, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond},
+		ob, ForwarderOptions{Batch: 7, Retry: 200 * time.Millisecond, Poll: time.Second, Notify: notify})
 
 	eventually(t, "forward errors while down", 5*time.Second, func() bool { return f.Stats().Errors >= 2 })
 	if st := f.Stats(); st.Sent != 0 || st.Connected || !strings.Contains(st.LastError, "not connected") || ob.Len() != 20 {
@@ -106,10 +100,7 @@ func TestForwarderOutage(t *testing.T) {
 	px.up()
 	eventually(t, "all delivered", 10*time.Second, func() bool { return ob.Len() == 0 && len(col.got()) == 30 })
 	time.Sleep(100 * time.Millisecond) // a duplicate would show up now
-	var wantIDs []string
-	for _, a := range want {
-		wantIDs = append(wantIDs, a.ID)
-	}
+	wantIDs := ids(want)
 	if got := col.got(); !slices.Equal(got, wantIDs) {
 		t.Fatalf("upstream got %d ids %v\nwant %d in order %v", len(got), got, len(wantIDs), wantIDs)
 	}
@@ -122,13 +113,7 @@ func TestForwarderOutboxError(t *testing.T) {
 	b := startBroker(t, broker.Options{})
 	ob := &memOutbox{fail: errors.New("disk I/O error")}
 	ob.Put(alerts(0, 3)...)
-	p, err := NewPublisher(Options{Broker: "tcp://" + b.Addr(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := NewForwarder(ob, p, ForwarderOptions{Retry: 100 * time.Millisecond, Logger: quiet})
-	goRun(t, p.Run)
-	goRun(t, f.Run)
+	_, f := startForwarder(t, Options{Broker: "tcp://" + b.Addr()}, ob, ForwarderOptions{Retry: 100 * time.Millisecond})
 	eventually(t, "delivered after the outbox error", 5*time.Second, func() bool { return ob.Len() == 0 })
 	if st := f.Stats(); st.Errors < 1 || !strings.Contains(st.LastError, "disk I/O error") || st.Sent != 3 {
 		t.Fatalf("stats %+v", st)
@@ -190,13 +175,7 @@ func TestForwarderDoesNotWaitForRemoval(t *testing.T) {
 	ob := &memOutbox{hold: make(chan struct{})}
 	want := alerts(0, 20)
 	ob.Put(want...)
-	p, err := NewPublisher(Options{Broker: "tcp://" + b.Addr(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := NewForwarder(ob, p, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond, Logger: quiet})
-	goRun(t, p.Run)
-	goRun(t, f.Run)
+	_, f := startForwarder(t, Options{Broker: "tcp://" + b.Addr()}, ob, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond})
 	eventually(t, "all 20 sent while the first removal waits", 10*time.Second, func() bool { return len(col.got()) >= 20 })
 	time.Sleep(200 * time.Millisecond) // polls that would send an acknowledged alert again
 	if ob.Len() != 20 {
@@ -204,10 +183,7 @@ func TestForwarderDoesNotWaitForRemoval(t *testing.T) {
 	}
 	close(ob.hold)
 	eventually(t, "outbox emptied", 10*time.Second, func() bool { return ob.Len() == 0 })
-	var wantIDs []string
-	for _, a := range want {
-		wantIDs = append(wantIDs, a.ID)
-	}
+	wantIDs := ids(want)
 	if got := col.got(); !slices.Equal(got, wantIDs) {
 		t.Fatalf("upstream got %d ids %v\nwant %d in order, once each: %v", len(got), got, len(wantIDs), wantIDs)
 	}
@@ -240,20 +216,35 @@ func TestForwarderRemovalDuringRead(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // and the forwarder's bookkeeping
 		})
 	}
-	p, err := NewPublisher(Options{Broker: "tcp://" + b.Addr(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := NewForwarder(ob, p, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond, Logger: quiet})
-	goRun(t, p.Run)
-	goRun(t, f.Run)
+	startForwarder(t, Options{Broker: "tcp://" + b.Addr()}, ob, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond})
 	eventually(t, "outbox emptied", 10*time.Second, func() bool { return ob.Len() == 0 && len(col.got()) >= 10 })
 	time.Sleep(200 * time.Millisecond)
-	var wantIDs []string
-	for _, a := range want {
-		wantIDs = append(wantIDs, a.ID)
-	}
+	wantIDs := ids(want)
 	if got := col.got(); !slices.Equal(got, wantIDs) {
 		t.Fatalf("upstream got %d ids %v\nwant %d in order, once each: %v", len(got), got, len(wantIDs), wantIDs)
 	}
+}
+
+// startForwarder runs a publisher with po and a forwarder of ob over it
+// until the test ends (both quiet).
+func startForwarder(t *testing.T, po Options, ob Outbox, fo ForwarderOptions) (*Publisher, *Forwarder) {
+	t.Helper()
+	po.Logger, fo.Logger = quiet, quiet
+	p, err := NewPublisher(po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewForwarder(ob, p, fo)
+	goRun(t, p.Run)
+	goRun(t, f.Run)
+	return p, f
+}
+
+// ids are the alerts' ids, in order.
+func ids(as []event.Alert) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.ID
+	}
+	return out
 }

@@ -81,15 +81,8 @@ func (p *RecordParser) parseFast(line []byte, seq uint64) (Message, bool) {
 	}
 	var topic, payload, tm []byte
 	ok := topMembers(line, func(k, v []byte) bool {
-		var slot *[]byte
-		switch string(k) {
-		case "topic":
-			slot = &topic
-		case "payload":
-			slot = &payload
-		case "time":
-			slot = &tm
-		default:
+		slot := recordMember(k, &topic, &payload, &tm)
+		if slot == nil {
 			// encoding/json matches field names case-insensitively.
 			return !bytes.EqualFold(k, []byte("topic")) && !bytes.EqualFold(k, []byte("payload")) && !bytes.EqualFold(k, []byte("time"))
 		}
@@ -161,15 +154,8 @@ func (p *RecordParser) parseOnce(line []byte, seq uint64) (Message, *fastjson.Va
 	var topic, payload, tm *fastjson.Value
 	ok := true
 	o.Visit(func(k []byte, v *fastjson.Value) {
-		var slot **fastjson.Value
-		switch string(k) {
-		case "topic":
-			slot = &topic
-		case "payload":
-			slot = &payload
-		case "time":
-			slot = &tm
-		default:
+		slot := recordMember(k, &topic, &payload, &tm)
+		if slot == nil {
 			ok = false
 			return
 		}
@@ -226,6 +212,20 @@ func (e *Engine) ProcessRecord(p *RecordParser, line []byte, seq uint64) ([]even
 		return nil, &RecordError{err}
 	}
 	return e.Process(m)
+}
+
+// recordMember is where a record line's member named k goes: topic,
+// payload or time; nil for any other name.
+func recordMember[T any](k []byte, topic, payload, tm *T) *T {
+	switch string(k) {
+	case "topic":
+		return topic
+	case "payload":
+		return payload
+	case "time":
+		return tm
+	}
+	return nil
 }
 
 // plainString returns a JSON string's text if it has no escapes.

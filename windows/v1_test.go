@@ -43,7 +43,10 @@ func resultLines(rs []event.Result) string {
 	return b.String()
 }
 
-func TestRestoreV1Snapshots(t *testing.T) {
+// eachV1Golden runs fn as a subtest for every version 1 golden: the
+// operator's spec (with every aggregate), the index of its stream, the
+// snapshot and the results expected after it.
+func eachV1Golden(t *testing.T, fn func(t *testing.T, i int, spec Spec, snap, want []byte)) {
 	names := make([]string, 0)
 	for n := range propertySpecs() {
 		names = append(names, n)
@@ -53,8 +56,7 @@ func TestRestoreV1Snapshots(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			spec := propertySpecs()[name]
 			spec.Aggs = allAggs()
-			o, _ := New(spec)
-			b, err := os.ReadFile(v1File(name))
+			snap, err := os.ReadFile(v1File(name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,19 +64,26 @@ func TestRestoreV1Snapshots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := o.Restore(b); err != nil {
-				t.Fatal(err)
-			}
-			got := resultLines(drive(o, v1Stream(uint64(i))[snapCut:], 4*time.Second, nil))
-			if got != string(want) {
-				gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
-				for j := range min(len(gl), len(wl)) {
-					if gl[j] != wl[j] {
-						t.Fatalf("result %d:\n got %s\nwant %s", j, gl[j], wl[j])
-					}
-				}
-				t.Fatalf("%d result lines, want %d", len(gl), len(wl))
-			}
+			fn(t, i, spec, snap, want)
 		})
 	}
+}
+
+func TestRestoreV1Snapshots(t *testing.T) {
+	eachV1Golden(t, func(t *testing.T, i int, spec Spec, b, want []byte) {
+		o, _ := New(spec)
+		if err := o.Restore(b); err != nil {
+			t.Fatal(err)
+		}
+		got := resultLines(drive(o, v1Stream(uint64(i))[snapCut:], 4*time.Second, nil))
+		if got != string(want) {
+			gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+			for j := range min(len(gl), len(wl)) {
+				if gl[j] != wl[j] {
+					t.Fatalf("result %d:\n got %s\nwant %s", j, gl[j], wl[j])
+				}
+			}
+			t.Fatalf("%d result lines, want %d", len(gl), len(wl))
+		}
+	})
 }

@@ -1,9 +1,6 @@
 package windows
 
 import (
-	"os"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 )
@@ -12,47 +9,30 @@ import (
 // into an operator that continues exactly as the one that wrote version 1
 // would have: every window kind, every aggregate function.
 func TestV1SnapshotsRewrittenAsV2(t *testing.T) {
-	names := make([]string, 0)
-	for n := range propertySpecs() {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for i, name := range names {
-		t.Run(name, func(t *testing.T) {
-			spec := propertySpecs()[name]
-			spec.Aggs = allAggs()
-			o1, _ := New(spec)
-			b1, err := os.ReadFile(v1File(name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(strings.TrimSuffix(v1File(name), ".snap") + ".want")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := o1.Restore(b1); err != nil {
-				t.Fatal(err)
-			}
-			b2, err := o1.Snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if b2[0] != snapVersion || snapVersion != 2 {
-				t.Fatalf("snapshot version %d", b2[0])
-			}
-			o2, _ := New(spec)
-			if err := o2.Restore(b2); err != nil {
-				t.Fatal(err)
-			}
-			got := resultLines(drive(o2, v1Stream(uint64(i))[snapCut:], 4*time.Second, nil))
-			if got != string(want) {
-				t.Fatalf("results after a version 2 round trip differ from the version 1 goldens:\n got %.300s\nwant %.300s", got, want)
-			}
-			if len(b2) > len(b1) {
-				t.Errorf("version 2 snapshot %d bytes, version 1 %d", len(b2), len(b1))
-			}
-		})
-	}
+	eachV1Golden(t, func(t *testing.T, i int, spec Spec, b1, want []byte) {
+		o1, _ := New(spec)
+		if err := o1.Restore(b1); err != nil {
+			t.Fatal(err)
+		}
+		b2, err := o1.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b2[0] != snapVersion || snapVersion != 2 {
+			t.Fatalf("snapshot version %d", b2[0])
+		}
+		o2, _ := New(spec)
+		if err := o2.Restore(b2); err != nil {
+			t.Fatal(err)
+		}
+		got := resultLines(drive(o2, v1Stream(uint64(i))[snapCut:], 4*time.Second, nil))
+		if got != string(want) {
+			t.Fatalf("results after a version 2 round trip differ from the version 1 goldens:\n got %.300s\nwant %.300s", got, want)
+		}
+		if len(b2) > len(b1) {
+			t.Errorf("version 2 snapshot %d bytes, version 1 %d", len(b2), len(b1))
+		}
+	})
 }
 
 // A tumbling window's snapshot costs per key its key, the window's bounds,

@@ -107,7 +107,11 @@ func New(o Options) (*Broker, error) {
 
 // Publish is one PUBLISH a network client sent, as OnInbound sees it.
 type Publish struct {
-	Client   string // the client id
+	Client string // the client id
+	// Topic points into the packet's buffer, as Payload does (mochi reads
+	// every packet into fresh memory and decodes strings without copying):
+	// whoever keeps the topic or a substring of it keeps the whole packet,
+	// payload included. Clone what outlives the message.
 	Topic    string
 	Payload  []byte // the receiver's: the broker reads every packet into fresh memory
 	QoS      byte   // as received, or the broker's maximum if lower

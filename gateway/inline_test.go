@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"unsafe"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -310,4 +311,26 @@ func TestInProcessCommitGap(t *testing.T) {
 		t.Fatalf("second message acknowledged after %v, within the 300 ms commit gap", d)
 	}
 	waitEvents(t, g, 2)
+}
+
+// TestInProcessTopicOwnsItsBytes: the broker's topic points into the
+// packet it read (payload and all); the queued message must own a copy, or
+// every topic the engine keeps (routes, captures, events held by rules)
+// keeps a whole packet alive: 2 MB for 10,000 devices.
+func TestInProcessTopicOwnsItsBytes(t *testing.T) {
+	in := &inline{queue: make(chan conn.Message, 1), stop: make(chan struct{})}
+	fs := []string{"sensors/#"}
+	in.filters.Store(&fs)
+	packet := []byte("sensors/pump1/temperature{\"temperature\":21}")
+	topic := unsafe.String(&packet[0], len("sensors/pump1/temperature"))
+	if v := in.inbound(broker.Publish{Topic: topic, Payload: packet[len(topic):]}); v != broker.Pass {
+		t.Fatalf("verdict %v", v)
+	}
+	m := <-in.queue
+	if m.Topic != topic {
+		t.Fatalf("topic %q", m.Topic)
+	}
+	if unsafe.StringData(m.Topic) == unsafe.StringData(topic) {
+		t.Fatal("the queued topic shares the packet's memory")
+	}
 }

@@ -13,6 +13,10 @@ import (
 type AbsentSpec struct {
 	After   time.Duration // silence that fires
 	MaxKeys int           // default DefaultMaxKeys
+	// NoEvent: nothing reads a result's Event (the rule's message does
+	// not see the event's fields), so keys do not keep their last event,
+	// most of a key's memory and checkpoint bytes.
+	NoEvent bool
 }
 
 // Absent fires once when a key seen before sends nothing for After, and
@@ -21,6 +25,7 @@ type AbsentSpec struct {
 type Absent struct {
 	after   int64
 	maxKeys int
+	noEvent bool
 
 	keys      map[string]*akey
 	lru       akey // sentinel: lru.next is the least recently seen key
@@ -48,7 +53,7 @@ func NewAbsent(s AbsentSpec) (*Absent, error) {
 	if s.After <= 0 {
 		return nil, errors.New("absent: the duration must be positive")
 	}
-	a := &Absent{after: int64(s.After), maxKeys: s.MaxKeys, keys: map[string]*akey{}}
+	a := &Absent{after: int64(s.After), maxKeys: s.MaxKeys, noEvent: s.NoEvent, keys: map[string]*akey{}}
 	if a.maxKeys <= 0 {
 		a.maxKeys = DefaultMaxKeys
 	}
@@ -98,7 +103,8 @@ func (a *Absent) step(key string, ev *event.Event) {
 	t := ns(ev.Time)
 	a.fire(t, false)
 	k := a.keys[key]
-	if k == nil {
+	isNew := k == nil
+	if isNew {
 		k = &akey{key: key}
 		a.keys[key] = k
 		a.link(k)
@@ -114,8 +120,11 @@ func (a *Absent) step(key string, ev *event.Event) {
 		a.out = append(a.out, event.Result{Key: key, State: event.Resolved, Time: ev.Time,
 			Values: map[string]any{"last_seen": fromNs(k.last), "silent_for": time.Duration(t - k.last).Seconds()}, Event: ev})
 	}
-	if t >= k.last || k.ev == nil {
-		k.last, k.ev = t, ev
+	if t >= k.last || isNew {
+		k.last = t
+		if !a.noEvent {
+			k.ev = ev
+		}
 	}
 	if !k.queued {
 		k.queued = true
@@ -202,7 +211,7 @@ func (a *Absent) Snapshot() ([]byte, error) {
 
 // Restore replaces the state with what Snapshot wrote.
 func (a *Absent) Restore(b []byte) error {
-	fresh, _ := NewAbsent(AbsentSpec{After: time.Duration(a.after), MaxKeys: a.maxKeys})
+	fresh, _ := NewAbsent(AbsentSpec{After: time.Duration(a.after), MaxKeys: a.maxKeys, NoEvent: a.noEvent})
 	d := &event.Dec{B: b}
 	if v := d.Byte(); d.Err == nil && v != absentVersion {
 		return fmt.Errorf("restore absent: unknown version %d", v)
@@ -216,8 +225,11 @@ func (a *Absent) Restore(b []byte) error {
 	n := d.Len()
 	for i := 0; i < n && d.Err == nil; i++ {
 		k := &akey{key: d.String(), last: d.Varint(), fired: d.Bool(), ev: d.Event()}
-		if _, dup := fresh.keys[k.key]; dup || (d.Err == nil && k.ev == nil) {
+		if _, dup := fresh.keys[k.key]; dup || (d.Err == nil && k.ev == nil && !a.noEvent) {
 			return fmt.Errorf("restore absent: %w", event.ErrCorrupt)
+		}
+		if a.noEvent {
+			k.ev = nil // a snapshot of a version that kept it
 		}
 		fresh.keys[k.key] = k
 		fresh.link(k)

@@ -1,6 +1,7 @@
 package cep
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,7 +45,56 @@ func TestAbsent(t *testing.T) {
 				t.Fatal(err)
 			}
 			eqLines(t, brief(drive(a, tc.ins, tc.lateness, tc.flush)), tc.want)
+
+			// Without events kept: the same results, a firing one with
+			// no event (a resolution carries the event that resolves).
+			a, _ = NewAbsent(AbsentSpec{After: 5 * minute, NoEvent: true})
+			var want []string
+			for _, w := range tc.want {
+				if strings.Contains(w, " firing ") {
+					w = w[:strings.LastIndex(w, " ev")]
+				}
+				want = append(want, w)
+			}
+			eqLines(t, brief(drive(a, tc.ins, tc.lateness, tc.flush)), want)
+			for _, k := range a.keys {
+				if k.ev != nil {
+					t.Fatalf("key %s keeps an event", k.key)
+				}
+			}
 		})
+	}
+}
+
+// TestAbsentNoEventRestore: a snapshot that holds events (an older version,
+// or a rule that now needs none) restores without them, and one without
+// events restores into NoEvent, resuming exactly.
+func TestAbsentNoEventRestore(t *testing.T) {
+	with, _ := NewAbsent(AbsentSpec{After: 5 * minute})
+	drive(with, []in{ev(0, "r").on("a"), ev(time.Minute, "r").on("b")}, 0, false)
+	b, err := with.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, _ := NewAbsent(AbsentSpec{After: 5 * minute, NoEvent: true})
+	if err := without.Restore(b); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := without.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b2) >= len(b) {
+		t.Fatalf("snapshot without events %d bytes, with %d", len(b2), len(b))
+	}
+	again, _ := NewAbsent(AbsentSpec{After: 5 * minute, NoEvent: true})
+	if err := again.Restore(b2); err != nil {
+		t.Fatal(err)
+	}
+	eqLines(t, brief(again.Advance(t0.Add(10*minute))), []string{"a firing +5m0s", "b firing +6m0s"})
+	// An operator that keeps events refuses a key without one.
+	if err := with.Restore(b2); err == nil {
+		t.Fatal("a snapshot without events restored into an operator that needs them")
 	}
 }
 

@@ -46,7 +46,8 @@ func (e *Engine) newRule(r *rules.Rule) (*ruleState, error) {
 	case rules.Pattern:
 		rs.op, err = e.patternOp(r)
 	case rules.Absent:
-		rs.op, err = cep.NewAbsent(cep.AbsentSpec{After: r.AbsentFor, MaxKeys: e.opts.MaxKeys})
+		rs.op, err = cep.NewAbsent(cep.AbsentSpec{After: r.AbsentFor, MaxKeys: e.opts.MaxKeys,
+			NoEvent: rules.ReadsOnly(r.Message.Names(), "key", "rule", "last_seen", "silent_for")})
 	}
 	if err != nil {
 		return nil, err
@@ -57,6 +58,14 @@ func (e *Engine) newRule(r *rules.Rule) (*ruleState, error) {
 func (e *Engine) windowOp(r *rules.Rule) (Operator, error) {
 	w := r.WindowSpec
 	spec := windows.Spec{Kind: windows.Kind(w.Type), Size: w.Size, Every: w.Every, N: w.N, MaxKeys: e.opts.MaxKeys}
+	var aggNames []string
+	for _, a := range r.Aggregates {
+		aggNames = append(aggNames, a.Name)
+	}
+	// A window keeps its last event only for a when or a message that
+	// reads the event's fields (emit puts key and rule beside the values).
+	spec.NoEvent = rules.ReadsOnly(r.When.Names(), aggNames...) &&
+		rules.ReadsOnly(r.Message.Names(), append(aggNames, "key", "rule")...)
 	for _, a := range r.Aggregates {
 		agg := windows.Agg{Name: a.Name, Func: a.Func, P: a.P}
 		if a.Arg != nil {

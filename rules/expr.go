@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -413,4 +414,49 @@ func (c *compiler) template(d *doc, n yamlNode, what, src string, vars envSpec) 
 		rest = rest[i+j+2:]
 	}
 	return t
+}
+
+// Names returns the variables the expression reads, each once. "$env"
+// among them means it may read any variable.
+func (p *Program) Names() []string {
+	if p == nil {
+		return nil
+	}
+	var names []string
+	exprast.Find(p.prog.Node(), func(n exprast.Node) bool {
+		if id, ok := n.(*exprast.IdentifierNode); ok && !slices.Contains(names, id.Value) {
+			names = append(names, id.Value)
+		}
+		return false
+	})
+	return names
+}
+
+// Names returns the variables t's placeholders read, each once; see
+// Program.Names.
+func (t *Template) Names() []string {
+	if t == nil {
+		return nil
+	}
+	var names []string
+	for _, p := range t.progs {
+		for _, n := range p.Names() {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
+// ReadsOnly reports whether every variable in names is one of allowed: a
+// rule whose expressions read only its aggregates (and key, rule) needs no
+// event fields.
+func ReadsOnly(names []string, allowed ...string) bool {
+	for _, n := range names {
+		if !slices.Contains(allowed, n) {
+			return false
+		}
+	}
+	return true
 }

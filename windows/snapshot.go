@@ -347,6 +347,9 @@ func (o *Op) decodeWin(d *event.Dec, ks *keyState, v byte) *win {
 	w := &win{ks: ks, aggs: make([]bagAgg, len(o.aggs))}
 	w.start, w.end, w.n = d.Varint(), d.Varint(), d.Varint()
 	w.lastEv = d.Event()
+	if o.spec.NoEvent {
+		w.lastEv = nil // a snapshot of a version that kept it
+	}
 	for j := range w.aggs {
 		if v == 1 {
 			decBagV1(d, o.aggs[j].f, &w.aggs[j])

@@ -60,6 +60,11 @@ type Spec struct {
 	// valid during the call: When must not keep it.
 	When    func(values map[string]any, last *event.Event) (bool, error)
 	MaxKeys int // per-rule key cap; 0 means DefaultMaxKeys
+	// NoEvent: nothing reads a window's last event (neither When nor the
+	// rule's message sees the event's fields), so windows do not keep one:
+	// results carry no Event and When gets nil. That event is most of a
+	// small window's memory and of its checkpoint bytes.
+	NoEvent bool
 }
 
 // agg is an Agg with its function resolved.
@@ -520,6 +525,9 @@ func (o *Op) put(w *win, ev *event.Event, t int64) {
 		}
 	}
 	w.n++
+	if o.spec.NoEvent {
+		return
+	}
 	if w.lastEv == nil || t > w.lastEv.Time.UnixNano() || (t == w.lastEv.Time.UnixNano() && ev.Seq > w.lastEv.Seq) {
 		w.lastEv = ev
 	}

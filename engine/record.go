@@ -188,6 +188,96 @@ func (p *RecordParser) parseOnce(line []byte, seq uint64) (Message, *fastjson.Va
 	return m, payload, true
 }
 
+// scan reads the commonest record line in one pass: a JSON object of
+// exactly the members topic, payload and maybe time, the topic and time
+// strings of plain text (ingest's rawText: printable ASCII, no escape),
+// the payload a flat object that dec.ScanFlat reads into its fields as it
+// goes. It checks the whole line as strictly as encoding/json; anything
+// else it declines, for parseOnce or Parse.
+func (p *RecordParser) scan(dec *ingest.Decoder, line []byte, seq uint64) (Message, bool) {
+	if len(line) > ingest.MaxPayload {
+		return Message{}, false
+	}
+	i := skipWS(line, 0)
+	if i >= len(line) || line[i] != '{' {
+		return Message{}, false
+	}
+	var topic, tm []byte
+	var payload bool
+	for i = skipWS(line, i+1); ; {
+		k, j, ok := rawString(line, i)
+		if !ok {
+			return Message{}, false
+		}
+		if i = skipWS(line, j); i >= len(line) || line[i] != ':' {
+			return Message{}, false
+		}
+		i = skipWS(line, i+1)
+		switch string(k) {
+		case "topic":
+			if topic != nil {
+				return Message{}, false
+			}
+			topic, i, ok = rawString(line, i)
+		case "time":
+			if tm != nil {
+				return Message{}, false
+			}
+			tm, i, ok = rawString(line, i)
+		case "payload":
+			if payload {
+				return Message{}, false
+			}
+			var n int
+			n, ok = dec.ScanFlat(line[i:])
+			payload, i = true, i+n
+		default:
+			ok = false
+		}
+		if !ok {
+			return Message{}, false
+		}
+		if i = skipWS(line, i); i >= len(line) {
+			return Message{}, false
+		}
+		if line[i] == '}' {
+			break
+		}
+		if line[i] != ',' {
+			return Message{}, false
+		}
+		i = skipWS(line, i+1)
+	}
+	if skipWS(line, i+1) != len(line) || len(topic) == 0 || !payload {
+		return Message{}, false
+	}
+	m := Message{Topic: p.topic(topic), Seq: seq}
+	if len(tm) > 0 {
+		rt, err := time.Parse(time.RFC3339Nano, string(tm))
+		if err != nil {
+			return Message{}, false
+		}
+		m.Received = rt.UTC()
+	}
+	return m, true
+}
+
+// rawString reads the JSON string at b[i] if its text is plain (no
+// escape, printable ASCII), returning its text and the index after it.
+func rawString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	j := i + 1
+	for j < len(b) && b[j] >= 0x20 && b[j] < 0x80 && b[j] != '"' && b[j] != '\\' {
+		j++
+	}
+	if j >= len(b) || b[j] != '"' {
+		return nil, 0, false
+	}
+	return b[i+1 : j], j + 1, true
+}
+
 // RecordError is a line that is not a recorded message.
 type RecordError struct{ Err error }
 
@@ -196,14 +286,20 @@ func (r *RecordError) Unwrap() error { return r.Err }
 
 // ProcessRecord is RecordParser.Parse and Process for one recorded line,
 // the loop of `vigil replay`; a line that is not a record returns a
-// *RecordError. The usual line is parsed once (parseOnce), its payload
-// decoded from that parse rather than from its text; whatever that way
-// declines goes the way of Parse and Process, before anything is counted.
-// FuzzProcessRecord holds the two ways to the same alerts, errors and
-// counters.
+// *RecordError. The usual line, its payload a flat object, is read in one
+// pass straight into the decoder's fields (scan); one with a nested
+// payload is parsed once (parseOnce), its payload decoded from that parse
+// rather than from its text. Whatever these ways decline goes the way of
+// Parse and Process, before anything is counted. FuzzProcessRecord holds
+// the ways to the same alerts, errors and counters.
 func (e *Engine) ProcessRecord(p *RecordParser, line []byte, seq uint64) ([]event.Alert, error) {
+	if m, ok := p.scan(e.dec, line, seq); ok {
+		if alerts, ok, err := e.process(m, nil, true); ok {
+			return alerts, err
+		}
+	}
 	if m, v, ok := p.parseOnce(line, seq); ok {
-		if alerts, ok, err := e.process(m, v); ok {
+		if alerts, ok, err := e.process(m, v, false); ok {
 			return alerts, err
 		}
 	}

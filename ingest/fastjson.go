@@ -77,6 +77,7 @@ type strEntry struct {
 type name struct {
 	s   string
 	gen uint64 // the payload it was last seen in
+	raw bool   // s stands in JSON text as it is (rawText), for scanName
 }
 
 // NewDecoder returns a Decoder.
@@ -212,7 +213,7 @@ func (d *Decoder) intern(k []byte) *name {
 	if len(d.keys) >= maxInterned || len(k) > maxInternedLen {
 		return nil
 	}
-	n := &name{s: string(k)}
+	n := &name{s: string(k), raw: rawText(k)}
 	d.keys[n.s] = n
 	return n
 }

@@ -190,7 +190,7 @@ func (p *RecordParser) parseOnce(line []byte, seq uint64) (Message, *fastjson.Va
 
 // scan reads the commonest record line in one pass: a JSON object of
 // exactly the members topic, payload and maybe time, the topic and time
-// strings of plain text (ingest's rawText: printable ASCII, no escape),
+// strings of plain text (ingest.RawString: printable ASCII, no escape),
 // the payload a flat object that dec.ScanFlat reads into its fields as it
 // goes. It checks the whole line as strictly as encoding/json; anything
 // else it declines, for parseOnce or Parse.
@@ -205,7 +205,7 @@ func (p *RecordParser) scan(dec *ingest.Decoder, line []byte, seq uint64) (Messa
 	var topic, tm []byte
 	var payload bool
 	for i = skipWS(line, i+1); ; {
-		k, j, ok := rawString(line, i)
+		k, j, ok := ingest.RawString(line, i)
 		if !ok {
 			return Message{}, false
 		}
@@ -218,12 +218,12 @@ func (p *RecordParser) scan(dec *ingest.Decoder, line []byte, seq uint64) (Messa
 			if topic != nil {
 				return Message{}, false
 			}
-			topic, i, ok = rawString(line, i)
+			topic, i, ok = ingest.RawString(line, i)
 		case "time":
 			if tm != nil {
 				return Message{}, false
 			}
-			tm, i, ok = rawString(line, i)
+			tm, i, ok = ingest.RawString(line, i)
 		case "payload":
 			if payload {
 				return Message{}, false
@@ -260,22 +260,6 @@ func (p *RecordParser) scan(dec *ingest.Decoder, line []byte, seq uint64) (Messa
 		m.Received = rt.UTC()
 	}
 	return m, true
-}
-
-// rawString reads the JSON string at b[i] if its text is plain (no
-// escape, printable ASCII), returning its text and the index after it.
-func rawString(b []byte, i int) ([]byte, int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return nil, 0, false
-	}
-	j := i + 1
-	for j < len(b) && b[j] >= 0x20 && b[j] < 0x80 && b[j] != '"' && b[j] != '\\' {
-		j++
-	}
-	if j >= len(b) || b[j] != '"' {
-		return nil, 0, false
-	}
-	return b[i+1 : j], j + 1, true
 }
 
 // RecordError is a line that is not a recorded message.

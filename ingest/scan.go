@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"strconv"
 	"time"
 )
@@ -32,6 +33,23 @@ func rawText[T string | []byte](s T) bool {
 		}
 	}
 	return true
+}
+
+// RawString reads the JSON string at b[i] if its text stands as it is
+// (no escape, printable ASCII: what every decoder reads the same way),
+// returning that text and the index after the string.
+func RawString(b []byte, i int) (s []byte, end int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	j := i + 1
+	for j < len(b) && rawByte[b[j]] {
+		j++
+	}
+	if j >= len(b) || b[j] != '"' {
+		return nil, 0, false
+	}
+	return b[i+1 : j], j + 1, true
 }
 
 // ScanFlat reads the JSON object at the start of b into the decoder's
@@ -113,7 +131,11 @@ func (d *Decoder) scanName(b []byte, i int) (*name, int) {
 	k := len(d.fk)
 	if k < len(d.shape) {
 		n := d.shape[k]
-		if e := i + len(n.s); n.raw && e < len(b) && b[e] == '"' && string(b[i:e]) == n.s {
+		if n.mask != 0 && i+8 <= len(b) {
+			if binary.LittleEndian.Uint64(b[i:])&n.mask == n.quoted {
+				return n, i + len(n.s) + 1
+			}
+		} else if e := i + len(n.s); n.raw && e < len(b) && b[e] == '"' && string(b[i:e]) == n.s {
 			return n, e + 1
 		}
 	}
@@ -141,14 +163,11 @@ func (d *Decoder) scanValue(b []byte, i int) (any, int, bool) {
 	}
 	switch c := b[i]; {
 	case c == '"':
-		j := i + 1
-		for j < len(b) && rawByte[b[j]] {
-			j++
-		}
-		if j >= len(b) || b[j] != '"' {
+		s, j, ok := RawString(b, i)
+		if !ok {
 			return nil, 0, false
 		}
-		return d.str(b[i+1 : j]), j + 1, true
+		return d.str(s), j, true
 	case c == '-' || c-'0' <= 9:
 		return d.scanNumber(b, i)
 	case c == 't':

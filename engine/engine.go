@@ -74,9 +74,12 @@ type Engine struct {
 	viewBuf    []*event.Event
 	dec        *ingest.Decoder
 	flatViews  []*flatView
-	flatEvents uint64 // events that took the flat path (tests)
-	parsedOnce uint64 // records decoded from the line's parse (tests)
-	scanned    uint64 // records decoded as the line was scanned (tests)
+	flatT      time.Time     // the flat event's time, for processFlat
+	flatAt     instant       // flatT for observe
+	flatAlerts []event.Alert // the flat event's alerts so far
+	flatEvents uint64        // events that took the flat path (tests)
+	parsedOnce uint64        // records decoded from the line's parse (tests)
+	scanned    uint64        // records decoded as the line was scanned (tests)
 }
 
 // Stats are the engine-wide counters.

@@ -45,6 +45,9 @@ type Decoder struct {
 	fk []string
 	fv []any
 	ff flatFields // fk and fv for eventTime
+	// times: 1 + the index in fk of each of timeFields ScanFlat saw, 0
+	// for one it did not.
+	times [len(timeFields)]int32
 	// shape: the names of the last flat payload in order, the likely
 	// names of the next one, found without hashing.
 	shape []*name
@@ -90,6 +93,8 @@ type name struct {
 	// quoted is s and its closing quote as a little-endian word, when they
 	// fit in one (len(s) < 8 and raw): scanName compares them at once.
 	quoted, mask uint64
+	// timeRank is 1 + the index of s in timeFields, 0 if it is not there.
+	timeRank uint8
 }
 
 // NewDecoder returns a Decoder.
@@ -226,6 +231,11 @@ func (d *Decoder) intern(k []byte) *name {
 		return nil
 	}
 	n := &name{s: string(k), raw: rawText(k)}
+	for i, t := range timeFields {
+		if n.s == t {
+			n.timeRank = uint8(i + 1)
+		}
+	}
 	if n.raw && len(k) < 8 {
 		var w [8]byte
 		copy(w[:], k)

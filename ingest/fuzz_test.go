@@ -313,7 +313,9 @@ func FuzzScanFlat(f *testing.F) {
 	for _, s := range []string{`{"order":"o1","customer":"c1","amount":37.5,"qty":1,"country":"FR","express":false,"ts":1767571200000}`,
 		`{"a\"b":1}`, `{"a"b":1}`, `{"a\\b":1}`, `{"a\tb":1}`, "{\"a\tb\":1}", `{}`, ` {} `, `{"a":1}}`, `{"a":1},"b":2}`,
 		`{"a":-0.0,"b":1E5,"c":1e-400,"d":0.1e1,"e":-12.50}`, `{"x":"` + "\x7f" + `","y":"\u0041"}`,
-		`{"a":true,"b":false,"c":null,"d":truex}`, `{"a":1 , "b" : 2 }`, `{"a":1,"b":2,"a":3}`, `{"ts":"2026-01-05T10:00:00Z","v":[1]}`} {
+		`{"a":true,"b":false,"c":null,"d":truex}`, `{"a":1 , "b" : 2 }`, `{"a":1,"b":2,"a":3}`, `{"ts":"2026-01-05T10:00:00Z","v":[1]}`,
+		`{"timestamp":1767571200,"time":"2026-01-05T10:00:00Z","ts":"bad"}`, `{"timestamp":1767571200,"time":"x"}`,
+		`{"timestamp":1767571200123}`, `{"time":null,"ts":1}`, `{"ts":true}`, `{"Ts":1,"TS":2,"tS":3}`} {
 		f.Add([]byte(s))
 	}
 	dec := NewDecoder()

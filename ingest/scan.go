@@ -64,6 +64,7 @@ func (d *Decoder) ScanFlat(b []byte) (end int, ok bool) {
 	}
 	d.gen++
 	d.fk, d.fv = d.fk[:0], d.fv[:0]
+	d.times = [len(timeFields)]int32{}
 	i := skipWSAt(b, 1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, true
@@ -77,6 +78,9 @@ func (d *Decoder) ScanFlat(b []byte) (end int, ok bool) {
 			return 0, false
 		}
 		n.gen = d.gen
+		if n.timeRank != 0 {
+			d.times[n.timeRank-1] = int32(len(d.fk) + 1)
+		}
 		if i = skipWSAt(b, j); i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
@@ -103,6 +107,22 @@ func (d *Decoder) ScanFlat(b []byte) (end int, ok bool) {
 // ScannedEvents is DecodeFlat (flat) or Decode for the object ScanFlat
 // read last: the same events, or the same error.
 func (d *Decoder) ScannedEvents(timeField string, recv time.Time, flat bool) ([]Decoded, error) {
+	if flat && timeField == "" {
+		// eventTime, without looking for the names again.
+		name, v, ok := "", any(nil), false
+		for r, at := range d.times {
+			if at != 0 {
+				name, v, ok = timeFields[r], d.fv[at-1], true
+				break
+			}
+		}
+		t, err := timeOf(name, v, ok, recv)
+		if err != nil {
+			return nil, err
+		}
+		d.out = append(d.out[:0], Decoded{Time: t, Flat: true, Keys: d.fk, Vals: d.fv})
+		return d.out, nil
+	}
 	if flat {
 		return d.fastEvents(nil, true, timeField, recv)
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,26 +206,24 @@ func (p *RecordParser) scan(dec *ingest.Decoder, line []byte, seq uint64) (Messa
 	var topic, tm []byte
 	var payload bool
 	for i = skipWS(line, i+1); ; {
-		k, j, ok := ingest.RawString(line, i)
-		if !ok {
-			return Message{}, false
-		}
+		k, j := recordKey(line, i)
 		if i = skipWS(line, j); i >= len(line) || line[i] != ':' {
 			return Message{}, false
 		}
 		i = skipWS(line, i+1)
-		switch string(k) {
-		case "topic":
+		var ok bool
+		switch k {
+		case keyTopic:
 			if topic != nil {
 				return Message{}, false
 			}
 			topic, i, ok = ingest.RawString(line, i)
-		case "time":
+		case keyTime:
 			if tm != nil {
 				return Message{}, false
 			}
 			tm, i, ok = ingest.RawString(line, i)
-		case "payload":
+		case keyPayload:
 			if payload {
 				return Message{}, false
 			}
@@ -260,6 +259,48 @@ func (p *RecordParser) scan(dec *ingest.Decoder, line []byte, seq uint64) (Messa
 		m.Received = rt.UTC()
 	}
 	return m, true
+}
+
+// The names of a record's members and their closing quotes, as
+// little-endian words: recordKey compares them at once.
+var (
+	wordTopic   = binary.LittleEndian.Uint64([]byte(`"topic"` + "\x00"))
+	wordTime    = binary.LittleEndian.Uint64([]byte(`"time"` + "\x00\x00"))
+	wordPayload = binary.LittleEndian.Uint64([]byte(`"payload`))
+)
+
+// A record's members, as recordKey tells them.
+const (
+	keyOther = iota
+	keyTopic
+	keyPayload
+	keyTime
+)
+
+// recordKey reads the member name at b[i] and returns which of a record's
+// it is (keyOther for any other name, or none) and the index after it.
+func recordKey(b []byte, i int) (int, int) {
+	if i+9 <= len(b) {
+		switch w := binary.LittleEndian.Uint64(b[i:]); {
+		case w&(1<<56-1) == wordTopic:
+			return keyTopic, i + 7
+		case w&(1<<48-1) == wordTime:
+			return keyTime, i + 6
+		case w == wordPayload && b[i+8] == '"':
+			return keyPayload, i + 9
+		}
+	}
+	k, j, ok := ingest.RawString(b, i)
+	switch {
+	case !ok:
+	case string(k) == "topic":
+		return keyTopic, j
+	case string(k) == "payload":
+		return keyPayload, j
+	case string(k) == "time":
+		return keyTime, j
+	}
+	return keyOther, len(b)
 }
 
 // RecordError is a line that is not a recorded message.

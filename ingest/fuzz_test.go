@@ -378,3 +378,29 @@ func TestScanFlatNames(t *testing.T) {
 		}
 	}
 }
+
+// TestRawString holds the word-at-a-time scan to the byte-by-byte rule.
+func TestRawString(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	alphabet := []byte{'a', '"', '\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, 0}
+	for n := 0; n < 200000; n++ {
+		b := make([]byte, 1+rng.IntN(40))
+		b[0] = '"'
+		for i := 1; i < len(b); i++ {
+			if rng.IntN(8) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[i] = byte(0x20 + rng.IntN(0x5f))
+			}
+		}
+		j := 1
+		for j < len(b) && b[j] >= 0x20 && b[j] < 0x80 && b[j] != '"' && b[j] != '\\' {
+			j++
+		}
+		wantOK := j < len(b) && b[j] == '"'
+		s, end, ok := RawString(b, 0)
+		if ok != wantOK || ok && (string(s) != string(b[1:j]) || end != j+1) {
+			t.Fatalf("RawString(%q) = %q, %d, %v; byte by byte %q, %d, %v", b, s, end, ok, b[1:j], j+1, wantOK)
+		}
+	}
+}

@@ -129,9 +129,9 @@ func (p *RecordParser) parseFast(line []byte, seq uint64) (Message, bool) {
 	return m, true
 }
 
-// parseOnce reads the commonest record line with one fastjson parse and
-// leaves its payload, a JSON object, parsed for the decoder
-// (ProcessRecord): exactly the members topic, payload and maybe time, in
+// parseOnce reads a record line scan declined (its payload nested, say)
+// with one fastjson parse and leaves its payload, a JSON object, parsed
+// for the decoder (ProcessRecord): exactly the members topic, payload and maybe time, in
 // text PlainJSON calls plain and without a single escape. In such text
 // fastjson's parser accepts nothing its strict validator rejects but
 // numbers (01, 1., NaN), and the only numbers are the payload's, each of

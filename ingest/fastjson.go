@@ -8,7 +8,8 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// The fast path of JSON decoding: valyala/fastjson validates and parses a
+// The fast path of JSON decoding for what the one-pass scanner (scan.go)
+// declines, nesting and escapes: valyala/fastjson validates and parses a
 // payload in one pass over reused memory, and fastJSON builds the event's
 // map at its final size (with room for the fields the engine adds), where
 // encoding/json scans twice and grows every map as it goes. It decodes

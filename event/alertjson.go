@@ -117,7 +117,8 @@ func appendValue(b []byte, v any, escapeHTML bool) ([]byte, error) {
 			return append(b, "null"...), nil
 		}
 		// Sorted with their values: no lookup of each key afterwards.
-		members := make([]member, 0, len(x))
+		var few [16]member // on the stack: an alert's values are few
+		members := few[:0]
 		for k, v := range x {
 			members = append(members, member{k, v})
 		}

@@ -118,12 +118,8 @@ func (p *RecordParser) parseFast(line []byte, seq uint64) (Message, bool) {
 		if !ok {
 			return Message{}, false
 		}
-		if len(b) > 0 {
-			rt, err := time.Parse(time.RFC3339Nano, string(b))
-			if err != nil {
-				return Message{}, false
-			}
-			m.Received = rt.UTC()
+		if m.Received, ok = received(b); !ok {
+			return Message{}, false
 		}
 	}
 	return m, true
@@ -178,12 +174,9 @@ func (p *RecordParser) parseOnce(line []byte, seq uint64) (Message, *fastjson.Va
 		if err != nil {
 			return Message{}, nil, false
 		}
-		if len(b) > 0 {
-			rt, err := time.Parse(time.RFC3339Nano, string(b))
-			if err != nil {
-				return Message{}, nil, false
-			}
-			m.Received = rt.UTC()
+		var ok bool
+		if m.Received, ok = received(b); !ok {
+			return Message{}, nil, false
 		}
 	}
 	return m, payload, true
@@ -250,15 +243,22 @@ func (p *RecordParser) scan(dec *ingest.Decoder, line []byte, seq uint64) (Messa
 	if skipWS(line, i+1) != len(line) || len(topic) == 0 || !payload {
 		return Message{}, false
 	}
-	m := Message{Topic: p.topic(topic), Seq: seq}
-	if len(tm) > 0 {
-		rt, err := time.Parse(time.RFC3339Nano, string(tm))
-		if err != nil {
-			return Message{}, false
-		}
-		m.Received = rt.UTC()
+	rt, ok := received(tm)
+	if !ok {
+		return Message{}, false
 	}
-	return m, true
+	return Message{Topic: p.topic(topic), Seq: seq, Received: rt}, true
+}
+
+// received reads a record's time member, the text of a JSON string
+// without escapes: zero when empty, ok=false when it is not RFC 3339
+// (Parse then gives the error).
+func received(b []byte) (time.Time, bool) {
+	if len(b) == 0 {
+		return time.Time{}, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	return t.UTC(), err == nil
 }
 
 // The names of a record's members and their closing quotes, as

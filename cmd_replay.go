@@ -116,11 +116,10 @@ type badLine struct {
 }
 
 type summary struct {
-	lines   int
-	bad     []badLine
-	badN    int
-	perRule map[string]int
-	alerts  int
+	lines  int
+	bad    []badLine
+	badN   int
+	alerts int
 }
 
 const maxBadListed = 20
@@ -133,12 +132,11 @@ func (s *summary) badf(line int, format string, args ...any) {
 }
 
 func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer) (*summary, error) {
-	s := &summary{perRule: map[string]int{}}
+	s := &summary{}
 	var line []byte
 	write := func(alerts []event.Alert) error {
 		for i := range alerts {
 			s.alerts++
-			s.perRule[alerts[i].Rule]++
 			// As a json.Encoder with SetEscapeHTML(false) writes it.
 			var err error
 			if line, err = alerts[i].AppendJSON(line[:0], false); err != nil {
@@ -151,14 +149,13 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 		return nil
 	}
 	r := bufio.NewReaderSize(in, 64<<10)
-	var buf []byte // the line, reused: nothing keeps a message's bytes past Process
+	var buf []byte // a long line, reused: nothing keeps a message's bytes past Process
 	var records engine.RecordParser
 	for {
 		if ctx.Err() != nil {
 			return s, ctx.Err()
 		}
-		line, tooLong, err := readLine(r, buf[:0])
-		buf = line
+		line, tooLong, err := readLine(r, &buf)
 		if err == io.EOF {
 			break
 		}
@@ -190,11 +187,17 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 	return s, write(eng.Flush())
 }
 
-// readLine reads one line of any length into line, keeping at most
-// maxLine bytes.
-func readLine(r *bufio.Reader, line []byte) (_ []byte, tooLong bool, err error) {
-	for {
-		chunk, isPrefix, err := r.ReadLine()
+// readLine reads one line of any length, keeping at most maxLine bytes:
+// a line that fits r's buffer as it stands there (valid until the next
+// read), a longer one copied into *buf.
+func readLine(r *bufio.Reader, buf *[]byte) (_ []byte, tooLong bool, err error) {
+	chunk, isPrefix, err := r.ReadLine()
+	if err == nil && !isPrefix {
+		return chunk, false, nil // the usual line
+	}
+	line := (*buf)[:0]
+	defer func() { *buf = line }()
+	for ; ; chunk, isPrefix, err = r.ReadLine() {
 		if err != nil {
 			if err == io.EOF && (len(line) > 0 || tooLong) {
 				return line, tooLong, nil

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,4 +59,28 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*lines)/cpu.Seconds(), "events/cpu-s")
 	b.ReportMetric(float64(b.N*lines)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestReadLine: lines that fit the reader's buffer come as they stand
+// there, longer ones are copied whole, and one over maxLine is reported.
+func TestReadLine(t *testing.T) {
+	lines := []string{"", "short", strings.Repeat("a", 64<<10-1), strings.Repeat("b", 64<<10), strings.Repeat("c", 200<<10),
+		"x\r", strings.Repeat("d", maxLine), strings.Repeat("e", maxLine+1), "after", strings.Repeat("f", 70<<10)}
+	for _, last := range []string{"\n", ""} {
+		in := strings.Join(lines, "\n") + last
+		r := bufio.NewReaderSize(strings.NewReader(in), 64<<10)
+		var buf []byte
+		for i, want := range lines {
+			got, tooLong, err := readLine(r, &buf)
+			if err != nil {
+				t.Fatalf("line %d: %v", i, err)
+			}
+			if wantLong := len(want) > maxLine; tooLong != wantLong || !tooLong && string(got) != strings.TrimSuffix(want, "\r") {
+				t.Fatalf("line %d: %d bytes, too long %v; want %d bytes, %v", i, len(got), tooLong, len(want), wantLong)
+			}
+		}
+		if _, _, err := readLine(r, &buf); err != io.EOF {
+			t.Fatalf("after the last line: %v", err)
+		}
+	}
 }

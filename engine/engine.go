@@ -74,8 +74,12 @@ type Engine struct {
 	viewBuf    []*event.Event
 	dec        *ingest.Decoder
 	flatViews  []*flatView
-	flatEvents uint64 // events that took the flat path (tests)
-	parsedOnce uint64 // records decoded from the line's parse (tests)
+	flatT      time.Time     // the flat event's time, for processFlat
+	flatAt     instant       // flatT for observe
+	flatAlerts []event.Alert // the flat event's alerts so far
+	flatEvents uint64        // events that took the flat path (tests)
+	parsedOnce uint64        // records decoded from the line's parse (tests)
+	scanned    uint64        // records decoded as the line was scanned (tests)
 }
 
 // Stats are the engine-wide counters.
@@ -193,15 +197,16 @@ func (d *DecodeError) Unwrap() error { return d.Err }
 // (counted); expression errors are counted per rule and do not stop the
 // other rules.
 func (e *Engine) Process(m Message) ([]event.Alert, error) {
-	alerts, _, err := e.process(m, nil)
+	alerts, _, err := e.process(m, nil, false)
 	return alerts, err
 }
 
 // process is Process; with parsed set, the message's payload is that JSON
-// object instead of m.Payload (see ProcessRecord), and ok=false says the
-// decoder declined it before anything was counted or changed: the caller
-// then processes the payload's text.
-func (e *Engine) process(m Message, parsed *fastjson.Value) (_ []event.Alert, ok bool, _ error) {
+// object instead of m.Payload, with scanned, it is what the decoder's
+// ScanFlat has read (see ProcessRecord); ok=false says the decoder
+// declined it before anything was counted or changed: the caller then
+// processes the payload's text.
+func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []event.Alert, ok bool, _ error) {
 	rt := e.route(m.Topic)
 	src := rt.src
 	var format ingest.Format
@@ -212,6 +217,12 @@ func (e *Engine) process(m Message, parsed *fastjson.Value) (_ []event.Alert, ok
 	var decoded []ingest.Decoded
 	var err error
 	switch {
+	case scanned:
+		if format != ingest.Auto && format != ingest.JSON {
+			return nil, false, nil
+		}
+		decoded, err = e.dec.ScannedEvents(timeField, m.Received, rt.flat)
+		e.scanned++
 	case parsed != nil:
 		if format != ingest.Auto && format != ingest.JSON {
 			return nil, false, nil

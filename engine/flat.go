@@ -39,12 +39,16 @@ func (e *Engine) processFlat(rt *route, d ingest.Decoded, t time.Time, alerts []
 			fv.f.Push(c.Name, rv.vals[j])
 		}
 	}
-	at := instantOf(t)
-	for i, v := range rt.rules {
-		if v >= 0 {
-			alerts = e.rules[i].processFlat(e, e.flatViews[v], t, at, alerts)
+	// The event's time and the alerts so far ride in the engine: a call
+	// per rule with fewer arguments.
+	e.flatT, e.flatAt, e.flatAlerts = t, instantOf(t), alerts
+	views := e.flatViews
+	for i, rs := range e.rules {
+		if v := rt.rules[i]; v >= 0 {
+			rs.processFlat(e, views[v])
 		}
 	}
+	alerts, e.flatAlerts = e.flatAlerts, nil
 	for _, fv := range e.flatViews[:len(rt.views)] {
 		// The decoder's memory is reused by the next message.
 		fv.f.Keys, fv.f.Vals = nil, nil
@@ -52,18 +56,24 @@ func (e *Engine) processFlat(rt *route, d ingest.Decoded, t time.Time, alerts []
 	return alerts
 }
 
-// processFlat is process for a stateless rule on a flat event.
-func (rs *ruleState) processFlat(e *Engine, fv *flatView, t time.Time, at instant, alerts []event.Alert) []event.Alert {
-	rs.observe(e, t, at)
+// processFlat is process for a stateless rule on a flat event, at
+// e.flatT, adding its alert to e.flatAlerts.
+func (rs *ruleState) processFlat(e *Engine, fv *flatView) {
+	rs.observe(e, e.flatT, e.flatAt)
 	if rs.r.Where != nil {
 		b, err := rs.r.Where.BoolFlat(&fv.f)
 		if err != nil {
 			rs.fail(fmt.Errorf("where: %w", err))
 		}
 		if !b || err != nil {
-			return alerts
+			return
 		}
 	}
+	e.flatAlerts = rs.fire(e, fv, e.flatT, e.flatAlerts)
+}
+
+// fire is processFlat for an event that passed the rule's where.
+func (rs *ruleState) fire(e *Engine, fv *flatView, t time.Time, alerts []event.Alert) []event.Alert {
 	key := ""
 	if rs.r.Key == nil {
 		key = fv.f.Topic.(string)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,20 +118,16 @@ func (p *RecordParser) parseFast(line []byte, seq uint64) (Message, bool) {
 		if !ok {
 			return Message{}, false
 		}
-		if len(b) > 0 {
-			rt, err := time.Parse(time.RFC3339Nano, string(b))
-			if err != nil {
-				return Message{}, false
-			}
-			m.Received = rt.UTC()
+		if m.Received, ok = received(b); !ok {
+			return Message{}, false
 		}
 	}
 	return m, true
 }
 
-// parseOnce reads the commonest record line with one fastjson parse and
-// leaves its payload, a JSON object, parsed for the decoder
-// (ProcessRecord): exactly the members topic, payload and maybe time, in
+// parseOnce reads a record line scan declined (its payload nested, say)
+// with one fastjson parse and leaves its payload, a JSON object, parsed
+// for the decoder (ProcessRecord): exactly the members topic, payload and maybe time, in
 // text PlainJSON calls plain and without a single escape. In such text
 // fastjson's parser accepts nothing its strict validator rejects but
 // numbers (01, 1., NaN), and the only numbers are the payload's, each of
@@ -177,15 +174,133 @@ func (p *RecordParser) parseOnce(line []byte, seq uint64) (Message, *fastjson.Va
 		if err != nil {
 			return Message{}, nil, false
 		}
-		if len(b) > 0 {
-			rt, err := time.Parse(time.RFC3339Nano, string(b))
-			if err != nil {
-				return Message{}, nil, false
-			}
-			m.Received = rt.UTC()
+		var ok bool
+		if m.Received, ok = received(b); !ok {
+			return Message{}, nil, false
 		}
 	}
 	return m, payload, true
+}
+
+// scan reads the commonest record line in one pass: a JSON object of
+// exactly the members topic, payload and maybe time, the topic and time
+// strings of plain text (ingest.RawString: printable ASCII, no escape),
+// the payload a flat object that dec.ScanFlat reads into its fields as it
+// goes. It checks the whole line as strictly as encoding/json; anything
+// else it declines, for parseOnce or Parse.
+func (p *RecordParser) scan(dec *ingest.Decoder, line []byte, seq uint64) (Message, bool) {
+	if len(line) > ingest.MaxPayload {
+		return Message{}, false
+	}
+	i := skipWS(line, 0)
+	if i >= len(line) || line[i] != '{' {
+		return Message{}, false
+	}
+	var topic, tm []byte
+	var payload bool
+	for i = skipWS(line, i+1); ; {
+		k, j := recordKey(line, i)
+		if i = skipWS(line, j); i >= len(line) || line[i] != ':' {
+			return Message{}, false
+		}
+		i = skipWS(line, i+1)
+		var ok bool
+		switch k {
+		case keyTopic:
+			if topic != nil {
+				return Message{}, false
+			}
+			topic, i, ok = ingest.RawString(line, i)
+		case keyTime:
+			if tm != nil {
+				return Message{}, false
+			}
+			tm, i, ok = ingest.RawString(line, i)
+		case keyPayload:
+			if payload {
+				return Message{}, false
+			}
+			var n int
+			n, ok = dec.ScanFlat(line[i:])
+			payload, i = true, i+n
+		default:
+			ok = false
+		}
+		if !ok {
+			return Message{}, false
+		}
+		if i = skipWS(line, i); i >= len(line) {
+			return Message{}, false
+		}
+		if line[i] == '}' {
+			break
+		}
+		if line[i] != ',' {
+			return Message{}, false
+		}
+		i = skipWS(line, i+1)
+	}
+	if skipWS(line, i+1) != len(line) || len(topic) == 0 || !payload {
+		return Message{}, false
+	}
+	rt, ok := received(tm)
+	if !ok {
+		return Message{}, false
+	}
+	return Message{Topic: p.topic(topic), Seq: seq, Received: rt}, true
+}
+
+// received reads a record's time member, the text of a JSON string
+// without escapes: zero when empty, ok=false when it is not RFC 3339
+// (Parse then gives the error).
+func received(b []byte) (time.Time, bool) {
+	if len(b) == 0 {
+		return time.Time{}, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	return t.UTC(), err == nil
+}
+
+// The names of a record's members and their closing quotes, as
+// little-endian words: recordKey compares them at once.
+var (
+	wordTopic   = binary.LittleEndian.Uint64([]byte(`"topic"` + "\x00"))
+	wordTime    = binary.LittleEndian.Uint64([]byte(`"time"` + "\x00\x00"))
+	wordPayload = binary.LittleEndian.Uint64([]byte(`"payload`))
+)
+
+// A record's members, as recordKey tells them.
+const (
+	keyOther = iota
+	keyTopic
+	keyPayload
+	keyTime
+)
+
+// recordKey reads the member name at b[i] and returns which of a record's
+// it is (keyOther for any other name, or none) and the index after it.
+func recordKey(b []byte, i int) (int, int) {
+	if i+9 <= len(b) {
+		switch w := binary.LittleEndian.Uint64(b[i:]); {
+		case w&(1<<56-1) == wordTopic:
+			return keyTopic, i + 7
+		case w&(1<<48-1) == wordTime:
+			return keyTime, i + 6
+		case w == wordPayload && b[i+8] == '"':
+			return keyPayload, i + 9
+		}
+	}
+	k, j, ok := ingest.RawString(b, i)
+	switch {
+	case !ok:
+	case string(k) == "topic":
+		return keyTopic, j
+	case string(k) == "payload":
+		return keyPayload, j
+	case string(k) == "time":
+		return keyTime, j
+	}
+	return keyOther, len(b)
 }
 
 // RecordError is a line that is not a recorded message.
@@ -196,14 +311,20 @@ func (r *RecordError) Unwrap() error { return r.Err }
 
 // ProcessRecord is RecordParser.Parse and Process for one recorded line,
 // the loop of `vigil replay`; a line that is not a record returns a
-// *RecordError. The usual line is parsed once (parseOnce), its payload
-// decoded from that parse rather than from its text; whatever that way
-// declines goes the way of Parse and Process, before anything is counted.
-// FuzzProcessRecord holds the two ways to the same alerts, errors and
-// counters.
+// *RecordError. The usual line, its payload a flat object, is read in one
+// pass straight into the decoder's fields (scan); one with a nested
+// payload is parsed once (parseOnce), its payload decoded from that parse
+// rather than from its text. Whatever these ways decline goes the way of
+// Parse and Process, before anything is counted. FuzzProcessRecord holds
+// the ways to the same alerts, errors and counters.
 func (e *Engine) ProcessRecord(p *RecordParser, line []byte, seq uint64) ([]event.Alert, error) {
+	if m, ok := p.scan(e.dec, line, seq); ok {
+		if alerts, ok, err := e.process(m, nil, true); ok {
+			return alerts, err
+		}
+	}
 	if m, v, ok := p.parseOnce(line, seq); ok {
-		if alerts, ok, err := e.process(m, v); ok {
+		if alerts, ok, err := e.process(m, v, false); ok {
 			return alerts, err
 		}
 	}

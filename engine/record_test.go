@@ -136,6 +136,25 @@ var processRecordSeeds = append(append([]string{}, recordSeeds...),
 	`{"topic":"shop/s2/orders","payload":{"amount":150,"country":"F\x"}}`,
 	`{"topic":"shop/s2/orders","payload":{"amount":150,"coun\try":"FR"}}`,
 	`{"topic":"shop/s2/orders","payload":{"amount":150,"country":"FR"}}`+"\t",
+	// the one-pass scan
+	`{"payload":{"amount":150,"country":"FR"},"time":"2026-01-05T10:00:00Z","topic":"shop/s3/orders"}`,
+	`{"topic":"shop/s3/orders","payload":{"amount":150},"payload":{"amount":1}}`,
+	`{"topic":"shop/s3/orders","payload":{"amount":150},"time":"2026-01-05T10:00:00Z","time":""}`,
+	`{"topic":"shop/s3/orders","Payload":{"amount":150}}`,
+	`{"topic":"shop/s3/orders","payload":{"amount":150},}`,
+	`{"topic":"shop/s3/orders","payload":{"amount":150,}}`,
+	`{"topic":"shop/s3/orders","payload":{"amount":150}`,
+	`{"topic":"shop/s3/orders","payload":{"amount":150} `,
+	`{"topic":"shop/s3/orders" "payload":{"amount":150}}`,
+	`{"topic":"shop/s3/orders","payload":{"amount":150}}}`,
+	`{"topic":"shop/\u0073/orders","payload":{"amount":150}}`,
+	"{\"topic\":\"shop/s3/orders\x7f\",\"payload\":{\"amount\":150,\"s\":\"\x7f\"}}",
+	`{"topic":"shop/s3/orders","payload":{"amount":150,"ts":1767571200000,"x":-0,"y":1E3,"z":2.5e-3,"w":12345678901234567890}}`,
+	`{"topic":"shop/s3/orders","payload":{"amount":150,"ts":1767571200000,"time":"2026-01-05T10:00:00Z"}}`,
+	`{"topic":"shop/s3/orders","payload":{"amount":150,"ts":"yesterday"}}`,
+	`{"topic":"dev/c/x","payload":{"x":9,"ts":1767571260,"ok":true,"no":false,"nil":null}}`,
+	`{"topic":"dev/c/t","payload":{"x":9},"time":"2026-01-05T10:00:00Z"}`,
+	`{"topic":"dev/c/influx","payload":{"x":9},"time":"2026-01-05T10:00:00Z"}`,
 )
 
 // FuzzProcessRecord holds ProcessRecord, which decodes the usual line from
@@ -199,7 +218,11 @@ func TestProcessRecordParsesOnce(t *testing.T) {
 			t.Fatalf("%s: %v", l, err)
 		}
 	}
-	if e.parsedOnce != uint64(len(lines)) {
-		t.Fatalf("%d of %d lines parsed once", e.parsedOnce, len(lines))
+	if e.parsedOnce+e.scanned != uint64(len(lines)) {
+		t.Fatalf("%d of %d lines parsed once, %d scanned", e.parsedOnce, len(lines), e.scanned)
+	}
+	// All but the nested payload in one pass.
+	if e.scanned != uint64(len(lines)-1) {
+		t.Fatalf("%d of %d lines scanned", e.scanned, len(lines)-1)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -103,6 +104,11 @@ func appendValue(b []byte, v any, escapeHTML bool) ([]byte, error) {
 	case string:
 		return appendString(b, x, escapeHTML), nil
 	case float64:
+		// A whole number below 10^15 has all its digits in the shortest
+		// form: as an integer it is written without the float formatter.
+		if x == math.Trunc(x) && x != 0 && x > -1e15 && x < 1e15 {
+			return strconv.AppendInt(b, int64(x), 10), nil
+		}
 		if abs := math.Abs(x); abs == 0 || abs >= 1e-6 && abs < 1e21 {
 			return strconv.AppendFloat(b, x, 'f', -1, 64), nil
 		}
@@ -110,20 +116,22 @@ func appendValue(b []byte, v any, escapeHTML bool) ([]byte, error) {
 		if x == nil {
 			return append(b, "null"...), nil
 		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+		// Sorted with their values: no lookup of each key afterwards.
+		var few [16]member // on the stack: an alert's values are few
+		members := few[:0]
+		for k, v := range x {
+			members = append(members, member{k, v})
 		}
-		slices.Sort(keys)
+		sortMembers(members)
 		b = append(b, '{')
-		for i, k := range keys {
+		for i, m := range members {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k, escapeHTML)
+			b = appendString(b, m.k, escapeHTML)
 			b = append(b, ':')
 			var err error
-			if b, err = appendValue(b, x[k], escapeHTML); err != nil {
+			if b, err = appendValue(b, m.v, escapeHTML); err != nil {
 				return b, err
 			}
 		}
@@ -131,6 +139,26 @@ func appendValue(b []byte, v any, escapeHTML bool) ([]byte, error) {
 	}
 	out, err := marshal(v, escapeHTML)
 	return append(b, out...), err
+}
+
+// member is one of a map's keys and its value.
+type member struct {
+	k string
+	v any
+}
+
+// sortMembers sorts by key: by insertion, with the comparison inline, for
+// the few members an alert's values have.
+func sortMembers(ms []member) {
+	if len(ms) > 16 {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
+		return
+	}
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].k < ms[j-1].k; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
 }
 
 // marshal is encoding/json's form of v, without the Encoder's newline.

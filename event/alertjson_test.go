@@ -3,6 +3,7 @@ package event
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,7 +19,8 @@ func randValue(r *rand.Rand, depth int) any {
 	case 2:
 		return jsonStrings[r.IntN(len(jsonStrings))]
 	case 3:
-		return []float64{0, math.Copysign(0, -1), 1, -2.5, 1e-7, 1e-6, 123456.789, 1e20, 1e21, 1.5e300, 5e-324}[r.IntN(11)]
+		return []float64{0, math.Copysign(0, -1), 1, -2.5, 1e-7, 1e-6, 123456.789, 1e20, 1e21, 1.5e300, 5e-324,
+			1767571200000, -42, 1e15 - 1, 1e15, -1e15 + 1, -1e15, 1 << 53, 123456789012345678, 999999999999999.9}[r.IntN(20)]
 	case 4:
 		return r.NormFloat64() * math.Pow(10, float64(r.IntN(40)-20))
 	case 5:
@@ -110,4 +112,20 @@ func BenchmarkAlertJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAlertAppendJSONManyValues: values beyond the insertion sort's few.
+func TestAlertAppendJSONManyValues(t *testing.T) {
+	a := Alert{ID: "x", Rule: "r", State: Firing, Time: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC), Values: map[string]any{}}
+	for i := 0; i < 40; i++ {
+		a.Values[string(rune('z'-i%26))+strings.Repeat("k", i%3)+string(rune('a'+i))] = float64(i*i) - 7.5
+		want, err := marshal(&a, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.AppendJSON(nil, false)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("%d values: AppendJSON %s, %v\nencoding/json %s", len(a.Values), got, err, want)
+		}
+	}
 }

@@ -167,6 +167,12 @@ func valueEvent(v float64, recv time.Time) ([]Decoded, error) {
 }
 
 func (d *Decoder) decodeJSON(payload []byte, timeField string, recv time.Time, flat bool) ([]Decoded, error) {
+	// The usual payload, a flat object of plain text, in one pass.
+	if b := skipSpace(payload); len(b) > 0 && b[0] == '{' {
+		if n, ok := d.ScanFlat(b); ok && len(skipSpace(b[n:])) == 0 {
+			return d.ScannedEvents(timeField, recv, flat)
+		}
+	}
 	if err := checkDepth(payload); err != nil {
 		return nil, err
 	}

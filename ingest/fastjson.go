@@ -8,7 +8,8 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// The fast path of JSON decoding: valyala/fastjson validates and parses a
+// The fast path of JSON decoding for what the one-pass scanner (scan.go)
+// declines, nesting and escapes: valyala/fastjson validates and parses a
 // payload in one pass over reused memory, and fastJSON builds the event's
 // map at its final size (with room for the fields the engine adds), where
 // encoding/json scans twice and grows every map as it goes. It decodes
@@ -45,38 +46,56 @@ type Decoder struct {
 	fk []string
 	fv []any
 	ff flatFields // fk and fv for eventTime
+	// times: 1 + the index in fk of each of timeFields ScanFlat saw, 0
+	// for one it did not.
+	times [len(timeFields)]int32
 	// shape: the names of the last flat payload in order, the likely
 	// names of the next one, found without hashing.
 	shape []*name
 	// strs caches boxed string values: a device sends the same few (a
 	// unit, a status, its own id) in message after message.
-	strs [strCacheSize]strEntry
+	// Two entries a set, the one found or added last first: values that
+	// share a set (customer ids, readings) do not keep evicting each other.
+	strs [strCacheSets][2]strEntry
 	// floats caches boxed numbers the same way.
-	floats [1 << floatCacheBits]floatEntry
+	floats [floatCacheSets][2]floatEntry
+	// seen holds the hashes of values that missed the caches: a value is
+	// cached the second time it comes by, so one-off values (order ids,
+	// counters, timestamps) do not push out the ones that repeat. It is
+	// larger than the caches, so a stream of one-off values does not wipe
+	// out what it remembers before the repeating ones come back.
+	seen [seenSize]uint32
 }
 
-const floatCacheBits = 8 // 256 entries
+const (
+	floatCacheSets = 256  // a power of two
+	seenSize       = 8192 // a power of two
+)
 
 type floatEntry struct {
 	bits uint64 // math.Float64bits of the value v holds
 	v    any
-	tag  uint32
 }
 
 const (
-	strCacheSize = 512 // entries, a power of two
+	strCacheSets = 512 // a power of two
 	strCacheMax  = 24  // longest string cached, bytes
 )
 
 type strEntry struct {
-	s   string
-	v   any
-	tag uint32 // the hash of the last value that missed here
+	s string
+	v any
 }
 
 type name struct {
 	s   string
 	gen uint64 // the payload it was last seen in
+	raw bool   // s stands in JSON text as it is (rawText), for scanName
+	// quoted is s and its closing quote as a little-endian word, when they
+	// fit in one (len(s) < 8 and raw): scanName compares them at once.
+	quoted, mask uint64
+	// timeRank is 1 + the index of s in timeFields, 0 if it is not there.
+	timeRank uint8
 }
 
 // NewDecoder returns a Decoder.
@@ -212,7 +231,22 @@ func (d *Decoder) intern(k []byte) *name {
 	if len(d.keys) >= maxInterned || len(k) > maxInternedLen {
 		return nil
 	}
-	n := &name{s: string(k)}
+	n := &name{s: string(k), raw: rawText(k)}
+	for i, t := range timeFields {
+		if n.s == t {
+			n.timeRank = uint8(i + 1)
+		}
+	}
+	if n.raw && len(k) < 8 {
+		var w [8]byte
+		copy(w[:], k)
+		w[len(k)] = '"'
+		n.quoted = binary.LittleEndian.Uint64(w[:])
+		n.mask = 1<<(8*(len(k)+1)) - 1
+		if len(k) == 7 {
+			n.mask = ^uint64(0)
+		}
+	}
 	d.keys[n.s] = n
 	return n
 }
@@ -232,20 +266,31 @@ func (d *Decoder) str(b []byte) any {
 		return string(b)
 	}
 	h := strHash(b)
-	e := &d.strs[h&(strCacheSize-1)]
-	if e.v != nil && e.s == string(b) {
+	set := &d.strs[h&(strCacheSets-1)]
+	if e := &set[0]; e.v != nil && e.s == string(b) {
+		return e.v
+	}
+	if e := set[1]; e.v != nil && e.s == string(b) {
+		set[0], set[1] = e, set[0]
 		return e.v
 	}
 	var v any = string(b)
-	// A value is cached the second time its hash comes by, so one-off
-	// values (order ids, counters as text) do not push out the ones that
-	// repeat.
-	if tag := uint32(h >> 32); e.tag == tag {
-		e.s, e.v = v.(string), v
-	} else {
-		e.tag = tag
+	if d.seenBefore(h>>20, uint32(h>>32)) {
+		set[0], set[1] = strEntry{v.(string), v}, set[0]
 	}
 	return v
+}
+
+// seenBefore reports whether a value whose hash gives slot and tag missed
+// a cache before (and was not the last to miss in its slot of seen since),
+// remembering it for next time.
+func (d *Decoder) seenBefore(slot uint64, tag uint32) bool {
+	p := &d.seen[slot&(seenSize-1)]
+	if *p == tag {
+		return true
+	}
+	*p = tag
+	return false
 }
 
 // strHash is a quick hash of a short string for the value cache: a
@@ -280,18 +325,22 @@ func (d *Decoder) boxFloat(f float64) any {
 		return boxedInts[int(f)]
 	}
 	bits := math.Float64bits(f)
-	h := bits * 0x9E3779B97F4A7C15
-	e := &d.floats[h>>(64-floatCacheBits)]
-	if e.v != nil && e.bits == bits {
+	// splitmix64's finalizer: round numbers have long runs of zero bits.
+	h := (bits ^ bits>>33) * 0xff51afd7ed558ccd
+	h = (h ^ h>>33) * 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	set := &d.floats[h&(floatCacheSets-1)]
+	if e := &set[0]; e.v != nil && e.bits == bits {
+		return e.v
+	}
+	if e := set[1]; e.v != nil && e.bits == bits {
+		set[0], set[1] = e, set[0]
 		return e.v
 	}
 	var v any = f
-	// Cached the second time its hash comes by, as strs are: a timestamp
-	// or a counter does not push out the values that repeat.
-	if tag := uint32(h); e.tag == tag {
-		e.bits, e.v = bits, v
-	} else {
-		e.tag = tag
+	// Cached the second time it comes by, as strs are.
+	if d.seenBefore(h>>20, uint32(h>>32)) {
+		set[0], set[1] = floatEntry{bits, v}, set[0]
 	}
 	return v
 }

@@ -238,6 +238,12 @@ func eventTime(fields fieldSet, timeField string, recv time.Time) (time.Time, er
 			}
 		}
 	}
+	return timeOf(name, v, ok, recv)
+}
+
+// timeOf is eventTime once the field is found (ok): v, the value of the
+// member called name.
+func timeOf(name string, v any, ok bool, recv time.Time) (time.Time, error) {
 	if !ok {
 		if recv.IsZero() {
 			return time.Time{}, errNoTime

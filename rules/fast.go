@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 
 	exprast "github.com/expr-lang/expr/ast"
@@ -442,6 +443,21 @@ func fastIn(x *exprast.BinaryNode) fexpr {
 	if l == nil {
 		return nil
 	}
+	if len(set) <= smallSet {
+		// A few strings are compared faster than hashed: most differ in
+		// length.
+		list := make([]string, 0, len(set))
+		for s := range set {
+			list = append(list, s)
+		}
+		return func(env Vars) (fval, bool) {
+			a, ok := l(env)
+			if !ok || a.k != fStr {
+				return fval{}, false
+			}
+			return fval{k: fBool, b: slices.Contains(list, a.s)}, true
+		}
+	}
 	return func(env Vars) (fval, bool) {
 		a, ok := l(env)
 		if !ok || a.k != fStr {
@@ -451,6 +467,9 @@ func fastIn(x *exprast.BinaryNode) fexpr {
 		return fval{k: fBool, b: in}, true
 	}
 }
+
+// smallSet is the most constants `in` compares one by one.
+const smallSet = 8
 
 // box turns a fast result into what the VM would have returned.
 func (v fval) box() any {

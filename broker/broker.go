@@ -336,6 +336,13 @@ func (b *Broker) Dropped() uint64 {
 	return uint64(atomic.LoadInt64(&b.srv.Info.InflightDropped) + atomic.LoadInt64(&b.srv.Info.MessagesDropped))
 }
 
+// Connected reports whether a client with this id has a live connection
+// (a persistent session whose client went away is not connected).
+func (b *Broker) Connected(clientID string) bool {
+	cl, ok := b.srv.Clients.Get(clientID)
+	return ok && !cl.Closed()
+}
+
 // Addr is the address the broker listens on (the real port when Listen
 // asked for port 0), or Options.Listen before Start.
 func (b *Broker) Addr() string {

@@ -313,3 +313,31 @@ func TestManyUnacknowledged(t *testing.T) {
 		t.Fatalf("broker dropped %d messages", d)
 	}
 }
+
+// TestConnected: a client is connected from its CONNECT to its DISCONNECT;
+// an unknown id never is.
+func TestConnected(t *testing.T) {
+	b := start(t, Options{})
+	id := "t-" + t.Name()
+	if b.Connected(id) {
+		t.Fatal("connected before connecting")
+	}
+	c, err := dial(t, "tcp://"+b.Addr(), "", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Connected(id) {
+		t.Fatal("not connected after CONNACK")
+	}
+	c.Disconnect(100)
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Connected(id) {
+		if time.Now().After(deadline) {
+			t.Fatal("still connected 10 s after DISCONNECT")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if b.Connected("nobody") {
+		t.Fatal("an unknown id is connected")
+	}
+}

@@ -285,22 +285,15 @@ const (
 // journalPruner deletes the journal rows that checkpoints cover, a chunk at
 // a time, so no transaction holds the writer — and the journal commits and
 // acknowledgements waiting for it — for long. Rows it has not reached yet
-// are never read again; they only take disk space meanwhile. Every second
-// it also copies the journal's WAL into its file (store.CheckpointJournalWAL),
-// which the journal writer would otherwise do after a commit.
+// are never read again; they only take disk space meanwhile.
 func (g *Gateway) journalPruner(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	for tick := 1; ; tick++ {
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if tick%4 == 0 {
-			if err := g.db.CheckpointJournalWAL(); err != nil {
-				g.limit.warn(g.log, "journal-wal", "journal: WAL checkpoint failed", "err", err)
-			}
 		}
 		for ctx.Err() == nil {
 			n, err := g.db.PruneJournal(pruneChunk)

@@ -240,20 +240,3 @@ func (db *DB) JournalLen() (int, error) {
 // LastPos is the position of the last journaled message (or of the
 // checkpoint, when the journal is empty): the next Append starts after it.
 func (db *DB) LastPos() uint64 { return db.lastPos.Load() }
-
-// CheckpointJournalWAL copies the journal file's WAL into the file
-// (SQLite's PASSIVE checkpoint) through a reader connection: it never
-// waits for the journal writer nor makes it wait, and what it copied lets
-// the next commit start the WAL over. The writer would otherwise do it
-// itself after a commit every 1,000 pages (4 MB, every few seconds at
-// 5,000 msg/s), holding that commit's acknowledgements for the copy and
-// its fsyncs: tens of milliseconds on this machine's disk, more on an SD
-// card. The writer still does it, at 4,000 pages, if this is not called.
-// The gateway calls it every second.
-func (db *DB) CheckpointJournalWAL() error {
-	var busy, frames, copied int
-	if err := db.jr.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
-		return classify("checkpoint journal wal", err)
-	}
-	return nil
-}

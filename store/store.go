@@ -235,10 +235,7 @@ func open(o Options) (_ *DB, err error) {
 	if db.w, err = openWriter(o, o.Path, writerCacheKiB); err != nil {
 		return nil, &fileError{o.Path, err}
 	}
-	// The journal writer checkpoints its WAL into the file only as a
-	// backstop: CheckpointJournalWAL does it from a reader, off the path
-	// of the commits acknowledgements wait for.
-	if db.jw, err = openWriter(o, jpath, journalCacheKiB, "_pragma=wal_autocheckpoint(4000)"); err != nil {
+	if db.jw, err = openWriter(o, jpath, journalCacheKiB); err != nil {
 		return nil, &fileError{jpath, err}
 	}
 	if err := migrate(db.jw.DB, journalMigrations, nil); err != nil {
@@ -266,12 +263,12 @@ func open(o Options) (_ *DB, err error) {
 	// Each open connection costs about 1 MB outside the Go heap (modernc's
 	// C heap: page cache, lookaside, parsed schema, statements), so few
 	// stay open when idle: one reader of the main file, for the forwarder
-	// and the UI; one of the journal, for CheckpointJournalWAL (the
-	// journal itself is read only when the gateway starts).
+	// and the UI; none of the journal, which is read only when the
+	// gateway starts (Journal).
 	if db.r, err = openReaders(o, o.Path, 4, 1); err != nil {
 		return nil, err
 	}
-	if db.jr, err = openReaders(o, jpath, 2, 1); err != nil {
+	if db.jr, err = openReaders(o, jpath, 2, 0); err != nil {
 		return nil, err
 	}
 	return db, nil
@@ -280,17 +277,13 @@ func open(o Options) (_ *DB, err error) {
 // openWriter opens path's writer connection, creating the file (private:
 // it holds payloads and alerts, and SQLite gives the -wal and -shm files
 // the main file's permissions), and checks it is in WAL mode and sound.
-func openWriter(o Options, path string, cacheKiB int, params ...string) (*wconn, error) {
+func openWriter(o Options, path string, cacheKiB int) (*wconn, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	f.Close()
-	src := dsn(o, path, cacheKiB, false)
-	for _, p := range params {
-		src += "&" + p
-	}
-	d, err := sql.Open("sqlite", src)
+	d, err := sql.Open("sqlite", dsn(o, path, cacheKiB, false))
 	if err != nil {
 		return nil, err
 	}

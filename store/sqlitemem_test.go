@@ -142,12 +142,6 @@ func TestCacheSize(t *testing.T) {
 	}
 	check("writer", w, 1024)
 	w.Close()
-	jw, err := db.jw.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	check("journal writer", jw, 64)
-	jw.Close()
 	var rs []*sql.Conn
 	for range 4 {
 		r, err := db.r.Conn(context.Background())

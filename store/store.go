@@ -193,12 +193,10 @@ func (e *fileError) Unwrap() error { return e.err }
 // go through it once and need not stay. The readers scan the outbox and
 // page through history once per request, where a cache helps little.
 // The journal's writer only appends at the end of one table and deletes at
-// its start: a few pages. Its cache costs more than its size outside the Go
-// heap (BenchmarkSQLiteMemory: 16 KiB 8.4 MB, 64 KiB 9.9 MB, 256 KiB
-// 13.9 MB), and a larger one did not make appends faster.
+// its start: a few pages.
 const (
 	writerCacheKiB  = 1024
-	journalCacheKiB = 64
+	journalCacheKiB = 256
 	readerCacheKiB  = 256
 )
 
@@ -260,15 +258,10 @@ func open(o Options) (_ *DB, err error) {
 	if err := db.jst.prepare(db.jw.DB); err != nil {
 		return nil, err
 	}
-	// Each open connection costs about 1 MB outside the Go heap (modernc's
-	// C heap: page cache, lookaside, parsed schema, statements), so few
-	// stay open when idle: one reader of the main file, for the forwarder
-	// and the UI; none of the journal, which is read only when the
-	// gateway starts (Journal).
-	if db.r, err = openReaders(o, o.Path, 4, 1); err != nil {
+	if db.r, err = openReaders(o, o.Path, 4); err != nil {
 		return nil, err
 	}
-	if db.jr, err = openReaders(o, jpath, 2, 0); err != nil {
+	if db.jr, err = openReaders(o, jpath, 2); err != nil {
 		return nil, err
 	}
 	return db, nil
@@ -308,13 +301,13 @@ func openWriter(o Options, path string, cacheKiB int) (*wconn, error) {
 	return w, nil
 }
 
-func openReaders(o Options, path string, open, idle int) (*sql.DB, error) {
+func openReaders(o Options, path string, n int) (*sql.DB, error) {
 	r, err := sql.Open("sqlite", dsn(o, path, readerCacheKiB, true))
 	if err != nil {
 		return nil, err
 	}
-	r.SetMaxOpenConns(open)
-	r.SetMaxIdleConns(idle)
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(min(n, 2))
 	if err := r.Ping(); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("open reader: %w", err)

@@ -115,11 +115,9 @@ func BenchmarkPipeline(b *testing.B) {
 // checkpoints off during the benchmark the WAL grows by what was written.
 func walBytes(g *Gateway) int64 {
 	var n int64
-	for _, f := range []string{g.cfg.State.Path, store.JournalPath(g.cfg.State.Path)} {
-		for _, suf := range []string{"", "-wal"} {
-			if st, err := os.Stat(f + suf); err == nil {
-				n += st.Size()
-			}
+	for _, suf := range []string{"", "-wal"} {
+		if st, err := os.Stat(g.cfg.State.Path + suf); err == nil {
+			n += st.Size()
 		}
 	}
 	return n

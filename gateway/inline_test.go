@@ -15,7 +15,6 @@ import (
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/rules"
-	"github.com/vigil-gw/vigil/store"
 )
 
 // inProcessConfig is config with the embedded broker on a free loopback
@@ -77,11 +76,10 @@ func TestInProcessPublishToUpstream(t *testing.T) {
 }
 
 // TestInProcessAckAfterJournal: a device's QoS 1 message is acknowledged
-// only once the journal holds it. Another connection holds the journal
-// file's write lock, so the journal writer cannot commit: the device gets
-// no PUBACK until the lock goes, and then the journal has the message.
-// (Subscribing to the embedded broker instead, the broker acknowledged on
-// receipt.)
+// only once the journal holds it. Another connection holds SQLite's write
+// lock, so the journal writer cannot commit: the device gets no PUBACK
+// until the lock goes, and then the journal has the message. (Subscribing
+// to the embedded broker instead, the broker acknowledged on receipt.)
 func TestInProcessAckAfterJournal(t *testing.T) {
 	dir := t.TempDir()
 	c := inProcessConfig(t, dir, "", hotRules)
@@ -92,7 +90,7 @@ func TestInProcessAckAfterJournal(t *testing.T) {
 		t.Fatalf("first publish: %v", tok.Error())
 	}
 
-	lock, err := sql.Open("sqlite", "file:"+store.JournalPath(filepath.Join(dir, "vigil.db"))+"?_pragma=busy_timeout(10000)")
+	lock, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "vigil.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}

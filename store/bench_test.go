@@ -31,10 +31,9 @@ func wchar() (n int64, ok bool) {
 	return 0, false
 }
 
-// fileBytes is the size of the database at path: both files and their WALs.
 func fileBytes(path string) int64 {
 	var n int64
-	for _, p := range []string{path, path + "-wal", JournalPath(path), JournalPath(path) + "-wal"} {
+	for _, p := range []string{path, path + "-wal"} {
 		if fi, err := os.Stat(p); err == nil {
 			n += fi.Size()
 		}

@@ -42,11 +42,11 @@ func hashPart(p []byte) partHash {
 func (db *DB) SaveCheckpoint(c Checkpoint) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	if cp := db.cpPos.Load(); c.Pos < cp {
-		return fmt.Errorf("save checkpoint: position %d is before the saved checkpoint's %d", c.Pos, cp)
+	if c.Pos < db.cpPos {
+		return fmt.Errorf("save checkpoint: position %d is before the saved checkpoint's %d", c.Pos, db.cpPos)
 	}
-	if last := db.lastPos.Load(); c.Pos > last {
-		return fmt.Errorf("save checkpoint: position %d is beyond the journal head %d", c.Pos, last)
+	if c.Pos > db.lastPos {
+		return fmt.Errorf("save checkpoint: position %d is beyond the journal head %d", c.Pos, db.lastPos)
 	}
 	hashes := make(map[string]partHash, len(c.Parts))
 	for name, p := range c.Parts {
@@ -58,16 +58,13 @@ func (db *DB) SaveCheckpoint(c Checkpoint) error {
 		db.partHashes = nil
 		return db.wrap("save checkpoint", err)
 	}
-	db.cpPos.Store(c.Pos)
+	db.cpPos = c.Pos
 	db.partHashes = hashes
 	return nil
 }
 
 func (db *DB) saveCheckpoint(c Checkpoint, hashes map[string]partHash) error {
-	// Durable, whatever Options.Synchronous says: PruneJournal deletes the
-	// journal rows it covers, in the other file, so a power cut must not
-	// take the checkpoint back once it returns (see begin).
-	tx, err := db.w.beginSync("FULL")
+	tx, err := db.begin(false)
 	if err != nil {
 		return err
 	}
@@ -137,17 +134,16 @@ func (db *DB) saveCheckpoint(c Checkpoint, hashes map[string]partHash) error {
 // checkpoint are never read again (Journal reads after it), so pruning late
 // or never only costs disk space.
 func (db *DB) PruneJournal(limit int) (int, error) {
-	db.jmu.Lock()
-	defer db.jmu.Unlock()
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
 	var lo sql.NullInt64
-	if err := db.jw.QueryRow("SELECT min(pos) FROM journal").Scan(&lo); err != nil {
+	if err := db.w.QueryRow("SELECT min(pos) FROM journal").Scan(&lo); err != nil {
 		return 0, db.wrap("prune journal", err)
 	}
-	cp := db.cpPos.Load()
-	if !lo.Valid || uint64(lo.Int64) > cp || limit <= 0 {
+	if !lo.Valid || uint64(lo.Int64) > db.cpPos || limit <= 0 {
 		return 0, nil
 	}
-	hi := min(cp, uint64(lo.Int64)+uint64(limit)-1)
+	hi := min(db.cpPos, uint64(lo.Int64)+uint64(limit)-1)
 	n, err := db.pruneJournal(hi)
 	if err != nil {
 		return 0, db.wrap("prune journal", err)
@@ -156,21 +152,21 @@ func (db *DB) PruneJournal(limit int) (int, error) {
 }
 
 func (db *DB) pruneJournal(hi uint64) (int, error) {
-	tx, err := db.jw.begin(false)
+	tx, err := db.begin(false)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
 	if w := db.o.DedupWindow; w > 0 {
 		cutoff := nanos(db.now().Add(-w))
-		if _, err := tx.Stmt(db.jst.seenExpire).Exec(cutoff); err != nil {
+		if _, err := tx.Stmt(db.st.seenExpire).Exec(cutoff); err != nil {
 			return 0, err
 		}
-		if _, err := tx.Stmt(db.jst.seenKeep).Exec(int64(hi), cutoff); err != nil {
+		if _, err := tx.Stmt(db.st.seenKeep).Exec(int64(hi), cutoff); err != nil {
 			return 0, err
 		}
 	}
-	res, err := tx.Stmt(db.jst.jTruncate).Exec(int64(hi))
+	res, err := tx.Stmt(db.st.jTruncate).Exec(int64(hi))
 	if err != nil {
 		return 0, err
 	}

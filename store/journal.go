@@ -41,19 +41,19 @@ func (db *DB) Append(msgs []Message) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	db.jmu.Lock()
-	defer db.jmu.Unlock()
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
 	next, err := db.append(msgs)
 	if err != nil {
 		return 0, db.wrap("append journal", err)
 	}
-	n := int(next - db.lastPos.Load())
-	db.lastPos.Store(next)
+	n := int(next - db.lastPos)
+	db.lastPos = next
 	return n, nil
 }
 
 func (db *DB) append(msgs []Message) (uint64, error) {
-	tx, err := db.jw.begin(true)
+	tx, err := db.begin(true)
 	if err != nil {
 		return 0, err
 	}
@@ -62,7 +62,7 @@ func (db *DB) append(msgs []Message) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	next := db.lastPos.Load()
+	next := db.lastPos
 	fresh := msgs
 	if orig != nil {
 		// Redeliveries of journaled messages are left out, and a message
@@ -166,9 +166,9 @@ func (db *DB) insert(tx *sql.Tx, msgs []Message) error {
 		var err error
 		switch len(chunk) {
 		case bulkRows:
-			_, err = tx.Stmt(db.jst.jBulk).Exec(args...)
+			_, err = tx.Stmt(db.st.jBulk).Exec(args...)
 		case 1:
-			_, err = tx.Stmt(db.jst.jInsert).Exec(args...)
+			_, err = tx.Stmt(db.st.jInsert).Exec(args...)
 		default:
 			_, err = tx.Exec(bulkInsertSQL(len(chunk)), args...)
 		}
@@ -190,7 +190,7 @@ func (db *DB) Journal(after uint64, fn func(Message) error) error {
 	buf := make([]Message, 0, journalChunk)
 	for {
 		buf = buf[:0]
-		rows, err := db.jr.Query(`SELECT pos, topic, payload, received, dedup FROM journal
+		rows, err := db.r.Query(`SELECT pos, topic, payload, received, dedup FROM journal
 			WHERE pos > ? ORDER BY pos LIMIT ?`, int64(after), journalChunk)
 		if err != nil {
 			return classify("read journal", err)
@@ -229,9 +229,11 @@ func (db *DB) Journal(after uint64, fn func(Message) error) error {
 // JournalLen is the number of journaled messages not yet covered by a
 // checkpoint (rows it covers wait for PruneJournal and do not count).
 func (db *DB) JournalLen() (int, error) {
-	cp := db.cpPos.Load()
+	db.wmu.Lock()
+	cp := db.cpPos
+	db.wmu.Unlock()
 	var n int
-	if err := db.jr.QueryRow("SELECT count(*) FROM journal WHERE pos > ?", int64(cp)).Scan(&n); err != nil {
+	if err := db.r.QueryRow("SELECT count(*) FROM journal WHERE pos > ?", int64(cp)).Scan(&n); err != nil {
 		return 0, classify("count journal", err)
 	}
 	return n, nil
@@ -239,4 +241,8 @@ func (db *DB) JournalLen() (int, error) {
 
 // LastPos is the position of the last journaled message (or of the
 // checkpoint, when the journal is empty): the next Append starts after it.
-func (db *DB) LastPos() uint64 { return db.lastPos.Load() }
+func (db *DB) LastPos() uint64 {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	return db.lastPos
+}

@@ -393,7 +393,7 @@ func TestPruneJournalInChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := func() (n int) {
-		db.jr.QueryRow("SELECT count(*) FROM journal").Scan(&n)
+		db.r.QueryRow("SELECT count(*) FROM journal").Scan(&n)
 		return n
 	}
 	if rows() != 10 {

@@ -63,7 +63,7 @@ func (db *DB) Put(alerts []event.Alert) (added int, err error) {
 }
 
 func (db *DB) put(alerts []event.Alert, bodies [][]byte) (added, dropped int, err error) {
-	tx, err := db.w.begin(false)
+	tx, err := db.begin(false)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -226,7 +226,7 @@ func (db *DB) Delivered(ids []string) error {
 }
 
 func (db *DB) delivered(ids []string) (int, error) {
-	tx, err := db.w.begin(false)
+	tx, err := db.begin(false)
 	if err != nil {
 		return 0, err
 	}
@@ -348,7 +348,7 @@ func (db *DB) History(q Query) ([]HistoryEntry, error) {
 func (db *DB) Prune(now time.Time) (int, error) {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	tx, err := db.w.begin(false)
+	tx, err := db.begin(false)
 	if err != nil {
 		return 0, db.wrap("prune history", err)
 	}

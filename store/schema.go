@@ -100,69 +100,27 @@ var migrations = []string{
 	ALTER TABLE dedup_seen_v3 RENAME TO dedup_seen;
 	CREATE INDEX dedup_seen_received ON dedup_seen(received);
 	`,
-	`
-	-- The journal and dedup_seen moved to a file of their own (JournalPath,
-	-- journalMigrations): a journal commit, which every QoS 1 message's
-	-- acknowledgement waits for, no longer waits behind the outbox, history
-	-- and checkpoint writes of this file. moveLegacyJournal copied the rows
-	-- there before this step runs.
-	DROP TABLE journal;
-	DROP TABLE dedup_seen;
-	`,
 }
 
 // SchemaVersion is the PRAGMA user_version this code writes.
 var SchemaVersion = len(migrations)
 
-// journalMigrations are the journal file's, as migrations are the main
-// file's; the tables are those of main versions 1-3.
-var journalMigrations = []string{
-	`
-	-- Input journal. pos is assigned by Append and never reused; dedup is
-	-- the broker-side id used to recognise a redelivery (NULL when unknown).
-	-- No index on dedup: see main migration 3.
-	CREATE TABLE journal (
-		pos      INTEGER PRIMARY KEY,
-		topic    TEXT    NOT NULL,
-		payload  BLOB    NOT NULL,
-		received INTEGER NOT NULL,
-		dedup    TEXT
-	);
-	-- Dedup ids of journal rows a checkpoint truncated, kept for
-	-- Options.DedupWindow so a redelivery that arrives after the checkpoint
-	-- is still recognised. received is the original's receive time.
-	CREATE TABLE dedup_seen (
-		dedup    TEXT    NOT NULL,
-		pos      INTEGER NOT NULL,
-		received INTEGER NOT NULL
-	);
-	CREATE INDEX dedup_seen_received ON dedup_seen(received);
-	`,
-}
-
-// migrate brings w's schema to len(steps). before, if set, runs before
-// step i is applied (i is the version it starts from).
-func migrate(w *sql.DB, steps []string, before func(i int) error) error {
+func migrate(w *sql.DB) error {
 	var v int
 	if err := w.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if v > len(steps) {
+	if v > len(migrations) {
 		// A newer vigil wrote this file: refuse rather than guess. This is
 		// not damage, so Open does not move the file aside.
-		return fmt.Errorf("schema version %d is newer than this vigil's %d", v, len(steps))
+		return fmt.Errorf("schema version %d is newer than this vigil's %d", v, len(migrations))
 	}
-	for ; v < len(steps); v++ {
-		if before != nil {
-			if err := before(v); err != nil {
-				return fmt.Errorf("migrate schema to %d: %w", v+1, err)
-			}
-		}
+	for ; v < len(migrations); v++ {
 		tx, err := w.Begin()
 		if err != nil {
 			return fmt.Errorf("migrate schema to %d: %w", v+1, err)
 		}
-		if _, err := tx.Exec(steps[v]); err != nil {
+		if _, err := tx.Exec(migrations[v]); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migrate schema to %d: %w", v+1, err)
 		}
@@ -182,16 +140,12 @@ func migrate(w *sql.DB, steps []string, before func(i int) error) error {
 // stmts are the writer's prepared statements; transactions use them via
 // tx.Stmt, which reuses the preparation on the single writer connection.
 type stmts struct {
+	jInsert, jTruncate            *sql.Stmt
+	seenKeep, seenExpire          *sql.Stmt
 	cpUpsert, partUpsert, partDel *sql.Stmt
 	hInsert, oInsert, oDropSev    *sql.Stmt
 	oDelete, hDelivered           *sql.Stmt
-}
-
-// jstmts are the journal writer's.
-type jstmts struct {
-	jInsert, jTruncate   *sql.Stmt
-	seenKeep, seenExpire *sql.Stmt
-	jBulk                *sql.Stmt // bulkRows rows per INSERT
+	jBulk                         *sql.Stmt // bulkRows rows per INSERT
 }
 
 // bulkRows is how many journal rows one multi-row INSERT carries: 5
@@ -211,45 +165,16 @@ func bulkInsertSQL(n int) string {
 	return b.String()
 }
 
-type prepared struct {
-	dst **sql.Stmt
-	sql string
-}
-
-func prepareAll(w *sql.DB, ps []prepared) error {
-	for _, p := range ps {
-		st, err := w.Prepare(p.sql)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", p.sql, err)
-		}
-		*p.dst = st
-	}
-	return nil
-}
-
-func closeAll(sts ...*sql.Stmt) {
-	for _, st := range sts {
-		if st != nil {
-			st.Close()
-		}
-	}
-}
-
-func (s *jstmts) prepare(w *sql.DB) error {
-	return prepareAll(w, []prepared{
+func (s *stmts) prepare(w *sql.DB) error {
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
 		{&s.jInsert, `INSERT INTO journal(pos, topic, payload, received, dedup) VALUES (?, ?, ?, ?, ?)`},
 		{&s.jTruncate, `DELETE FROM journal WHERE pos <= ?`},
 		{&s.seenKeep, `INSERT INTO dedup_seen(dedup, pos, received)
 			SELECT dedup, pos, received FROM journal WHERE pos <= ? AND dedup IS NOT NULL AND received >= ?`},
 		{&s.seenExpire, `DELETE FROM dedup_seen WHERE received < ?`},
-		{&s.jBulk, bulkInsertSQL(bulkRows)},
-	})
-}
-
-func (s *jstmts) close() { closeAll(s.jInsert, s.jTruncate, s.seenKeep, s.seenExpire, s.jBulk) }
-
-func (s *stmts) prepare(w *sql.DB) error {
-	return prepareAll(w, []prepared{
 		{&s.cpUpsert, `INSERT INTO checkpoint(id, pos, version, taken) VALUES (1, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET pos = excluded.pos, version = excluded.version, taken = excluded.taken`},
 		{&s.partUpsert, `INSERT INTO checkpoint_part(name, data) VALUES (?, ?)
@@ -265,9 +190,22 @@ func (s *stmts) prepare(w *sql.DB) error {
 			(SELECT seq FROM outbox WHERE severity = ? ORDER BY seq LIMIT ?)`},
 		{&s.oDelete, `DELETE FROM outbox WHERE id = ?`},
 		{&s.hDelivered, `UPDATE history SET delivered = ? WHERE id = ? AND delivered = 0`},
-	})
+		{&s.jBulk, bulkInsertSQL(bulkRows)},
+	} {
+		st, err := w.Prepare(p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.dst = st
+	}
+	return nil
 }
 
 func (s *stmts) close() {
-	closeAll(s.cpUpsert, s.partUpsert, s.partDel, s.hInsert, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered)
+	for _, st := range []*sql.Stmt{s.jInsert, s.jTruncate, s.seenKeep, s.seenExpire, s.cpUpsert, s.partUpsert,
+		s.partDel, s.hInsert, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered, s.jBulk} {
+		if st != nil {
+			st.Close()
+		}
+	}
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -63,17 +62,14 @@ func TestOpenSchemaAndPragmas(t *testing.T) {
 			if syncLevel != want {
 				t.Fatalf("synchronous %d, want %d", syncLevel, want)
 			}
-			for _, p := range []string{db.o.Path, db.o.Path + "-wal", JournalPath(db.o.Path), JournalPath(db.o.Path) + "-wal"} {
+			for _, p := range []string{db.o.Path, db.o.Path + "-wal"} {
 				if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 					t.Fatalf("%s: %v, %v; want private (0600)", p, fi.Mode(), err)
 				}
 			}
 			// The read pool really is read-only.
-			if _, err := db.r.Exec("DELETE FROM outbox"); err == nil || !strings.Contains(err.Error(), "readonly") {
-				t.Fatalf("reader pool accepted a write (%v)", err)
-			}
-			if _, err := db.jr.Exec("DELETE FROM journal"); err == nil || !strings.Contains(err.Error(), "readonly") {
-				t.Fatalf("journal reader pool accepted a write (%v)", err)
+			if _, err := db.r.Exec("DELETE FROM journal"); err == nil {
+				t.Fatal("reader pool accepted a write")
 			}
 			db2 := reopen(t, db)
 			if _, ok := db2.Recovered(); ok {
@@ -127,13 +123,6 @@ func fillDB(t *testing.T, db *DB) {
 	if _, err := db.Append(msgs); err != nil {
 		t.Fatal(err)
 	}
-	alerts := make([]event.Alert, 50)
-	for i := range alerts {
-		alerts[i] = testAlert(fmt.Sprintf("fill%d", i), "info", time.Unix(int64(i), 0))
-	}
-	if _, err := db.Put(alerts); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestCorruptFileMovedAside(t *testing.T) {
@@ -162,59 +151,36 @@ func TestCorruptFileMovedAside(t *testing.T) {
 			}
 		}},
 	}
-	// The main file and the journal file are each moved aside alone: the
-	// other keeps its data.
-	for _, file := range []string{"main", "journal"} {
-		for _, tc := range cases {
-			t.Run(file+"/"+tc.name, func(t *testing.T) {
-				db := openTest(t, Options{})
-				fillDB(t, db)
-				if err := db.SaveCheckpoint(Checkpoint{Pos: 300}); err != nil {
-					t.Fatal(err)
-				}
-				db.Close()
-				path := db.o.Path
-				if file == "journal" {
-					path = JournalPath(path)
-				}
-				tc.damage(t, path)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTest(t, Options{})
+			fillDB(t, db)
+			db.Close()
+			tc.damage(t, db.o.Path)
 
-				db2, err := Open(db.o)
-				if err != nil {
-					t.Fatalf("open of damaged file failed: %v", err)
-				}
-				defer db2.Close()
-				moved, ok := db2.Recovered()
-				if !ok || !strings.HasPrefix(moved, path+".corrupt-") {
-					t.Fatalf("Recovered() = %q, %v", moved, ok)
-				}
-				if _, err := os.Stat(moved); err != nil {
-					t.Fatalf("damaged file not kept: %v", err)
-				}
-				if s := db2.Stats(); s.RecoveredTo != moved || s.LastError == "" {
-					t.Fatalf("stats do not tell: %+v", s)
-				}
-				n, err := db2.JournalLen()
-				outbox, oerr := db2.OutboxLen()
-				if err != nil || oerr != nil {
-					t.Fatal(err, oerr)
-				}
-				switch file {
-				case "main": // no checkpoint now: the whole journal is after it
-					if n != 500 || outbox != 0 || db2.LastPos() != 500 {
-						t.Fatalf("journal %d, outbox %d, last %d; want 500, 0, 500", n, outbox, db2.LastPos())
-					}
-				case "journal": // positions go on after the checkpoint
-					if n != 0 || outbox != 50 || db2.LastPos() != 300 {
-						t.Fatalf("journal %d, outbox %d, last %d; want 0, 50, 300", n, outbox, db2.LastPos())
-					}
-				}
-				b := []Message{{Topic: "a", Payload: []byte("1")}}
-				if _, err := db2.Append(b); err != nil || b[0].Pos != db2.LastPos() {
-					t.Fatalf("append to the recovered db: %v, pos %d", err, b[0].Pos)
-				}
-			})
-		}
+			db2, err := Open(db.o)
+			if err != nil {
+				t.Fatalf("open of damaged file failed: %v", err)
+			}
+			defer db2.Close()
+			moved, ok := db2.Recovered()
+			if !ok || !strings.HasPrefix(moved, db.o.Path+".corrupt-") {
+				t.Fatalf("Recovered() = %q, %v", moved, ok)
+			}
+			if _, err := os.Stat(moved); err != nil {
+				t.Fatalf("damaged file not kept: %v", err)
+			}
+			if s := db2.Stats(); s.RecoveredTo != moved || s.LastError == "" {
+				t.Fatalf("stats do not tell: %+v", s)
+			}
+			// The fresh database works.
+			if n, err := db2.JournalLen(); err != nil || n != 0 {
+				t.Fatalf("fresh journal len %d, %v", n, err)
+			}
+			if _, err := db2.Append([]Message{{Topic: "a", Payload: []byte("1")}}); err != nil {
+				t.Fatalf("append to fresh db: %v", err)
+			}
+		})
 	}
 }
 
@@ -234,22 +200,17 @@ func writeAt(t *testing.T, path string, off int64, b []byte) {
 
 func TestDiskFull(t *testing.T) {
 	db := openTest(t, Options{})
-	setMaxPages := func(extra int) {
+	setMaxPages := func(n int) {
 		t.Helper()
-		for _, w := range []*wconn{db.w, db.jw} {
-			n := 1 << 30
-			if extra >= 0 {
-				if err := w.QueryRow("PRAGMA page_count").Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				n += extra
-			}
-			if _, err := w.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", n)); err != nil {
-				t.Fatal(err)
-			}
+		if _, err := db.w.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", n)); err != nil {
+			t.Fatal(err)
 		}
 	}
-	setMaxPages(2)
+	var pages int
+	if err := db.w.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	setMaxPages(pages + 2)
 
 	big := make([]Message, 200)
 	for i := range big {
@@ -290,7 +251,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("failed append left %d rows", n)
 	}
 
-	setMaxPages(-1) // space is back
+	setMaxPages(1 << 30) // space is back
 	for _, c := range calls {
 		if err := c.call(); err != nil {
 			t.Fatalf("%s after space returned: %v", c.name, err)
@@ -331,7 +292,7 @@ func TestMain(m *testing.M) {
 func TestReadersDoNotBlockWriter(t *testing.T) {
 	db := openTest(t, Options{BusyTimeout: 50 * time.Millisecond})
 	fillDB(t, db)
-	rows, err := db.jr.Query("SELECT pos FROM journal ORDER BY pos")
+	rows, err := db.r.Query("SELECT pos FROM journal ORDER BY pos")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,36 +317,29 @@ func TestReadersDoNotBlockWriter(t *testing.T) {
 	}
 }
 
-// TestCorruptWhileRunning damages a file under an open DB: reads report
-// ErrCorrupt, and the next Open moves that file aside.
+// TestCorruptWhileRunning damages the file under an open DB: reads report
+// ErrCorrupt, and the next Open moves the file aside.
 func TestCorruptWhileRunning(t *testing.T) {
-	for _, file := range []string{"main", "journal"} {
-		t.Run(file, func(t *testing.T) {
-			db := openTest(t, Options{})
-			fillDB(t, db)
-			db = reopen(t, db) // the WAL is checkpointed into the main file on close
-			path, read := db.o.Path, func() error { _, err := db.Pending(10); return err }
-			if file == "journal" {
-				path, read = JournalPath(path), func() error { return db.Journal(0, func(Message) error { return nil }) }
-			}
-			fi, err := os.Stat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			junk := make([]byte, fi.Size()-4096)
-			for i := range junk {
-				junk[i] = byte(i*13 + 5)
-			}
-			writeAt(t, path, 4096, junk)
-			if err := read(); !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("want ErrCorrupt, got %v", err)
-			}
-			db.Close()
-			db2 := openTest(t, db.o)
-			if moved, ok := db2.Recovered(); !ok || !strings.HasPrefix(moved, path+".corrupt-") {
-				t.Fatalf("damaged file not moved aside: %q", moved)
-			}
-		})
+	db := openTest(t, Options{})
+	fillDB(t, db)
+	db = reopen(t, db) // the WAL is checkpointed into the main file on close
+	fi, err := os.Stat(db.o.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, fi.Size()-4096)
+	for i := range junk {
+		junk[i] = byte(i*13 + 5)
+	}
+	writeAt(t, db.o.Path, 4096, junk)
+	err = db.Journal(0, func(Message) error { return nil })
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("want ErrCorrupt, got %v", err)
+	}
+	db.Close()
+	db2 := openTest(t, db.o)
+	if _, ok := db2.Recovered(); !ok {
+		t.Fatal("damaged file not moved aside")
 	}
 }
 
@@ -399,8 +353,18 @@ func TestGarbageWALAndShm(t *testing.T) {
 	fillDB(t, db)
 	dst := filepath.Join(t.TempDir(), "snap.db")
 	for _, sfx := range []string{"", "-wal", "-shm"} {
-		copyGarbled(t, db.o.Path+sfx, dst+sfx, sfx != "")
-		copyGarbled(t, JournalPath(db.o.Path)+sfx, JournalPath(dst)+sfx, sfx != "")
+		b, err := os.ReadFile(db.o.Path + sfx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sfx != "" {
+			for i := 0; i < len(b); i += 3 {
+				b[i] ^= 0x5a
+			}
+		}
+		if err := os.WriteFile(dst+sfx, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	db2 := openTest(t, Options{Path: dst})
 	if moved, ok := db2.Recovered(); ok {
@@ -417,16 +381,13 @@ func TestGarbageWALAndShm(t *testing.T) {
 }
 
 // TestSynchronousPerCommit: only journal commits run with the configured
-// synchronous level and checkpoints with FULL; the outbox and pruning
-// commit with NORMAL (see begin for why a power cut loses nothing it must
-// keep).
+// synchronous level; the outbox, checkpoints and pruning commit with
+// NORMAL (see begin for why a power cut loses nothing it must keep).
 func TestSynchronousPerCommit(t *testing.T) {
-	var db *DB
-	var w *wconn // the file the step wrote
-	level := func() int {
+	level := func(db *DB) int {
 		t.Helper()
 		var l int
-		if err := w.QueryRow("PRAGMA synchronous").Scan(&l); err != nil {
+		if err := db.w.QueryRow("PRAGMA synchronous").Scan(&l); err != nil {
 			t.Fatal(err)
 		}
 		return l
@@ -437,126 +398,28 @@ func TestSynchronousPerCommit(t *testing.T) {
 		journal, rest int
 	}{{"FULL", 2, 1}, {"NORMAL", 1, 1}} {
 		t.Run(tc.sync, func(t *testing.T) {
-			db = openTest(t, Options{Synchronous: tc.sync})
-			const full = 2
+			db := openTest(t, Options{Synchronous: tc.sync})
 			steps := []struct {
 				name string
-				w    *wconn
 				do   func() error
 				want int
 			}{
-				{"put", db.w, func() error { _, err := db.Put([]event.Alert{testAlert("a1", "info", t0)}); return err }, tc.rest},
-				{"append", db.jw, func() error { _, err := db.Append([]Message{msg("d", "1", "")}); return err }, tc.journal},
-				{"delivered", db.w, func() error { return db.Delivered([]string{"a1"}) }, tc.rest},
-				{"append again", db.jw, func() error { _, err := db.Append([]Message{msg("d", "2", "")}); return err }, tc.journal},
-				{"checkpoint", db.w, func() error { return db.SaveCheckpoint(Checkpoint{Pos: 2, Version: 1, Taken: t0}) }, full},
-				{"put again", db.w, func() error { _, err := db.Put([]event.Alert{testAlert("a2", "info", t0)}); return err }, tc.rest},
-				{"append once more", db.jw, func() error { _, err := db.Append([]Message{msg("d", "3", "")}); return err }, tc.journal},
-				{"prune journal", db.jw, func() error { _, err := db.PruneJournal(10); return err }, tc.rest},
+				{"put", func() error { _, err := db.Put([]event.Alert{testAlert("a1", "info", t0)}); return err }, tc.rest},
+				{"append", func() error { _, err := db.Append([]Message{msg("d", "1", "")}); return err }, tc.journal},
+				{"delivered", func() error { return db.Delivered([]string{"a1"}) }, tc.rest},
+				{"append again", func() error { _, err := db.Append([]Message{msg("d", "2", "")}); return err }, tc.journal},
+				{"checkpoint", func() error { return db.SaveCheckpoint(Checkpoint{Pos: 2, Version: 1, Taken: t0}) }, tc.rest},
+				{"append once more", func() error { _, err := db.Append([]Message{msg("d", "3", "")}); return err }, tc.journal},
+				{"prune journal", func() error { _, err := db.PruneJournal(10); return err }, tc.rest},
 			}
 			for _, s := range steps {
-				w = s.w
 				if err := s.do(); err != nil {
 					t.Fatalf("%s: %v", s.name, err)
 				}
-				if l := level(); l != s.want {
+				if l := level(db); l != s.want {
 					t.Fatalf("after %s: synchronous %d, want %d", s.name, l, s.want)
 				}
 			}
 		})
-	}
-}
-
-// TestJournalDoesNotWaitForMainFile: a journal commit, which a QoS 1
-// message's acknowledgement waits for, goes through while the main file's
-// writer is busy (here: another connection holds its write lock, as a long
-// checkpoint or a burst of alerts would).
-func TestJournalDoesNotWaitForMainFile(t *testing.T) {
-	db := openTest(t, Options{BusyTimeout: 50 * time.Millisecond})
-	other, err := sql.Open("sqlite", db.o.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	c, err := other.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Append([]Message{msg("d", "1", "")}); err != nil {
-		t.Fatalf("append while the main file is locked: %v", err)
-	}
-	if _, err := db.Put([]event.Alert{testAlert("a1", "info", time.Now())}); err == nil {
-		t.Fatal("the main file's lock was not held: the test proves nothing")
-	}
-	if _, err := c.ExecContext(context.Background(), "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Put([]event.Alert{testAlert("a1", "info", time.Now())}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestLegacyJournalMovedOnce: opening a version 3 file moves its journal
-// to the journal file; if that copy committed but the main file's
-// migration did not (a crash between), the next Open copies nothing twice.
-func TestLegacyJournalMovedOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v3.db")
-	raw, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append(append([]string{}, migrations[:3]...), "PRAGMA user_version = 3",
-		`INSERT INTO journal(pos, topic, payload, received, dedup) VALUES (7, 'old', x'01', 0, 'd7'), (8, 'old', x'02', 0, NULL)`,
-		`INSERT INTO checkpoint(id, pos, version, taken) VALUES (1, 6, 1, 0)`) {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	raw.Close()
-	// The copy of a first Open that crashed before main's migration.
-	jraw, err := sql.Open("sqlite", JournalPath(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{journalMigrations[0], fmt.Sprintf("PRAGMA user_version = %d", len(journalMigrations)),
-		`INSERT INTO journal(pos, topic, payload, received, dedup) VALUES (7, 'old', x'01', 0, 'd7'), (8, 'old', x'02', 0, NULL)`} {
-		if _, err := jraw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	jraw.Close()
-
-	db := openTest(t, Options{Path: path})
-	got := readJournal(t, db, 0)
-	if len(got) != 2 || got[0].Pos != 7 || got[1].Pos != 8 {
-		t.Fatalf("journal after migration: %+v", got)
-	}
-	var tables int
-	if err := db.w.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name IN ('journal', 'dedup_seen')`).Scan(&tables); err != nil || tables != 0 {
-		t.Fatalf("the main file still has %d journal tables (%v)", tables, err)
-	}
-	if n, err := db.JournalLen(); err != nil || n != 2 || db.LastPos() != 8 {
-		t.Fatalf("journal len %d (%v), last %d", n, err, db.LastPos())
-	}
-}
-
-// copyGarbled copies a file, flipping every third byte when garble is set.
-func copyGarbled(t *testing.T, from, to string, garble bool) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if garble {
-		for i := 0; i < len(b); i += 3 {
-			b[i] ^= 0x5a
-		}
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

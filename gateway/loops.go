@@ -285,15 +285,22 @@ const (
 // journalPruner deletes the journal rows that checkpoints cover, a chunk at
 // a time, so no transaction holds the writer — and the journal commits and
 // acknowledgements waiting for it — for long. Rows it has not reached yet
-// are never read again; they only take disk space meanwhile.
+// are never read again; they only take disk space meanwhile. Every second
+// it also copies SQLite's WAL into the file (store.CheckpointWAL), which
+// the writer would otherwise do after a journal commit.
 func (g *Gateway) journalPruner(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if tick%4 == 0 {
+			if err := g.db.CheckpointWAL(); err != nil {
+				g.limit.warn(g.log, "wal-checkpoint", "state db: WAL checkpoint failed", "err", err)
+			}
 		}
 		for ctx.Err() == nil {
 			n, err := g.db.PruneJournal(pruneChunk)

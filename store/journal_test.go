@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -501,5 +502,45 @@ func TestMigrateFromV2(t *testing.T) {
 	b := []Message{redo(msg("new", "x", "d7")), redo(msg("new", "y", "d5")), msg("new", "z", "d7")}
 	if _, err := db.Append(b); err != nil || !b[0].Dup || b[0].Pos != 7 || !b[1].Dup || b[1].Pos != 5 || b[2].Dup || b[2].Pos != 8 {
 		t.Fatalf("append after migration: %+v %v", b, err)
+	}
+}
+
+// TestCheckpointWAL: the writer leaves its WAL to CheckpointWAL (it
+// checkpoints by itself only at 4,000 pages), which copies the WAL into the
+// database file from a reader.
+func TestCheckpointWAL(t *testing.T) {
+	db := openTest(t, Options{})
+	var auto int
+	if err := db.w.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 4000 {
+		t.Fatalf("writer's wal_autocheckpoint %d (%v), want 4000", auto, err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(db.o.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	for range 6 { // ~1,500 pages: past SQLite's default of 1,000, below 4,000
+		msgs := make([]Message, 250)
+		for i := range msgs {
+			msgs[i] = Message{Topic: "t", Payload: bytes.Repeat([]byte("x"), 4000)}
+		}
+		if _, err := db.Append(msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grown := size() - before; grown > 1<<20 {
+		t.Fatalf("the writer checkpointed by itself: the file grew by %d bytes", grown)
+	}
+	if err := db.CheckpointWAL(); err != nil {
+		t.Fatal(err)
+	}
+	if grown := size() - before; grown < 5<<20 {
+		t.Fatalf("after CheckpointWAL the file grew by only %d bytes", grown)
+	}
+	if got := readJournal(t, db, 0); len(got) != 1500 {
+		t.Fatalf("%d messages in the journal, want 1500", len(got))
 	}
 }

@@ -39,17 +39,7 @@ func TestV1SnapshotsRewrittenAsV2(t *testing.T) {
 // its latest event and what its aggregates keep: no longer 120-odd bytes
 // per aggregate whatever the function.
 func TestSnapshotBytesPerKey(t *testing.T) {
-	v := field("v")
-	o, err := New(Spec{Kind: Tumbling, Size: time.Minute, Aggs: []Agg{
-		{Name: "avg", Func: "avg", Arg: v}, {Name: "max", Func: "max", Arg: v}, {Name: "n", Func: "count"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newBenchFeed(2000)
-	f.period = 5 * time.Second
-	for range 3 * len(f.keys) {
-		f.step(o)
-	}
+	o, f := fedTumbling(t)
 	b, _ := o.Snapshot()
 	// key 12, bounds and count 15, event 30, aggregates 1+16, 1+8, 1
 	per := len(b) / len(f.keys)

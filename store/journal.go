@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"math/bits"
 	"strings"
 	"time"
 )
@@ -143,13 +144,16 @@ func (db *DB) originals(tx *sql.Tx, msgs []Message) (map[string]uint64, error) {
 // maxLookup bounds the ids one lookup query carries.
 const maxLookup = 500
 
-// insert journals msgs, whose Pos are set, with multi-row INSERTs
-// (bulkRows per statement): one database/sql call per 128 messages instead
-// of one each, which was most of the journal's cost per message.
+// insert journals msgs, whose Pos are set, with multi-row INSERTs of up to
+// bulkRows rows: one database/sql call per 128 messages instead of one
+// each, which was most of the journal's cost per message. The rest of a
+// batch goes in with the prepared statements of 64, 32, ... rows.
 func (db *DB) insert(tx *sql.Tx, msgs []Message) error {
 	args := make([]any, 0, 5*min(len(msgs), bulkRows))
-	for start := 0; start < len(msgs); start += bulkRows {
-		chunk := msgs[start:min(start+bulkRows, len(msgs))]
+	for len(msgs) > 0 {
+		k := bits.Len(uint(min(len(msgs), bulkRows))) - 1 // the largest 1<<k <= len(msgs)
+		chunk := msgs[:1<<k]
+		msgs = msgs[len(chunk):]
 		args = args[:0]
 		for i := range chunk {
 			m := &chunk[i]
@@ -163,16 +167,7 @@ func (db *DB) insert(tx *sql.Tx, msgs []Message) error {
 			}
 			args = append(args, int64(m.Pos), m.Topic, payload, nanos(m.Received), dedup)
 		}
-		var err error
-		switch len(chunk) {
-		case bulkRows:
-			_, err = tx.Stmt(db.st.jBulk).Exec(args...)
-		case 1:
-			_, err = tx.Stmt(db.st.jInsert).Exec(args...)
-		default:
-			_, err = tx.Exec(bulkInsertSQL(len(chunk)), args...)
-		}
-		if err != nil {
+		if _, err := tx.Stmt(db.st.jBulk[k]).Exec(args...); err != nil {
 			return err
 		}
 	}

@@ -544,3 +544,33 @@ func TestCheckpointWAL(t *testing.T) {
 		t.Fatalf("%d messages in the journal, want 1500", len(got))
 	}
 }
+
+// TestAppendEveryBatchSize: a batch of any size goes in whole and in order
+// through the prepared inserts of 128, 64, ... 1 rows.
+func TestAppendEveryBatchSize(t *testing.T) {
+	db := openTest(t, Options{})
+	var want []Message
+	for _, size := range []int{1, 2, 3, 7, 127, 128, 129, 255, 256, 1000} {
+		batch := make([]Message, size)
+		for i := range batch {
+			n := len(want) + i
+			batch[i] = Message{Topic: fmt.Sprint("t/", n), Payload: []byte(fmt.Sprint(n)), Received: time.Unix(int64(n), 0), Dedup: fmt.Sprint("id", n)}
+		}
+		if n, err := db.Append(batch); err != nil || n != size {
+			t.Fatalf("Append %d: %d %v", size, n, err)
+		}
+		want = append(want, batch...)
+	}
+	i := 0
+	err := db.Journal(0, func(m Message) error {
+		w := want[i]
+		if m.Pos != uint64(i+1) || m.Topic != w.Topic || string(m.Payload) != string(w.Payload) || m.Dedup != w.Dedup {
+			return fmt.Errorf("row %d: %+v, want %+v", i, m, w)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(want) {
+		t.Fatalf("read back %d of %d rows: %v", i, len(want), err)
+	}
+}

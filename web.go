@@ -77,7 +77,7 @@ func (w *web) Status() ui.Status {
 	st := ui.Status{
 		Gateway: w.cfg.Gateway, Started: gs.Started,
 		Messages: gs.Messages, Events: gs.Events, Alerts: gs.Alerts,
-		DecodeErrors: gs.DecodeErrors, Duplicates: gs.Duplicates,
+		DecodeErrors: gs.DecodeErrors, Duplicates: gs.Duplicates, JournalCommits: gs.JournalCommits,
 		LastCheckpoint: gs.LastCheckpoint, CheckpointTook: gs.CheckpointTook, CheckpointStall: gs.CheckpointStall,
 		CheckpointBytes: gs.CheckpointBytes, CheckpointErr: gs.CheckpointErr,
 		Watermark: gs.Watermark, ProcessLag: gs.ProcessLag, Degraded: gs.Degraded,

@@ -104,6 +104,7 @@ type Status struct {
 	Duplicates      uint64
 	Redelivered     uint64
 	JournalErrors   uint64
+	JournalCommits  uint64 // journal transactions: each is a write (and, synchronous FULL, an fsync) of the disk
 	LastJournalErr  string
 	Degraded        bool // journal not writable: processing in memory only
 	LastPos         uint64

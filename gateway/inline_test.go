@@ -311,6 +311,10 @@ func TestInProcessCommitGap(t *testing.T) {
 		t.Fatalf("second message acknowledged after %v, within the 300 ms commit gap", d)
 	}
 	waitEvents(t, g, 2)
+	// Each waited for its own acknowledgement: two journal transactions.
+	if n := g.Status().JournalCommits; n != 2 {
+		t.Fatalf("%d journal commits for two messages acknowledged one after the other, want 2", n)
+	}
 }
 
 // TestInProcessTopicOwnsItsBytes: the broker's topic points into the

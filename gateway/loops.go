@@ -156,6 +156,7 @@ func (g *Gateway) commit(batch []conn.Message) {
 		} else {
 			durable = true
 			g.mu.Lock()
+			g.status.JournalCommits++
 			if g.status.Degraded {
 				g.log.Info("journal: writable again, durability resumed")
 			}

@@ -93,6 +93,7 @@ type statusJSON struct {
 	UpstreamConnected bool   `json:"upstream_connected"`
 	BrokerConnected   bool   `json:"broker_connected"`
 	JournalLen        int    `json:"journal_length"`
+	JournalCommits    uint64 `json:"journal_commits_total"`
 
 	LastCheckpoint       *time.Time `json:"last_checkpoint"`
 	CheckpointAgeSeconds *float64   `json:"checkpoint_age_seconds"`
@@ -122,7 +123,7 @@ func (s *Server) statusView() statusJSON {
 		Messages:      st.Messages, Events: st.Events, Alerts: st.Alerts, DecodeErrors: st.DecodeErrors,
 		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
-		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen,
+		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen, JournalCommits: st.JournalCommits,
 		LastCheckpoint: optTime(st.LastCheckpoint), CheckpointSeconds: secs(st.CheckpointTook), CheckpointStall: secs(st.CheckpointStall),
 		CheckpointBytes: st.CheckpointBytes, CheckpointErr: st.CheckpointErr,
 		Watermark: optTime(st.Watermark), ProcessLagSeconds: secs(st.ProcessLag),

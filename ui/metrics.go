@@ -38,6 +38,7 @@ var (
 	dUpstream     = desc("upstream_connected", "1 when the upstream MQTT connection is up.")
 	dBroker       = desc("broker_connected", "1 when the subscriber's MQTT connection is up.")
 	dJournal      = desc("journal_length", "Journaled messages not yet covered by a checkpoint.")
+	dJournalTx    = desc("journal_commits_total", "Journal transactions: each a write (and with synchronous FULL an fsync) of the disk.")
 	dCheckpointTS = desc("last_checkpoint_timestamp_seconds", "When the last checkpoint was taken, Unix seconds (absent before the first).")
 	dCheckpointD  = desc("checkpoint_duration_seconds", "How long the last checkpoint took (snapshot and write).")
 	dCheckpointS  = desc("checkpoint_stall_seconds", "How long message processing waited for the last checkpoint (its snapshot).")
@@ -60,7 +61,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dBuild, dStarted, dMessages, dEvents, dAlerts, dDecodeErrors,
 		dDuplicates, dLate, dDropped, dBrokerDrop, dEvicted, dExprErrors, dOutbox, dOutboxDrop, dUpstream, dBroker,
-		dJournal, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
+		dJournal, dJournalTx, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
 		dDevices, dRuleEvents, dRuleAlerts, dRuleErrors, dRuleLate, dRuleEvicted, dRuleKeys, dRuleWM} {
 		ch <- d
 	}
@@ -99,6 +100,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dUpstream, b(st.UpstreamConnected))
 	gauge(dBroker, b(st.BrokerConnected))
 	gauge(dJournal, float64(st.JournalLen))
+	counter(dJournalTx, st.JournalCommits)
 	if !st.LastCheckpoint.IsZero() {
 		gauge(dCheckpointTS, float64(st.LastCheckpoint.UnixMilli())/1e3)
 	}

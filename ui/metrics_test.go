@@ -82,6 +82,7 @@ func TestMetrics(t *testing.T) {
 		{"vigil_upstream_connected", nil, G, 0},
 		{"vigil_broker_connected", nil, G, 1},
 		{"vigil_journal_length", nil, G, 40},
+		{"vigil_journal_commits_total", nil, C, 17},
 		{"vigil_last_checkpoint_timestamp_seconds", nil, G, float64(t0.Unix() - 30)},
 		{"vigil_checkpoint_duration_seconds", nil, G, 0.012},
 		{"vigil_checkpoint_stall_seconds", nil, G, 0.005},

@@ -58,8 +58,9 @@ type Status struct {
 	OutboxDepth       int    // alerts waiting for upstream
 	OutboxDropped     uint64 // alerts dropped by the outbox bound
 	UpstreamConnected bool
-	BrokerConnected   bool // the subscriber's connection to the MQTT broker
-	JournalLen        int  // journaled messages not yet covered by a checkpoint
+	BrokerConnected   bool   // the subscriber's connection to the MQTT broker
+	JournalLen        int    // journaled messages not yet covered by a checkpoint
+	JournalCommits    uint64 // journal transactions (disk writes) since Started
 
 	LastCheckpoint  time.Time     // zero: none yet
 	CheckpointTook  time.Duration // snapshot and write

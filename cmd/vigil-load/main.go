@@ -78,19 +78,26 @@ func main() {
 	}
 }
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+// freePorts returns n distinct free loopback ports: their listeners are
+// all open at once, so two cannot be the same port.
+func freePorts(n int) []int {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 type vigilProc struct {
-	cmd  *exec.Cmd
-	http string
-	done chan error
+	cmd    *exec.Cmd
+	http   string
+	exited chan struct{} // closed when the process has exited; err is then set
+	err    error
 }
 
 func run(o options) error {
@@ -112,7 +119,8 @@ func run(o options) error {
 	if err := os.WriteFile(filepath.Join(dir, "rules", "rules.yaml"), rulesYAML, 0o644); err != nil {
 		return err
 	}
-	bport, hport := freePort(), freePort()
+	ports := freePorts(2)
+	bport, hport := ports[0], ports[1]
 	cpEvery := ""
 	if o.checkpointEvery > 0 {
 		cpEvery = ", checkpoint_every: " + o.checkpointEvery.String()
@@ -134,21 +142,24 @@ log: {level: warn}
 		return err
 	}
 	defer logf.Close()
-	v := &vigilProc{http: fmt.Sprintf("http://127.0.0.1:%d", hport), done: make(chan error, 1)}
+	v := &vigilProc{http: fmt.Sprintf("http://127.0.0.1:%d", hport), exited: make(chan struct{})}
 	v.cmd = exec.Command(o.vigil, "run", "-c", cfgPath)
 	v.cmd.Stderr = logf
 	v.cmd.Stdout = logf
 	if err := v.cmd.Start(); err != nil {
 		return err
 	}
-	go func() { v.done <- v.cmd.Wait() }()
+	go func() {
+		v.err = v.cmd.Wait()
+		close(v.exited)
+	}()
 	defer func() {
 		v.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-v.done:
+		case <-v.exited:
 		case <-time.After(20 * time.Second):
 			v.cmd.Process.Kill()
-			<-v.done
+			<-v.exited
 		}
 	}()
 	pid := v.cmd.Process.Pid
@@ -187,12 +198,16 @@ log: {level: warn}
 		close(simLines)
 	}()
 	simDone := make(chan error, 1)
+	simCPU := new(float64) // the simulator's CPU seconds, set before simDone
 	go func() {
 		var last string
 		for l := range simLines {
 			last = l
 		}
 		err := sim.Wait()
+		if ps := sim.ProcessState; ps != nil {
+			*simCPU = (ps.UserTime() + ps.SystemTime()).Seconds()
+		}
 		if last != "" {
 			fmt.Printf("vigil-load: firmware-sim: %s\n", last)
 		}
@@ -202,7 +217,7 @@ log: {level: warn}
 	if o.mode == "rss" {
 		return measureRSS(o, v, pid, sim, simDone, t0, st0, cpu0)
 	}
-	return measureThroughput(o, v, pid, simDone, t0, st0, cpu0)
+	return measureThroughput(o, v, pid, simDone, simCPU, t0, st0, cpu0)
 }
 
 func measureRSS(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan error, t0 time.Time, st0 apiStatus, cpu0 float64) error {
@@ -221,8 +236,8 @@ func measureRSS(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan er
 		select {
 		case err := <-simDone:
 			return fmt.Errorf("firmware-sim ended early: %v", err)
-		case err := <-v.done:
-			return fmt.Errorf("vigil ended: %v", err)
+		case <-v.exited:
+			return fmt.Errorf("vigil ended: %v", v.err)
 		case <-sample.C:
 			if time.Since(t0) >= o.warmup {
 				rss, _ := procMem(pid)
@@ -261,7 +276,7 @@ func measureRSS(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan er
 	return nil
 }
 
-func measureThroughput(o options, v *vigilProc, pid int, simDone chan error, t0 time.Time, st0 apiStatus, cpu0 float64) error {
+func measureThroughput(o options, v *vigilProc, pid int, simDone chan error, simCPU *float64, t0 time.Time, st0 apiStatus, cpu0 float64) error {
 	want := uint64(float64(o.devices) * o.simDuration.Seconds() / o.rate.Seconds())
 	var simErr error
 	simRunning := true
@@ -272,8 +287,8 @@ func measureThroughput(o options, v *vigilProc, pid int, simDone chan error, t0 
 		case simErr = <-simDone:
 			simRunning = false
 			simTook = time.Since(t0)
-		case err := <-v.done:
-			return fmt.Errorf("vigil ended: %v", err)
+		case <-v.exited:
+			return fmt.Errorf("vigil ended: %v", v.err)
 		case <-time.After(20 * time.Millisecond):
 		}
 		st, err := status(v)
@@ -295,9 +310,10 @@ func measureThroughput(o options, v *vigilProc, pid int, simDone chan error, t0 
 	n := st.Messages - st0.Messages
 	cpu := procCPU(pid) - cpu0
 	rss, hwm := procMem(pid)
-	fmt.Printf("vigil-load: RESULT throughput qos=%d journal=%v speed=%g offered=%.0f/s: %d of %d readings processed (%.1f%% lost) in %s: %.0f msgs/s (simulator done after %s); vigil CPU %.2f s = %.1f µs/msg processed, %.1f µs/msg offered (%.0f%% of one core); alerts %d, subscriber dropped %d; VmRSS %.1f MB, VmHWM %.1f MB; load average %s\n",
+	fmt.Printf("vigil-load: RESULT throughput qos=%d journal=%v speed=%g offered=%.0f/s: %d of %d readings processed (%.1f%% lost) in %s: %.0f msgs/s (simulator done after %s); vigil CPU %.2f s = %.1f µs/msg processed, %.1f µs/msg offered (%.0f%% of one core); simulator CPU %.2f s = %.1f µs/msg; journal commits %d (%.0f msgs each); alerts %d, subscriber dropped %d; VmRSS %.1f MB, VmHWM %.1f MB; load average %s\n",
 		o.qos, o.journal, o.speed, float64(o.devices)/o.rate.Seconds(), n, want, 100*(1-float64(n)/float64(want)), took.Round(time.Millisecond), float64(n)/took.Seconds(), simTook.Round(time.Millisecond),
-		cpu, cpu/float64(n)*1e6, cpu/float64(want)*1e6, 100*cpu/took.Seconds(), st.Alerts-st0.Alerts, st.Dropped-st0.Dropped, rss/1024, hwm/1024, loadavg())
+		cpu, cpu/float64(n)*1e6, cpu/float64(want)*1e6, 100*cpu/took.Seconds(), *simCPU, *simCPU/float64(want)*1e6,
+		st.Commits-st0.Commits, float64(n)/float64(max(st.Commits-st0.Commits, 1)), st.Alerts-st0.Alerts, st.Dropped-st0.Dropped, rss/1024, hwm/1024, loadavg())
 	return nil
 }
 
@@ -305,6 +321,7 @@ type apiStatus struct {
 	Messages    uint64 `json:"messages_total"`
 	Alerts      uint64 `json:"alerts_total"`
 	Dropped     uint64 `json:"dropped_total"`
+	Commits     uint64 `json:"journal_commits_total"`
 	OutboxDepth int    `json:"outbox_depth"`
 	Devices     int    `json:"devices"`
 }
@@ -329,8 +346,8 @@ func waitUp(v *vigilProc, max time.Duration) error {
 	defer cancel()
 	for {
 		select {
-		case err := <-v.done:
-			return fmt.Errorf("vigil exited: %v", err)
+		case <-v.exited:
+			return fmt.Errorf("vigil exited: %v", v.err)
 		case <-ctx.Done():
 			return fmt.Errorf("vigil not up after %s", max)
 		case <-time.After(100 * time.Millisecond):

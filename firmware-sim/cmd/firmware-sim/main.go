@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,6 +53,7 @@ type options struct {
 	record       string
 	truth        string
 	progress     time.Duration
+	cpuProfile   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -89,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.record, "record", "", "write vigil replay input to FILE (- for stdout) instead of publishing")
 	fs.StringVar(&o.truth, "truth", "", "write the injected faults to FILE as JSON lines at exit")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "progress line interval on stderr (0: none)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to FILE (for measuring the load generator itself)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -156,6 +159,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := &logger{w: stderr}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	if o.record != "" {
 		err = record(s, o, stdout, log)
 	} else {

@@ -59,9 +59,12 @@ func (l *link) publish(ctx context.Context, topic string, payload []byte) {
 		return
 	}
 	oldest := l.ring[l.head]
-	for !oldest.WaitTimeout(time.Second) {
-		if ctx.Err() != nil {
-			break // settled (and counted) when the link closes
+	if !done(oldest) {
+		// WaitTimeout makes a timer per call: only when there is a wait.
+		for !oldest.WaitTimeout(time.Second) {
+			if ctx.Err() != nil {
+				break // settled (and counted) when the link closes
+			}
 		}
 	}
 	l.settle(oldest, time.Second)
@@ -73,6 +76,12 @@ func (l *link) publish(ctx context.Context, topic string, payload []byte) {
 // dropped. (Not WaitTimeout(0): its select may pick the timer over a token
 // that is already complete.)
 func (l *link) settle(t mqtt.Token, wait time.Duration) {
+	if done(t) { // the usual case, without a timer
+		if t.Error() != nil {
+			l.counts.dropped.Add(1)
+		}
+		return
+	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
@@ -82,6 +91,16 @@ func (l *link) settle(t mqtt.Token, wait time.Duration) {
 		}
 	case <-timer.C:
 		l.counts.dropped.Add(1)
+	}
+}
+
+// done reports whether t is complete, without waiting.
+func done(t mqtt.Token) bool {
+	select {
+	case <-t.Done():
+		return true
+	default:
+		return false
 	}
 }
 

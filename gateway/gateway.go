@@ -77,6 +77,8 @@ type Gateway struct {
 
 	store *storeWriter // alerts and checkpoints into the database
 
+	keys keyer // the journal writer's
+
 	// Owned by the engine loop.
 	lastPos uint64          // newest durable journal position processed
 	dirty   bool            // state changed since the last checkpoint

@@ -19,19 +19,37 @@ import (
 // dedupKey recognises a QoS 1 message the broker delivers again after a
 // reconnect or a crash: same packet id, topic and payload.
 func dedupKey(m conn.Message) string {
+	var k keyer
+	return k.key(m)
+}
+
+// keyer makes dedup keys with one allocation each (the string): its
+// buffers are reused, so one keyer serves one goroutine (the journal
+// writer's).
+type keyer struct {
+	in, out []byte
+}
+
+// key is m's dedup key: "<packet id>:<first 12 bytes of the SHA-256 of
+// [client NUL] topic NUL payload, in hex>", "" at QoS 0. Keys are stored in
+// the journal and compared across restarts: the format never changes.
+func (k *keyer) key(m conn.Message) string {
 	if m.QoS == 0 {
 		return ""
 	}
-	h := sha256.New()
+	k.in = k.in[:0]
 	if m.Client != "" {
 		// In-process ingest: packet ids are per publishing client.
-		h.Write([]byte(m.Client))
-		h.Write([]byte{0})
+		k.in = append(append(k.in, m.Client...), 0)
 	}
-	h.Write([]byte(m.Topic))
-	h.Write([]byte{0})
-	h.Write(m.Payload)
-	return strconv.Itoa(int(m.ID)) + ":" + hex.EncodeToString(h.Sum(nil)[:12])
+	k.in = append(append(append(k.in, m.Topic...), 0), m.Payload...)
+	sum := sha256.Sum256(k.in)
+	k.out = strconv.AppendUint(k.out[:0], uint64(m.ID), 10)
+	k.out = hex.AppendEncode(append(k.out, ':'), sum[:12])
+	if cap(k.in) > 64<<10 {
+		k.in = nil // a rare huge payload is not kept
+	}
+	return string(k.out)
 }
 
 // journalLoop groups messages into journal transactions, acknowledges them
@@ -139,7 +157,7 @@ func (g *Gateway) commit(batch []conn.Message) {
 	if g.cfg.State.Journal {
 		recs = make([]store.Message, len(batch))
 		for i, m := range batch {
-			recs[i] = store.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received, Dedup: dedupKey(m), Redelivered: m.Dup}
+			recs[i] = store.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received, Dedup: g.keys.key(m), Redelivered: m.Dup}
 		}
 		err := g.appendJournal(recs)
 		if err != nil {

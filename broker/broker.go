@@ -216,7 +216,10 @@ func (h *inboundHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 		if !pk.FixedHeader.Retain && !h.subscribed(pk.TopicName) {
 			p.Release = func() { h.ack(cl, id) }
 		} else {
-			p.Release = func() { h.inject(cl, pk) }
+			// A copy only here: capturing pk itself would move every
+			// message's packet to the heap, held or not.
+			held := pk
+			p.Release = func() { h.inject(cl, held) }
 		}
 	}
 	switch (*fn)(p) {

@@ -77,7 +77,9 @@ type Gateway struct {
 
 	store *storeWriter // alerts and checkpoints into the database
 
-	keys keyer // the journal writer's
+	// The journal writer's.
+	keys keyer
+	recs []store.Message // a batch's journal rows, reused
 
 	// Owned by the engine loop.
 	lastPos uint64          // newest durable journal position processed

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -75,9 +76,10 @@ func (g *Gateway) journalLoop(msgs <-chan conn.Message, stop context.Context) er
 	if _, ok := g.sub.(*inline); ok {
 		gap = g.cfg.State.CommitGap
 	}
-	var last time.Time // start of the last commit
+	var last time.Time     // start of the last commit
+	var buf []conn.Message // the batch's memory, reused
 	for {
-		var batch []conn.Message
+		batch := buf[:0]
 		select {
 		case m := <-msgs:
 			batch = append(batch, m)
@@ -110,6 +112,8 @@ func (g *Gateway) journalLoop(msgs <-chan conn.Message, stop context.Context) er
 		}
 		last = time.Now()
 		g.commit(batch)
+		clear(batch) // no payload kept alive by the reused memory
+		buf = batch[:0]
 	}
 }
 
@@ -155,7 +159,11 @@ func (g *Gateway) commit(batch []conn.Message) {
 	durable := false
 	var recs []store.Message
 	if g.cfg.State.Journal {
-		recs = make([]store.Message, len(batch))
+		recs = slices.Grow(g.recs[:0], len(batch))[:len(batch)]
+		defer func() {
+			clear(recs) // no payload kept alive by the reused memory
+			g.recs = recs[:0]
+		}()
 		for i, m := range batch {
 			recs[i] = store.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received, Dedup: g.keys.key(m), Redelivered: m.Dup}
 		}

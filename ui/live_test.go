@@ -520,3 +520,27 @@ func BenchmarkPublishReadingFullTable(b *testing.B) {
 		l.publishReading(keys[i%len(keys)], "t", t0.Add(time.Duration(i)*time.Millisecond), t0, vals)
 	}
 }
+
+// TestDeviceValuesReplaced: a device's values are those of its latest
+// reading only: a field the new reading lacks, or now carries as a nested
+// value, is gone; the others take the new values.
+func TestDeviceValuesReplaced(t *testing.T) {
+	l := newLive(10)
+	l.publishReading("d", "t", t0, t0, map[string]any{"a": 1.0, "b": "x", "c": true, "e": 5.0})
+	l.publishReading("d", "t", t0.Add(time.Second), t0, map[string]any{"a": 2.0, "c": map[string]any{"n": 1.0}, "e": 5.0, "f": "new", "topic": "t"})
+	got := l.devices["d"].values
+	want := map[string]any{"a": 2.0, "e": 5.0, "f": "new"}
+	if len(got) != len(want) {
+		t.Fatalf("values %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	// Same fields again: nothing deleted, values updated.
+	l.publishReading("d", "t", t0.Add(2*time.Second), t0, map[string]any{"a": 3.0, "e": 6.0, "f": "newer"})
+	if got := l.devices["d"].values; len(got) != 3 || got["a"] != 3.0 || got["e"] != 6.0 || got["f"] != "newer" {
+		t.Fatalf("values %v", got)
+	}
+}

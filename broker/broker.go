@@ -198,6 +198,19 @@ func (h *inboundHook) ID() string { return "vigil-inbound" }
 
 func (h *inboundHook) Provides(b byte) bool { return b == mqtt.OnPublish }
 
+// OnPublish holds a QoS 1 message by returning packets.ErrRejectPacket,
+// after which mochi (v2.7.9) neither acknowledges nor delivers it. Two
+// things to watch on a mochi upgrade:
+//   - An open upstream pull request (mochi-mqtt/server#476) would let a
+//     rejected QoS 1 message fall through to its PUBACK: the device would
+//     be acknowledged before the journal holds the message.
+//     gateway.TestInProcessAckAfterJournal fails if that happens.
+//   - mochi logs each rejection at debug level with the packet as an
+//     argument, so every held message boxes a copy of its ~900-byte
+//     packets.Packet (a third of vigil's allocation at QoS 1) even when
+//     debug logging is off. A guard on the log level upstream would remove
+//     it; there is no way around it from a hook.
+
 func (h *inboundHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	fn := h.fn.Load()
 	if fn == nil || cl.Net.Inline {

@@ -22,6 +22,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -169,6 +170,8 @@ log: {level: warn}
 	fmt.Printf("vigil-load: mode=%s vigil=%s pid=%d rules=%s (%d rules) journal=%v devices=%d rate=%s qos=%d connections=%d\n",
 		o.mode, o.vigil, pid, o.rules, strings.Count(string(rulesYAML), "\n  - name:"), o.journal, o.devices, o.rate, o.qos, o.connections)
 	fmt.Printf("vigil-load: machine: %s, %d cpus, load average %s\n", cpuModel(), numCPU(), loadavg())
+	cal := calibrate()
+	fmt.Printf("vigil-load: calibration: %.0f ms for a fixed piece of work (lower is a faster machine at this moment)\n", cal.Seconds()*1e3)
 	st0, _ := status(v)
 	rss0, hwm0 := procMem(pid)
 	fmt.Printf("vigil-load: idle: VmRSS %.1f MB, VmHWM %.1f MB\n", rss0/1024, hwm0/1024)
@@ -217,7 +220,7 @@ log: {level: warn}
 	if o.mode == "rss" {
 		return measureRSS(o, v, pid, sim, simDone, t0, st0, cpu0)
 	}
-	return measureThroughput(o, v, pid, simDone, simCPU, t0, st0, cpu0)
+	return measureThroughput(o, v, pid, simDone, simCPU, cal, t0, st0, cpu0)
 }
 
 func measureRSS(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan error, t0 time.Time, st0 apiStatus, cpu0 float64) error {
@@ -276,7 +279,7 @@ func measureRSS(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan er
 	return nil
 }
 
-func measureThroughput(o options, v *vigilProc, pid int, simDone chan error, simCPU *float64, t0 time.Time, st0 apiStatus, cpu0 float64) error {
+func measureThroughput(o options, v *vigilProc, pid int, simDone chan error, simCPU *float64, cal time.Duration, t0 time.Time, st0 apiStatus, cpu0 float64) error {
 	want := uint64(float64(o.devices) * o.simDuration.Seconds() / o.rate.Seconds())
 	var simErr error
 	simRunning := true
@@ -310,10 +313,10 @@ func measureThroughput(o options, v *vigilProc, pid int, simDone chan error, sim
 	n := st.Messages - st0.Messages
 	cpu := procCPU(pid) - cpu0
 	rss, hwm := procMem(pid)
-	fmt.Printf("vigil-load: RESULT throughput qos=%d journal=%v speed=%g offered=%.0f/s: %d of %d readings processed (%.1f%% lost) in %s: %.0f msgs/s (simulator done after %s); vigil CPU %.2f s = %.1f µs/msg processed, %.1f µs/msg offered (%.0f%% of one core); simulator CPU %.2f s = %.1f µs/msg; journal commits %d (%.0f msgs each); alerts %d, subscriber dropped %d; VmRSS %.1f MB, VmHWM %.1f MB; load average %s\n",
+	fmt.Printf("vigil-load: RESULT throughput qos=%d journal=%v speed=%g offered=%.0f/s: %d of %d readings processed (%.1f%% lost) in %s: %.0f msgs/s (simulator done after %s); vigil CPU %.2f s = %.1f µs/msg processed, %.1f µs/msg offered (%.0f%% of one core); simulator CPU %.2f s = %.1f µs/msg; journal commits %d (%.0f msgs each); calibration %.0f ms; alerts %d, subscriber dropped %d; VmRSS %.1f MB, VmHWM %.1f MB; load average %s\n",
 		o.qos, o.journal, o.speed, float64(o.devices)/o.rate.Seconds(), n, want, 100*(1-float64(n)/float64(want)), took.Round(time.Millisecond), float64(n)/took.Seconds(), simTook.Round(time.Millisecond),
 		cpu, cpu/float64(n)*1e6, cpu/float64(want)*1e6, 100*cpu/took.Seconds(), *simCPU, *simCPU/float64(want)*1e6,
-		st.Commits-st0.Commits, float64(n)/float64(max(st.Commits-st0.Commits, 1)), st.Alerts-st0.Alerts, st.Dropped-st0.Dropped, rss/1024, hwm/1024, loadavg())
+		st.Commits-st0.Commits, float64(n)/float64(max(st.Commits-st0.Commits, 1)), cal.Seconds()*1e3, st.Alerts-st0.Alerts, st.Dropped-st0.Dropped, rss/1024, hwm/1024, loadavg())
 	return nil
 }
 
@@ -427,4 +430,32 @@ func cpuModel() string {
 func numCPU() int {
 	b, _ := os.ReadFile("/proc/cpuinfo")
 	return strings.Count(string(b), "processor\t:")
+}
+
+// calibrate times a fixed piece of single-threaded work of the kind a
+// message costs vigil (JSON, maps, strings, hashing), run while vigil is
+// idle. This shared machine's speed varies up to 2x within an hour; the
+// figure, printed with each result, tells which phase a run was in.
+func calibrate() time.Duration {
+	type reading struct {
+		Device string  `json:"device"`
+		Temp   float64 `json:"temperature"`
+		Seq    int     `json:"seq"`
+	}
+	start := time.Now()
+	m := map[string]float64{}
+	var sum [32]byte
+	for i := range 100000 {
+		b, _ := json.Marshal(reading{Device: "pump-" + strconv.Itoa(i%1000), Temp: float64(i%400) / 10, Seq: i})
+		var r reading
+		json.Unmarshal(b, &r)
+		m[r.Device] += r.Temp
+		if i%64 == 0 {
+			sum = sha256.Sum256(append(b, sum[:]...))
+		}
+	}
+	if len(m) != 1000 || sum == [32]byte{} {
+		panic("calibration went wrong")
+	}
+	return time.Since(start)
 }

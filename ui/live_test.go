@@ -528,7 +528,7 @@ func TestDeviceValuesReplaced(t *testing.T) {
 	l := newLive(10)
 	l.publishReading("d", "t", t0, t0, map[string]any{"a": 1.0, "b": "x", "c": true, "e": 5.0})
 	l.publishReading("d", "t", t0.Add(time.Second), t0, map[string]any{"a": 2.0, "c": map[string]any{"n": 1.0}, "e": 5.0, "f": "new", "topic": "t"})
-	got := l.devices["d"].values
+	got := l.devices["d"].view().Values
 	want := map[string]any{"a": 2.0, "e": 5.0, "f": "new"}
 	if len(got) != len(want) {
 		t.Fatalf("values %v, want %v", got, want)
@@ -540,7 +540,7 @@ func TestDeviceValuesReplaced(t *testing.T) {
 	}
 	// Same fields again: nothing deleted, values updated.
 	l.publishReading("d", "t", t0.Add(2*time.Second), t0, map[string]any{"a": 3.0, "e": 6.0, "f": "newer"})
-	if got := l.devices["d"].values; len(got) != 3 || got["a"] != 3.0 || got["e"] != 6.0 || got["f"] != "newer" {
+	if got := l.devices["d"].view().Values; len(got) != 3 || got["a"] != 3.0 || got["e"] != 6.0 || got["f"] != "newer" {
 		t.Fatalf("values %v", got)
 	}
 }

@@ -54,6 +54,13 @@ type Options struct {
 	// OnEvent, if set, sees every decoded event before the rules do (the
 	// UI's live values). It must not keep or change ev.Fields.
 	OnEvent func(ev *event.Event)
+	// OnFlatEvent, if set, sees the events that take the flat path instead
+	// (only stateless rules take their topic, see route): the payload's
+	// fields as names and values in payload order, valid only during the
+	// call; ev.Fields would have held them with "topic" and "time" set
+	// (over the payload's own fields of those names). With
+	// OnEvent set and OnFlatEvent not, every event is decoded into a map.
+	OnFlatEvent func(topic string, t time.Time, names []string, vals []any)
 }
 
 // Engine is not safe for concurrent use.
@@ -258,6 +265,9 @@ func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []e
 			continue
 		}
 		if d.Flat {
+			if h := e.opts.OnFlatEvent; h != nil {
+				h(m.Topic, t, d.Keys, d.Vals)
+			}
 			alerts = e.processFlat(rt, d, t, alerts)
 			continue
 		}

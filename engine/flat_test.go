@@ -183,3 +183,67 @@ rules:
 		t.Fatalf("%d alerts, want about %d", fired, want)
 	}
 }
+
+// TestOnFlatEventSeesWhatOnEventSees: with OnFlatEvent set beside OnEvent,
+// the flat path stays on, and each event reaches one of the two hooks with
+// what the map path's OnEvent gets: the payload's fields, "topic" and
+// "time".
+func TestOnFlatEventSeesWhatOnEventSees(t *testing.T) {
+	set, err := rules.Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(flatRules)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshot := func(f map[string]any) map[string]any {
+		c := make(map[string]any, len(f))
+		for k, v := range f {
+			c[k] = v
+		}
+		return c
+	}
+	var both, mapOnly []map[string]any
+	flatCalls := 0
+	eb, err := New(set, Options{
+		OnEvent: func(ev *event.Event) { both = append(both, snapshot(ev.Fields)) },
+		OnFlatEvent: func(topic string, tm time.Time, names []string, vals []any) {
+			flatCalls++
+			m := map[string]any{}
+			for i, k := range names {
+				m[k] = vals[i]
+			}
+			m["topic"], m["time"] = topic, tm // over the payload's own
+			both = append(both, m)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	em, err := New(set, Options{OnEvent: func(ev *event.Event) { mapOnly = append(mapOnly, snapshot(ev.Fields)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads := []string{
+		`{"order":"o1","customer":"c1","amount":1500.5,"qty":3,"country":"FR","express":true,"ts":1767571200000}`,
+		`{"amount":20,"time":"2026-01-05T10:00:00Z","topic":"spoof"}`,
+		`{"amount":7,"amount":8}`, // a repeated name: the map path
+		`{"nested":{"a":[1]},"amount":150,"country":"DE"}`,
+		`[{"amount":1},{"amount":2000,"country":"DE"}]`,
+		`21.5`,
+	}
+	for i, p := range payloads {
+		m := Message{Topic: fmt.Sprintf("shop/s%d/orders", i), Payload: []byte(p), Received: time.Date(2026, 1, 5, 10, 0, i, 0, time.UTC)}
+		_, err1 := eb.Process(m)
+		_, err2 := em.Process(m)
+		if fmt.Sprint(err1) != fmt.Sprint(err2) {
+			t.Fatalf("%s: %v vs %v", p, err1, err2)
+		}
+	}
+	if flatCalls == 0 || eb.flatEvents == 0 {
+		t.Fatalf("OnFlatEvent called %d times, %d flat events: the flat path is off", flatCalls, eb.flatEvents)
+	}
+	if em.flatEvents != 0 {
+		t.Fatalf("OnEvent alone: %d flat events, want the map path", em.flatEvents)
+	}
+	if !reflect.DeepEqual(both, mapOnly) {
+		t.Fatalf("hooks saw\n%v\nthe map path's OnEvent\n%v", both, mapOnly)
+	}
+}

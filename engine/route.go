@@ -23,8 +23,8 @@ type route struct {
 	rules  []int16
 	tables []int16
 	// flat: every rule that takes the topic is stateless, no table or
-	// dedupe does and no OnEvent hook is set, so its events need no map
-	// unless a rule fires (flat.go).
+	// dedupe does, and an OnEvent hook, if set, has its OnFlatEvent, so its
+	// events need no map unless a rule fires (flat.go).
 	flat bool
 }
 
@@ -72,8 +72,8 @@ func (e *Engine) route(topic string) *route {
 	for _, name := range e.tableNames {
 		rt.tables = append(rt.tables, match(e.tables[name].t.From))
 	}
-	// The UI's OnEvent hook wants every event's map.
-	rt.flat = e.opts.OnEvent == nil && (rt.src == nil || rt.src.dedupe == nil)
+	// An OnEvent hook without OnFlatEvent wants every event's map.
+	rt.flat = (e.opts.OnEvent == nil || e.opts.OnFlatEvent != nil) && (rt.src == nil || rt.src.dedupe == nil)
 	for i, v := range rt.rules {
 		if v >= 0 && e.rules[i].op != nil {
 			rt.flat = false

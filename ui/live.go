@@ -54,9 +54,12 @@ type device struct {
 	// values and series are slices, not maps: a device has a handful of
 	// fields, each reading replaces them all, and this runs for every
 	// message (as maps they cost a tenth of a message's CPU).
-	values  []field
-	series  []fieldRing // at most maxFields
-	version uint64
+	values []field
+	series []fieldRing // at most maxFields
+	// eventTime: the values came flat (publishReadingFlat) and lack the
+	// "time" field the engine's map would have had: view adds lastSeen.
+	eventTime bool
+	version   uint64
 	// newer and older link the devices in the order of their readings.
 	newer, older *device
 }
@@ -133,6 +136,45 @@ func (l *live) publishReading(key, topic string, t, now time.Time, values map[st
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	d := l.reading(key, topic, t, now)
+	if d == nil {
+		return
+	}
+	ms := t.UnixMilli()
+	for k, v := range values {
+		d.set(k, v, ms)
+	}
+}
+
+// publishReadingFlat is publishReading for an event decoded without a map:
+// the payload's fields as names and values (payload order, no name twice),
+// valid only during the call. It shows what publishReading shows for the
+// map the engine would have made of them, which adds "time" (the event's
+// time, see view) and "topic".
+func (l *live) publishReadingFlat(key, topic string, t, now time.Time, names []string, vals []any) {
+	if key == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.reading(key, topic, t, now)
+	if d == nil {
+		return
+	}
+	ms := t.UnixMilli()
+	for i, k := range names {
+		if k == "time" {
+			continue // the engine's map has the event's time there
+		}
+		d.set(k, vals[i], ms)
+	}
+	d.eventTime = true
+}
+
+// reading finds or makes key's device for a reading at t and makes it the
+// newest; nil when the reading is out of order (older than the latest
+// values, which stay); else d's values are emptied for the reading's.
+func (l *live) reading(key, topic string, t, now time.Time) *device {
 	d := l.devices[key]
 	switch {
 	case d != nil:
@@ -157,24 +199,26 @@ func (l *live) publishReading(key, topic string, t, now time.Time, values map[st
 	l.version++
 	d.version, d.received = l.version, now
 	if t.Before(d.lastSeen) {
-		return // out of order: the latest values stay the newest ones
+		return nil // out of order: the latest values stay the newest ones
 	}
 	d.topic, d.lastSeen = topic, t
 	clear(d.values) // no old value kept alive
-	d.values = d.values[:0]
-	ms := t.UnixMilli()
-	for k, v := range values {
-		if k == "topic" {
-			continue // the device shows it already
-		}
-		switch v.(type) {
-		case map[string]any, []any:
-			continue // only scalars: keeping a nested map would keep the caller's
-		}
-		d.values = append(d.values, field{k, v})
-		if f, ok := number(v); ok && !isTimeField(k) {
-			d.record(k, ms, f)
-		}
+	d.values, d.eventTime = d.values[:0], false
+	return d
+}
+
+// set records one field of the reading at ms.
+func (d *device) set(k string, v any, ms int64) {
+	if k == "topic" {
+		return // the device shows it already
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+		return // only scalars: keeping a nested map would keep the caller's
+	}
+	d.values = append(d.values, field{k, v})
+	if f, ok := number(v); ok && !isTimeField(k) {
+		d.record(k, ms, f)
 	}
 }
 
@@ -249,9 +293,12 @@ type Device struct {
 }
 
 func (d *device) view() Device {
-	vals := make(map[string]any, len(d.values))
+	vals := make(map[string]any, len(d.values)+1)
 	for _, f := range d.values {
 		vals[f.name] = jsonSafe(f.v)
+	}
+	if d.eventTime {
+		vals["time"] = d.lastSeen
 	}
 	return Device{Key: d.key, Topic: d.topic, LastSeen: d.lastSeen, Values: vals}
 }

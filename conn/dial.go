@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -92,6 +93,10 @@ func DialCoalesced(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 // writer beyond it waits, as it would for a full socket buffer.
 const maxPending = 256 << 10
 
+// coalesceMin: with less than this queued, the flusher yields once before
+// writing, so that what is being written meanwhile goes in the same write.
+const coalesceMin = 16 << 10
+
 // coalConn gathers writes while one is in flight and sends them with the
 // next write(2): a Write returns once its bytes are queued, a write error
 // is returned by the Writes and the Close after it, and Close sends what is
@@ -136,6 +141,14 @@ func (c *coalConn) flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.pending) > 0 && c.err == nil {
+		if len(c.pending) < coalesceMin {
+			// Let the writers that are running add theirs first: a flood
+			// otherwise goes out a few packets per write(2), and on
+			// loopback each write also runs the receiver's side.
+			c.mu.Unlock()
+			runtime.Gosched()
+			c.mu.Lock()
+		}
 		buf := c.pending
 		c.pending = c.spare[:0]
 		c.mu.Unlock()

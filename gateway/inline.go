@@ -168,7 +168,8 @@ func (in *inline) inbound(p broker.Publish) broker.Verdict {
 	case p.Release != nil:
 		// At most one per queued message: the channel, as long as the
 		// queue, has room.
-		m.Ack = func() { in.releases <- p.Release }
+		rel := p.Release // not p: the closure would move all of p to the heap
+		m.Ack = func() { in.releases <- rel }
 	case m.QoS > 0:
 		acked = make(chan struct{})
 		m.Ack = func() { close(acked) }

@@ -12,10 +12,18 @@ import (
 	sim "github.com/vigil-gw/vigil/firmware-sim"
 )
 
-// inflight bounds the QoS 1 messages awaiting their PUBACK on a connection:
-// enough to keep the link busy, few enough that a stalled broker stops the
-// simulator instead of filling memory.
-const inflight = 1024
+// perDevice is how many QoS 1 messages each simulated device may have
+// awaiting their PUBACK: a connection carries many devices, and its window
+// is theirs together (Mosquitto's default for one client is 20). A stalled
+// broker stops the simulator when the window is full instead of filling
+// memory.
+const perDevice = 16
+
+// window is the QoS 1 window of a connection carrying devices devices:
+// perDevice each, between 64 and 4,096.
+func window(devices int) int {
+	return min(max(perDevice*devices, 64), 4096)
+}
 
 // queued bounds each connection's queue when there are several. A full
 // queue makes the simulator wait: a load generator that dropped its own
@@ -34,6 +42,7 @@ type link struct {
 	counts *counts
 	ring   []mqtt.Token // QoS 1 messages awaiting their PUBACK
 	head   int
+	window int // the ring's capacity
 }
 
 func (l *link) publish(ctx context.Context, topic string, payload []byte) {
@@ -54,7 +63,7 @@ func (l *link) publish(ctx context.Context, topic string, payload []byte) {
 		}
 		return
 	}
-	if len(l.ring) < inflight {
+	if len(l.ring) < l.window {
 		l.ring = append(l.ring, t)
 		return
 	}
@@ -69,7 +78,7 @@ func (l *link) publish(ctx context.Context, topic string, payload []byte) {
 	}
 	l.settle(oldest, time.Second)
 	l.ring[l.head] = t
-	l.head = (l.head + 1) % inflight
+	l.head = (l.head + 1) % l.window
 }
 
 // settle counts a QoS 1 message that failed or was never acknowledged as
@@ -130,7 +139,8 @@ func publish(ctx context.Context, s *sim.Sim, o options, log *logger) error {
 		if err != nil || mc == nil {
 			return err
 		}
-		links = append(links, &link{c: mc, qos: byte(o.qos), counts: &c})
+		perLink := (o.cfg.Devices + o.connections - 1) / o.connections
+		links = append(links, &link{c: mc, qos: byte(o.qos), counts: &c, window: window(perLink)})
 	}
 
 	began := time.Now()

@@ -164,8 +164,9 @@ func (b *Broker) FlushReleases() { b.inbound.flush() }
 
 // inboundHook calls OnInbound's function from mochi's OnPublish, which runs
 // before the acknowledgement and the delivery (server.go processPublish).
-// A held QoS 1 message is refused there: mochi then neither acknowledges
-// nor delivers it, and it is not in mochi's in-flight state. Its release:
+// A held QoS 1 message is handed back as QoS 0 with Ignore set, or refused
+// (see OnPublish): mochi then neither acknowledges nor delivers it, and it
+// is not in mochi's in-flight state. Its release:
 //
 //   - usually nobody else subscribes to a sensor's topic and it is not
 //     retained: the release only owes the client its PUBACK, which is
@@ -215,7 +216,6 @@ func (h *inboundHook) Provides(b byte) bool { return b == mqtt.OnPublish }
 // Both ways are pinned by tests: gateway.TestInProcessAckAfterJournal and
 // TestInProcessPipelined (with and without another subscriber) fail if a
 // mochi upgrade acknowledges a held message early or loses a delivery.
-
 func (h *inboundHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	fn := h.fn.Load()
 	if fn == nil || cl.Net.Inline {

@@ -52,7 +52,8 @@ type Options struct {
 	// message's receive time (when known), counting it; 0 keeps everything.
 	MaxFuture time.Duration
 	// OnEvent, if set, sees every decoded event before the rules do (the
-	// UI's live values). It must not keep or change ev.Fields.
+	// UI's live values), except those OnFlatEvent sees. It must not keep or
+	// change ev.Fields.
 	OnEvent func(ev *event.Event)
 	// OnFlatEvent, if set, sees the events that take the flat path instead
 	// (only stateless rules take their topic, see route): the payload's

@@ -57,8 +57,9 @@ type Options struct {
 	// OnAlert, if set, sees every alert after it is stored (the demo prints
 	// them). It must not block.
 	OnAlert func(event.Alert)
-	// OnEvent, if set, sees every decoded event (the UI's live values). It
-	// runs on the engine loop: it must be quick and must not keep the map.
+	// OnEvent, if set, sees every decoded event (the UI's live values),
+	// except those OnFlatEvent sees. It runs on the engine loop: it must be
+	// quick and must not keep the map.
 	OnEvent func(ev *event.Event)
 	// OnFlatEvent sees the events decoded without a map (engine.Options).
 	OnFlatEvent func(topic string, t time.Time, names []string, vals []any)

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/vigil-gw/vigil/conn"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
@@ -227,21 +226,6 @@ func writeTruth(path string, faults []sim.Fault) error {
 	return nil
 }
 
-// nopStore is paho's message store for a clean session: paho empties its
-// store on every connection of a clean session and never resends from it,
-// so keeping each QoS 1 message there until its PUBACK (a map under a
-// mutex, twice per message) bought nothing. A message in flight when the
-// connection drops fails its token, and is counted as dropped.
-type nopStore struct{}
-
-func (nopStore) Open()                             {}
-func (nopStore) Put(string, packets.ControlPacket) {}
-func (nopStore) Get(string) packets.ControlPacket  { return nil }
-func (nopStore) All() []string                     { return nil }
-func (nopStore) Del(string)                        {}
-func (nopStore) Close()                            {}
-func (nopStore) Reset()                            {}
-
 // connect returns a connected client, or nil when ctx ends first. Like a
 // device, it keeps retrying a broker that is not there yet.
 func connect(ctx context.Context, o options, clientID string, log *logger) (mqtt.Client, error) {
@@ -249,7 +233,6 @@ func connect(ctx context.Context, o options, clientID string, log *logger) (mqtt
 		AddBroker(o.broker).
 		SetClientID(clientID).
 		SetCleanSession(true).
-		SetStore(nopStore{}).
 		// Our own loop retries the first connection (paho's ConnectRetry
 		// sleeps in a goroutine nobody can stop); paho reconnects later.
 		SetAutoReconnect(true).

@@ -30,6 +30,14 @@ func TestMain(m *testing.M) {
 // startBroker runs an embedded broker on a free loopback port.
 func startBroker(t testing.TB) string {
 	t.Helper()
+	srv, addr := startBrokerAt(t, "127.0.0.1:0")
+	t.Cleanup(func() { srv.Close() })
+	return addr
+}
+
+// startBrokerAt runs an embedded broker on addr; the caller closes it.
+func startBrokerAt(t testing.TB, addr string) (*mochi.Server, string) {
+	t.Helper()
 	srv := mochi.New(&mochi.Options{
 		InlineClient: true,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -37,15 +45,45 @@ func startBroker(t testing.TB) string {
 	if err := srv.AddHook(new(allowHook), nil); err != nil {
 		t.Fatal(err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
+	tcp := listeners.NewTCP(listeners.Config{ID: "t", Address: addr})
 	if err := srv.AddListener(tcp); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Serve(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
-	return "tcp://" + tcp.Address()
+	return srv, "tcp://" + tcp.Address()
+}
+
+// TestQoS1AcrossBrokerRestart: the broker goes away in the middle of a QoS 1
+// run and comes back on the same address. The simulator reconnects, its
+// messages in flight are sent again, and it finishes on time: none waits
+// forever for a PUBACK that can no longer come.
+func TestQoS1AcrossBrokerRestart(t *testing.T) {
+	srv, broker := startBrokerAt(t, "127.0.0.1:0")
+	addr := strings.TrimPrefix(broker, "tcp://")
+	var stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"-broker", broker, "-client-id", "restart", "-qos", "1", "-devices", "20",
+			"-rate", "10ms", "-fault-every", "0", "-speed", "1", "-duration", "3s", "-progress", "0"}, io.Discard, &stderr)
+	}()
+	time.Sleep(time.Second)
+	srv.Close()
+	time.Sleep(300 * time.Millisecond)
+	srv2, _ := startBrokerAt(t, addr)
+	defer srv2.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the simulator did not finish within 30 s of a 3 s run\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "connection lost") || !strings.Contains(stderr.String(), "published ") {
+		t.Fatalf("no reconnect or no summary:\n%s", stderr.String())
+	}
 }
 
 // allowHook lets every client in. mochi's own auth.AllowHook would do, but

@@ -233,6 +233,7 @@ func connect(ctx context.Context, o options, clientID string, log *logger) (mqtt
 		AddBroker(o.broker).
 		SetClientID(clientID).
 		SetCleanSession(true).
+		SetStore(newIDStore()).
 		// Our own loop retries the first connection (paho's ConnectRetry
 		// sleeps in a goroutine nobody can stop); paho reconnects later.
 		SetAutoReconnect(true).

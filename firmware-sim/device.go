@@ -28,6 +28,12 @@ type device struct {
 
 	jsonHead   []byte // {"temperature":
 	influxHead []byte // temperature,device=pump-03 value=
+
+	// The RFC 3339 text of the second tsSec, up to its fraction
+	// ("2026-01-05T10:00:00."): readings come 50 a second or fewer, and
+	// formatting each time whole was 4 % of the simulator's CPU.
+	tsSec    int64
+	tsPrefix []byte
 }
 
 func newDevice(i, width int, spec *kindSpec, c *Config) *device {
@@ -191,10 +197,23 @@ func (d *device) encode(b []byte, v float64, t int64) []byte {
 		b = strconv.AppendInt(b, floorDiv(t, int64(time.Millisecond)), 10)
 	} else {
 		b = append(b, '"')
-		b = time.Unix(0, t).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		b = d.appendTime(b, t)
 		b = append(b, '"')
 	}
 	return append(b, '}')
+}
+
+// appendTime appends t (Unix ns) as time.Time.AppendFormat does with
+// "2006-01-02T15:04:05.000Z07:00" in UTC.
+func (d *device) appendTime(b []byte, t int64) []byte {
+	sec := floorDiv(t, int64(time.Second))
+	if d.tsPrefix == nil || sec != d.tsSec {
+		d.tsSec = sec
+		d.tsPrefix = time.Unix(sec, 0).UTC().AppendFormat(d.tsPrefix[:0], "2006-01-02T15:04:05.")
+	}
+	ms := (t - sec*int64(time.Second)) / int64(time.Millisecond)
+	b = append(b, d.tsPrefix...)
+	return append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 func floorDiv(a, b int64) int64 {

@@ -580,3 +580,21 @@ func TestExplicitAndRandom(t *testing.T) {
 		t.Errorf("truth %+v: want the scheduled spike and random faults", truth)
 	}
 }
+
+// TestAppendTime: the cached timestamp text is what time.AppendFormat
+// writes, across seconds, before 1970, and out of order.
+func TestAppendTime(t *testing.T) {
+	d := &device{}
+	ts := []int64{0, 1, 999_999, 1_000_000, 999_999_999, 1_000_000_000, -1, -1_000_000, -999_999_999,
+		time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC).UnixNano(), time.Date(2026, 1, 5, 10, 0, 0, 999_500_000, time.UTC).UnixNano(),
+		time.Date(2026, 1, 5, 9, 59, 59, 1_000_000, time.UTC).UnixNano(), time.Date(2099, 12, 31, 23, 59, 59, 999_999_999, time.UTC).UnixNano()}
+	for i := range 2000 {
+		ts = append(ts, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).UnixNano()+int64(i)*7_777_777)
+	}
+	for _, n := range ts {
+		want := time.Unix(0, n).UTC().AppendFormat(nil, "2006-01-02T15:04:05.000Z07:00")
+		if got := d.appendTime(nil, n); string(got) != string(want) {
+			t.Fatalf("%d: %s, want %s", n, got, want)
+		}
+	}
+}

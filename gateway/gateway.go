@@ -81,7 +81,6 @@ type Gateway struct {
 	notify chan struct{}
 
 	batches chan []journaled
-	spent   chan []journaled // processed batches' memory, back to the journal writer
 	reloads chan chan error
 	// saveCheckpoint writes a checkpoint (db.SaveCheckpoint; tests
 	// replace it to hold or fail a write).
@@ -150,7 +149,7 @@ func New(o Options) (*Gateway, error) {
 	}
 	cfg := o.Config
 	g := &Gateway{o: o, cfg: cfg, log: o.Logger, notify: make(chan struct{}, 1),
-		batches: make(chan []journaled, 4), spent: make(chan []journaled, 2), reloads: make(chan chan error)}
+		batches: make(chan []journaled, 4), reloads: make(chan chan error)}
 	g.start = o.Now()
 	set, err := rules.Load(cfg.Rules...)
 	if err != nil {

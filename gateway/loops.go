@@ -155,12 +155,7 @@ func (g *Gateway) appendJournal(recs []store.Message) error {
 // keeps processing in memory and says so loudly; durability resumes when a
 // later commit succeeds.
 func (g *Gateway) commit(batch []conn.Message) {
-	var out []journaled
-	select {
-	case out = <-g.spent:
-	default:
-	}
-	out = slices.Grow(out[:0], len(batch))
+	out := make([]journaled, 0, len(batch))
 	durable := false
 	var recs []store.Message
 	if g.cfg.State.Journal {
@@ -267,11 +262,6 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 				return nil
 			}
 			g.process(b)
-			clear(b) // no payload kept alive by the recycled memory
-			select {
-			case g.spent <- b[:0]: // the journal writer's next batch
-			default:
-			}
 		case <-tick.C:
 			// While the broker is out of reach nothing arrives, and that
 			// is not silence: the backlog a persistent session keeps comes

@@ -131,18 +131,13 @@ func (l *live) recentAlerts(n int) []liveAlert {
 }
 
 func (l *live) publishReading(key, topic string, t, now time.Time, values map[string]any) {
-	if key == "" {
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	d := l.reading(key, topic, t, now)
-	if d == nil {
-		return
-	}
-	ms := t.UnixMilli()
-	for k, v := range values {
-		d.set(k, v, ms)
+	if d := l.reading(key, topic, t, now); d != nil {
+		ms := t.UnixMilli()
+		for k, v := range values {
+			d.set(k, v, ms)
+		}
 	}
 }
 
@@ -152,29 +147,27 @@ func (l *live) publishReading(key, topic string, t, now time.Time, values map[st
 // map the engine would have made of them, which adds "time" (the event's
 // time, see view) and "topic".
 func (l *live) publishReadingFlat(key, topic string, t, now time.Time, names []string, vals []any) {
-	if key == "" {
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	d := l.reading(key, topic, t, now)
-	if d == nil {
-		return
-	}
-	ms := t.UnixMilli()
-	for i, k := range names {
-		if k == "time" {
-			continue // the engine's map has the event's time there
+	if d := l.reading(key, topic, t, now); d != nil {
+		ms := t.UnixMilli()
+		for i, k := range names {
+			if k != "time" { // the engine's map has the event's time there
+				d.set(k, vals[i], ms)
+			}
 		}
-		d.set(k, vals[i], ms)
+		d.eventTime = true
 	}
-	d.eventTime = true
 }
 
 // reading finds or makes key's device for a reading at t and makes it the
 // newest; nil when the reading is out of order (older than the latest
-// values, which stay); else d's values are emptied for the reading's.
+// values, which stay) or has no key; else d's values are emptied for the
+// reading's. l.mu is held.
 func (l *live) reading(key, topic string, t, now time.Time) *device {
+	if key == "" {
+		return nil
+	}
 	d := l.devices[key]
 	switch {
 	case d != nil:

@@ -119,9 +119,11 @@ type Status struct {
 	Duplicates      uint64
 	Redelivered     uint64
 	JournalErrors   uint64
-	JournalCommits  uint64 // journal transactions: each is a write (and, synchronous FULL, an fsync) of the disk
+	JournalCommits  uint64 // journal transactions: each is a write (and, with a QoS 1 message in it, an fsync) of the disk
+	EarlyCommits    uint64 // of which committed before state.commit_gap because a sender waited for acknowledgements
 	LastJournalErr  string
-	Degraded        bool // journal not writable: processing in memory only
+	Degraded        bool   // journal not writable: QoS 1 held unacknowledged, QoS 0 dropped
+	JournalDropped  uint64 // QoS 0 messages dropped while the journal could not be written
 	LastPos         uint64
 	LastCheckpoint  time.Time
 	CheckpointTook  time.Duration // snapshot and write
@@ -166,7 +168,7 @@ func New(o Options) (*Gateway, error) {
 	// the packet id and a hash of topic and payload (dedupKey), which a new
 	// message repeats only by coincidence within the window.
 	db, err := store.Open(store.Options{Path: cfg.State.Path, OutboxMax: cfg.State.OutboxMax, HistoryRetention: cfg.State.History,
-		Synchronous: "FULL", DedupWindow: 2 * time.Minute})
+		Synchronous: "FULL", DedupWindow: 2 * time.Minute, JournalMax: cfg.State.JournalMax})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
@@ -324,7 +326,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); err := sub.Run(subCtx); endSub(); subErr <- err }()
 
 	eg, egCtx := errgroup.WithContext(outCtx)
-	eg.Go(func() error { g.journalPruner(egCtx); return nil })
 	if g.pub != nil {
 		eg.Go(func() error { return g.pub.Run(egCtx) })
 		eg.Go(func() error { return g.fwd.Run(egCtx) })

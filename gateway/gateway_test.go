@@ -382,6 +382,18 @@ func waitEvents(t *testing.T, g *Gateway, n uint64) {
 	}
 }
 
+// waitFor polls cond (a status the gateway reports) until it holds.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s within %s", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func waitReload(t *testing.T, g *Gateway, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 	"unsafe"
@@ -76,51 +74,51 @@ func TestInProcessPublishToUpstream(t *testing.T) {
 }
 
 // TestInProcessAckAfterJournal: a device's QoS 1 message is acknowledged
-// only once the journal holds it. Another connection holds SQLite's write
-// lock, so the journal writer cannot commit: the device gets no PUBACK
-// until the lock goes, and then the journal has the message. (Subscribing
-// to the embedded broker instead, the broker acknowledged on receipt.)
+// only once the journal holds it. The journal refuses to grow (at its size
+// limit, as on a full disk): the device gets no PUBACK, a QoS 0 message is
+// dropped and counted, and the gateway says it is degraded; once the
+// journal takes writes again the held message is journaled, acknowledged
+// and processed. (Subscribing to the embedded broker instead, the broker
+// acknowledged on receipt.)
 func TestInProcessAckAfterJournal(t *testing.T) {
-	dir := t.TempDir()
-	c := inProcessConfig(t, dir, "", hotRules)
+	upb := startBroker(t, "")
+	up := watchUpstream(t, upb.Addr())
+	c := inProcessConfig(t, t.TempDir(), upb.Addr(), hotRules)
 	g, _ := start(t, c)
 	dev := pahoDevice(t, g.Broker().Addr(), "dev-ack")
-	// One message first, so the database and its journal exist.
+	// One message first, so the journal has a file.
 	if tok := dev.Publish("sensors/pump1/temperature", 1, false, `{"temperature": 20}`); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("first publish: %v", tok.Error())
 	}
-
-	lock, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "vigil.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	ctx := context.Background()
-	lc, err := lock.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lc.Close()
-	if _, err := lc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	g.DB().SetJournalMax(g.DB().Stats().JournalBytes) // full
 	before := g.DB().LastPos()
-	tok := dev.Publish("sensors/pump1/temperature", 1, false, `{"temperature": 21}`)
+	tok := dev.Publish("sensors/pump1/temperature", 1, false, `{"temperature": 91}`)
 	if tok.WaitTimeout(700 * time.Millisecond) {
-		lc.ExecContext(ctx, "ROLLBACK")
 		t.Fatalf("PUBACK while the journal could not be written (err %v)", tok.Error())
 	}
-	if _, err := lc.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
+	if tok := dev.Publish("sensors/pump2/temperature", 0, false, `{"temperature": 92}`); !tok.WaitTimeout(5 * time.Second) {
+		t.Fatal("QoS 0 publish not sent")
 	}
+	waitFor(t, 5*time.Second, "degraded, the QoS 0 message dropped", func() bool {
+		st := g.Status()
+		return st.Degraded && st.JournalErrors > 0 && st.JournalDropped == 1
+	})
+	if g.DB().LastPos() != before {
+		t.Fatalf("journal moved while full: %d -> %d", before, g.DB().LastPos())
+	}
+	g.DB().SetJournalMax(1 << 30) // space is back
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("no PUBACK after the lock went: %v", tok.Error())
+		t.Fatalf("no PUBACK once the journal took writes again: %v", tok.Error())
 	}
 	if after := g.DB().LastPos(); after != before+1 {
 		t.Fatalf("journal at position %d after the PUBACK, %d before", after, before)
 	}
-	if st := g.Status(); st.Degraded || st.JournalErrors > 0 {
-		t.Fatalf("status %+v", st)
+	got := up.waitFor(t, 1, 10*time.Second)
+	if got[0].Key != "pump1" {
+		t.Fatalf("alert %+v: want the held pump1 reading's (pump2's QoS 0 was dropped)", got[0])
+	}
+	if st := g.Status(); st.Degraded {
+		t.Fatalf("still degraded: %+v", st)
 	}
 }
 

@@ -57,49 +57,53 @@ func (k *keyer) key(m conn.Message) string {
 // once committed, and hands them to the engine loop. It returns when stop
 // ends and the queue is drained.
 //
-// Grouping is natural: a batch is whatever arrived while the previous
-// commit ran (up to maxBatch). A lone message is committed at once, so
-// latency stays low when traffic is light, and batches grow by themselves
-// under load; brokers that cap unacknowledged messages (Mosquitto: 20 by
-// default) are never left waiting for a timer.
+// Group commit: a message that arrives within state.commit_gap of the last
+// commit's start waits for the others of that gap, so the disk sees at most
+// one commit (and, with QoS 1 messages in it, one fsync) per gap whatever
+// the rate — 20 a second by default, where a commit per message wore out
+// SD cards (issue #17). A lone message after a quiet spell is committed at
+// once. A batch carries at most maxBatch messages; a full one is committed
+// without waiting.
 //
-// With in-process ingest, state.commit_gap can space commits: a message
-// arriving sooner after the last commit waits for the others of that gap.
-// On a fast disk a steady trickle otherwise costs one commit (and fsync)
-// per message (at 2,000 msg/s here, 68 % of a core instead of 48 % with
-// 1 ms), for about 1.5 ms more latency. On an SD card, whose fsync takes
-// milliseconds, commits group by themselves. Devices keep many messages
-// in flight, so the wait does not throttle them; a broker subscription
-// may not (Mosquitto sends 20 at a time), so it never waits.
+// A sender that waits for acknowledgements — a broker subscription holds
+// back what exceeds its in-flight window (Mosquitto: 20 by default), a
+// device its own — would otherwise be throttled to one window per gap. So
+// when the QoS 1 messages waiting reach the most a commit has ever carried
+// (ackWindow) and nothing more comes for stallWait, the batch is committed
+// at once, and counted (vigil_journal_early_commits_total): a sign that the
+// broker's window, not commit_gap, sets how commits group.
 func (g *Gateway) journalLoop(msgs <-chan conn.Message, stop context.Context) error {
-	var gap time.Duration
-	if _, ok := g.sub.(*inline); ok {
-		gap = g.cfg.State.CommitGap
-	}
+	gap := g.cfg.State.CommitGap
 	var last time.Time     // start of the last commit
 	var buf []conn.Message // the batch's memory, reused
+	var win ackWindow
+	var held []conn.Message // QoS 1 messages the journal could not take yet
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	stall := time.NewTimer(time.Hour)
+	stall.Stop()
 	for {
-		batch := buf[:0]
-		select {
-		case m := <-msgs:
-			batch = append(batch, m)
-		case <-stop.Done():
-			return g.drain(msgs)
-		}
-		var wait <-chan time.Time
-		if d := gap - time.Since(last); gap > 0 && d > 0 {
-			t := time.NewTimer(d)
-			wait = t.C
-		fill:
-			for len(batch) < maxBatch {
-				select {
-				case m := <-msgs:
-					batch = append(batch, m)
-				case <-wait:
-					break fill
-				}
+		batch := append(buf[:0], held...)
+		if len(held) > 0 {
+			// The journal refused the last batch (disk full): try again
+			// in a while. Meanwhile the ingest queue fills and pushes
+			// back on the senders, which keep what is not acknowledged.
+			select {
+			case <-time.After(retryJournal):
+			case <-stop.Done():
+				return nil // held messages stay unacknowledged: their senders resend them
 			}
-			t.Stop()
+		} else {
+			select {
+			case m := <-msgs:
+				batch = append(batch, m)
+			case <-stop.Done():
+				return g.drain(msgs)
+			}
+		}
+		early := false
+		if d := gap - time.Since(last); gap > 0 && d > 0 {
+			batch, early = win.fill(batch, msgs, t, stall, d, stop.Done())
 		}
 	more:
 		for len(batch) < maxBatch {
@@ -111,10 +115,93 @@ func (g *Gateway) journalLoop(msgs <-chan conn.Message, stop context.Context) er
 			}
 		}
 		last = time.Now()
-		g.commit(batch)
+		win.committed(batch)
+		if early {
+			g.mu.Lock()
+			g.status.EarlyCommits++
+			g.mu.Unlock()
+			g.limit.warn(g.log, "early-commit", "journal: the sender waits for acknowledgements, committing before state.commit_gap: raise the broker's in-flight window (Mosquitto: max_inflight_messages) to group more messages a commit", "in_flight", win.ceiling)
+		}
+		held = g.commit(batch)
 		clear(batch) // no payload kept alive by the reused memory
 		buf = batch[:0]
 	}
+}
+
+// retryJournal is how often a journal that refused a batch is tried again.
+const retryJournal = time.Second
+
+// Group commit's detection of a sender waiting for acknowledgements.
+const (
+	// minAckWindow is the fewest QoS 1 messages taken for a full window:
+	// brokers allow 10 (HiveMQ) to 32 (EMQX) in flight by default, so a
+	// few messages waiting are a slow trickle, not a sender held back.
+	minAckWindow = 10
+	// stallWait is how long the inflow must pause, window full, before the
+	// batch goes: longer than the gap between messages of a flow, shorter
+	// than a commit_gap.
+	stallWait = 2 * time.Millisecond
+)
+
+// ackWindow remembers the most QoS 1 messages a commit has carried: a
+// sender with an in-flight window never exceeds its window, so waiting
+// QoS 1 messages at that ceiling, with no more coming, mean it waits for
+// our acknowledgements.
+type ackWindow struct {
+	ceiling int
+	qos1    int // QoS 1 messages in the batch being filled
+}
+
+// fill adds to batch what arrives within d (timer t), or until stop. It
+// returns early (true) once the batch's QoS 1 messages reach the window and
+// nothing arrives for stallWait.
+func (w *ackWindow) fill(batch []conn.Message, msgs <-chan conn.Message, t, stall *time.Timer, d time.Duration, stop <-chan struct{}) ([]conn.Message, bool) {
+	w.qos1 = 0
+	for _, m := range batch {
+		w.count(m)
+	}
+	t.Reset(d)
+	defer t.Stop()
+	defer stall.Stop()
+	armed := false
+	for len(batch) < maxBatch {
+		if !armed && w.qos1 >= max(w.ceiling, minAckWindow) {
+			stall.Reset(stallWait)
+			armed = true
+		}
+		select {
+		case m := <-msgs:
+			batch = append(batch, m)
+			w.count(m)
+			if armed {
+				stall.Reset(stallWait)
+			}
+		case <-stall.C:
+			return batch, true
+		case <-t.C:
+			return batch, false
+		case <-stop:
+			return batch, false
+		}
+	}
+	return batch, false
+}
+
+func (w *ackWindow) count(m conn.Message) {
+	if m.QoS > 0 {
+		w.qos1++
+	}
+}
+
+// committed notes a batch going to the journal.
+func (w *ackWindow) committed(batch []conn.Message) {
+	n := 0
+	for _, m := range batch {
+		if m.QoS > 0 {
+			n++
+		}
+	}
+	w.ceiling = max(w.ceiling, n)
 }
 
 func (g *Gateway) drain(msgs <-chan conn.Message) error {
@@ -135,7 +222,9 @@ func (g *Gateway) drain(msgs <-chan conn.Message) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		g.commit(batch)
+		if held := g.commit(batch); len(held) > 0 {
+			return nil // the journal refuses: what is queued stays unacknowledged
+		}
 	}
 }
 
@@ -145,80 +234,99 @@ func (g *Gateway) drain(msgs <-chan conn.Message) error {
 // new message that merely repeats an old one — a fresh session starts
 // packet ids again, and a sensor may send "21.5" twice — is journaled as
 // new (store.Message.Redelivered).
-func (g *Gateway) appendJournal(recs []store.Message) error {
-	_, err := g.db.Append(recs)
+//
+// A batch of QoS 0 messages only is committed without a sync of its own
+// (store.AppendNoSync): nobody waits for its acknowledgement, and the next
+// synced commit or WAL checkpoint makes it durable.
+func (g *Gateway) appendJournal(recs []store.Message, sync bool) error {
+	var err error
+	if sync {
+		_, err = g.db.Append(recs)
+	} else {
+		_, err = g.db.AppendNoSync(recs)
+	}
 	return err
 }
 
 // commit journals a batch in one transaction, acknowledges it and passes it
-// on. When the journal cannot be written (disk full, I/O error) the gateway
-// keeps processing in memory and says so loudly; durability resumes when a
-// later commit succeeds.
-func (g *Gateway) commit(batch []conn.Message) {
+// on. When the journal cannot be written (disk full, I/O error, the journal
+// at state.journal_max) nothing is acknowledged: the QoS 1 and 2 messages
+// are returned, to be tried again (their senders keep them until then), and
+// the QoS 0 ones are dropped and counted. The gateway says it is degraded
+// until a commit succeeds again.
+func (g *Gateway) commit(batch []conn.Message) (held []conn.Message) {
 	out := make([]journaled, 0, len(batch))
-	durable := false
-	var recs []store.Message
 	if g.cfg.State.Journal {
-		recs = slices.Grow(g.recs[:0], len(batch))[:len(batch)]
+		recs := slices.Grow(g.recs[:0], len(batch))[:len(batch)]
 		defer func() {
 			clear(recs) // no payload kept alive by the reused memory
 			g.recs = recs[:0]
 		}()
+		sync := false
 		for i, m := range batch {
 			recs[i] = store.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received, Dedup: g.keys.key(m), Redelivered: m.Dup}
+			sync = sync || m.QoS > 0
 		}
-		err := g.appendJournal(recs)
-		if err != nil {
-			recs = nil
-			g.mu.Lock()
-			g.status.JournalErrors++
-			g.status.LastJournalErr = err.Error()
-			first := !g.status.Degraded
-			g.status.Degraded = true
-			g.mu.Unlock()
-			if first {
-				g.log.Error("journal: cannot write, processing in memory only until it can", "err", err, "disk_full", errors.Is(err, store.ErrDiskFull))
-			}
-		} else {
-			durable = true
-			g.mu.Lock()
-			g.status.JournalCommits++
-			if g.status.Degraded {
-				g.log.Info("journal: writable again, durability resumed")
-			}
-			g.status.Degraded = false
-			g.mu.Unlock()
-			for i := range batch {
-				if recs[i].Dup {
-					continue
-				}
-				out = append(out, journaled{m: engine.Message{Topic: recs[i].Topic, Payload: recs[i].Payload, Received: recs[i].Received, Seq: recs[i].Pos}, durable: true})
-			}
+		if err := g.appendJournal(recs, sync); err != nil {
+			return g.refused(batch, err)
 		}
-	}
-	if !durable {
-		out = out[:0]
+		redelivered := 0
+		for i := range batch {
+			if recs[i].Dup {
+				redelivered++
+				continue
+			}
+			out = append(out, journaled{m: engine.Message{Topic: recs[i].Topic, Payload: recs[i].Payload, Received: recs[i].Received, Seq: recs[i].Pos}, durable: true})
+		}
+		g.mu.Lock()
+		g.status.JournalCommits++
+		g.status.Redelivered += uint64(redelivered)
+		if g.status.Degraded {
+			g.log.Info("journal: writable again, acknowledging and processing resumed")
+		}
+		g.status.Degraded = false
+		g.mu.Unlock()
+	} else {
 		for _, m := range batch {
 			out = append(out, journaled{m: engine.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received}})
 		}
 	}
-	redelivered := 0
-	for i, m := range batch {
-		if recs != nil && recs[i].Dup {
-			redelivered++
-		}
+	for _, m := range batch {
 		if m.Ack != nil {
 			m.Ack()
 		}
 	}
-	if redelivered > 0 {
-		g.mu.Lock()
-		g.status.Redelivered += uint64(redelivered)
-		g.mu.Unlock()
-	}
 	if len(out) > 0 {
 		g.batches <- out
 	}
+	return nil
+}
+
+// refused handles a batch the journal did not take: it returns the QoS 1
+// and 2 messages (a copy) and drops the QoS 0 ones, counted.
+func (g *Gateway) refused(batch []conn.Message, err error) (held []conn.Message) {
+	dropped := 0
+	for _, m := range batch {
+		if m.QoS > 0 {
+			held = append(held, m)
+		} else {
+			dropped++
+		}
+	}
+	g.mu.Lock()
+	g.status.JournalErrors++
+	g.status.LastJournalErr = err.Error()
+	g.status.JournalDropped += uint64(dropped)
+	first := !g.status.Degraded
+	g.status.Degraded = true
+	g.mu.Unlock()
+	if first {
+		g.log.Error("journal: cannot write; QoS 1 messages are not acknowledged (their senders keep them) and QoS 0 messages are dropped until it can",
+			"err", err, "disk_full", errors.Is(err, store.ErrDiskFull))
+	} else {
+		g.limit.warn(g.log, "journal-refused", "journal: still cannot write", "held", len(held), "dropped", dropped, "err", err)
+	}
+	return held
 }
 
 // engineLoop is the only goroutine that touches the engine. It returns
@@ -296,52 +404,6 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 			g.prune()
 		case reply := <-g.reloads:
 			reply <- g.reload()
-		}
-	}
-}
-
-// pruneChunk is how many journal rows one transaction of journalPruner
-// deletes: a few milliseconds of the database's one writer. Between chunks
-// it pauses for prunePause, so journal commits get the writer in between;
-// that still prunes ~30,000 rows a second, more than a gateway journals.
-const (
-	pruneChunk = 500
-	prunePause = 10 * time.Millisecond
-)
-
-// journalPruner deletes the journal rows that checkpoints cover, a chunk at
-// a time, so no transaction holds the writer — and the journal commits and
-// acknowledgements waiting for it — for long. Rows it has not reached yet
-// are never read again; they only take disk space meanwhile. Every second
-// it also copies SQLite's WAL into the file (store.CheckpointWAL), which
-// the writer would otherwise do after a journal commit.
-func (g *Gateway) journalPruner(ctx context.Context) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for tick := 1; ; tick++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if tick%4 == 0 {
-			if err := g.db.CheckpointWAL(); err != nil {
-				g.limit.warn(g.log, "wal-checkpoint", "state db: WAL checkpoint failed", "err", err)
-			}
-		}
-		for ctx.Err() == nil {
-			n, err := g.db.PruneJournal(pruneChunk)
-			if err != nil {
-				g.limit.warn(g.log, "journal-prune", "journal: prune failed", "err", err)
-				break
-			}
-			if n < pruneChunk {
-				break
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(prunePause):
-			}
 		}
 	}
 }

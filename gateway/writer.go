@@ -143,9 +143,10 @@ func (w *storeWriter) put(alerts []event.Alert) {
 	}
 }
 
-// checkpoint saves j, unless alerts still wait in memory. The journal rows
-// it covers are pruned only after it has committed (journalPruner reads the
-// saved position).
+// checkpoint saves j, unless alerts still wait in memory. Once it has
+// committed (synced), the journal files it covers are deleted, and SQLite's
+// WAL is copied into the database file: once a checkpoint interval, so a
+// page that the alerts of many commits touched is written there once.
 func (w *storeWriter) checkpoint(j cpJob) cpResult {
 	if len(w.unstored) > 0 {
 		w.put(nil)
@@ -155,5 +156,15 @@ func (w *storeWriter) checkpoint(j cpJob) cpResult {
 	}
 	t0 := time.Now()
 	err := w.g.saveCheckpoint(j.cp)
-	return cpResult{cpJob: j, write: time.Since(t0), err: err}
+	took := time.Since(t0)
+	if err == nil {
+		g := w.g
+		if _, err := g.db.PruneJournal(); err != nil {
+			g.limit.warn(g.log, "journal-prune", "journal: prune failed", "err", err)
+		}
+		if err := g.db.CheckpointWAL(); err != nil {
+			g.limit.warn(g.log, "wal-checkpoint", "state db: WAL checkpoint failed", "err", err)
+		}
+	}
+	return cpResult{cpJob: j, write: took, err: err}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,10 +72,16 @@ type StateConfig struct {
 	Journal         bool          // default true
 	OutboxMax       int           // default 100000
 	History         time.Duration // retention, default 720h
-	// CommitGap is the shortest time between journal commits with
-	// in-process ingest; 0 (the default): a commit as soon as the last one
-	// ends, whatever has arrived meanwhile.
+	// CommitGap is the shortest time between journal commits
+	// (DefaultCommitGap unless set; at most 1s): messages arriving sooner
+	// after a commit wait for the others of that gap, so the disk sees at
+	// most 1/CommitGap syncs a second whatever the rate. 0: a commit as
+	// soon as the last one ends, whatever has arrived meanwhile.
 	CommitGap time.Duration
+	// JournalMax bounds the input journal's files in bytes (default
+	// 256 MiB): reached only when checkpoints keep failing; then QoS 1
+	// messages wait unacknowledged and QoS 0 ones are dropped, counted.
+	JournalMax int64
 }
 
 type HTTPConfig struct {
@@ -92,10 +99,16 @@ type LogConfig struct {
 	Level string // debug, info (default), warn, error
 }
 
+// DefaultCommitGap is state.commit_gap's default: at most 20 journal commits
+// (and fsyncs) a second, for at most 50 ms more before a QoS 1 message is
+// acknowledged (docs/operations.md, "SD card").
+const DefaultCommitGap = 50 * time.Millisecond
+
 // DefaultConfig is the config with every default filled.
 func DefaultConfig() *Config {
 	c := &Config{}
 	c.State.Journal = true
+	c.State.CommitGap = DefaultCommitGap
 	c.fill()
 	return c
 }
@@ -136,6 +149,9 @@ func (c *Config) fill() {
 	}
 	if c.State.CheckpointEvery == 0 {
 		c.State.CheckpointEvery = 10 * time.Second
+	}
+	if c.State.JournalMax == 0 {
+		c.State.JournalMax = 256 << 20
 	}
 	if c.State.OutboxMax == 0 {
 		c.State.OutboxMax = 100000
@@ -197,6 +213,7 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(path string, src []byte) (*Config, error) {
 	var errs Errors
 	c := &Config{File: path}
+	c.State.CommitGap = DefaultCommitGap // unless the file sets it
 	root, d := parseYAML(path, src, &errs)
 	dir := filepath.Dir(path)
 	rel := func(p string) string {
@@ -278,7 +295,7 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 				}
 			}
 		case "state":
-			sub, _ := d.fields(f.val, "state", "path", "checkpoint_every", "journal", "outbox_max", "history", "commit_gap")
+			sub, _ := d.fields(f.val, "state", "path", "checkpoint_every", "journal", "outbox_max", "history", "commit_gap", "journal_max")
 			for _, s := range sub {
 				switch s.key {
 				case "path":
@@ -295,8 +312,15 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 					c.State.OutboxMax, _ = d.integer(s.val, "state: outbox_max")
 				case "history":
 					c.State.History, _ = d.duration(s.val, "state: history")
+				case "journal_max":
+					if v, ok := d.size(s.val, "state: journal_max"); ok {
+						if v < 1<<20 {
+							d.errf(s.val, "state: journal_max: at least 1MiB, got %d bytes", v)
+						}
+						c.State.JournalMax = v
+					}
 				case "commit_gap":
-					if v, ok := d.duration(s.val, "state: commit_gap"); ok {
+					if v, ok := d.durationOrZero(s.val, "state: commit_gap"); ok {
 						if v > time.Second {
 							d.errf(s.val, "state: commit_gap: at most 1s, got %s (every message waits up to this long before it is journaled)", v)
 						}
@@ -465,4 +489,30 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// size parses a byte count: a whole number, optionally with a unit (KB,
+// MB, GB as powers of 1,000; KiB, MiB, GiB as powers of 1,024).
+func (d *doc) size(n ast.Node, what string) (int64, bool) {
+	s, ok := d.scalar(n, what)
+	if !ok {
+		return 0, false
+	}
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		sfx string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(t, u.sfx); ok {
+			t, mult = strings.TrimSpace(v), u.m
+			break
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v <= 0 || v > (1<<62)/mult {
+		d.errf(n, "%s: bad size %q (a whole number of bytes, or with KB, MB, GB, KiB, MiB, GiB)", what, s)
+		return 0, false
+	}
+	return v * mult, true
 }

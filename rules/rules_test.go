@@ -235,15 +235,45 @@ func TestConfigInProcess(t *testing.T) {
 	}
 }
 
-// TestConfigCommitGap: state.commit_gap is a duration up to 1s; 0 when
-// left out.
+// TestConfigJournalMax: state.journal_max is a size in bytes with an
+// optional unit, at least 1MiB; 256MiB when left out.
+func TestConfigJournalMax(t *testing.T) {
+	for src, want := range map[string]int64{
+		"gateway: g\n":                     256 << 20,
+		"state: {journal_max: 64MiB}\n":    64 << 20,
+		"state: {journal_max: 2GB}\n":      2e9,
+		"state: {journal_max: 5000000}\n":  5e6,
+		"state: {journal_max: 1 GiB}\n":    1 << 30,
+		"state: {journal_max: 1048576B}\n": 1 << 20,
+	} {
+		c, err := ParseConfig("vigil.yaml", []byte(src))
+		if err != nil || c.State.JournalMax != want {
+			t.Errorf("%q: %v %v, want %d", src, c, err, want)
+		}
+	}
+	for src, msg := range map[string]string{
+		"state:\n  journal_max: 10KB\n": "vigil.yaml:2:16: state: journal_max: at least 1MiB, got 10000 bytes",
+		"state:\n  journal_max: lots\n": `vigil.yaml:2:16: state: journal_max: bad size "lots"`,
+		"state:\n  journal_max: -5MB\n": `vigil.yaml:2:16: state: journal_max: bad size "-5MB"`,
+	} {
+		if _, err := ParseConfig("vigil.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: %v, want %s", src, err, msg)
+		}
+	}
+}
+
+// TestConfigCommitGap: state.commit_gap is a duration up to 1s;
+// DefaultCommitGap when left out; 0 when set so (a commit per message).
 func TestConfigCommitGap(t *testing.T) {
 	c, err := ParseConfig("vigil.yaml", []byte("state: {commit_gap: 2ms}\n"))
 	if err != nil || c.State.CommitGap != 2*time.Millisecond {
 		t.Fatalf("commit_gap: %v %v", c, err)
 	}
-	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.State.CommitGap != 0 {
+	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.State.CommitGap != DefaultCommitGap {
 		t.Fatalf("default: %v %v", c.State.CommitGap, err)
+	}
+	if c, err := ParseConfig("vigil.yaml", []byte("state: {commit_gap: 0s}\n")); err != nil || c.State.CommitGap != 0 {
+		t.Fatalf("explicit 0: %v %v", c.State.CommitGap, err)
 	}
 	_, err = ParseConfig("vigil.yaml", []byte("state:\n  commit_gap: 5s\n"))
 	if err == nil || !strings.Contains(err.Error(), "vigil.yaml:2:15: state: commit_gap: at most 1s") {

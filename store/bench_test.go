@@ -243,7 +243,7 @@ func BenchmarkAppendRedelivered(b *testing.B) {
 	if err := db.SaveCheckpoint(Checkpoint{Pos: db.LastPos()}); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.PruneJournal(1 << 30); err != nil {
+	if _, err := db.PruneJournal(); err != nil {
 		b.Fatal(err)
 	}
 	fill() // 100,000 in dedup_seen, 100,000 in the journal

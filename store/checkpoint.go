@@ -64,7 +64,7 @@ func (db *DB) SaveCheckpoint(c Checkpoint) error {
 }
 
 func (db *DB) saveCheckpoint(c Checkpoint, hashes map[string]partHash) error {
-	tx, err := db.begin(false)
+	tx, err := db.begin(true) // synced: PruneJournal deletes what it covers
 	if err != nil {
 		return err
 	}
@@ -123,55 +123,25 @@ func (db *DB) saveCheckpoint(c Checkpoint, hashes map[string]partHash) error {
 	return tx.Commit()
 }
 
-// PruneJournal deletes up to limit journal rows that the saved checkpoint covers,
-// oldest first, keeping the redelivery ids of those received within
-// DedupWindow, and returns how many it deleted (0: nothing left to prune).
+// PruneJournal deletes the journal's segment files that the saved
+// checkpoint covers whole (and, with DedupWindow, that hold nothing
+// received within it) and returns how many messages they held. Deleting a
+// file writes nothing but the directory, whatever it held.
 //
-// It is apart from SaveCheckpoint so that neither holds the database's one
-// writer for long: deleting a whole checkpoint interval's rows (50,000 at
-// 5,000 msg/s) in the checkpoint's transaction stalled the journal, and with
-// it every acknowledgement, for half a second. Rows at or below the
-// checkpoint are never read again (Journal reads after it), so pruning late
-// or never only costs disk space.
-func (db *DB) PruneJournal(limit int) (int, error) {
+// The checkpoint is committed with a sync (SaveCheckpoint), so no power cut
+// can bring back an older checkpoint that needs what this deletes.
+func (db *DB) PruneJournal() (int, error) {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	var lo sql.NullInt64
-	if err := db.w.QueryRow("SELECT min(pos) FROM journal").Scan(&lo); err != nil {
-		return 0, db.wrap("prune journal", err)
+	var keepSince int64
+	if w := db.o.DedupWindow; w > 0 {
+		keepSince = db.now().Add(-w).UnixNano()
 	}
-	if !lo.Valid || uint64(lo.Int64) > db.cpPos || limit <= 0 {
-		return 0, nil
-	}
-	hi := min(db.cpPos, uint64(lo.Int64)+uint64(limit)-1)
-	n, err := db.pruneJournal(hi)
+	n, err := db.log.prune(db.cpPos, keepSince)
 	if err != nil {
-		return 0, db.wrap("prune journal", err)
+		return n, db.wrap("prune journal", err)
 	}
 	return n, nil
-}
-
-func (db *DB) pruneJournal(hi uint64) (int, error) {
-	tx, err := db.begin(false)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	if w := db.o.DedupWindow; w > 0 {
-		cutoff := nanos(db.now().Add(-w))
-		if _, err := tx.Stmt(db.st.seenExpire).Exec(cutoff); err != nil {
-			return 0, err
-		}
-		if _, err := tx.Stmt(db.st.seenKeep).Exec(int64(hi), cutoff); err != nil {
-			return 0, err
-		}
-	}
-	res, err := tx.Stmt(db.st.jTruncate).Exec(int64(hi))
-	if err != nil {
-		return 0, err
-	}
-	n, _ := res.RowsAffected()
-	return int(n), tx.Commit()
 }
 
 // LoadCheckpoint returns the saved checkpoint; ok is false when there is

@@ -2,8 +2,9 @@ package store
 
 import (
 	"database/sql"
-	"math/bits"
-	"strings"
+	"fmt"
+	"math"
+	"slices"
 	"time"
 )
 
@@ -39,12 +40,25 @@ type Message struct {
 // journaled and the Pos/Dup fields are meaningless; errors.Is(err,
 // ErrDiskFull) tells a full disk.
 func (db *DB) Append(msgs []Message) (int, error) {
+	return db.appendSync(msgs, true)
+}
+
+// AppendNoSync is Append without a sync of its own (SQLite's synchronous
+// NORMAL): it survives a crash of the process, and a power cut once the
+// next synced commit or WAL checkpoint has written it. For what nobody was
+// promised durability (QoS 0 messages): an SD card then sees a sync only
+// with the next QoS 1 commit or WAL checkpoint.
+func (db *DB) AppendNoSync(msgs []Message) (int, error) {
+	return db.appendSync(msgs, false)
+}
+
+func (db *DB) appendSync(msgs []Message, durable bool) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	next, err := db.append(msgs)
+	next, err := db.append(msgs, durable)
 	if err != nil {
 		return 0, db.wrap("append journal", err)
 	}
@@ -53,13 +67,8 @@ func (db *DB) Append(msgs []Message) (int, error) {
 	return n, nil
 }
 
-func (db *DB) append(msgs []Message) (uint64, error) {
-	tx, err := db.begin(true)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	orig, err := db.originals(tx, msgs)
+func (db *DB) append(msgs []Message, durable bool) (uint64, error) {
+	orig, err := db.originals(msgs)
 	if err != nil {
 		return 0, err
 	}
@@ -90,134 +99,62 @@ func (db *DB) append(msgs []Message) (uint64, error) {
 			msgs[i].Pos, msgs[i].Dup = next, false
 		}
 	}
-	if err := db.insert(tx, fresh); err != nil {
-		return 0, err
+	if len(fresh) == 0 {
+		return next, nil
 	}
-	return next, tx.Commit()
+	sync := durable && db.o.Synchronous == "FULL"
+	return next, db.log.appendRecords(fresh, sync)
 }
 
 // originals returns the journal positions of the Dedup ids that msgs'
-// redelivered messages carry, found in the journal or in dedup_seen (the
-// latest position of an id journaled more than once); nil when no message
-// is redelivered. Neither table indexes ids (see the schema), so this
-// scans both: rare, since only a redelivery asks.
-func (db *DB) originals(tx *sql.Tx, msgs []Message) (map[string]uint64, error) {
-	var ids []any
+// redelivered messages carry (the latest position of an id journaled more
+// than once): among the messages no checkpoint covers yet and, with
+// Options.DedupWindow, those received within it. nil when no message is
+// redelivered. The log has no index of ids, so this scans it: rare, since
+// only a redelivery asks, and bounded by what a checkpoint interval and
+// the dedup window hold.
+func (db *DB) originals(msgs []Message) (map[string]uint64, error) {
+	ids := map[string]struct{}{}
 	for i := range msgs {
 		if msgs[i].Redelivered && msgs[i].Dedup != "" {
-			ids = append(ids, msgs[i].Dedup)
+			ids[msgs[i].Dedup] = struct{}{}
 		}
 	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	var since int64 = math.MaxInt64
+	if w := db.o.DedupWindow; w > 0 {
+		since = db.now().Add(-w).UnixNano()
+	}
 	orig := map[string]uint64{}
-	tables := []string{"journal"}
-	if db.o.DedupWindow > 0 {
-		tables = append(tables, "dedup_seen")
-	}
-	for start := 0; start < len(ids); start += maxLookup {
-		chunk := ids[start:min(start+maxLookup, len(ids))]
-		in := strings.Repeat(",?", len(chunk))[1:]
-		for _, table := range tables {
-			rows, err := tx.Query("SELECT dedup, max(pos) FROM "+table+" WHERE dedup IN ("+in+") GROUP BY dedup", chunk...)
-			if err != nil {
-				return nil, err
-			}
-			for rows.Next() {
-				var id string
-				var pos int64
-				if err := rows.Scan(&id, &pos); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				orig[id] = max(orig[id], uint64(pos))
-			}
-			if err := rows.Close(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return orig, nil
+	err := db.log.originals(ids, func(m *Message) bool {
+		return m.Pos > db.cpPos || m.Received.UnixNano() >= since
+	}, orig)
+	return orig, err
 }
 
-// maxLookup bounds the ids one lookup query carries.
-const maxLookup = 500
-
-// insert journals msgs, whose Pos are set, with multi-row INSERTs of up to
-// bulkRows rows: one database/sql call per 128 messages instead of one
-// each, which was most of the journal's cost per message. The rest of a
-// batch goes in with the prepared statements of 64, 32, ... rows.
-func (db *DB) insert(tx *sql.Tx, msgs []Message) error {
-	args := make([]any, 0, 5*min(len(msgs), bulkRows))
-	for len(msgs) > 0 {
-		k := bits.Len(uint(min(len(msgs), bulkRows))) - 1 // the largest 1<<k <= len(msgs)
-		chunk := msgs[:1<<k]
-		msgs = msgs[len(chunk):]
-		args = args[:0]
-		for i := range chunk {
-			m := &chunk[i]
-			var dedup any // NULL when unknown
-			if m.Dedup != "" {
-				dedup = m.Dedup
-			}
-			payload := m.Payload
-			if payload == nil {
-				payload = []byte{} // NOT NULL column; an empty payload is valid MQTT
-			}
-			args = append(args, int64(m.Pos), m.Topic, payload, nanos(m.Received), dedup)
-		}
-		if _, err := tx.Stmt(db.st.jBulk[k]).Exec(args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// journalChunk is how many rows Journal reads per query. Reading in chunks
-// means fn runs with no read transaction open, so a slow consumer does not
-// hold back WAL checkpoints.
-const journalChunk = 512
-
-// Journal calls fn for every journaled message with Pos > after, in position
-// order. It stops at the first error fn returns and returns it.
+// Journal calls fn for every journaled message with Pos > after that no
+// checkpoint covers, in position order. It stops at the first error fn
+// returns and returns it. fn may append to the journal meanwhile (it reads
+// what was there when it began).
 func (db *DB) Journal(after uint64, fn func(Message) error) error {
-	buf := make([]Message, 0, journalChunk)
 	for {
-		buf = buf[:0]
-		rows, err := db.r.Query(`SELECT pos, topic, payload, received, dedup FROM journal
-			WHERE pos > ? ORDER BY pos LIMIT ?`, int64(after), journalChunk)
-		if err != nil {
-			return classify("read journal", err)
-		}
-		for rows.Next() {
-			var m Message
-			var pos, recv int64
-			var dedup sql.NullString
-			if err := rows.Scan(&pos, &m.Topic, &m.Payload, &recv, &dedup); err != nil {
-				rows.Close()
-				return classify("read journal", err)
-			}
-			m.Pos, m.Received, m.Dedup = uint64(pos), fromNanos(recv), dedup.String
-			if m.Payload == nil {
-				m.Payload = []byte{} // SQLite hands back an empty blob as nil
-			}
-			buf = append(buf, m)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return classify("read journal", err)
-		}
-		for _, m := range buf {
-			if err := fn(m); err != nil {
-				return err
-			}
-		}
-		if len(buf) < journalChunk {
+		db.wmu.Lock()
+		segs := slices.Clone(db.log.segs)
+		after = max(after, db.cpPos)
+		head := db.log.last()
+		db.wmu.Unlock()
+		if head <= after {
 			return nil
 		}
-		after = buf[len(buf)-1].Pos
+		err := read(segs, after, func(m Message) error {
+			after = m.Pos
+			return fn(m)
+		})
+		if err != nil || after < head {
+			return err // an error, or the rest was pruned meanwhile
+		}
 	}
 }
 
@@ -227,11 +164,9 @@ func (db *DB) JournalLen() (int, error) {
 	db.wmu.Lock()
 	cp := db.cpPos
 	db.wmu.Unlock()
-	var n int
-	if err := db.r.QueryRow("SELECT count(*) FROM journal WHERE pos > ?", int64(cp)).Scan(&n); err != nil {
-		return 0, classify("count journal", err)
-	}
-	return n, nil
+	n := 0
+	err := db.Journal(cp, func(Message) error { n++; return nil })
+	return n, err
 }
 
 // LastPos is the position of the last journaled message (or of the
@@ -240,4 +175,54 @@ func (db *DB) LastPos() uint64 {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	return db.lastPos
+}
+
+// moveTableJournal moves what an older vigil left in the journal table
+// (schema 1–3 kept the journal in SQLite) into the log, once, at Open:
+// the messages no checkpoint covers are appended with their positions and
+// synced, then the table is emptied. A crash in between appends them again
+// only past what the log already holds.
+func (db *DB) moveTableJournal() error {
+	var n int
+	if err := db.w.QueryRow("SELECT count(*) FROM journal").Scan(&n); err != nil {
+		return fmt.Errorf("read journal table: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	after := max(db.cpPos, db.log.last())
+	rows, err := db.w.Query(`SELECT pos, topic, payload, received, dedup FROM journal WHERE pos > ? ORDER BY pos`, int64(after))
+	if err != nil {
+		return fmt.Errorf("read journal table: %w", err)
+	}
+	var msgs []Message
+	for rows.Next() {
+		var m Message
+		var pos, recv int64
+		var dedup sql.NullString
+		if err := rows.Scan(&pos, &m.Topic, &m.Payload, &recv, &dedup); err != nil {
+			rows.Close()
+			return fmt.Errorf("read journal table: %w", err)
+		}
+		m.Pos, m.Received, m.Dedup = uint64(pos), fromNanos(recv), dedup.String
+		msgs = append(msgs, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read journal table: %w", err)
+	}
+	for len(msgs) > 0 {
+		k := 1
+		for k < len(msgs) && k < 4096 && msgs[k].Pos == msgs[k-1].Pos+1 {
+			k++
+		}
+		if err := db.log.appendRecords(msgs[:k], true); err != nil {
+			return fmt.Errorf("move journal table into the log: %w", err)
+		}
+		msgs = msgs[k:]
+	}
+	if _, err := db.w.Exec("DELETE FROM journal; DELETE FROM dedup_seen"); err != nil {
+		return fmt.Errorf("empty the journal table: %w", err)
+	}
+	return nil
 }

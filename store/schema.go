@@ -3,7 +3,6 @@ package store
 import (
 	"database/sql"
 	"fmt"
-	"strings"
 )
 
 // migrations[i] takes the schema from user_version i to i+1. Append only:
@@ -100,6 +99,10 @@ var migrations = []string{
 	ALTER TABLE dedup_seen_v3 RENAME TO dedup_seen;
 	CREATE INDEX dedup_seen_received ON dedup_seen(received);
 	`,
+	// Schema 4: the journal and the dedup ids moved to the log of segment
+	// files beside the database (seglog.go); Open moves what the tables
+	// hold there, and they stay, empty, for a downgrade to read.
+	`SELECT 1;`,
 }
 
 // SchemaVersion is the PRAGMA user_version this code writes.
@@ -140,36 +143,9 @@ func migrate(w *sql.DB) error {
 // stmts are the writer's prepared statements; transactions use them via
 // tx.Stmt, which reuses the preparation on the single writer connection.
 type stmts struct {
-	jTruncate                     *sql.Stmt
-	seenKeep, seenExpire          *sql.Stmt
 	cpUpsert, partUpsert, partDel *sql.Stmt
 	hInsert, oInsert, oDropSev    *sql.Stmt
 	oDelete, hDelivered           *sql.Stmt
-	// jBulk[i] inserts 1<<i journal rows: a batch goes in with the
-	// largest that fit, so no batch size has its statement prepared
-	// again (a batch of 1,000 left 104 rows whose SQL was parsed on every
-	// commit: 9 % of the journal's CPU).
-	jBulk [bulkBits]*sql.Stmt
-}
-
-// bulkRows is how many journal rows one multi-row INSERT carries at most: 5
-// parameters each, well below SQLite's limit of 32,766.
-const (
-	bulkBits = 8
-	bulkRows = 1 << (bulkBits - 1)
-)
-
-// bulkInsertSQL is the journal INSERT for n rows.
-func bulkInsertSQL(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO journal(pos, topic, payload, received, dedup) VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?,?)")
-	}
-	return b.String()
 }
 
 func (s *stmts) prepare(w *sql.DB) error {
@@ -177,10 +153,6 @@ func (s *stmts) prepare(w *sql.DB) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&s.jTruncate, `DELETE FROM journal WHERE pos <= ?`},
-		{&s.seenKeep, `INSERT INTO dedup_seen(dedup, pos, received)
-			SELECT dedup, pos, received FROM journal WHERE pos <= ? AND dedup IS NOT NULL AND received >= ?`},
-		{&s.seenExpire, `DELETE FROM dedup_seen WHERE received < ?`},
 		{&s.cpUpsert, `INSERT INTO checkpoint(id, pos, version, taken) VALUES (1, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET pos = excluded.pos, version = excluded.version, taken = excluded.taken`},
 		{&s.partUpsert, `INSERT INTO checkpoint_part(name, data) VALUES (?, ?)
@@ -203,20 +175,12 @@ func (s *stmts) prepare(w *sql.DB) error {
 		}
 		*p.dst = st
 	}
-	for i := range s.jBulk {
-		st, err := w.Prepare(bulkInsertSQL(1 << i))
-		if err != nil {
-			return fmt.Errorf("prepare the journal insert of %d rows: %w", 1<<i, err)
-		}
-		s.jBulk[i] = st
-	}
 	return nil
 }
 
 func (s *stmts) close() {
-	all := []*sql.Stmt{s.jTruncate, s.seenKeep, s.seenExpire, s.cpUpsert, s.partUpsert,
-		s.partDel, s.hInsert, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered}
-	for _, st := range append(all, s.jBulk[:]...) {
+	for _, st := range []*sql.Stmt{s.cpUpsert, s.partUpsert,
+		s.partDel, s.hInsert, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered} {
 		if st != nil {
 			st.Close()
 		}

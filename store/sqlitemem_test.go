@@ -70,7 +70,7 @@ func gatewayWorkload(t testing.TB, db *DB) {
 			if err := db.SaveCheckpoint(Checkpoint{Pos: db.LastPos(), Version: 1, Parts: parts, Taken: t0}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.PruneJournal(0); err != nil {
+			if _, err := db.PruneJournal(); err != nil {
 				t.Fatal(err)
 			}
 		}

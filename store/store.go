@@ -56,7 +56,23 @@ type Options struct {
 	DedupWindow time.Duration `yaml:"dedup_window"`
 	// BusyTimeout is how long a statement waits for a lock (default 5s).
 	BusyTimeout time.Duration `yaml:"busy_timeout"`
+	// JournalMax bounds the input journal's files (default 256 MiB). It
+	// holds what no checkpoint covers yet — seconds of traffic normally —
+	// so it fills only when checkpoints keep failing; appends then fail
+	// with ErrDiskFull, as on a full disk.
+	JournalMax int64 `yaml:"journal_max"`
 }
+
+// SetJournalMax changes the journal's size limit (Options.JournalMax).
+func (db *DB) SetJournalMax(n int64) {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	db.log.limit = n
+}
+
+// LogDir is where the input journal's segment files live, beside the
+// database file at path.
+func LogDir(path string) string { return path + "-log" }
 
 func (o *Options) defaults() error {
 	if o.Path == "" {
@@ -81,6 +97,9 @@ func (o *Options) defaults() error {
 	}
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = 5 * time.Second
+	}
+	if o.JournalMax <= 0 {
+		o.JournalMax = 256 << 20
 	}
 	return nil
 }
@@ -112,7 +131,8 @@ type DB struct {
 	outboxLen  int
 	partHashes map[string]partHash // parts of the saved checkpoint; nil = unknown
 
-	st stmts
+	st  stmts
+	log *jlog // the input journal (seglog.go)
 
 	dropped     atomic.Uint64
 	writeErrors atomic.Uint64
@@ -221,6 +241,13 @@ func open(o Options) (_ *DB, err error) {
 	if err := db.loadCounters(); err != nil {
 		return nil, err
 	}
+	if db.log, err = openLog(LogDir(o.Path), o.JournalMax); err != nil {
+		return nil, err
+	}
+	if err := db.moveTableJournal(); err != nil {
+		return nil, err
+	}
+	db.lastPos = max(db.lastPos, db.log.last())
 	if err := db.st.prepare(db.w); err != nil {
 		return nil, err
 	}
@@ -336,9 +363,10 @@ func isDiskFull(err error) bool {
 	return false
 }
 
-// moveAside renames path and its -wal and -shm files to
-// path.corrupt-<unix>[-wal|-shm]. The -shm file is only an index of the WAL
-// and is rebuilt, but keeping the three together keeps the evidence whole.
+// moveAside renames path, its -wal and -shm files and its journal (-log) to
+// path.corrupt-<unix>[-wal|-shm|-log]. The -shm file is only an index of
+// the WAL and is rebuilt, but keeping them together keeps the evidence
+// whole; the journal goes too, since the fresh database starts from nothing.
 func moveAside(path string, now time.Time) (string, error) {
 	to := fmt.Sprintf("%s.corrupt-%d", path, now.Unix())
 	for i := 1; ; i++ {
@@ -350,7 +378,7 @@ func moveAside(path string, now time.Time) (string, error) {
 	if err := os.Rename(path, to); err != nil {
 		return "", err
 	}
-	for _, sfx := range []string{"-wal", "-shm"} {
+	for _, sfx := range []string{"-wal", "-shm", "-log"} {
 		if err := os.Rename(path+sfx, to+sfx); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return to, err
 		}
@@ -393,6 +421,9 @@ func (db *DB) Close() error {
 func (db *DB) closeAll() error {
 	var errs []error
 	db.st.close()
+	if db.log != nil {
+		errs = append(errs, db.log.close())
+	}
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
 	}
@@ -460,6 +491,8 @@ type Stats struct {
 	LastPos       uint64
 	CheckpointPos uint64
 	JournalRows   int // journaled messages not yet covered by a checkpoint
+	JournalBytes  int64 // the journal's segment files, covered ones not yet deleted included
+	JournalFiles  int
 	OutboxRows    int
 	Dropped       uint64 // alerts dropped by the outbox bound since Open
 	WriteErrors   uint64 // failed write calls since Open
@@ -480,6 +513,9 @@ func (db *DB) Stats() Stats {
 	}
 	db.wmu.Lock()
 	s.LastPos, s.CheckpointPos, s.OutboxRows = db.lastPos, db.cpPos, db.outboxLen
+	if db.log != nil {
+		s.JournalBytes, s.JournalFiles = db.log.total, len(db.log.segs)
+	}
 	db.wmu.Unlock()
 	// Positions are contiguous and a checkpoint deletes exactly those at or
 	// below it, so the journal holds (CheckpointPos, LastPos]: no count(*)

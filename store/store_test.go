@@ -123,6 +123,14 @@ func fillDB(t *testing.T, db *DB) {
 	if _, err := db.Append(msgs); err != nil {
 		t.Fatal(err)
 	}
+	alerts := make([]event.Alert, 500)
+	for i := range alerts {
+		alerts[i] = testAlert(fmt.Sprint("fill", i), "info", time.Unix(int64(i), 0))
+		alerts[i].Message = strings.Repeat("m", 200)
+	}
+	if _, err := db.Put(alerts); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCorruptFileMovedAside(t *testing.T) {
@@ -200,13 +208,14 @@ func writeAt(t *testing.T, path string, off int64, b []byte) {
 
 func TestDiskFull(t *testing.T) {
 	db := openTest(t, Options{})
+	var pages int
 	setMaxPages := func(n int) {
 		t.Helper()
 		if _, err := db.w.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", n)); err != nil {
 			t.Fatal(err)
 		}
+		db.log.limit = db.log.total + int64(n-pages)*1024 // the journal's files likewise
 	}
-	var pages int
 	if err := db.w.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
 		t.Fatal(err)
 	}
@@ -268,16 +277,22 @@ func TestDiskFull(t *testing.T) {
 func TestBackup(t *testing.T) {
 	db := openTest(t, Options{})
 	fillDB(t, db)
+	if err := db.SaveCheckpoint(Checkpoint{Pos: 300, Parts: map[string][]byte{"e": {1}}}); err != nil {
+		t.Fatal(err)
+	}
 	dst := filepath.Join(t.TempDir(), "copy.db")
 	if err := db.Backup(context.Background(), dst); err != nil {
 		t.Fatal(err)
 	}
+	// The copy holds the database (checkpoint, outbox, history), not the
+	// journal's files: it starts from its checkpoint.
 	cp := openTest(t, Options{Path: dst})
-	if n, err := cp.JournalLen(); err != nil || n != 500 {
-		t.Fatalf("backup journal %d, %v", n, err)
+	if n, err := cp.OutboxLen(); err != nil || n != db.Stats().OutboxRows || n == 0 {
+		t.Fatalf("backup outbox %d, %v", n, err)
 	}
-	if cp.LastPos() != 500 {
-		t.Fatalf("backup head %d", cp.LastPos())
+	want, _, _ := db.LoadCheckpoint()
+	if got, ok, err := cp.LoadCheckpoint(); err != nil || !ok || got.Pos != want.Pos {
+		t.Fatalf("backup checkpoint %+v %v %v", got, ok, err)
 	}
 }
 
@@ -292,7 +307,7 @@ func TestMain(m *testing.M) {
 func TestReadersDoNotBlockWriter(t *testing.T) {
 	db := openTest(t, Options{BusyTimeout: 50 * time.Millisecond})
 	fillDB(t, db)
-	rows, err := db.r.Query("SELECT pos FROM journal ORDER BY pos")
+	rows, err := db.r.Query("SELECT seq FROM history ORDER BY seq")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,14 +315,14 @@ func TestReadersDoNotBlockWriter(t *testing.T) {
 	if !rows.Next() {
 		t.Fatal("no rows")
 	}
-	if _, err := db.Append([]Message{{Topic: "w", Payload: []byte("1")}}); err != nil {
-		t.Fatalf("append during a read: %v", err)
+	if _, err := db.Put([]event.Alert{testAlert("w", "info", time.Unix(1000, 0))}); err != nil {
+		t.Fatalf("put during a read: %v", err)
 	}
 	if err := db.SaveCheckpoint(Checkpoint{Pos: db.LastPos(), Parts: map[string][]byte{"e": {1}}}); err != nil {
 		t.Fatalf("checkpoint during a read: %v", err)
 	}
-	// The open read still sees its snapshot: all 500 rows the checkpoint
-	// has since deleted.
+	// The open read still sees its snapshot: the 500 rows, not the one
+	// put since.
 	n := 1
 	for rows.Next() {
 		n++
@@ -332,7 +347,7 @@ func TestCorruptWhileRunning(t *testing.T) {
 		junk[i] = byte(i*13 + 5)
 	}
 	writeAt(t, db.o.Path, 4096, junk)
-	err = db.Journal(0, func(Message) error { return nil })
+	_, err = db.History(Query{Limit: 1000})
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("want ErrCorrupt, got %v", err)
 	}
@@ -380,9 +395,10 @@ func TestGarbageWALAndShm(t *testing.T) {
 	}
 }
 
-// TestSynchronousPerCommit: only journal commits run with the configured
-// synchronous level; the outbox, checkpoints and pruning commit with
-// NORMAL (see begin for why a power cut loses nothing it must keep).
+// TestSynchronousPerCommit: only checkpoints commit with the configured
+// synchronous level (the journal's files are synced by the log itself); the
+// outbox and history commit with NORMAL (see begin for why a power cut loses
+// nothing it must keep).
 func TestSynchronousPerCommit(t *testing.T) {
 	level := func(db *DB) int {
 		t.Helper()
@@ -405,12 +421,11 @@ func TestSynchronousPerCommit(t *testing.T) {
 				want int
 			}{
 				{"put", func() error { _, err := db.Put([]event.Alert{testAlert("a1", "info", t0)}); return err }, tc.rest},
-				{"append", func() error { _, err := db.Append([]Message{msg("d", "1", "")}); return err }, tc.journal},
+				{"append", func() error { _, err := db.Append([]Message{msg("d", "1", "")}); return err }, tc.rest},
 				{"delivered", func() error { return db.Delivered([]string{"a1"}) }, tc.rest},
-				{"append again", func() error { _, err := db.Append([]Message{msg("d", "2", "")}); return err }, tc.journal},
-				{"checkpoint", func() error { return db.SaveCheckpoint(Checkpoint{Pos: 2, Version: 1, Taken: t0}) }, tc.rest},
-				{"append once more", func() error { _, err := db.Append([]Message{msg("d", "3", "")}); return err }, tc.journal},
-				{"prune journal", func() error { _, err := db.PruneJournal(10); return err }, tc.rest},
+				{"checkpoint", func() error { return db.SaveCheckpoint(Checkpoint{Pos: 1, Version: 1, Taken: t0}) }, tc.journal},
+				{"put again", func() error { _, err := db.Put([]event.Alert{testAlert("a2", "info", t0)}); return err }, tc.rest},
+				{"prune journal", func() error { _, err := db.PruneJournal(); return err }, tc.rest},
 			}
 			for _, s := range steps {
 				if err := s.do(); err != nil {

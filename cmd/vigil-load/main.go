@@ -11,6 +11,17 @@
 //	                            the broker (or paced with -speed 1: devices/rate
 //	                            readings a second); messages processed per
 //	                            second, readings lost, and vigil's CPU time
+//	vigil-load -mode budget     the Pi's budget at a steady rate (devices/rate
+//	                            readings a second, real time): vigil's CPU while
+//	                            idle and under load, bytes it wrote to disk per
+//	                            message (/proc/PID/io write_bytes) and its
+//	                            fsync/fdatasync calls a second (vigil runs under
+//	                            strace --seccomp-bpf, which stops it only on
+//	                            those two calls)
+//
+// With -ingest mosquitto, a Mosquitto on a free loopback port is the broker
+// (vigil subscribes to it and sends its alerts there) instead of vigil's
+// embedded broker.
 //
 // It reads vigil's counters from GET /api/status and its memory and CPU from
 // /proc. Build the binaries first (`make bench-e2e` does):
@@ -47,11 +58,15 @@ type options struct {
 	speed                   float64
 	journal                 bool
 	keep                    bool
+	ingest                  string
+	idle                    time.Duration
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.mode, "mode", "rss", "rss | throughput")
+	flag.StringVar(&o.mode, "mode", "rss", "rss | throughput | budget")
+	flag.StringVar(&o.ingest, "ingest", "embedded", "embedded (vigil's own broker) | mosquitto (a Mosquitto on a free port)")
+	flag.DurationVar(&o.idle, "idle", 10*time.Second, "budget: wall time measured idle before the load")
 	flag.StringVar(&o.vigil, "vigil", "bin/vigil", "vigil binary")
 	flag.StringVar(&o.sim, "sim", "bin/firmware-sim", "firmware-sim binary")
 	flag.StringVar(&o.rules, "rules", "cmd/vigil-load/rules10.yaml", "rule file")
@@ -68,10 +83,10 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.Parse()
 	if o.devices == 0 {
-		o.devices = map[string]int{"rss": 10000, "throughput": 1000}[o.mode]
+		o.devices = map[string]int{"rss": 10000, "throughput": 1000, "budget": 1000}[o.mode]
 	}
 	if o.rate == 0 {
-		o.rate = map[string]time.Duration{"rss": 5 * time.Second, "throughput": 20 * time.Millisecond}[o.mode]
+		o.rate = map[string]time.Duration{"rss": 5 * time.Second, "throughput": 20 * time.Millisecond, "budget": time.Second}[o.mode]
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil-load:", err)
@@ -102,8 +117,11 @@ type vigilProc struct {
 }
 
 func run(o options) error {
-	if o.mode != "rss" && o.mode != "throughput" {
-		return fmt.Errorf("-mode %q: want rss or throughput", o.mode)
+	if o.mode != "rss" && o.mode != "throughput" && o.mode != "budget" {
+		return fmt.Errorf("-mode %q: want rss, throughput or budget", o.mode)
+	}
+	if o.ingest != "embedded" && o.ingest != "mosquitto" {
+		return fmt.Errorf("-ingest %q: want embedded or mosquitto", o.ingest)
 	}
 	dir, err := os.MkdirTemp("", "vigil-load-")
 	if err != nil {
@@ -126,14 +144,23 @@ func run(o options) error {
 	if o.checkpointEvery > 0 {
 		cpEvery = ", checkpoint_every: " + o.checkpointEvery.String()
 	}
+	brokerCfg := fmt.Sprintf("broker: {listen: \"127.0.0.1:%d\"}", bport)
+	if o.ingest == "mosquitto" {
+		stop, err := startMosquitto(dir, bport)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		brokerCfg = fmt.Sprintf("mqtt: {broker: \"tcp://127.0.0.1:%d\"}", bport)
+	}
 	cfg := fmt.Sprintf(`gateway: load
-broker: {listen: "127.0.0.1:%d"}
+%s
 upstream: {broker: "tcp://127.0.0.1:%d", topic: "vigil/{gateway}/alerts/{rule}"}
 state: {path: %s, journal: %v%s}
 rules: %s
 http: {listen: "127.0.0.1:%d"}
 log: {level: warn}
-`, bport, bport, filepath.Join(dir, "vigil.db"), o.journal, cpEvery, filepath.Join(dir, "rules"), hport)
+`, brokerCfg, bport, filepath.Join(dir, "vigil.db"), o.journal, cpEvery, filepath.Join(dir, "rules"), hport)
 	cfgPath := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -144,7 +171,16 @@ log: {level: warn}
 	}
 	defer logf.Close()
 	v := &vigilProc{http: fmt.Sprintf("http://127.0.0.1:%d", hport), exited: make(chan struct{})}
-	v.cmd = exec.Command(o.vigil, "run", "-c", cfgPath)
+	var syncLog string
+	if o.mode == "budget" {
+		// strace stops vigil only on the two calls the seccomp filter
+		// lets through; every other call runs at full speed.
+		syncLog = filepath.Join(dir, "syncs.log")
+		v.cmd = exec.Command("strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=fsync,fdatasync", "-o", syncLog,
+			o.vigil, "run", "-c", cfgPath)
+	} else {
+		v.cmd = exec.Command(o.vigil, "run", "-c", cfgPath)
+	}
 	v.cmd.Stderr = logf
 	v.cmd.Stdout = logf
 	if err := v.cmd.Start(); err != nil {
@@ -154,8 +190,9 @@ log: {level: warn}
 		v.err = v.cmd.Wait()
 		close(v.exited)
 	}()
+	pid := v.cmd.Process.Pid
 	defer func() {
-		v.cmd.Process.Signal(syscall.SIGTERM)
+		syscall.Kill(pid, syscall.SIGTERM)
 		select {
 		case <-v.exited:
 		case <-time.After(20 * time.Second):
@@ -163,23 +200,35 @@ log: {level: warn}
 			<-v.exited
 		}
 	}()
-	pid := v.cmd.Process.Pid
 	if err := waitUp(v, 20*time.Second); err != nil {
 		return fmt.Errorf("%w (log: %s)", err, logf.Name())
 	}
-	fmt.Printf("vigil-load: mode=%s vigil=%s pid=%d rules=%s (%d rules) journal=%v devices=%d rate=%s qos=%d connections=%d\n",
-		o.mode, o.vigil, pid, o.rules, strings.Count(string(rulesYAML), "\n  - name:"), o.journal, o.devices, o.rate, o.qos, o.connections)
+	if syncLog != "" {
+		if pid, err = tracedChild(v.cmd.Process.Pid); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("vigil-load: mode=%s ingest=%s vigil=%s pid=%d rules=%s (%d rules) journal=%v devices=%d rate=%s qos=%d connections=%d\n",
+		o.mode, o.ingest, o.vigil, pid, o.rules, strings.Count(string(rulesYAML), "\n  - name:"), o.journal, o.devices, o.rate, o.qos, o.connections)
 	fmt.Printf("vigil-load: machine: %s, %d cpus, load average %s\n", cpuModel(), numCPU(), loadavg())
 	cal := calibrate()
 	fmt.Printf("vigil-load: calibration: %.0f ms for a fixed piece of work (lower is a faster machine at this moment)\n", cal.Seconds()*1e3)
 	st0, _ := status(v)
 	rss0, hwm0 := procMem(pid)
 	fmt.Printf("vigil-load: idle: VmRSS %.1f MB, VmHWM %.1f MB\n", rss0/1024, hwm0/1024)
+	if o.mode == "budget" && o.idle > 0 {
+		c0, w0, s0, t := procCPU(pid), procWrites(pid), countSyncs(syncLog), time.Now()
+		time.Sleep(o.idle)
+		el := time.Since(t).Seconds()
+		fmt.Printf("vigil-load: RESULT idle %.0fs: vigil CPU %.2f%% of one core, %.0f bytes written/s, %.1f fsync/s\n",
+			el, 100*(procCPU(pid)-c0)/el, float64(procWrites(pid)-w0)/el, float64(countSyncs(syncLog)-s0)/el)
+		st0, _ = status(v)
+	}
 
 	simArgs := []string{"-broker", fmt.Sprintf("tcp://127.0.0.1:%d", bport), "-client-id", "load",
 		"-devices", strconv.Itoa(o.devices), "-kinds", "temperature", "-rate", o.rate.String(),
 		"-fault-every", "0", "-qos", strconv.Itoa(o.qos), "-connections", strconv.Itoa(o.connections), "-progress", "0"}
-	if o.mode == "rss" {
+	if o.mode == "rss" || o.mode == "budget" {
 		simArgs = append(simArgs, "-speed", "1")
 	} else {
 		simArgs = append(simArgs, "-speed", strconv.FormatFloat(o.speed, 'g', -1, 64), "-duration", o.simDuration.String())
@@ -217,8 +266,11 @@ log: {level: warn}
 		simDone <- err
 	}()
 
-	if o.mode == "rss" {
+	switch o.mode {
+	case "rss":
 		return measureRSS(o, v, pid, sim, simDone, t0, st0, cpu0)
+	case "budget":
+		return measureBudget(o, v, pid, sim, simDone, syncLog)
 	}
 	return measureThroughput(o, v, pid, simDone, simCPU, cal, t0, st0, cpu0)
 }
@@ -321,12 +373,15 @@ func measureThroughput(o options, v *vigilProc, pid int, simDone chan error, sim
 }
 
 type apiStatus struct {
-	Messages    uint64 `json:"messages_total"`
-	Alerts      uint64 `json:"alerts_total"`
-	Dropped     uint64 `json:"dropped_total"`
-	Commits     uint64 `json:"journal_commits_total"`
-	OutboxDepth int    `json:"outbox_depth"`
-	Devices     int    `json:"devices"`
+	Messages uint64 `json:"messages_total"`
+	Alerts   uint64 `json:"alerts_total"`
+	Dropped  uint64 `json:"dropped_total"`
+	Commits  uint64 `json:"journal_commits_total"`
+	// PayloadBytes is absent from vigil before session 16: bytes per
+	// message then read 0.
+	PayloadBytes uint64 `json:"payload_bytes_total"`
+	OutboxDepth  int    `json:"outbox_depth"`
+	Devices      int    `json:"devices"`
 }
 
 var client = &http.Client{Timeout: 5 * time.Second}
@@ -458,4 +513,117 @@ func calibrate() time.Duration {
 		panic("calibration went wrong")
 	}
 	return time.Since(start)
+}
+
+// measureBudget waits -warmup, then measures -measure of the steady load:
+// vigil's CPU, the bytes it wrote to disk and its syncs, per second and per
+// message processed.
+func measureBudget(o options, v *vigilProc, pid int, sim *exec.Cmd, simDone chan error, syncLog string) error {
+	select {
+	case err := <-simDone:
+		return fmt.Errorf("firmware-sim ended early: %v", err)
+	case <-v.exited:
+		return fmt.Errorf("vigil ended: %v", v.err)
+	case <-time.After(o.warmup):
+	}
+	st0, err := status(v)
+	if err != nil {
+		return err
+	}
+	c0, w0, s0, t0 := procCPU(pid), procWrites(pid), countSyncs(syncLog), time.Now()
+	select {
+	case err := <-simDone:
+		return fmt.Errorf("firmware-sim ended early: %v", err)
+	case <-v.exited:
+		return fmt.Errorf("vigil ended: %v", v.err)
+	case <-time.After(o.measure):
+	}
+	st, err := status(v)
+	if err != nil {
+		return err
+	}
+	el := time.Since(t0).Seconds()
+	cpu, wr, syncs := procCPU(pid)-c0, float64(procWrites(pid)-w0), float64(countSyncs(syncLog)-s0)
+	n := float64(st.Messages - st0.Messages)
+	pb := float64(st.PayloadBytes - st0.PayloadBytes)
+	commits := float64(st.Commits - st0.Commits)
+	rss, _ := procMem(pid)
+	sim.Process.Signal(syscall.SIGINT)
+	<-simDone
+	fmt.Printf("vigil-load: RESULT budget ingest=%s qos=%d offered=%.0f/s over %.0fs: %.0f msgs/s processed, dropped %d; vigil CPU %.1f%% of one core (%.1f µs/msg); disk writes %.0f bytes/s = %.0f bytes/msg (payload %.0f bytes/msg, %.1f×), %.1f GB/day; fsync %.1f/s (%.3f per msg); journal commits %.1f/s (%.0f msgs each); VmRSS %.1f MB; calibration-free; load average %s\n",
+		o.ingest, o.qos, float64(o.devices)/o.rate.Seconds(), el, n/el, st.Dropped-st0.Dropped,
+		100*cpu/el, cpu/max(n, 1)*1e6, wr/el, wr/max(n, 1), pb/max(n, 1), wr/max(pb, 1), wr/el*86400/1e9,
+		syncs/el, syncs/max(n, 1), commits/el, n/max(commits, 1), rss/1024, loadavg())
+	return nil
+}
+
+// procWrites is /proc/PID/io's write_bytes: what the process caused to be
+// sent to the storage layer.
+func procWrites(pid int) uint64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// countSyncs counts the fsync and fdatasync calls strace logged so far.
+func countSyncs(path string) int {
+	if path == "" {
+		return 0
+	}
+	b, _ := os.ReadFile(path)
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if (strings.Contains(l, "fsync(") || strings.Contains(l, "fdatasync(")) && !strings.Contains(l, "resumed>") {
+			n++
+		}
+	}
+	return n
+}
+
+// tracedChild is the pid of vigil under strace.
+func tracedChild(stracePid int) (int, error) {
+	for range 100 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", stracePid, stracePid))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			return strconv.Atoi(f[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("no child of strace (pid %d)", stracePid)
+}
+
+// startMosquitto runs a Mosquitto on 127.0.0.1:port for the run; stop
+// ends it.
+func startMosquitto(dir string, port int) (stop func(), err error) {
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+	}
+	conf := filepath.Join(dir, "mosquitto.conf")
+	// Mosquitto's defaults but for the queue of a subscriber: at 50,000
+	// msg/s a 1,000-message queue overflows within a commit.
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n", port)), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	logf, _ := os.Create(filepath.Join(dir, "mosquitto.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start mosquitto: %w", err)
+	}
+	for range 100 {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return func() { cmd.Process.Kill(); cmd.Wait(); logf.Close() }, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return nil, fmt.Errorf("mosquitto did not listen on port %d", port)
 }

@@ -61,10 +61,10 @@ type jlog struct {
 	dir    string
 	limit  int64 // bytes in all segments at most
 	segMax int64 // segMax, but for tests
-	segs  []segment
-	cur   *os.File // the last segment, open for appending
-	total int64
-	buf   []byte // a commit's encoded records, reused
+	segs   []segment
+	cur    *os.File // the last segment, open for appending
+	total  int64
+	buf    []byte // a commit's encoded records, reused
 }
 
 func segName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }

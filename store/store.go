@@ -490,7 +490,7 @@ type Stats struct {
 	WALBytes      int64 // -wal file
 	LastPos       uint64
 	CheckpointPos uint64
-	JournalRows   int // journaled messages not yet covered by a checkpoint
+	JournalRows   int   // journaled messages not yet covered by a checkpoint
 	JournalBytes  int64 // the journal's segment files, covered ones not yet deleted included
 	JournalFiles  int
 	OutboxRows    int

@@ -198,9 +198,16 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 // acknowledged matters even at shutdown. An id never removed is sent again
 // after a restart, with the same id, as after a crash between the PUBACK
 // and the removal.
+//
+// What is acknowledged within removeEvery goes in one removal: each is a
+// database commit that rewrites the outbox's and the history's pages, and
+// one a second instead of one per round cut what a gateway sending 100
+// alerts a second writes to its SD card (issue #17). Meanwhile the acked
+// set keeps them from being sent again.
 func (f *Forwarder) remove(dels <-chan []string, stop <-chan struct{}) {
 	var delay time.Duration
 	for ids := range dels {
+		ids = gather(ids, dels, stop, removeEvery)
 		for {
 			err := f.ob.Delivered(ids)
 			if err == nil {
@@ -234,6 +241,28 @@ func (f *Forwarder) remove(dels <-chan []string, stop <-chan struct{}) {
 			delete(f.acked, id)
 		}
 		f.skipMu.Unlock()
+	}
+}
+
+// removeEvery is how long acknowledged ids gather before their removal.
+const removeEvery = time.Second
+
+// gather adds to ids what dels brings within d, until it is closed or stop.
+func gather(ids []string, dels <-chan []string, stop <-chan struct{}, d time.Duration) []string {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case more, ok := <-dels:
+			if !ok {
+				return ids
+			}
+			ids = append(ids, more...)
+		case <-t.C:
+			return ids
+		case <-stop:
+			return ids
+		}
 	}
 }
 

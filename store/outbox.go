@@ -79,7 +79,11 @@ func (db *DB) put(alerts []event.Alert, bodies [][]byte) (added, dropped int, er
 		if n, _ := res.RowsAffected(); n == 0 {
 			continue // seen before
 		}
-		res, err = oIns.Exec(a.ID, severityRank(a.Severity), a.Topic, bodies[i])
+		hseq, err := res.LastInsertId()
+		if err != nil {
+			return 0, 0, err
+		}
+		res, err = oIns.Exec(a.ID, severityRank(a.Severity), a.Topic, hseq)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -182,9 +186,10 @@ func (db *DB) PendingBodies(limit int, skip func(id string) bool) ([]event.Outgo
 	if limit <= 0 {
 		limit = 100
 	}
-	q, args := "SELECT id, topic, body FROM outbox ORDER BY seq LIMIT ?", []any{limit}
+	const sel = "SELECT o.id, o.topic, h.body FROM outbox o JOIN history h ON h.seq = o.hseq ORDER BY o.seq"
+	q, args := sel+" LIMIT ?", []any{limit}
 	if skip != nil {
-		q, args = "SELECT id, topic, body FROM outbox ORDER BY seq", nil
+		q, args = sel, nil
 	}
 	rows, err := db.r.Query(q, args...)
 	if err != nil {
@@ -235,15 +240,16 @@ func (db *DB) delivered(ids []string) (int, error) {
 	now := nanos(db.now())
 	removed := 0
 	for _, id := range ids {
+		// The mark first: it finds the history row through the outbox's.
+		if _, err := mark.Exec(now, id); err != nil {
+			return 0, err
+		}
 		res, err := del.Exec(id)
 		if err != nil {
 			return 0, err
 		}
 		n, _ := res.RowsAffected()
 		removed += int(n)
-		if _, err := mark.Exec(now, id); err != nil {
-			return 0, err
-		}
 	}
 	return removed, tx.Commit()
 }
@@ -309,7 +315,7 @@ func (db *DB) History(q Query) ([]HistoryEntry, error) {
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	s := "SELECT seq, received, delivered, topic, body FROM history"
+	s := "SELECT seq, received, coalesce(d.at, 0), topic, body FROM history LEFT JOIN delivered d ON d.hseq = seq"
 	if len(where) > 0 {
 		s += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -367,6 +373,9 @@ func (db *DB) Prune(now time.Time) (int, error) {
 		return 0, db.wrap("prune history", err)
 	}
 	n2, _ := res.RowsAffected()
+	if _, err := tx.Exec(`DELETE FROM delivered WHERE hseq < (SELECT coalesce(min(seq), 0) FROM history)`); err != nil {
+		return 0, db.wrap("prune history", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, db.wrap("prune history", err)
 	}

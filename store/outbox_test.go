@@ -1,10 +1,13 @@
 package store
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -430,5 +433,78 @@ func TestPendingBodies(t *testing.T) {
 	want, _ = json.Marshal(finite)
 	if string(got[1].Body) != string(want) {
 		t.Fatalf("c: %s, want %s", got[1].Body, want)
+	}
+}
+
+// TestMigrateToV5 opens a schema-4 file holding delivered and pending
+// alerts: the history keeps every row, the pending ones point at theirs
+// (hseq), a delivery marks the right row, and an alert put again is still
+// ignored. Schema 5 has no index a new alert inserts into at a random
+// place (ids, keys): those cost the SD card a page per alert.
+func TestMigrateToV5(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v4.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(slices.Clone(migrations[:4]), "PRAGMA user_version = 4") {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	for i, st := range []struct {
+		id        string
+		delivered int
+	}{{"old1", 5}, {"old2", 0}, {"old3", 0}} {
+		if _, err := raw.Exec(`INSERT INTO history(id, rule, key, severity, state, time, received, delivered, topic, body)
+			VALUES (?, 'r', 'k', 'info', 'firing', ?, 1, ?, 't', ?)`, st.id, t0.Add(time.Duration(i)*time.Second).UnixNano(), st.delivered,
+			fmt.Sprintf(`{"id": %q}`, st.id)); err != nil {
+			t.Fatal(err)
+		}
+		if st.delivered == 0 {
+			if _, err := raw.Exec(`INSERT INTO outbox(id, severity, topic, body) VALUES (?, 0, 't', '{}')`, st.id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	raw.Close()
+
+	db := openTest(t, Options{Path: path})
+	var idx []string
+	rows, err := db.r.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'history' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		idx = append(idx, n)
+	}
+	rows.Close()
+	if fmt.Sprint(idx) != "[history_received history_rule history_time]" {
+		t.Fatalf("history's indexes %v", idx)
+	}
+	if n, _ := db.OutboxLen(); n != 2 {
+		t.Fatalf("outbox %d, want 2", n)
+	}
+	if err := db.Delivered([]string{"old3"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := db.History(Query{Limit: 10})
+	if err != nil || len(h) != 3 {
+		t.Fatalf("history %d rows, %v", len(h), err)
+	}
+	marked := map[string]bool{}
+	for _, e := range h {
+		marked[e.Alert.ID] = !e.Delivered.IsZero()
+	}
+	if !marked["old1"] || marked["old2"] || !marked["old3"] {
+		t.Fatalf("delivered marks %v, want old1 and old3", marked)
+	}
+	// Put again (a replay after a crash): ignored, found by time and id.
+	again := event.Alert{ID: "old2", Rule: "r", Key: "k", State: event.Firing, Severity: "info", Time: t0.Add(time.Second)}
+	if n, err := db.Put([]event.Alert{again}); err != nil || n != 0 {
+		t.Fatalf("put of a known alert: added %d, %v", n, err)
 	}
 }

@@ -103,6 +103,57 @@ var migrations = []string{
 	// files beside the database (seglog.go); Open moves what the tables
 	// hold there, and they stay, empty, for a downgrade to read.
 	`SELECT 1;`,
+	`
+	-- Schema 5: what an alert costs the SD card (issue #17). At 100 alerts
+	-- a second with 200,000 in the history, the unique index on ids and the
+	-- (key, seq) index took a page each per alert (new alerts go into them
+	-- at random places): 1.2 KB written per reading received. Now:
+	--   - history has no index but on rule, time and received, which new
+	--     alerts append to; ids are unique by Put's check (time, then id),
+	--     and a device's alerts are found by scanning back from the newest;
+	--   - the outbox holds no copy of the alert: it points at the history
+	--     row (hseq), whose body the forwarder sends;
+	--   - a delivery is a row of its own (delivered) instead of an update
+	--     that rewrote every history page of a burst of alerts.
+	CREATE TABLE outbox_v5 (
+		seq      INTEGER PRIMARY KEY,
+		id       TEXT    NOT NULL UNIQUE,
+		severity INTEGER NOT NULL,
+		topic    TEXT    NOT NULL,
+		hseq     INTEGER NOT NULL
+	);
+	INSERT INTO outbox_v5(seq, id, severity, topic, hseq)
+		SELECT o.seq, o.id, o.severity, o.topic, h.seq FROM outbox o JOIN history h ON h.id = o.id;
+	DROP TABLE outbox;
+	ALTER TABLE outbox_v5 RENAME TO outbox;
+	CREATE INDEX outbox_severity ON outbox(severity, seq);
+
+	CREATE TABLE delivered (
+		hseq INTEGER PRIMARY KEY,
+		at   INTEGER NOT NULL
+	);
+	INSERT INTO delivered(hseq, at) SELECT seq, delivered FROM history WHERE delivered != 0;
+
+	CREATE TABLE history_v5 (
+		seq       INTEGER PRIMARY KEY,
+		id        TEXT    NOT NULL,
+		rule      TEXT    NOT NULL,
+		key       TEXT    NOT NULL,
+		severity  TEXT    NOT NULL,
+		state     TEXT    NOT NULL,
+		time      INTEGER NOT NULL,
+		received  INTEGER NOT NULL,
+		topic     TEXT    NOT NULL,
+		body      BLOB    NOT NULL
+	);
+	INSERT INTO history_v5(seq, id, rule, key, severity, state, time, received, topic, body)
+		SELECT seq, id, rule, key, severity, state, time, received, topic, body FROM history;
+	DROP TABLE history;
+	ALTER TABLE history_v5 RENAME TO history;
+	CREATE INDEX history_rule ON history(rule, seq);
+	CREATE INDEX history_time ON history(time);
+	CREATE INDEX history_received ON history(received);
+	`,
 }
 
 // SchemaVersion is the PRAGMA user_version this code writes.
@@ -160,14 +211,18 @@ func (s *stmts) prepare(w *sql.DB) error {
 		{&s.partDel, `DELETE FROM checkpoint_part WHERE name = ?`},
 		// ON CONFLICT(id), not OR IGNORE: only a known id is skipped; any
 		// other constraint failure is an error, not a silently lost alert.
+		// An id already in the history is found through the time index:
+		// an alert's id derives from its time (event.AlertID).
 		{&s.hInsert, `INSERT INTO history(id, rule, key, severity, state, time, received, topic, body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`},
-		{&s.oInsert, `INSERT INTO outbox(id, severity, topic, body) VALUES (?, ?, ?, ?)
+			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+			WHERE NOT EXISTS (SELECT 1 FROM history WHERE time = ?6 AND id = ?1)`},
+		{&s.oInsert, `INSERT INTO outbox(id, severity, topic, hseq) VALUES (?, ?, ?, ?)
 			ON CONFLICT(id) DO NOTHING`},
 		{&s.oDropSev, `DELETE FROM outbox WHERE seq IN
 			(SELECT seq FROM outbox WHERE severity = ? ORDER BY seq LIMIT ?)`},
 		{&s.oDelete, `DELETE FROM outbox WHERE id = ?`},
-		{&s.hDelivered, `UPDATE history SET delivered = ? WHERE id = ? AND delivered = 0`},
+		{&s.hDelivered, `INSERT INTO delivered(hseq, at) SELECT hseq, ? FROM outbox WHERE id = ?
+			ON CONFLICT(hseq) DO NOTHING`},
 	} {
 		st, err := w.Prepare(p.sql)
 		if err != nil {

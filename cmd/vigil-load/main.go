@@ -46,6 +46,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/store"
 )
 
 type options struct {
@@ -60,6 +63,7 @@ type options struct {
 	keep                    bool
 	ingest                  string
 	idle                    time.Duration
+	prefill                 int
 }
 
 func main() {
@@ -67,6 +71,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "rss", "rss | throughput | budget")
 	flag.StringVar(&o.ingest, "ingest", "embedded", "embedded (vigil's own broker) | mosquitto (a Mosquitto on a free port)")
 	flag.DurationVar(&o.idle, "idle", 10*time.Second, "budget: wall time measured idle before the load")
+	flag.IntVar(&o.prefill, "prefill", 0, "alerts in the history before vigil starts (a gateway that has run for days holds up to state.history_max, 200,000)")
 	flag.StringVar(&o.vigil, "vigil", "bin/vigil", "vigil binary")
 	flag.StringVar(&o.sim, "sim", "bin/firmware-sim", "firmware-sim binary")
 	flag.StringVar(&o.rules, "rules", "cmd/vigil-load/rules10.yaml", "rule file")
@@ -161,6 +166,11 @@ rules: %s
 http: {listen: "127.0.0.1:%d"}
 log: {level: warn}
 `, brokerCfg, bport, filepath.Join(dir, "vigil.db"), o.journal, cpEvery, filepath.Join(dir, "rules"), hport)
+	if o.prefill > 0 {
+		if err := prefill(filepath.Join(dir, "vigil.db"), o.prefill); err != nil {
+			return err
+		}
+	}
 	cfgPath := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -626,4 +636,34 @@ func startMosquitto(dir string, port int) (stop func(), err error) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	return nil, fmt.Errorf("mosquitto did not listen on port %d", port)
+}
+
+// prefill puts n delivered alerts of 1,000 devices into the history, as a
+// gateway that has run for a while holds them.
+func prefill(path string, n int) error {
+	db, err := store.Open(store.Options{Path: path, HistoryMax: n + 1})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	t0 := time.Now().Add(-24 * time.Hour)
+	for i := 0; i < n; i += 1000 {
+		batch := make([]event.Alert, 0, 1000)
+		var ids []string
+		for j := i; j < min(n, i+1000); j++ {
+			a := event.Alert{Rule: "avg_10s", Key: fmt.Sprintf("dev-%04d", j%1000), State: event.Firing, Severity: "warning",
+				Time: t0.Add(time.Duration(j) * 10 * time.Millisecond), Message: "",
+				Values: map[string]any{"avg": 21.5 + float64(j%100)/10, "n": 10}, Topic: "vigil/load/alerts/avg_10s"}
+			a.ID = event.AlertID(a.Rule, a.Key, a.State, a.Time)
+			batch = append(batch, a)
+			ids = append(ids, a.ID)
+		}
+		if _, err := db.Put(batch); err != nil {
+			return err
+		}
+		if err := db.Delivered(ids); err != nil {
+			return err
+		}
+	}
+	return nil
 }

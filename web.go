@@ -84,6 +84,8 @@ func (w *web) Status() ui.Status {
 		Gateway: w.cfg.Gateway, Started: gs.Started,
 		Messages: gs.Messages, Events: gs.Events, Alerts: gs.Alerts,
 		DecodeErrors: gs.DecodeErrors, Duplicates: gs.Duplicates, JournalCommits: gs.JournalCommits,
+		JournalDropped: gs.JournalDropped, PayloadBytes: gs.PayloadBytes,
+		DiskWritten: gs.DiskWritten, DiskWriteRate: gs.DiskWriteRate, CommitRate: gs.CommitRate,
 		LastCheckpoint: gs.LastCheckpoint, CheckpointTook: gs.CheckpointTook, CheckpointStall: gs.CheckpointStall,
 		CheckpointBytes: gs.CheckpointBytes, CheckpointErr: gs.CheckpointErr,
 		Watermark: gs.Watermark, ProcessLag: gs.ProcessLag, Degraded: gs.Degraded,
@@ -120,6 +122,7 @@ func (w *web) Status() ui.Status {
 		st.OutboxDepth = ds.OutboxRows
 		st.OutboxDropped = ds.Dropped
 		st.JournalLen = ds.JournalRows
+		st.JournalSyncs = ds.JournalSyncs
 		if st.LastError == "" && ds.LastError != "" && time.Since(ds.LastErrorAt) < 10*time.Minute {
 			st.LastError = "state: " + ds.LastError
 		}

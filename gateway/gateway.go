@@ -97,6 +97,7 @@ type Gateway struct {
 	dirty   bool            // state changed since the last checkpoint
 	toStore chan<- storeJob // the store writer's queue while engineLoop runs
 	limit   limiter
+	disk    diskRate
 
 	mu     sync.Mutex
 	status Status
@@ -119,8 +120,12 @@ type Status struct {
 	Duplicates      uint64
 	Redelivered     uint64
 	JournalErrors   uint64
-	JournalCommits  uint64 // journal transactions: each is a write (and, with a QoS 1 message in it, an fsync) of the disk
-	EarlyCommits    uint64 // of which committed before state.commit_gap because a sender waited for acknowledgements
+	JournalCommits  uint64  // journal transactions: each is a write (and, with a QoS 1 message in it, an fsync) of the disk
+	EarlyCommits    uint64  // of which committed before state.commit_gap because a sender waited for acknowledgements
+	PayloadBytes    uint64  // payload bytes of the messages journaled
+	DiskWritten     uint64  // bytes the process has written to disk (/proc/self/io write_bytes)
+	DiskWriteRate   float64 // of which a second, over the last minute
+	CommitRate      float64 // journal commits a second, over the last minute
 	LastJournalErr  string
 	Degraded        bool   // journal not writable: QoS 1 held unacknowledged, QoS 0 dropped
 	JournalDropped  uint64 // QoS 0 messages dropped while the journal could not be written

@@ -270,8 +270,9 @@ func (g *Gateway) commit(batch []conn.Message) (held []conn.Message) {
 		if err := g.appendJournal(recs, sync); err != nil {
 			return g.refused(batch, err)
 		}
-		redelivered := 0
+		redelivered, payload := 0, 0
 		for i := range batch {
+			payload += len(batch[i].Payload)
 			if recs[i].Dup {
 				redelivered++
 				continue
@@ -281,6 +282,7 @@ func (g *Gateway) commit(batch []conn.Message) (held []conn.Message) {
 		g.mu.Lock()
 		g.status.JournalCommits++
 		g.status.Redelivered += uint64(redelivered)
+		g.status.PayloadBytes += uint64(payload)
 		if g.status.Degraded {
 			g.log.Info("journal: writable again, acknowledging and processing resumed")
 		}
@@ -388,6 +390,7 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 			}
 			g.putAlerts(alerts)
 			g.refreshStatus()
+			g.sampleDisk()
 		case <-cp.C:
 			// A checkpoint still being written when the next is due
 			// (a slow SD card) makes this one wait for the next tick.
@@ -540,6 +543,15 @@ func (g *Gateway) reload() error {
 	g.status.LastReload = g.o.Now()
 	g.mu.Unlock()
 	return err
+}
+
+// sampleDisk updates the disk figures of the status, once a tick.
+func (g *Gateway) sampleDisk() {
+	w := writtenBytes()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.status.DiskWritten = w
+	g.status.DiskWriteRate, g.status.CommitRate = g.disk.add(diskSample{at: time.Now(), written: w, commits: g.status.JournalCommits})
 }
 
 func (g *Gateway) refreshStatus() {

@@ -64,6 +64,7 @@ type jlog struct {
 	segs   []segment
 	cur    *os.File // the last segment, open for appending
 	total  int64
+	syncs  uint64 // fsyncs of segment files
 	buf    []byte // a commit's encoded records, reused
 }
 
@@ -249,6 +250,7 @@ func (l *jlog) appendRecords(msgs []Message, sync bool) error {
 		return logErr("append journal", err)
 	}
 	if sync {
+		l.syncs++
 		if err := l.cur.Sync(); err != nil {
 			l.cur.Truncate(s.size)
 			return logErr("sync journal", err)
@@ -268,6 +270,7 @@ func (l *jlog) appendRecords(msgs []Message, sync bool) error {
 // and the directory too, so the new file survives a power cut.
 func (l *jlog) rotate(first uint64) error {
 	if l.cur != nil {
+		l.syncs++
 		if err := l.cur.Sync(); err != nil {
 			return logErr("sync journal", err)
 		}

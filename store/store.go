@@ -493,6 +493,7 @@ type Stats struct {
 	JournalRows   int   // journaled messages not yet covered by a checkpoint
 	JournalBytes  int64 // the journal's segment files, covered ones not yet deleted included
 	JournalFiles  int
+	JournalSyncs  uint64 // fsyncs of the journal's files
 	OutboxRows    int
 	Dropped       uint64 // alerts dropped by the outbox bound since Open
 	WriteErrors   uint64 // failed write calls since Open
@@ -514,7 +515,7 @@ func (db *DB) Stats() Stats {
 	db.wmu.Lock()
 	s.LastPos, s.CheckpointPos, s.OutboxRows = db.lastPos, db.cpPos, db.outboxLen
 	if db.log != nil {
-		s.JournalBytes, s.JournalFiles = db.log.total, len(db.log.segs)
+		s.JournalBytes, s.JournalFiles, s.JournalSyncs = db.log.total, len(db.log.segs), db.log.syncs
 	}
 	db.wmu.Unlock()
 	// Positions are contiguous and a checkpoint deletes exactly those at or

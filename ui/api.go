@@ -64,7 +64,24 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
+// handleHealth is GET /healthz: 200 {"status":"ok"} while the gateway
+// takes and journals messages; 503 {"status":"degraded","problems":[…]}
+// when the journal cannot be written (QoS 1 messages are not acknowledged)
+// or the MQTT broker is out of reach. No token needed: a supervisor or load
+// balancer polls it.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	st := s.o.Source.Status()
+	var problems []string
+	if st.Degraded {
+		problems = append(problems, "journal not writable: QoS 1 messages are held unacknowledged, QoS 0 messages dropped")
+	}
+	if !st.BrokerConnected {
+		problems = append(problems, "not connected to the MQTT broker")
+	}
+	if len(problems) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "degraded", "problems": problems})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
@@ -88,12 +105,19 @@ type statusJSON struct {
 	Evicted      uint64 `json:"evicted_total"`
 	ExprErrors   uint64 `json:"expression_errors_total"`
 
-	OutboxDepth       int    `json:"outbox_depth"`
-	OutboxDropped     uint64 `json:"outbox_dropped_total"`
-	UpstreamConnected bool   `json:"upstream_connected"`
-	BrokerConnected   bool   `json:"broker_connected"`
-	JournalLen        int    `json:"journal_length"`
-	JournalCommits    uint64 `json:"journal_commits_total"`
+	OutboxDepth       int     `json:"outbox_depth"`
+	OutboxDropped     uint64  `json:"outbox_dropped_total"`
+	UpstreamConnected bool    `json:"upstream_connected"`
+	BrokerConnected   bool    `json:"broker_connected"`
+	JournalLen        int     `json:"journal_length"`
+	JournalCommits    uint64  `json:"journal_commits_total"`
+	JournalSyncs      uint64  `json:"journal_syncs_total"`
+	JournalDropped    uint64  `json:"journal_dropped_total"`
+	PayloadBytes      uint64  `json:"payload_bytes_total"`
+	DiskWritten       uint64  `json:"disk_written_bytes_total"`
+	DiskWriteRate     float64 `json:"disk_write_bytes_per_second"`
+	DiskWritesPerDay  float64 `json:"disk_write_bytes_per_day_estimate"`
+	CommitRate        float64 `json:"journal_commits_per_second"`
 
 	LastCheckpoint       *time.Time `json:"last_checkpoint"`
 	CheckpointAgeSeconds *float64   `json:"checkpoint_age_seconds"`
@@ -124,6 +148,8 @@ func (s *Server) statusView() statusJSON {
 		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
 		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen, JournalCommits: st.JournalCommits,
+		JournalSyncs: st.JournalSyncs, JournalDropped: st.JournalDropped, PayloadBytes: st.PayloadBytes,
+		DiskWritten: st.DiskWritten, DiskWriteRate: st.DiskWriteRate, DiskWritesPerDay: st.DiskWriteRate * 86400, CommitRate: st.CommitRate,
 		LastCheckpoint: optTime(st.LastCheckpoint), CheckpointSeconds: secs(st.CheckpointTook), CheckpointStall: secs(st.CheckpointStall),
 		CheckpointBytes: st.CheckpointBytes, CheckpointErr: st.CheckpointErr,
 		Watermark: optTime(st.Watermark), ProcessLagSeconds: secs(st.ProcessLag),

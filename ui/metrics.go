@@ -38,14 +38,21 @@ var (
 	dUpstream     = desc("upstream_connected", "1 when the upstream MQTT connection is up.")
 	dBroker       = desc("broker_connected", "1 when the subscriber's MQTT connection is up.")
 	dJournal      = desc("journal_length", "Journaled messages not yet covered by a checkpoint.")
-	dJournalTx    = desc("journal_commits_total", "Journal transactions: each a write (and with synchronous FULL an fsync) of the disk.")
+	dJournalTx    = desc("journal_commits_total", "Journal commits: each one write of the disk (state.commit_gap spaces them).")
+	dJournalSync  = desc("journal_syncs_total", "fsyncs of the journal's files: commits holding a QoS 1 message, and new segment files.")
+	dJournalDrop  = desc("journal_dropped_total", "QoS 0 messages dropped because the journal could not be written.")
+	dPayload      = desc("payload_bytes_total", "Payload bytes of the messages journaled.")
+	dDiskWritten  = desc("disk_written_bytes_total", "Bytes the process wrote to disk (/proc/self/io write_bytes): what wears an SD card.")
+	dDiskRate     = desc("disk_write_bytes_per_second", "Bytes written to disk a second, over the last minute.")
+	dDiskDay      = desc("disk_write_bytes_per_day_estimate", "Bytes a day at the last minute's rate.")
+	dCommitRate   = desc("journal_commits_per_second", "Journal commits a second, over the last minute.")
 	dCheckpointTS = desc("last_checkpoint_timestamp_seconds", "When the last checkpoint was taken, Unix seconds (absent before the first).")
 	dCheckpointD  = desc("checkpoint_duration_seconds", "How long the last checkpoint took (snapshot and write).")
 	dCheckpointS  = desc("checkpoint_stall_seconds", "How long message processing waited for the last checkpoint (its snapshot).")
 	dCheckpointB  = desc("checkpoint_bytes", "Size of the last checkpoint.")
 	dWatermark    = desc("watermark_timestamp_seconds", "The smallest rule watermark, Unix seconds (absent before the first event).")
 	dLag          = desc("process_lag_seconds", "Gateway clock minus the receive time of the last processed message.")
-	dDegraded     = desc("degraded", "1 when the gateway processes without a writable journal.")
+	dDegraded     = desc("degraded", "1 when the journal cannot be written: QoS 1 messages are held unacknowledged, QoS 0 messages dropped.")
 	dReloadFailed = desc("reload_failed", "1 when the last rule reload failed (the old rules keep running).")
 	dDevices      = desc("ui_devices", "Devices the UI keeps recent values of.")
 
@@ -61,7 +68,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dBuild, dStarted, dMessages, dEvents, dAlerts, dDecodeErrors,
 		dDuplicates, dLate, dDropped, dBrokerDrop, dEvicted, dExprErrors, dOutbox, dOutboxDrop, dUpstream, dBroker,
-		dJournal, dJournalTx, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
+		dJournal, dJournalTx, dJournalSync, dJournalDrop, dPayload, dDiskWritten, dDiskRate, dDiskDay, dCommitRate, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
 		dDevices, dRuleEvents, dRuleAlerts, dRuleErrors, dRuleLate, dRuleEvicted, dRuleKeys, dRuleWM} {
 		ch <- d
 	}
@@ -101,6 +108,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dBroker, b(st.BrokerConnected))
 	gauge(dJournal, float64(st.JournalLen))
 	counter(dJournalTx, st.JournalCommits)
+	counter(dJournalSync, st.JournalSyncs)
+	counter(dJournalDrop, st.JournalDropped)
+	counter(dPayload, st.PayloadBytes)
+	counter(dDiskWritten, st.DiskWritten)
+	gauge(dDiskRate, st.DiskWriteRate)
+	gauge(dDiskDay, st.DiskWriteRate*86400)
+	gauge(dCommitRate, st.CommitRate)
 	if !st.LastCheckpoint.IsZero() {
 		gauge(dCheckpointTS, float64(st.LastCheckpoint.UnixMilli())/1e3)
 	}

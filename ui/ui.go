@@ -58,9 +58,15 @@ type Status struct {
 	OutboxDepth       int    // alerts waiting for upstream
 	OutboxDropped     uint64 // alerts dropped by the outbox bound
 	UpstreamConnected bool
-	BrokerConnected   bool   // the subscriber's connection to the MQTT broker
-	JournalLen        int    // journaled messages not yet covered by a checkpoint
-	JournalCommits    uint64 // journal transactions (disk writes) since Started
+	BrokerConnected   bool    // the subscriber's connection to the MQTT broker
+	JournalLen        int     // journaled messages not yet covered by a checkpoint
+	JournalCommits    uint64  // journal transactions (disk writes) since Started
+	JournalSyncs      uint64  // fsyncs of the journal's files (commits holding a QoS 1 message)
+	JournalDropped    uint64  // QoS 0 messages dropped while the journal could not be written
+	PayloadBytes      uint64  // payload bytes journaled
+	DiskWritten       uint64  // bytes the process wrote to disk since it started
+	DiskWriteRate     float64 // bytes written a second, over the last minute
+	CommitRate        float64 // journal commits a second, over the last minute
 
 	LastCheckpoint  time.Time     // zero: none yet
 	CheckpointTook  time.Duration // snapshot and write
@@ -71,7 +77,7 @@ type Status struct {
 	Watermark  time.Time     // the smallest rule watermark (newest event time if rules have none)
 	ProcessLag time.Duration // gateway clock minus the receive time of the last processed message
 
-	Degraded  bool   // e.g. journal not writable: processing in memory only
+	Degraded  bool   // journal not writable: QoS 1 held unacknowledged, QoS 0 dropped
 	LastError string // the most recent store or pipeline error, for the overview
 
 	LastReload   time.Time

@@ -45,6 +45,7 @@ func newMemSource() *memSource {
 			Messages: 1200, Events: 1180, Alerts: 7, DecodeErrors: 3, Duplicates: 1, Late: 2, Dropped: 4,
 			Evicted: 5, ExprErrors: 6, OutboxDepth: 2, OutboxDropped: 1, UpstreamConnected: false,
 			BrokerConnected: true, JournalLen: 40, JournalCommits: 17,
+			JournalSyncs: 9, JournalDropped: 3, PayloadBytes: 84000, DiskWritten: 262144, DiskWriteRate: 250, CommitRate: 18.5,
 			LastCheckpoint: t0.Add(-30 * time.Second), CheckpointTook: 12 * time.Millisecond, CheckpointStall: 5 * time.Millisecond, CheckpointBytes: 4096,
 			Watermark: t0.Add(-1500 * time.Millisecond), ProcessLag: 20 * time.Millisecond,
 		},
@@ -321,11 +322,23 @@ func TestNoSecretInResponses(t *testing.T) {
 	}
 }
 
+// TestHealthz: ok while the gateway journals what it takes; 503 with the
+// problems when the journal cannot be written or the broker is out of
+// reach.
 func TestHealthz(t *testing.T) {
-	s := newTestServer(t, "", newMemSource())
+	src := newMemSource()
+	s := newTestServer(t, "", src)
 	w := do(t, s, "GET", "/healthz", nil)
-	if got := decode[map[string]string](t, w); got["status"] != "ok" {
-		t.Fatalf("healthz: %v", got)
+	if got := decode[map[string]any](t, w); w.Code != 200 || got["status"] != "ok" {
+		t.Fatalf("healthz: %d %v", w.Code, got)
+	}
+	src.mu.Lock()
+	src.status.Degraded, src.status.BrokerConnected = true, false
+	src.mu.Unlock()
+	w = do(t, s, "GET", "/healthz", nil)
+	got := decode[map[string]any](t, w)
+	if w.Code != http.StatusServiceUnavailable || got["status"] != "degraded" || len(got["problems"].([]any)) != 2 {
+		t.Fatalf("healthz degraded: %d %v", w.Code, got)
 	}
 }
 
@@ -344,6 +357,8 @@ func TestStatus(t *testing.T) {
 		"duplicates_total": 1.0, "late_total": 2.0, "dropped_total": 4.0, "evicted_total": 5.0,
 		"expression_errors_total": 6.0, "outbox_depth": 2.0, "outbox_dropped_total": 1.0,
 		"upstream_connected": false, "broker_connected": true, "journal_length": 40.0, "journal_commits_total": 17.0,
+		"journal_syncs_total": 9.0, "journal_dropped_total": 3.0, "payload_bytes_total": 84000.0, "disk_written_bytes_total": 262144.0,
+		"disk_write_bytes_per_second": 250.0, "disk_write_bytes_per_day_estimate": 250.0 * 86400, "journal_commits_per_second": 18.5,
 		"checkpoint_age_seconds": 30.0, "checkpoint_duration_seconds": 0.012, "checkpoint_stall_seconds": 0.005, "checkpoint_bytes": 4096.0,
 		"watermark_delay_seconds": 1.5, "process_lag_seconds": 0.02, "degraded": false,
 		"last_checkpoint": "2026-01-05T09:59:30Z", "last_reload": nil, "devices": 1.0,

@@ -137,6 +137,10 @@
     setSub('upstream', 'upstream ' + (st.upstream_connected ? 'connected' : 'disconnected'));
     setStat('broker', st.broker_connected ? 'connected' : 'disconnected', st.broker_connected ? '' : 'bad');
     setSub('messages_total', fmtNum(st.messages_total) + ' messages');
+    // What wears an SD card: bytes written and journal commits a second
+    // (the last minute), and a day's writes at that rate.
+    setStat('disk_rate', fmtBytes(st.disk_write_bytes_per_second) + '/s');
+    setSub('disk_rate', `≈ ${fmtBytes(st.disk_write_bytes_per_day_estimate)}/day · ${fmtNum(st.journal_commits_per_second)} commits/s`);
     setStat('uptime', fmtDur(st.uptime_seconds));
     setSub('version', st.version || '');
     for (const k of ['decode_errors_total', 'late_total', 'dropped_total', 'evicted_total',
@@ -145,7 +149,7 @@
       setStat(k, fmtNum(st[k]), warn ? 'warn' : '');
     }
     const problems = [];
-    if (st.degraded) problems.push(['bad', 'Degraded: the journal is not writable, processing in memory only.']);
+    if (st.degraded) problems.push(['bad', `Degraded: the journal cannot be written (disk full?). QoS 1 messages are not acknowledged (devices keep them); ${fmtNum(st.journal_dropped_total)} QoS 0 message(s) dropped.`]);
     if (!st.broker_connected) problems.push(['bad', 'Not connected to the MQTT broker.']);
     if (!st.upstream_connected) problems.push(['warn', `Upstream disconnected: ${st.outbox_depth} alert(s) wait in the outbox.`]);
     if (st.checkpoint_error) problems.push(['bad', 'Checkpoint failed: ' + st.checkpoint_error]);

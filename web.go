@@ -84,7 +84,7 @@ func (w *web) Status() ui.Status {
 		Gateway: w.cfg.Gateway, Started: gs.Started,
 		Messages: gs.Messages, Events: gs.Events, Alerts: gs.Alerts,
 		DecodeErrors: gs.DecodeErrors, Duplicates: gs.Duplicates, JournalCommits: gs.JournalCommits,
-		JournalDropped: gs.JournalDropped, PayloadBytes: gs.PayloadBytes,
+		JournalDropped: gs.JournalDropped, EarlyCommits: gs.EarlyCommits, PayloadBytes: gs.PayloadBytes,
 		DiskWritten: gs.DiskWritten, DiskWriteRate: gs.DiskWriteRate, CommitRate: gs.CommitRate,
 		LastCheckpoint: gs.LastCheckpoint, CheckpointTook: gs.CheckpointTook, CheckpointStall: gs.CheckpointStall,
 		CheckpointBytes: gs.CheckpointBytes, CheckpointErr: gs.CheckpointErr,

@@ -52,3 +52,22 @@ bench-e2e-load: build
 E2E_MINUTES ?= 15
 bench-e2e-mem:
 	VIGIL_E2E_MINUTES=$(E2E_MINUTES) $(GO) test -run '^$$' -bench 'E2EStateMemory10k' -benchtime 1x -timeout 30m ./gateway
+
+# The Pi's budget (issue #17): vigil's CPU, the bytes it writes to disk per
+# message and its fsyncs a second, at steady rates through the embedded
+# broker and through Mosquitto, with the two rules of
+# cmd/vigil-load/rules2.yaml (a filter sent upstream, a per-device 10 s
+# average). Each run: 10 s idle, 10 s warm-up, 20 s measured.
+#   make bench-budget                     1k, 10k and 50k msg/s, both brokers, QoS 0
+#   make bench-budget BUDGET_QOS=1        the same at QoS 1
+BUDGET_RATES  ?= 1s 100ms 20ms
+BUDGET_INGEST ?= embedded mosquitto
+BUDGET_QOS    ?= 0
+.PHONY: bench-budget
+bench-budget: build
+	$(GO) build -trimpath -o bin/firmware-sim ./firmware-sim/cmd/firmware-sim
+	$(GO) build -trimpath -o bin/vigil-load ./cmd/vigil-load
+	@set -e; for i in $(BUDGET_INGEST); do for r in $(BUDGET_RATES); do \
+	  echo "== vigil-load -mode budget -ingest $$i -rate $$r -qos $(BUDGET_QOS)"; \
+	  bin/vigil-load -mode budget -rules cmd/vigil-load/rules2.yaml -devices 1000 -rate $$r -qos $(BUDGET_QOS) -ingest $$i -warmup 10s -measure 20s | grep RESULT; \
+	done; done

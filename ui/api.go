@@ -111,6 +111,7 @@ type statusJSON struct {
 	BrokerConnected   bool    `json:"broker_connected"`
 	JournalLen        int     `json:"journal_length"`
 	JournalCommits    uint64  `json:"journal_commits_total"`
+	EarlyCommits      uint64  `json:"journal_early_commits_total"`
 	JournalSyncs      uint64  `json:"journal_syncs_total"`
 	JournalDropped    uint64  `json:"journal_dropped_total"`
 	PayloadBytes      uint64  `json:"payload_bytes_total"`
@@ -148,7 +149,7 @@ func (s *Server) statusView() statusJSON {
 		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
 		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen, JournalCommits: st.JournalCommits,
-		JournalSyncs: st.JournalSyncs, JournalDropped: st.JournalDropped, PayloadBytes: st.PayloadBytes,
+		JournalSyncs: st.JournalSyncs, EarlyCommits: st.EarlyCommits, JournalDropped: st.JournalDropped, PayloadBytes: st.PayloadBytes,
 		DiskWritten: st.DiskWritten, DiskWriteRate: st.DiskWriteRate, DiskWritesPerDay: st.DiskWriteRate * 86400, CommitRate: st.CommitRate,
 		LastCheckpoint: optTime(st.LastCheckpoint), CheckpointSeconds: secs(st.CheckpointTook), CheckpointStall: secs(st.CheckpointStall),
 		CheckpointBytes: st.CheckpointBytes, CheckpointErr: st.CheckpointErr,

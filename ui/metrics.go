@@ -39,6 +39,7 @@ var (
 	dBroker       = desc("broker_connected", "1 when the subscriber's MQTT connection is up.")
 	dJournal      = desc("journal_length", "Journaled messages not yet covered by a checkpoint.")
 	dJournalTx    = desc("journal_commits_total", "Journal commits: each one write of the disk (state.commit_gap spaces them).")
+	dEarlyCommit  = desc("journal_early_commits_total", "Journal commits made before state.commit_gap because a sender waited for acknowledgements (a broker's in-flight window).")
 	dJournalSync  = desc("journal_syncs_total", "fsyncs of the journal's files: commits holding a QoS 1 message, and new segment files.")
 	dJournalDrop  = desc("journal_dropped_total", "QoS 0 messages dropped because the journal could not be written.")
 	dPayload      = desc("payload_bytes_total", "Payload bytes of the messages journaled.")
@@ -68,7 +69,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dBuild, dStarted, dMessages, dEvents, dAlerts, dDecodeErrors,
 		dDuplicates, dLate, dDropped, dBrokerDrop, dEvicted, dExprErrors, dOutbox, dOutboxDrop, dUpstream, dBroker,
-		dJournal, dJournalTx, dJournalSync, dJournalDrop, dPayload, dDiskWritten, dDiskRate, dDiskDay, dCommitRate, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
+		dJournal, dJournalTx, dEarlyCommit, dJournalSync, dJournalDrop, dPayload, dDiskWritten, dDiskRate, dDiskDay, dCommitRate, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
 		dDevices, dRuleEvents, dRuleAlerts, dRuleErrors, dRuleLate, dRuleEvicted, dRuleKeys, dRuleWM} {
 		ch <- d
 	}
@@ -108,6 +109,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dBroker, b(st.BrokerConnected))
 	gauge(dJournal, float64(st.JournalLen))
 	counter(dJournalTx, st.JournalCommits)
+	counter(dEarlyCommit, st.EarlyCommits)
 	counter(dJournalSync, st.JournalSyncs)
 	counter(dJournalDrop, st.JournalDropped)
 	counter(dPayload, st.PayloadBytes)

@@ -84,6 +84,7 @@ func TestMetrics(t *testing.T) {
 		{"vigil_journal_length", nil, G, 40},
 		{"vigil_journal_commits_total", nil, C, 17},
 		{"vigil_journal_syncs_total", nil, C, 9},
+		{"vigil_journal_early_commits_total", nil, C, 2},
 		{"vigil_journal_dropped_total", nil, C, 3},
 		{"vigil_payload_bytes_total", nil, C, 84000},
 		{"vigil_disk_written_bytes_total", nil, C, 262144},

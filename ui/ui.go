@@ -61,6 +61,7 @@ type Status struct {
 	BrokerConnected   bool    // the subscriber's connection to the MQTT broker
 	JournalLen        int     // journaled messages not yet covered by a checkpoint
 	JournalCommits    uint64  // journal transactions (disk writes) since Started
+	EarlyCommits      uint64  // journal commits made before state.commit_gap because a sender waited for acknowledgements
 	JournalSyncs      uint64  // fsyncs of the journal's files (commits holding a QoS 1 message)
 	JournalDropped    uint64  // QoS 0 messages dropped while the journal could not be written
 	PayloadBytes      uint64  // payload bytes journaled

@@ -95,7 +95,7 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 }
 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	ok := h.authenticate(cl, pk)
+	ok := h.authenticate(cl, pk) && h.ownSession(cl, pk)
 	if ok {
 		if gc := gatedConnOf(cl.Net.Conn); gc != nil {
 			gc.loggedIn.Store(true)
@@ -142,6 +142,23 @@ func (h *authHook) authenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	h.verified[name] = digest
 	h.mu.Unlock()
 	return true
+}
+
+// ownSession refuses a client id whose session another user holds: a
+// device would otherwise take over another's session (its subscriptions,
+// its queued messages) or disconnect vigil's own connections by using
+// their client id.
+func (h *authHook) ownSession(cl *mqtt.Client, pk packets.Packet) bool {
+	if len(h.users) == 0 {
+		return true
+	}
+	old, ok := h.srv.Clients.Get(cl.ID)
+	if !ok || string(old.Properties.Username) == string(pk.Connect.Username) {
+		return true
+	}
+	h.hits.add(HitClientIDTaken)
+	h.log.Warn("broker: client id held by another user", "client", cl.ID, "user", string(pk.Connect.Username), "remote", cl.Net.Remote)
+	return false
 }
 
 // OnACLCheck applies the user's topic rules: write is a PUBLISH to topic,

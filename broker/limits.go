@@ -120,14 +120,15 @@ const (
 	HitLoginThrottled    = "login_throttled"
 	HitPublishDenied     = "publish_denied"
 	HitSubscribeDenied   = "subscribe_denied"
+	HitClientIDTaken     = "client_id_taken"
 )
 
 // hitNames lists every counter, so that Stats shows each (at 0 too).
 var hitNames = []string{HitPacketTooLarge, HitClients, HitClientsPerAddress, HitConnectTimeout,
-	HitSessions, HitRetained, HitLoginFailed, HitLoginThrottled, HitPublishDenied, HitSubscribeDenied}
+	HitSessions, HitRetained, HitLoginFailed, HitLoginThrottled, HitPublishDenied, HitSubscribeDenied, HitClientIDTaken}
 
 // counters are the limits' hit counts, indexed like hitNames.
-type counters [10]atomic.Uint64
+type counters [11]atomic.Uint64
 
 func (c *counters) add(name string) {
 	for i, n := range hitNames {

@@ -399,6 +399,25 @@ func pahoClient(t *testing.T, url, id, user, pass string) paho.Client {
 	return c
 }
 
+// TestClientIDOfAnotherUser: a device cannot take over the session of a
+// client id another user holds (it would disconnect that client and get
+// its queued messages).
+func TestClientIDOfAnotherUser(t *testing.T) {
+	b := start(t, Options{Users: []User{testUser(t, "admin", "a", RoleAdmin, ""), testUser(t, "pump1", "p1", RoleDevice, "sensors/pump1")}})
+	admin := pahoClient(t, "tcp://"+b.Addr(), "vigil-gw", "admin", "a")
+	if code, err := login(t, b.Addr(), "vigil-gw", "pump1", "p1", true); err != nil || code == 0 {
+		t.Fatalf("a device took another user's client id: code %d, %v", code, err)
+	}
+	if !admin.IsConnectionOpen() {
+		t.Fatal("the client whose id was tried got disconnected")
+	}
+	waitHits(t, b, HitClientIDTaken, 1)
+	// The same user may come back under its id (a reconnect).
+	if code, err := login(t, b.Addr(), "vigil-gw", "admin", "a", true); err != nil || code != 0 {
+		t.Fatalf("the owner reconnecting: code %d, %v", code, err)
+	}
+}
+
 // TestMaxSessions: persistent sessions of clients gone count; one more
 // is refused, while a known client id may come back.
 func TestMaxSessions(t *testing.T) {

@@ -9,10 +9,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,4 +362,30 @@ func TestConnected(t *testing.T) {
 	if b.Connected("nobody") {
 		t.Fatal("an unknown id is connected")
 	}
+}
+
+// TestPlaintextWarning: allowed to listen beyond loopback without TLS, the
+// broker says so at start, as a warning nobody can miss.
+func TestPlaintextWarning(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	b := start(t, Options{Listen: "0.0.0.0:0", Users: []User{testUser(t, "u", "p", RoleAdmin, "")}, AllowPlaintext: true,
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))})
+	_ = b
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "level=WARN msg=\"EMBEDDED BROKER WITHOUT TLS ON THE NETWORK") {
+		t.Fatalf("no warning:\n%s", buf.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

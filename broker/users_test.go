@@ -138,3 +138,41 @@ func FuzzParseUsers(f *testing.F) {
 		}
 	})
 }
+
+// matches is MQTT's topic filter matching (levels, + and #), for the fuzz
+// test below.
+func matches(filter, topic string) bool {
+	f, tp := strings.Split(filter, "/"), strings.Split(topic, "/")
+	for i, l := range f {
+		if l == "#" {
+			return true
+		}
+		if i >= len(tp) || (l != "+" && l != tp[i]) {
+			return false
+		}
+	}
+	return len(f) == len(tp)
+}
+
+// FuzzDeviceTopics: whatever filter a device may subscribe to matches only
+// topics under its prefix, and it may publish only there.
+func FuzzDeviceTopics(f *testing.F) {
+	f.Add("sensors/pump1", "sensors/pump1/#", "sensors/pump1/t")
+	f.Add("sensors/pump1", "sensors/+/t", "sensors/pump2/t")
+	f.Add("a", "a/#", "a")
+	f.Add("a/b", "#", "a/c")
+	f.Fuzz(func(t *testing.T, prefix, filter, topic string) {
+		p, msg := CleanPrefix(prefix)
+		if msg != "" || strings.ContainsAny(topic, "+#") || strings.HasPrefix(filter, "$") || strings.HasPrefix(topic, "$") {
+			return
+		}
+		u := User{Name: "d", Role: RoleDevice, Prefix: p}
+		inside := topic == p || strings.HasPrefix(topic, p+"/")
+		if u.mayPublish(topic) != inside {
+			t.Fatalf("prefix %q: mayPublish(%q) = %v", p, topic, !inside)
+		}
+		if u.maySubscribe(filter) && matches(filter, topic) && !inside {
+			t.Fatalf("prefix %q: filter %q allowed, and it matches %q", p, filter, topic)
+		}
+	})
+}

@@ -89,6 +89,11 @@ func LoadUsers(path string) ([]User, error) {
 		}
 		return nil, es
 	}
+	if err == nil && len(users) == 0 {
+		// No users would mean anonymous clients: not what naming a users
+		// file asks for.
+		return nil, UsersErrors{{path, 1, "no users: add one with `vigil passwd " + path + " USER`"}}
+	}
 	return users, err
 }
 

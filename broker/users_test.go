@@ -72,6 +72,12 @@ func TestLoadUsersNamesTheFile(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), p+":2:1: user \"vigil\"") {
 		t.Fatalf("error %v", err)
 	}
+	if err := os.WriteFile(p, []byte("# nobody yet\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadUsers(p); err == nil || !strings.Contains(err.Error(), ":1:1: no users") {
+		t.Fatalf("an empty users file: %v (it would let anyone in)", err)
+	}
 	if _, err := LoadUsers(p + ".missing"); err == nil {
 		t.Fatal("no error for a missing file")
 	}

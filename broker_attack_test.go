@@ -62,23 +62,7 @@ state: {path: vigil.db}
 rules: rules.yaml
 http: {listen: %q}
 `, brokerAddr, brokerAddr, httpAddr)), 0o644)
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	cmd := exec.Command(bin, "run", "-c", cfg)
-	w := &lockedWriter{mu: &mu, w: &logs}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("vigil logs:\n%s", tail(logs.String(), 4096))
-			mu.Unlock()
-		}
-	}()
+	cmd := startRun(t, bin, cfg)
 	url := "tcp://" + brokerAddr
 	watch := mqttClient(t, url, "watch", "watch", "watch-pw")
 	alerts := make(chan string, 100)
@@ -183,6 +167,30 @@ http: {listen: %q}
 	if rss1-rss0 > 64<<20 {
 		t.Fatalf("VmRSS grew by %d MB under the attacks", (rss1-rss0)>>20)
 	}
+}
+
+// startRun starts `vigil run -c cfg`; the test kills it at its end and
+// shows its log if it failed.
+func startRun(t *testing.T, bin, cfg string) *exec.Cmd {
+	t.Helper()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	cmd := exec.Command(bin, "run", "-c", cfg)
+	w := &lockedWriter{mu: &mu, w: &logs}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("vigil logs:\n%s", tail(logs.String(), 4096))
+			mu.Unlock()
+		}
+	})
+	return cmd
 }
 
 func mqttClient(t *testing.T, url, id, user, pass string) paho.Client {

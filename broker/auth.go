@@ -95,7 +95,7 @@ func (h *authHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 }
 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	ok := h.authenticate(cl, pk) && h.ownSession(cl, pk)
+	ok := h.authenticate(cl, pk) && h.ownSession(cl, pk) && h.willAllowed(cl)
 	if ok {
 		if gc := gatedConnOf(cl.Net.Conn); gc != nil {
 			gc.loggedIn.Store(true)
@@ -158,6 +158,22 @@ func (h *authHook) ownSession(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	h.hits.add(HitClientIDTaken)
 	h.log.Warn("broker: client id held by another user", "client", cl.ID, "user", string(pk.Connect.Username), "remote", cl.Net.Remote)
+	return false
+}
+
+// willAllowed refuses a CONNECT whose will (the message the broker
+// publishes when the client vanishes) goes where the user may not publish:
+// mochi publishes a will without asking OnACLCheck.
+func (h *authHook) willAllowed(cl *mqtt.Client) bool {
+	if len(h.users) == 0 || cl.Properties.Will.Flag == 0 {
+		return true
+	}
+	u := h.users[string(cl.Properties.Username)]
+	if u != nil && u.mayPublish(cl.Properties.Will.TopicName) {
+		return true
+	}
+	h.hits.add(HitPublishDenied)
+	h.log.Warn("broker: will denied", "client", cl.ID, "topic", cl.Properties.Will.TopicName, "remote", cl.Net.Remote)
 	return false
 }
 

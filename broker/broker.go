@@ -225,7 +225,29 @@ const ackWriteTimeout = 5 * time.Second
 
 func (h *inboundHook) ID() string { return "vigil-inbound" }
 
-func (h *inboundHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+func (h *inboundHook) Provides(b byte) bool { return b == mqtt.OnPublish || b == mqtt.OnWill }
+
+// OnWill applies max_retained to a will, which mochi retains without
+// OnPublish.
+func (h *inboundHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	if will.Retain && len(will.Payload) > 0 && h.overRetained(will.TopicName) {
+		will.Retain = false
+	}
+	return will, nil
+}
+
+// overRetained reports, and counts, a retained message to topic that
+// would pass max_retained: a topic not yet retained, with the cap reached.
+func (h *inboundHook) overRetained(topic string) bool {
+	if h.srv.Topics.Retained.Len()-int(h.sysRetained.Load()) < h.maxRetained {
+		return false
+	}
+	if _, ok := h.srv.Topics.Retained.Get(topic); ok {
+		return false
+	}
+	h.hits.add(HitRetained)
+	return true
+}
 
 // OnPublish holds a QoS 1 message, so that mochi (v2.7.9) neither
 // acknowledges nor delivers it; its release does either later:
@@ -245,12 +267,9 @@ func (h *inboundHook) Provides(b byte) bool { return b == mqtt.OnPublish }
 // TestInProcessPipelined (with and without another subscriber) fail if a
 // mochi upgrade acknowledges a held message early or loses a delivery.
 func (h *inboundHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Retain && len(pk.Payload) > 0 && h.srv.Topics.Retained.Len()-int(h.sysRetained.Load()) >= h.maxRetained {
-		if _, ok := h.srv.Topics.Retained.Get(pk.TopicName); !ok {
-			// Delivered, not kept: mochi retains only what has the flag.
-			pk.FixedHeader.Retain = false
-			h.hits.add(HitRetained)
-		}
+	if pk.FixedHeader.Retain && len(pk.Payload) > 0 && h.overRetained(pk.TopicName) {
+		// Delivered, not kept: mochi retains only what has the flag.
+		pk.FixedHeader.Retain = false
 	}
 	fn := h.fn.Load()
 	if fn == nil || cl.Net.Inline {

@@ -541,3 +541,55 @@ func FuzzFirstBytes(f *testing.F) {
 		}
 	})
 }
+
+// TestWillOutsidePrefix: a device cannot leave a will (published by the
+// broker when it vanishes, without asking the topic rules) outside its
+// prefix.
+func TestWillOutsidePrefix(t *testing.T) {
+	b := start(t, Options{Users: []User{testUser(t, "pump1", "p1", RoleDevice, "sensors/pump1")}})
+	for _, tc := range []struct {
+		topic string
+		ok    bool
+	}{{"sensors/pump2/temperature", false}, {"sensors/pump1/status", true}} {
+		o := paho.NewClientOptions().AddBroker("tcp://"+b.Addr()).SetClientID("pump1").SetUsername("pump1").SetPassword("p1").
+			SetWill(tc.topic, `{"temperature": 99}`, 1, true).SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+		c := paho.NewClient(o)
+		tok := c.Connect()
+		ok := tok.WaitTimeout(10*time.Second) && tok.Error() == nil
+		if ok {
+			c.Disconnect(10)
+		}
+		if ok != tc.ok {
+			t.Errorf("will to %s: connected %v, want %v (%v)", tc.topic, ok, tc.ok, tok.Error())
+		}
+	}
+	waitHits(t, b, HitPublishDenied, 1)
+}
+
+// TestRetainedWill: a retained will counts against max_retained too.
+func TestRetainedWill(t *testing.T) {
+	b := start(t, Options{Limits: Limits{MaxRetained: 1}})
+	pub := pahoClient(t, "tcp://"+b.Addr(), "pub", "", "")
+	if tok := pub.Publish("r/1", 1, true, "v"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	// A client with a retained will, gone without DISCONNECT.
+	c := rawDial(t, b.Addr())
+	pk := connectPacket("w", "", "", true)
+	// Will flag, QoS 0, retain; topic and message after the client id.
+	pk[9] |= 0x04 | 0x20
+	will := []byte{0, 3, 'r', '/', '2', 0, 1, 'x'}
+	pk = append(append([]byte{0x10}, varint(len(pk)-2+len(will))...), append(pk[2:], will...)...)
+	if _, err := c.Write(pk); err != nil {
+		t.Fatal(err)
+	}
+	var ack [4]byte
+	if _, err := io.ReadFull(c, ack[:]); err != nil || ack[3] != 0 {
+		t.Fatalf("CONNACK % x, %v", ack, err)
+	}
+	c.Close()
+	waitHits(t, b, HitRetained, 1)
+	if n := b.Stats().Retained; n != 1 {
+		t.Fatalf("%d retained, want 1", n)
+	}
+}

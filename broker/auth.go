@@ -35,6 +35,7 @@ type authHook struct {
 	gate        *gate
 	hits        *counters
 	maxSessions int
+	maxSubs     int
 	log         *slog.Logger
 }
 
@@ -75,7 +76,27 @@ func newAuthHook(users []User) (*authHook, error) {
 func (h *authHook) ID() string { return "vigil-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnect || b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == mqtt.OnConnect || b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribe
+}
+
+// OnSubscribe applies MaxSubscriptions: a new filter past it is made
+// invalid, which mochi answers with a failure for that filter alone.
+func (h *authHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	n := cl.State.Subscriptions.Len()
+	for i := range pk.Filters {
+		f := &pk.Filters[i]
+		if _, ok := cl.State.Subscriptions.Get(f.Filter); ok {
+			continue
+		}
+		if n >= h.maxSubs {
+			h.hits.add(HitSubscriptions)
+			h.log.Warn("broker: subscription refused", "client", cl.ID, "filter", f.Filter, "limit", HitSubscriptions)
+			f.Filter = ""
+			continue
+		}
+		n++
+	}
+	return pk
 }
 
 var errSessionsFull = errors.New("too many sessions")

@@ -51,6 +51,10 @@ type Options struct {
 	Logger *slog.Logger `yaml:"-"`
 }
 
+// maxTopicAliases bounds an MQTT 5 client's inbound topic aliases; one
+// past it is a protocol error that disconnects the client.
+const maxTopicAliases = 16
+
 // DefaultListen is where the broker listens when Options.Listen is empty.
 const DefaultListen = "127.0.0.1:1883"
 
@@ -109,6 +113,10 @@ func New(o Options) (*Broker, error) {
 	caps.MaximumInflight = uint16(lim.MaxInflight)
 	caps.MaximumPacketSize = uint32(lim.MaxPacketSize)
 	caps.MaximumSessionExpiryInterval = uint32(lim.MaxSessionExpiry / time.Second)
+	// An MQTT 5 client may name topics by alias; each alias keeps its
+	// topic, and with it the packet it came in, for the connection's life.
+	// mochi allows 65,535 of them; a device needs a few.
+	caps.TopicAliasMaximum = maxTopicAliases
 	// A client's writes are coalesced while more packets wait for it, up to
 	// ClientNetWriteBufferSize (default 2 KB, ~20 readings): vigil's own
 	// subscriber, which gets every reading, then takes one write(2) per
@@ -117,7 +125,7 @@ func New(o Options) (*Broker, error) {
 	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false, Capabilities: caps, ClientNetWriteBufferSize: 16 << 10})
 	hits := new(counters)
 	g := newGate(lim, hits)
-	auth.srv, auth.gate, auth.hits, auth.maxSessions, auth.log = srv, g, hits, lim.MaxSessions, log
+	auth.srv, auth.gate, auth.hits, auth.maxSessions, auth.maxSubs, auth.log = srv, g, hits, lim.MaxSessions, lim.MaxSubscriptions, log
 	if err := srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}

@@ -52,6 +52,10 @@ type Limits struct {
 	// retained PUBLISH to one more topic is delivered but not retained.
 	// Counted: retained.
 	MaxRetained int
+	// MaxSubscriptions bounds the topic filters one client subscribes to
+	// (each holds memory as long as the session lives); a filter past it
+	// gets a failure in the SUBACK. Counted: subscriptions.
+	MaxSubscriptions int
 	// MaxLoginFailures is how many failed logins an IP address may have
 	// in a minute; past it, its connections are closed on accept until
 	// the minute is over. Counted: login_failed, login_throttled.
@@ -68,6 +72,7 @@ var DefaultLimits = Limits{
 	MaxSessions:          2000,
 	MaxInflight:          1 << 14,
 	MaxRetained:          1000,
+	MaxSubscriptions:     1000,
 	MaxLoginFailures:     10,
 }
 
@@ -94,6 +99,7 @@ func (l Limits) withDefaults() (Limits, error) {
 		set(&l.MaxSessions, d.MaxSessions, 1, math.MaxInt32, "max_sessions"),
 		set(&l.MaxInflight, d.MaxInflight, 1, math.MaxUint16, "max_inflight"),
 		set(&l.MaxRetained, d.MaxRetained, 1, math.MaxInt32, "max_retained"),
+		set(&l.MaxSubscriptions, d.MaxSubscriptions, 1, math.MaxInt32, "max_subscriptions"),
 		set(&l.MaxLoginFailures, d.MaxLoginFailures, 1, math.MaxInt32, "max_login_failures"),
 	)
 	if l.ConnectTimeout == 0 {
@@ -121,14 +127,15 @@ const (
 	HitPublishDenied     = "publish_denied"
 	HitSubscribeDenied   = "subscribe_denied"
 	HitClientIDTaken     = "client_id_taken"
+	HitSubscriptions     = "subscriptions"
 )
 
 // hitNames lists every counter, so that Stats shows each (at 0 too).
 var hitNames = []string{HitPacketTooLarge, HitClients, HitClientsPerAddress, HitConnectTimeout,
-	HitSessions, HitRetained, HitLoginFailed, HitLoginThrottled, HitPublishDenied, HitSubscribeDenied, HitClientIDTaken}
+	HitSessions, HitRetained, HitLoginFailed, HitLoginThrottled, HitPublishDenied, HitSubscribeDenied, HitClientIDTaken, HitSubscriptions}
 
 // counters are the limits' hit counts, indexed like hitNames.
-type counters [11]atomic.Uint64
+type counters [12]atomic.Uint64
 
 func (c *counters) add(name string) {
 	for i, n := range hitNames {

@@ -593,3 +593,66 @@ func TestRetainedWill(t *testing.T) {
 		t.Fatalf("%d retained, want 1", n)
 	}
 }
+
+// TestMaxSubscriptions: past max_subscriptions a new filter fails in the
+// SUBACK; the filters a client has may be subscribed again.
+func TestMaxSubscriptions(t *testing.T) {
+	b := start(t, Options{Limits: Limits{MaxSubscriptions: 2}})
+	c := pahoClient(t, "tcp://"+b.Addr(), "subs", "", "")
+	for _, f := range []struct {
+		filter string
+		ok     bool
+	}{{"a/1", true}, {"a/2", true}, {"a/3", false}, {"a/1", true}} {
+		tok := c.Subscribe(f.filter, 1, func(paho.Client, paho.Message) {})
+		if !tok.WaitTimeout(5 * time.Second) {
+			t.Fatalf("subscribe %s: no SUBACK", f.filter)
+		}
+		if ok := tok.(*paho.SubscribeToken).Result()[f.filter] < 0x80; ok != f.ok {
+			t.Errorf("subscribe %s: allowed %v, want %v", f.filter, ok, f.ok)
+		}
+	}
+	waitHits(t, b, HitSubscriptions, 1)
+	if !c.IsConnectionOpen() {
+		t.Fatal("disconnected")
+	}
+}
+
+// TestTopicAliasMaximum: an MQTT 5 client may use topic aliases up to
+// maxTopicAliases (mochi's default is 65,535, each keeping its topic for
+// the connection's life); one past it is a protocol error.
+func TestTopicAliasMaximum(t *testing.T) {
+	b := start(t, Options{})
+	for _, tc := range []struct {
+		alias int
+		ok    bool
+	}{{maxTopicAliases, true}, {maxTopicAliases + 1, false}} {
+		c := rawDial(t, b.Addr())
+		// CONNECT, MQTT 5, clean start, keepalive 60, no properties.
+		body := []byte{0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, 2, 'v', '5'}
+		if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var hdr [2]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[0] != 0x20 {
+			t.Fatalf("CONNACK header % x, %v", hdr, err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, hdr[1])); err != nil {
+			t.Fatal(err)
+		}
+		// PUBLISH QoS 0 to a/b with a topic alias, then PINGREQ.
+		pub := []byte{0, 3, 'a', '/', 'b', 3, 0x23, byte(tc.alias >> 8), byte(tc.alias), 'x'}
+		if _, err := c.Write(append(append([]byte{0x30, byte(len(pub))}, pub...), 0xc0, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if tc.ok {
+			var pong [2]byte
+			if _, err := io.ReadFull(c, pong[:]); err != nil || pong != [2]byte{0xd0, 0} {
+				t.Errorf("alias %d: PINGRESP % x, %v", tc.alias, pong, err)
+			}
+		} else if rest, _ := io.ReadAll(c); bytes.Contains(rest, []byte{0xd0, 0}) || !closedByPeer(c, time.Second) {
+			t.Errorf("alias %d: still served (read % x)", tc.alias, rest)
+		}
+		c.Close()
+	}
+}

@@ -386,7 +386,7 @@ func (g *Gateway) newBroker() (*broker.Broker, error) {
 	o := broker.Options{Listen: bc.Listen, Logger: g.log, AllowPlaintext: bc.AllowPlaintext, Limits: broker.Limits{
 		MaxPacketSize: bc.MaxPacketSize, MaxClients: bc.MaxClients, MaxClientsPerAddress: bc.MaxClientsPerAddress,
 		ConnectTimeout: bc.ConnectTimeout, MaxSessionExpiry: bc.MaxSessionExpiry, MaxSessions: bc.MaxSessions,
-		MaxInflight: bc.MaxInflight, MaxRetained: bc.MaxRetained, MaxLoginFailures: bc.MaxLoginFailures}}
+		MaxInflight: bc.MaxInflight, MaxRetained: bc.MaxRetained, MaxSubscriptions: bc.MaxSubscriptions, MaxLoginFailures: bc.MaxLoginFailures}}
 	if bc.UsersFile != "" {
 		users, err := broker.LoadUsers(bc.UsersFile)
 		if err != nil {

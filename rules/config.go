@@ -65,6 +65,7 @@ type BrokerConfig struct {
 	MaxSessions          int
 	MaxInflight          int
 	MaxRetained          int
+	MaxSubscriptions     int
 	MaxLoginFailures     int
 }
 
@@ -465,7 +466,7 @@ func CheckSecretFile(path string) string {
 func (d *doc) brokerSection(n yamlNode, b *BrokerConfig, rel func(string) string) {
 	sub, _ := d.fields(n, "broker", "listen", "users_file", "tls", "allow_plaintext",
 		"max_packet_size", "max_clients", "max_clients_per_address", "connect_timeout",
-		"max_session_expiry", "max_sessions", "max_inflight", "max_retained", "max_login_failures")
+		"max_session_expiry", "max_sessions", "max_inflight", "max_retained", "max_subscriptions", "max_login_failures")
 	intIn := func(s field, min, max int) int {
 		what := "broker: " + s.key
 		v, ok := d.integer(s.val, what)
@@ -505,6 +506,8 @@ func (d *doc) brokerSection(n yamlNode, b *BrokerConfig, rel func(string) string
 			b.MaxInflight = intIn(s, 1, 65535)
 		case "max_retained":
 			b.MaxRetained = intIn(s, 1, 1<<31-1)
+		case "max_subscriptions":
+			b.MaxSubscriptions = intIn(s, 1, 1<<31-1)
 		case "max_login_failures":
 			b.MaxLoginFailures = intIn(s, 1, 1<<31-1)
 		}

@@ -266,6 +266,7 @@ func TestConfigBroker(t *testing.T) {
   max_sessions: 70
   max_inflight: 1000
   max_retained: 10
+  max_subscriptions: 20
   max_login_failures: 4
 `
 	c, err := ParseConfig("/etc/vigil/vigil.yaml", []byte(src))
@@ -275,7 +276,7 @@ func TestConfigBroker(t *testing.T) {
 	want := BrokerConfig{Listen: "0.0.0.0:8883", UsersFile: "/etc/vigil/broker.users",
 		TLS:           TLSConfig{Cert: "/etc/vigil/s.pem", Key: "/etc/vigil/s.key"},
 		MaxPacketSize: 65536, MaxClients: 50, MaxClientsPerAddress: 5, ConnectTimeout: 3 * time.Second,
-		MaxSessionExpiry: 2 * time.Hour, MaxSessions: 70, MaxInflight: 1000, MaxRetained: 10, MaxLoginFailures: 4}
+		MaxSessionExpiry: 2 * time.Hour, MaxSessions: 70, MaxInflight: 1000, MaxRetained: 10, MaxSubscriptions: 20, MaxLoginFailures: 4}
 	if c.Broker != want {
 		t.Fatalf("broker %+v\nwant   %+v", c.Broker, want)
 	}

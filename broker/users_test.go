@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -181,4 +182,22 @@ func FuzzDeviceTopics(f *testing.F) {
 			t.Fatalf("prefix %q: filter %q allowed, and it matches %q", p, filter, topic)
 		}
 	})
+}
+
+// BenchmarkACLDevice: the topic rules run on every PUBLISH of a device
+// and on every delivery to it.
+func BenchmarkACLDevice(b *testing.B) {
+	h, err := newAuthHook([]User{{Name: "pump1", Hash: []byte(hashA), Role: RoleDevice, Prefix: "sensors/pump1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.hits = new(counters)
+	cl := &mqtt.Client{}
+	cl.Properties.Username = []byte("pump1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if !h.OnACLCheck(cl, "sensors/pump1/temperature", true) {
+			b.Fatal("denied")
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -152,5 +153,30 @@ rules: rules.yaml
 	_, errs, code = runCmd(t, "", "check", cfgPath)
 	if want := filepath.Join(dir, "broker.users") + `:2:1: user "dev": the password is not a bcrypt hash`; code != 1 || !strings.Contains(errs, want) {
 		t.Fatalf("check: exit %d, stderr %q, want %q", code, errs, want)
+	}
+}
+
+// TestPasswdKeepsOwner: root writing vigil's users file leaves it vigil's
+// (else vigil could no longer read its 0600 file).
+func TestPasswdKeepsOwner(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to give the file another owner")
+	}
+	f := filepath.Join(t.TempDir(), "broker.users")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(f, 4321, 4322); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := runCmd(t, "pw\n", "passwd", f, "ops", "-role", "admin"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	st, err := os.Stat(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 4321 || sys.Gid != 4322 || st.Mode().Perm() != 0o600 {
+		t.Fatalf("owner %d:%d mode %v, want 4321:4322 0600", sys.Uid, sys.Gid, st.Mode().Perm())
 	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/vigil-gw/vigil/broker"
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/rules"
 )
@@ -55,6 +57,7 @@ func cmdCheck(args []string, sio stdio) error {
 				errs = append(errs, rules.AsErrors(err)...)
 				continue
 			}
+			errs = append(errs, checkUsersFile(c)...)
 			addRules(c.Rules)
 			continue
 		}
@@ -100,4 +103,26 @@ func cmdCheck(args []string, sio stdio) error {
 	}
 	fmt.Fprintf(sio.out, "ok: %d rules in %d rule files, %d config files\n", nrules, len(ruleFiles), configs)
 	return nil
+}
+
+// checkUsersFile reads the embedded broker's users file, as `vigil run`
+// will, and returns its problems as FILE:LINE:COL errors.
+func checkUsersFile(c *rules.Config) []rules.Error {
+	if c.Broker.UsersFile == "" {
+		return nil
+	}
+	_, err := broker.LoadUsers(c.Broker.UsersFile)
+	var ue broker.UsersErrors
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ue):
+		out := make([]rules.Error, len(ue))
+		for i, e := range ue {
+			out[i] = rules.Error{Pos: rules.Pos{File: e.File, Line: e.Line, Col: 1}, Msg: e.Msg}
+		}
+		return out
+	default:
+		return []rules.Error{{Pos: rules.Pos{File: c.Broker.UsersFile, Line: 1, Col: 1}, Msg: err.Error()}}
+	}
 }

@@ -16,8 +16,10 @@ require (
 	github.com/prometheus/common v0.72.0
 	github.com/valyala/fastjson v1.6.10
 	go.uber.org/goleak v1.3.0
+	golang.org/x/crypto v0.57.0
 	golang.org/x/net v0.59.0
 	golang.org/x/sync v0.24.0
+	golang.org/x/term v0.46.0
 	modernc.org/sqlite v1.61.1
 )
 

@@ -40,6 +40,8 @@ Usage:
   vigil check PATH...                          validate config and rule files (files or directories)
   vigil replay --rules PATH [-c vigil.yaml] [FILE|-]
                                                run rules over recorded messages, print alerts as JSON lines
+  vigil passwd FILE USER [-role device|admin] [-prefix TOPIC]
+                                               write a user of the embedded broker (password on stdin)
   vigil version                                version, commit, Go version, platform
 
 Docs: README.md, docs/rules.md, docs/operations.md
@@ -87,6 +89,8 @@ func run(ctx context.Context, args []string, sio stdio) error {
 		return cmdRun(ctx, rest, sio)
 	case "demo":
 		return cmdDemo(ctx, rest, sio)
+	case "passwd":
+		return cmdPasswd(rest, sio)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(sio.out, usage)
 		return nil

@@ -108,7 +108,8 @@ func (w *web) Status() ui.Status {
 		}
 	}
 	if b := g.Broker(); b != nil {
-		st.BrokerDropped = b.Dropped()
+		bs := b.Stats()
+		st.BrokerDropped, st.BrokerLimits, st.BrokerClients = bs.Dropped, bs.Hits, bs.Clients
 	}
 	if f := g.Forwarder(); f != nil {
 		fs := f.Stats()

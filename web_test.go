@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,23 +43,7 @@ state: {path: %s}
 rules: %s
 http: {listen: %q}
 `, brokerAddr, brokerAddr, filepath.Join(dir, "vigil.db"), filepath.Join(dir, "rules.yaml"), httpAddr)), 0o644)
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	cmd := exec.Command(bin, "run", "-c", cfg)
-	w := &lockedWriter{mu: &mu, w: &logs}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("vigil logs:\n%s", tail(logs.String(), 4096))
-			mu.Unlock()
-		}
-	}()
+	startRun(t, bin, cfg)
 
 	dev := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + brokerAddr).SetClientID("live-dev").
 		SetConnectRetry(true).SetConnectRetryInterval(50 * time.Millisecond))

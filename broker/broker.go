@@ -2,17 +2,16 @@
 // behind a small seam: Options, New, Start, Addr, Close. Nothing else in vigil
 // touches mochi, so replacing it (its maintenance has slowed) stays local.
 //
-// It owns listening, TLS and username/password authentication. It refuses to
+// It owns listening, TLS, users (bcrypt passwords, per-user topic rules) and
+// the limits on what clients can make it hold (limits.go). It refuses to
 // listen beyond loopback without users: an open broker on a gateway's LAN
-// lets any device inject readings.
+// lets any device inject readings; and without TLS there unless told to.
 //
 // It imports no other vigil package.
 package broker
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -24,26 +23,37 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Options configure the embedded broker. The zero value listens on
-// 127.0.0.1:1883 without TLS and allows anonymous clients.
+// 127.0.0.1:1883 without TLS, allows anonymous clients and takes the
+// default Limits.
 type Options struct {
 	// Listen is host:port; port 0 picks a free port (see Addr).
 	Listen string `yaml:"listen"`
 	// TLS, when set, makes the listener speak TLS only.
 	TLS *tls.Config `yaml:"-"`
-	// Users maps username to password. Empty allows anonymous clients,
-	// which New accepts only on a loopback address.
-	Users map[string]string `yaml:"-"`
+	// Users are the users allowed to log in (LoadUsers reads them). None
+	// allows anonymous clients, which New accepts only on a loopback
+	// address.
+	Users []User `yaml:"-"`
+	// AllowPlaintext lets the broker listen beyond loopback without TLS:
+	// passwords and readings then cross the network in clear. New refuses
+	// that without it, and Start logs a warning with it.
+	AllowPlaintext bool `yaml:"-"`
+	// Limits bound what clients can make the broker hold.
+	Limits Limits `yaml:"-"`
 	// Logger receives the broker's warnings and errors (records below
 	// Warn are dropped, and at most a burst of them per 10 s is kept,
 	// because a misbehaving device can trigger one per connection).
 	// Default: text on stderr.
 	Logger *slog.Logger `yaml:"-"`
 }
+
+// maxTopicAliases bounds an MQTT 5 client's inbound topic aliases; one
+// past it is a protocol error that disconnects the client.
+const maxTopicAliases = 16
 
 // DefaultListen is where the broker listens when Options.Listen is empty.
 const DefaultListen = "127.0.0.1:1883"
@@ -53,7 +63,10 @@ type Broker struct {
 	opts    Options
 	srv     *mqtt.Server
 	inbound *inboundHook
-	tcp     *listeners.TCP
+	hits    *counters
+	gate    *gate
+	log     *slog.Logger
+	tcp     *listener
 	mu      sync.Mutex
 	closed  bool
 }
@@ -67,42 +80,60 @@ func New(o Options) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker listen %q: %w", o.Listen, err)
 	}
-	if len(o.Users) == 0 && !isLoopback(host) {
-		return nil, fmt.Errorf("broker listen %q: not a loopback address and no users configured: authentication is required when listening beyond loopback", o.Listen)
-	}
-	for u := range o.Users {
-		if u == "" {
-			return nil, errors.New("broker users: empty username")
+	if !isLoopback(host) {
+		if len(o.Users) == 0 {
+			return nil, fmt.Errorf("broker listen %q: not a loopback address and no users configured: authentication is required when listening beyond loopback", o.Listen)
+		}
+		if o.TLS == nil && !o.AllowPlaintext {
+			return nil, fmt.Errorf("broker listen %q: not a loopback address and no TLS: passwords and readings would cross the network in clear (configure tls, or allow_plaintext: true to accept that)", o.Listen)
 		}
 	}
+	auth, err := newAuthHook(o.Users)
+	if err != nil {
+		return nil, err
+	}
+	lim, err := o.Limits.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	o.Limits = lim
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	log := slog.New(newQuietHandler(o.Logger.Handler(), slog.LevelWarn, 10, 10*time.Second)).With("component", "broker")
 
+	caps := mqtt.NewDefaultServerCapabilities()
 	// vigil acknowledges a QoS 1 message only once it is journaled, and
 	// leaves it unacknowledged when its queue is full (the broker redelivers
 	// it). mochi holds at most MaximumInflight unacknowledged messages per
-	// client (default 8,192, below vigil's queue of 10,000) and drops the
-	// rest after acknowledging them to their publisher. 16,384 keeps an
-	// overload inside vigil's own, counted queue policy. It is a cap, not an
-	// allocation (≈ 3 MB of small messages).
-	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumInflight = 1 << 14
+	// client (its default, 8,192, is below vigil's queue of 10,000) and
+	// drops the rest after acknowledging them to their publisher. The
+	// default, 16,384, keeps an overload inside vigil's own, counted queue
+	// policy. It is a cap, not an allocation (≈ 3 MB of small messages).
+	caps.MaximumInflight = uint16(lim.MaxInflight)
+	caps.MaximumPacketSize = uint32(lim.MaxPacketSize)
+	caps.MaximumSessionExpiryInterval = uint32(lim.MaxSessionExpiry / time.Second)
+	// An MQTT 5 client may name topics by alias; each alias keeps its
+	// topic, and with it the packet it came in, for the connection's life.
+	// mochi allows 65,535 of them; a device needs a few.
+	caps.TopicAliasMaximum = maxTopicAliases
 	// A client's writes are coalesced while more packets wait for it, up to
 	// ClientNetWriteBufferSize (default 2 KB, ~20 readings): vigil's own
 	// subscriber, which gets every reading, then takes one write(2) per
 	// 16 KB. A client with nothing queued is written to at once, so this
 	// adds no latency; the buffer exists only while a backlog does.
 	srv := mqtt.New(&mqtt.Options{Logger: log, InlineClient: false, Capabilities: caps, ClientNetWriteBufferSize: 16 << 10})
-	if err := srv.AddHook(&authHook{users: hashUsers(o.Users)}, nil); err != nil {
+	hits := new(counters)
+	g := newGate(lim, hits)
+	auth.srv, auth.gate, auth.hits, auth.maxSessions, auth.maxSubs, auth.log = srv, g, hits, lim.MaxSessions, lim.MaxSubscriptions, log
+	if err := srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
-	in := &inboundHook{srv: srv}
+	in := &inboundHook{srv: srv, hits: hits, maxRetained: lim.MaxRetained}
 	if err := srv.AddHook(in, nil); err != nil {
 		return nil, fmt.Errorf("broker inbound hook: %w", err)
 	}
-	return &Broker{opts: o, srv: srv, inbound: in}, nil
+	return &Broker{opts: o, srv: srv, inbound: in, hits: hits, gate: g, log: log}, nil
 }
 
 // Publish is one PUBLISH a network client sent, as OnInbound sees it.
@@ -178,9 +209,14 @@ func (b *Broker) FlushReleases() { b.inbound.flush() }
 //     PUBACK) and passes it, and mochi acknowledges and delivers it.
 type inboundHook struct {
 	mqtt.HookBase
-	srv      *mqtt.Server
-	fn       atomic.Pointer[func(Publish) Verdict]
-	released sync.Map // heldKey → struct{}: re-injected, to pass
+	srv         *mqtt.Server
+	hits        *counters
+	maxRetained int
+	// sysRetained is how many retained messages are mochi's own $SYS
+	// topics (Start counts them), which max_retained leaves aside.
+	sysRetained atomic.Int64
+	fn          atomic.Pointer[func(Publish) Verdict]
+	released    sync.Map // heldKey → struct{}: re-injected, to pass
 
 	mu      sync.Mutex
 	pending map[*mqtt.Client][]byte // PUBACKs to write
@@ -197,7 +233,29 @@ const ackWriteTimeout = 5 * time.Second
 
 func (h *inboundHook) ID() string { return "vigil-inbound" }
 
-func (h *inboundHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+func (h *inboundHook) Provides(b byte) bool { return b == mqtt.OnPublish || b == mqtt.OnWill }
+
+// OnWill applies max_retained to a will, which mochi retains without
+// OnPublish.
+func (h *inboundHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	if will.Retain && len(will.Payload) > 0 && h.overRetained(will.TopicName) {
+		will.Retain = false
+	}
+	return will, nil
+}
+
+// overRetained reports, and counts, a retained message to topic that
+// would pass max_retained: a topic not yet retained, with the cap reached.
+func (h *inboundHook) overRetained(topic string) bool {
+	if h.srv.Topics.Retained.Len()-int(h.sysRetained.Load()) < h.maxRetained {
+		return false
+	}
+	if _, ok := h.srv.Topics.Retained.Get(topic); ok {
+		return false
+	}
+	h.hits.add(HitRetained)
+	return true
+}
 
 // OnPublish holds a QoS 1 message, so that mochi (v2.7.9) neither
 // acknowledges nor delivers it; its release does either later:
@@ -217,6 +275,10 @@ func (h *inboundHook) Provides(b byte) bool { return b == mqtt.OnPublish }
 // TestInProcessPipelined (with and without another subscriber) fail if a
 // mochi upgrade acknowledges a held message early or loses a delivery.
 func (h *inboundHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Retain && len(pk.Payload) > 0 && h.overRetained(pk.TopicName) {
+		// Delivered, not kept: mochi retains only what has the flag.
+		pk.FixedHeader.Retain = false
+	}
 	fn := h.fn.Load()
 	if fn == nil || cl.Net.Inline {
 		return pk, nil
@@ -344,15 +406,34 @@ func (b *Broker) Start() error {
 	if b.tcp != nil {
 		return errors.New("broker start: already started")
 	}
-	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.opts.Listen, TLSConfig: b.opts.TLS})
-	if err := b.srv.AddListener(tcp); err != nil {
+	l := &listener{addr: b.opts.Listen, tls: b.opts.TLS, gate: b.gate, lim: b.opts.Limits, hits: b.hits, log: b.log}
+	if err := b.srv.AddListener(l); err != nil {
 		return fmt.Errorf("broker listen %s: %w", b.opts.Listen, err)
 	}
-	b.tcp = tcp
+	b.tcp = l
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("broker serve: %w", err)
 	}
+	// Serve has published mochi's $SYS topics, retained.
+	b.inbound.sysRetained.Store(int64(b.srv.Topics.Retained.Len()))
+	if host, _, _ := net.SplitHostPort(b.opts.Listen); !isLoopback(host) && b.opts.TLS == nil {
+		b.opts.Logger.Warn("EMBEDDED BROKER WITHOUT TLS ON THE NETWORK: passwords and readings cross the network in clear; anyone on the LAN can read them (allow_plaintext is set; configure broker.tls)",
+			"component", "broker", "addr", l.Address())
+	}
 	return nil
+}
+
+// Stats returns the broker's counters.
+func (b *Broker) Stats() Stats {
+	st := Stats{Hits: make(map[string]uint64, len(hitNames)), Dropped: b.Dropped(),
+		Sessions: b.srv.Clients.Len(), Retained: b.srv.Topics.Retained.Len() - int(b.inbound.sysRetained.Load())}
+	for i, n := range hitNames {
+		st.Hits[n] = b.hits[i].Load()
+	}
+	b.gate.mu.Lock()
+	st.Clients = b.gate.total
+	b.gate.mu.Unlock()
+	return st
 }
 
 // Dropped counts the messages the broker dropped: past a client's
@@ -414,43 +495,6 @@ func (b *Broker) Close() error {
 var closeTimeout = 10 * time.Second
 
 var errCloseTimeout = errors.New("broker close: mochi did not finish closing (mochi-mqtt/server#488); left to the process's exit")
-
-// authHook checks username and password on CONNECT and allows every topic
-// to an authenticated client: vigil's broker serves one trust domain.
-type authHook struct {
-	mqtt.HookBase
-	// users maps username to sha256(password); comparing fixed-length
-	// digests keeps the comparison constant-time whatever the lengths.
-	users map[string][32]byte
-}
-
-func hashUsers(users map[string]string) map[string][32]byte {
-	m := make(map[string][32]byte, len(users))
-	for u, p := range users {
-		m[u] = sha256.Sum256([]byte(p))
-	}
-	return m
-}
-
-func (h *authHook) ID() string { return "vigil-auth" }
-
-func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
-}
-
-func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	if len(h.users) == 0 {
-		return true
-	}
-	want, ok := h.users[string(pk.Connect.Username)]
-	got := sha256.Sum256(pk.Connect.Password)
-	// Compare even for an unknown user so timing does not reveal which
-	// usernames exist.
-	match := subtle.ConstantTimeCompare(got[:], want[:]) == 1
-	return ok && match
-}
-
-func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool { return true }
 
 // quietHandler drops records below min and lets through at most burst
 // records per period; it then logs how many it suppressed.

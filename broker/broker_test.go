@@ -9,40 +9,52 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestNewListenPolicy(t *testing.T) {
-	users := map[string]string{"u": "p"}
+	users := []User{testUser(t, "u", "p", RoleAdmin, "")}
+	cert, _ := selfSigned(t)
+	srvTLS := &tls.Config{Certificates: []tls.Certificate{cert}}
 	for _, tc := range []struct {
-		listen  string
-		users   map[string]string
-		wantErr string
+		name      string
+		listen    string
+		users     []User
+		tls       *tls.Config
+		plaintext bool
+		wantErr   string
 	}{
-		{"127.0.0.1:0", nil, ""},
-		{"[::1]:0", nil, ""},
-		{"localhost:0", nil, ""},
-		{"", nil, ""},
-		{"0.0.0.0:1883", nil, "authentication is required"},
-		{":1883", nil, "authentication is required"},
-		{"192.168.1.10:1883", nil, "authentication is required"},
-		{"gateway.local:1883", nil, "authentication is required"},
-		{"0.0.0.0:1883", users, ""},
-		{"nohostport", nil, "missing port"},
-		{"127.0.0.1:0", map[string]string{"": "p"}, "empty username"},
+		{"loopback v4", "127.0.0.1:0", nil, nil, false, ""},
+		{"loopback v6", "[::1]:0", nil, nil, false, ""},
+		{"localhost", "localhost:0", nil, nil, false, ""},
+		{"default", "", nil, nil, false, ""},
+		{"any, anonymous", "0.0.0.0:1883", nil, srvTLS, false, "authentication is required"},
+		{"any, no host", ":1883", nil, srvTLS, false, "authentication is required"},
+		{"LAN address", "192.168.1.10:1883", nil, srvTLS, false, "authentication is required"},
+		{"host name", "gateway.local:1883", nil, srvTLS, false, "authentication is required"},
+		{"users and TLS", "0.0.0.0:1883", users, srvTLS, false, ""},
+		{"users, no TLS", "0.0.0.0:1883", users, nil, false, "no TLS"},
+		{"users, no TLS, allowed", "0.0.0.0:1883", users, nil, true, ""},
+		{"no port", "nohostport", nil, nil, false, "missing port"},
+		{"empty user name", "127.0.0.1:0", []User{{Name: "", Hash: users[0].Hash, Role: RoleAdmin}}, nil, false, "empty user name"},
+		{"device without prefix", "127.0.0.1:0", []User{{Name: "d", Hash: users[0].Hash, Role: RoleDevice}}, nil, false, "prefix"},
+		{"hash in clear", "127.0.0.1:0", []User{{Name: "d", Hash: []byte("secret"), Role: RoleAdmin}}, nil, false, "hash"},
 	} {
-		t.Run(tc.listen, func(t *testing.T) {
-			b, err := New(Options{Listen: tc.listen, Users: tc.users})
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := New(Options{Listen: tc.listen, Users: tc.users, TLS: tc.tls, AllowPlaintext: tc.plaintext})
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatalf("New: %v", err)
@@ -128,8 +140,18 @@ func TestAnonymousRoundTrip(t *testing.T) {
 	roundTrip(t, c)
 }
 
+// testUser hashes a password at bcrypt's lowest cost (tests only).
+func testUser(t testing.TB, name, pass string, role Role, prefix string) User {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return User{Name: name, Hash: h, Role: role, Prefix: prefix}
+}
+
 func TestAuth(t *testing.T) {
-	b := start(t, Options{Users: map[string]string{"vigil": "s3cret", "dev": "other"}})
+	b := start(t, Options{Users: []User{testUser(t, "vigil", "s3cret", RoleAdmin, ""), testUser(t, "dev", "other", RoleAdmin, "")}})
 	for _, tc := range []struct {
 		name, user, pass string
 		ok               bool
@@ -340,4 +362,30 @@ func TestConnected(t *testing.T) {
 	if b.Connected("nobody") {
 		t.Fatal("an unknown id is connected")
 	}
+}
+
+// TestPlaintextWarning: allowed to listen beyond loopback without TLS, the
+// broker says so at start, as a warning nobody can miss.
+func TestPlaintextWarning(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	b := start(t, Options{Listen: "0.0.0.0:0", Users: []User{testUser(t, "u", "p", RoleAdmin, "")}, AllowPlaintext: true,
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))})
+	_ = b
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(buf.String(), "level=WARN msg=\"EMBEDDED BROKER WITHOUT TLS ON THE NETWORK") {
+		t.Fatalf("no warning:\n%s", buf.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -137,7 +137,7 @@ func TestDialTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	b := startBroker(t, broker.Options{TLS: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
-		Users: map[string]string{"u": "p"}})
+		Users: adminUser(t, "u", "p")})
 
 	c := dialT(t, Options{Broker: "tls://" + b.Addr(), Username: "u", Password: "p", TLS: &tls.Config{RootCAs: pool}})
 	got := make(chan string, 1)

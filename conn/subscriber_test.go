@@ -149,7 +149,7 @@ func TestBrokerRestart(t *testing.T) {
 }
 
 func TestWrongPassword(t *testing.T) {
-	b := startBroker(t, broker.Options{Users: map[string]string{"vigil": "right"}})
+	b := startBroker(t, broker.Options{Users: adminUser(t, "vigil", "right")})
 	s, err := NewSubscriber(Options{Broker: "tcp://" + b.Addr(), ClientID: "sub-pw", Username: "vigil", Password: "wrong",
 		Logger: quiet, ReconnectMin: 200 * time.Millisecond, ReconnectMax: time.Second}, []string{"#"}, 0)
 	if err != nil {
@@ -345,4 +345,14 @@ func TestRunTwice(t *testing.T) {
 	if err := s.Run(ctx); err == nil {
 		t.Fatal("second Run accepted")
 	}
+}
+
+// adminUser is a broker user who may use every topic.
+func adminUser(t *testing.T, name, pass string) []broker.User {
+	t.Helper()
+	h, err := broker.HashPassword([]byte(pass))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []broker.User{{Name: name, Hash: h, Role: broker.RoleAdmin}}
 }

@@ -133,10 +133,12 @@ const hotRule = `rules:
     message: "{{device}} at {{temperature}}"
 `
 
+// writeFile writes a file for vigil, mode 0600: vigil refuses secret files
+// (passwords, tokens) that group or others may read.
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	os.MkdirAll(filepath.Dir(path), 0o755)
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

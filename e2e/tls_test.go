@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -132,6 +133,16 @@ http: {listen: "off"}
 	}
 }
 
+// passwd writes a user of the embedded broker with `vigil passwd`.
+func passwd(t *testing.T, file, user, pass string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(vigilBin, append([]string{"passwd", file, user}, args...)...)
+	cmd.Stdin = strings.NewReader(pass + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("vigil passwd: %v\n%s", err, out)
+	}
+}
+
 func mkdir(t *testing.T, d string) string {
 	t.Helper()
 	if err := os.MkdirAll(d, 0o755); err != nil {
@@ -145,7 +156,9 @@ func mkdir(t *testing.T, d string) string {
 func TestEmbeddedBrokerTLS(t *testing.T) {
 	p := newPKI(t)
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "broker.users"), "# user:password\nvigil:in5ide\ndevice:d3v\n")
+	users := filepath.Join(dir, "broker.users")
+	passwd(t, users, "vigil", "in5ide", "-role", "admin")
+	passwd(t, users, "device", "d3v", "-prefix", "sensors/emb-1")
 	writeFile(t, filepath.Join(dir, "vigil.pass"), "in5ide\n")
 	writeFile(t, filepath.Join(dir, "http.token"), "tok-e2e-0123456789\n")
 	writeFile(t, filepath.Join(dir, "rules", "hot.yaml"), hotRule)
@@ -163,7 +176,8 @@ http: {listen: "%s", token_file: http.token}
 	v.waitLog("mqtt connected", 2, 15*time.Second)
 
 	t.Run("TLS client with users", func(t *testing.T) {
-		watch := device(t, url, clientTLS(t, p, false), "device", "d3v")
+		// Only an admin reads what the others publish.
+		watch := device(t, url, clientTLS(t, p, false), "vigil", "in5ide")
 		alerts := &upstream{}
 		if err := watch.Subscribe("vigil/#", 1, alerts.add); err != nil {
 			t.Fatal(err)

@@ -388,11 +388,15 @@ func (g *Gateway) waitOutbox(max time.Duration) {
 }
 
 func (g *Gateway) newBroker() (*broker.Broker, error) {
-	o := broker.Options{Listen: g.cfg.Broker.Listen, Logger: g.log}
-	if g.cfg.Broker.UsersFile != "" {
-		users, err := readUsers(g.cfg.Broker.UsersFile)
+	bc := g.cfg.Broker
+	o := broker.Options{Listen: bc.Listen, Logger: g.log, AllowPlaintext: bc.AllowPlaintext, Limits: broker.Limits{
+		MaxPacketSize: bc.MaxPacketSize, MaxClients: bc.MaxClients, MaxClientsPerAddress: bc.MaxClientsPerAddress,
+		ConnectTimeout: bc.ConnectTimeout, MaxSessionExpiry: bc.MaxSessionExpiry, MaxSessions: bc.MaxSessions,
+		MaxInflight: bc.MaxInflight, MaxRetained: bc.MaxRetained, MaxSubscriptions: bc.MaxSubscriptions, MaxLoginFailures: bc.MaxLoginFailures}}
+	if bc.UsersFile != "" {
+		users, err := broker.LoadUsers(bc.UsersFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("broker: users_file: %w", err)
 		}
 		o.Users = users
 	}
@@ -408,27 +412,6 @@ func (g *Gateway) newBroker() (*broker.Broker, error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	return b, nil
-}
-
-// readUsers reads "user:password" lines; # starts a comment.
-func readUsers(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("broker: users_file: %w", err)
-	}
-	users := map[string]string{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		u, p, ok := strings.Cut(line, ":")
-		if !ok || u == "" || p == "" {
-			return nil, fmt.Errorf("broker: users_file %s:%d: want user:password", path, i+1)
-		}
-		users[u] = p
-	}
-	return users, nil
 }
 
 func (g *Gateway) connOptions(url, clientID, user, passFile string, t rules.TLSConfig) (conn.Options, error) {

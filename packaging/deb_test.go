@@ -93,6 +93,7 @@ func TestDeb(t *testing.T) {
 			"ExecStart=/usr/bin/vigil run -c /etc/vigil/vigil.yaml", "ExecReload=/bin/kill -HUP $MAINPID",
 			"Restart=on-failure", "StateDirectory=vigil", "ProtectSystem=strict", "ProtectHome=true",
 			"NoNewPrivileges=true", "PrivateTmp=true", "ReadWritePaths=/var/lib/vigil",
+			"MemoryHigh=60%", "MemoryMax=75%", "TasksMax=256", "LimitNOFILE=4096",
 		} {
 			if !bytes.Contains(b, []byte("\n"+want+"\n")) {
 				t.Errorf("unit lacks %q", want)

@@ -52,8 +52,22 @@ type MQTTConfig struct {
 
 type BrokerConfig struct {
 	Listen    string // empty: no embedded broker
-	UsersFile string // "user:password" lines; required when Listen is not loopback
+	UsersFile string // NAME:BCRYPT:ROLE[:PREFIX] lines (vigil passwd); required when Listen is not loopback
 	TLS       TLSConfig
+	// AllowPlaintext lets a broker that listens beyond loopback do so
+	// without TLS (refused otherwise).
+	AllowPlaintext bool
+	// The limits (broker.Limits); 0 takes the broker's default.
+	MaxPacketSize        int
+	MaxClients           int
+	MaxClientsPerAddress int
+	ConnectTimeout       time.Duration
+	MaxSessionExpiry     time.Duration
+	MaxSessions          int
+	MaxInflight          int
+	MaxRetained          int
+	MaxSubscriptions     int
+	MaxLoginFailures     int
 }
 
 type UpstreamConfig struct {
@@ -241,7 +255,7 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 				case "username":
 					c.MQTT.Username, _ = d.str(s.val, "mqtt: username")
 				case "password_file":
-					c.MQTT.PasswordFile = rel(d.fileRef(s.val, "mqtt: password_file"))
+					c.MQTT.PasswordFile = d.secretFile(s.val, "mqtt: password_file", rel)
 				case "tls":
 					c.MQTT.TLS = d.tls(s.val, "mqtt: tls", rel)
 				case "queue":
@@ -249,20 +263,7 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 				}
 			}
 		case "broker":
-			sub, _ := d.fields(f.val, "broker", "listen", "users_file", "tls")
-			for _, s := range sub {
-				switch s.key {
-				case "listen":
-					c.Broker.Listen = d.listen(s.val, "broker: listen")
-				case "users_file":
-					c.Broker.UsersFile = rel(d.fileRef(s.val, "broker: users_file"))
-				case "tls":
-					c.Broker.TLS = d.tls(s.val, "broker: tls", rel)
-				}
-			}
-			if c.Broker.Listen != "" && !IsLoopback(c.Broker.Listen) && c.Broker.UsersFile == "" {
-				d.errf(f.val, "broker: listening on %s (not loopback) requires users_file: an open broker on the network accepts anyone", c.Broker.Listen)
-			}
+			d.brokerSection(f.val, &c.Broker, rel)
 		case "upstream":
 			sub, _ := d.fields(f.val, "upstream", "broker", "topic", "qos", "client_id", "username", "password_file", "tls")
 			for _, s := range sub {
@@ -289,7 +290,7 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 				case "username":
 					c.Upstream.Username, _ = d.str(s.val, "upstream: username")
 				case "password_file":
-					c.Upstream.PasswordFile = rel(d.fileRef(s.val, "upstream: password_file"))
+					c.Upstream.PasswordFile = d.secretFile(s.val, "upstream: password_file", rel)
 				case "tls":
 					c.Upstream.TLS = d.tls(s.val, "upstream: tls", rel)
 				}
@@ -347,7 +348,7 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 						c.HTTP.Listen = d.listen(s.val, "http: listen")
 					}
 				case "token_file":
-					c.HTTP.TokenFile = rel(d.fileRef(s.val, "http: token_file"))
+					c.HTTP.TokenFile = d.secretFile(s.val, "http: token_file", rel)
 				}
 			}
 			if c.HTTP.Listen != "" && c.HTTP.Listen != "off" && !IsLoopback(c.HTTP.Listen) && c.HTTP.TokenFile == "" {
@@ -457,11 +458,104 @@ func (d *doc) fileRef(n yamlNode, what string) string {
 	return v
 }
 
+// secretFile reads the name of a file holding a secret (a password, a
+// token, a private key, the broker's users) and refuses it when group or
+// others may read or change it. A file that does not exist yet is left to
+// whoever opens it.
+func (d *doc) secretFile(n yamlNode, what string, rel func(string) string) string {
+	p := rel(d.fileRef(n, what))
+	if p == "" {
+		return p
+	}
+	if msg := CheckSecretFile(p); msg != "" {
+		d.errf(n, "%s: %s", what, msg)
+	}
+	return p
+}
+
+// CheckSecretFile returns why the secret file at path is refused, or ""
+// (also when it cannot be examined: reading it will say why).
+func CheckSecretFile(path string) string {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Sprintf("%s is readable or writable by group or others (mode %04o): a secret must be for vigil's user only: chmod 600 %s", path, perm, path)
+	}
+	return ""
+}
+
+// brokerSection reads `broker:`, the embedded broker.
+func (d *doc) brokerSection(n yamlNode, b *BrokerConfig, rel func(string) string) {
+	sub, _ := d.fields(n, "broker", "listen", "users_file", "tls", "allow_plaintext",
+		"max_packet_size", "max_clients", "max_clients_per_address", "connect_timeout",
+		"max_session_expiry", "max_sessions", "max_inflight", "max_retained", "max_subscriptions", "max_login_failures")
+	intIn := func(s field, min, max int) int {
+		what := "broker: " + s.key
+		v, ok := d.integer(s.val, what)
+		if ok && (v < min || v > max) {
+			d.errf(s.val, "%s: want %d to %d, got %d", what, min, max, v)
+		}
+		return v
+	}
+	for _, s := range sub {
+		what := "broker: " + s.key
+		switch s.key {
+		case "listen":
+			b.Listen = d.listen(s.val, what)
+		case "users_file":
+			b.UsersFile = d.secretFile(s.val, what, rel)
+		case "tls":
+			b.TLS = d.tls(s.val, "broker: tls", rel)
+		case "allow_plaintext":
+			b.AllowPlaintext, _ = d.boolean(s.val, what)
+		case "max_packet_size":
+			b.MaxPacketSize = intIn(s, 128, 268435455)
+		case "max_clients":
+			b.MaxClients = intIn(s, 1, 1<<31-1)
+		case "max_clients_per_address":
+			b.MaxClientsPerAddress = intIn(s, 1, 1<<31-1)
+		case "connect_timeout":
+			b.ConnectTimeout, _ = d.duration(s.val, what)
+		case "max_session_expiry":
+			v, ok := d.duration(s.val, what)
+			if ok && (v < time.Second || v > (1<<32-1)*time.Second) {
+				d.errf(s.val, "%s: want 1s to 136y, got %s", what, v)
+			}
+			b.MaxSessionExpiry = v
+		case "max_sessions":
+			b.MaxSessions = intIn(s, 1, 1<<31-1)
+		case "max_inflight":
+			b.MaxInflight = intIn(s, 1, 65535)
+		case "max_retained":
+			b.MaxRetained = intIn(s, 1, 1<<31-1)
+		case "max_subscriptions":
+			b.MaxSubscriptions = intIn(s, 1, 1<<31-1)
+		case "max_login_failures":
+			b.MaxLoginFailures = intIn(s, 1, 1<<31-1)
+		}
+	}
+	if b.Listen != "" && !IsLoopback(b.Listen) {
+		if b.UsersFile == "" {
+			d.errf(n, "broker: listening on %s (not loopback) requires users_file: an open broker on the network accepts anyone", b.Listen)
+		}
+		if !b.TLS.Enabled() && !b.AllowPlaintext {
+			d.errf(n, "broker: listening on %s (not loopback) without tls: passwords and readings would cross the network in clear; configure tls: {cert, key}, or set allow_plaintext: true to accept that", b.Listen)
+		}
+	}
+}
+
 func (d *doc) tls(n yamlNode, what string, rel func(string) string) TLSConfig {
 	var t TLSConfig
 	sub, _ := d.fields(n, what, "ca", "cert", "key")
 	for _, s := range sub {
-		v := rel(d.fileRef(s.val, what+": "+s.key))
+		var v string
+		if s.key == "key" {
+			v = d.secretFile(s.val, what+": key", rel)
+		} else {
+			v = rel(d.fileRef(s.val, what+": "+s.key))
+		}
 		switch s.key {
 		case "ca":
 			t.CA = v

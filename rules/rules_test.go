@@ -280,3 +280,49 @@ func TestConfigCommitGap(t *testing.T) {
 		t.Fatalf("too long: %v", err)
 	}
 }
+
+// TestConfigBroker: the embedded broker's keys, with line:col errors; a
+// listener beyond loopback needs users and TLS (or allow_plaintext).
+func TestConfigBroker(t *testing.T) {
+	src := `broker:
+  listen: "0.0.0.0:8883"
+  users_file: broker.users
+  tls: {cert: s.pem, key: s.key}
+  max_packet_size: 65536
+  max_clients: 50
+  max_clients_per_address: 5
+  connect_timeout: 3s
+  max_session_expiry: 2h
+  max_sessions: 70
+  max_inflight: 1000
+  max_retained: 10
+  max_subscriptions: 20
+  max_login_failures: 4
+`
+	c, err := ParseConfig("/etc/vigil/vigil.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := BrokerConfig{Listen: "0.0.0.0:8883", UsersFile: "/etc/vigil/broker.users",
+		TLS:           TLSConfig{Cert: "/etc/vigil/s.pem", Key: "/etc/vigil/s.key"},
+		MaxPacketSize: 65536, MaxClients: 50, MaxClientsPerAddress: 5, ConnectTimeout: 3 * time.Second,
+		MaxSessionExpiry: 2 * time.Hour, MaxSessions: 70, MaxInflight: 1000, MaxRetained: 10, MaxSubscriptions: 20, MaxLoginFailures: 4}
+	if c.Broker != want {
+		t.Fatalf("broker %+v\nwant   %+v", c.Broker, want)
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"broker: {listen: \"0.0.0.0:1883\", users_file: u}\n", "vigil.yaml:1:10: broker: listening on 0.0.0.0:1883 (not loopback) without tls"},
+		{"broker: {listen: \"0.0.0.0:1883\", tls: {cert: c, key: k}}\n", "vigil.yaml:1:10: broker: listening on 0.0.0.0:1883 (not loopback) requires users_file"},
+		{"broker: {listen: \"127.0.0.1:1883\", max_inflight: 65536}\n", "vigil.yaml:1:50: broker: max_inflight: want 1 to 65535, got 65536"},
+		{"broker: {listen: \"127.0.0.1:1883\", max_clients: -3}\n", "broker: max_clients: want a whole number >= 1"},
+	} {
+		_, err := ParseConfig("vigil.yaml", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.src, err, tc.want)
+		}
+	}
+	c, err = ParseConfig("vigil.yaml", []byte("broker: {listen: \"0.0.0.0:1883\", users_file: u, allow_plaintext: true}\n"))
+	if err != nil || !c.Broker.AllowPlaintext {
+		t.Fatalf("allow_plaintext: %+v %v", c.Broker, err)
+	}
+}

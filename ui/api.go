@@ -102,8 +102,11 @@ type statusJSON struct {
 	Late         uint64 `json:"late_total"`
 	Dropped      uint64 `json:"dropped_total"`
 	BrokerDrop   uint64 `json:"broker_dropped_total"`
-	Evicted      uint64 `json:"evicted_total"`
-	ExprErrors   uint64 `json:"expression_errors_total"`
+	// BrokerLimits: the embedded broker's limit hits, by limit.
+	BrokerLimits  map[string]uint64 `json:"broker_limit_hits,omitempty"`
+	BrokerClients int               `json:"broker_clients"`
+	Evicted       uint64            `json:"evicted_total"`
+	ExprErrors    uint64            `json:"expression_errors_total"`
 
 	OutboxDepth       int     `json:"outbox_depth"`
 	OutboxDropped     uint64  `json:"outbox_dropped_total"`
@@ -146,7 +149,7 @@ func (s *Server) statusView() statusJSON {
 		Version: s.o.Version, Gateway: st.Gateway, Now: now.UTC(), Started: st.Started.UTC(),
 		UptimeSeconds: secs(now.Sub(st.Started)),
 		Messages:      st.Messages, Events: st.Events, Alerts: st.Alerts, DecodeErrors: st.DecodeErrors,
-		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
+		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, BrokerLimits: st.BrokerLimits, BrokerClients: st.BrokerClients, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
 		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen, JournalCommits: st.JournalCommits,
 		JournalSyncs: st.JournalSyncs, EarlyCommits: st.EarlyCommits, JournalDropped: st.JournalDropped, PayloadBytes: st.PayloadBytes,

@@ -31,6 +31,8 @@ var (
 	dLate         = desc("late_events_total", "Events dropped as late, all rules.")
 	dDropped      = desc("dropped_total", "Messages dropped because a queue was full.")
 	dBrokerDrop   = desc("broker_dropped_total", "Messages the embedded broker dropped (a client past its in-flight limit, or not reading).")
+	dBrokerLimit  = desc("broker_limit_hits_total", "Times a limit of the embedded broker refused something, by limit (docs/operations.md, Limits).", "limit")
+	dBrokerConns  = desc("broker_clients", "Open connections to the embedded broker.")
 	dEvicted      = desc("evicted_keys_total", "Keys evicted by the per-rule key caps, all rules.")
 	dExprErrors   = desc("expression_errors_total", "Expression errors, all rules (treated as false).")
 	dOutbox       = desc("outbox_depth", "Alerts waiting in the outbox for upstream.")
@@ -68,7 +70,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dBuild, dStarted, dMessages, dEvents, dAlerts, dDecodeErrors,
-		dDuplicates, dLate, dDropped, dBrokerDrop, dEvicted, dExprErrors, dOutbox, dOutboxDrop, dUpstream, dBroker,
+		dDuplicates, dLate, dDropped, dBrokerDrop, dBrokerLimit, dBrokerConns, dEvicted, dExprErrors, dOutbox, dOutboxDrop, dUpstream, dBroker,
 		dJournal, dJournalTx, dEarlyCommit, dJournalSync, dJournalDrop, dPayload, dDiskWritten, dDiskRate, dDiskDay, dCommitRate, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
 		dDevices, dRuleEvents, dRuleAlerts, dRuleErrors, dRuleLate, dRuleEvicted, dRuleKeys, dRuleWM} {
 		ch <- d
@@ -101,6 +103,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dLate, st.Late)
 	counter(dDropped, st.Dropped)
 	counter(dBrokerDrop, st.BrokerDropped)
+	if st.BrokerLimits != nil {
+		for name, n := range st.BrokerLimits {
+			counter(dBrokerLimit, n, name)
+		}
+		gauge(dBrokerConns, float64(st.BrokerClients))
+	}
 	counter(dEvicted, st.Evicted)
 	counter(dExprErrors, st.ExprErrors)
 	gauge(dOutbox, float64(st.OutboxDepth))

@@ -52,6 +52,12 @@ type Status struct {
 	// BrokerDropped: messages the embedded broker dropped (a client past its
 	// in-flight limit, or not reading); 0 without an embedded broker.
 	BrokerDropped uint64
+	// BrokerLimits: how often each of the embedded broker's limits refused
+	// something, by limit (packet_too_large, clients, login_failed, …);
+	// nil without an embedded broker.
+	BrokerLimits map[string]uint64
+	// BrokerClients: the embedded broker's open connections.
+	BrokerClients int
 	Evicted       uint64 // keys evicted by the per-rule key caps, all rules
 	ExprErrors    uint64 // expression errors, all rules
 

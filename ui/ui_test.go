@@ -46,6 +46,7 @@ func newMemSource() *memSource {
 			Evicted: 5, ExprErrors: 6, OutboxDepth: 2, OutboxDropped: 1, UpstreamConnected: false,
 			BrokerConnected: true, JournalLen: 40, JournalCommits: 17,
 			JournalSyncs: 9, EarlyCommits: 2, JournalDropped: 3, PayloadBytes: 84000, DiskWritten: 262144, DiskWriteRate: 250, CommitRate: 18.5,
+			BrokerLimits: map[string]uint64{"packet_too_large": 4, "login_failed": 9}, BrokerClients: 12,
 			LastCheckpoint: t0.Add(-30 * time.Second), CheckpointTook: 12 * time.Millisecond, CheckpointStall: 5 * time.Millisecond, CheckpointBytes: 4096,
 			Watermark: t0.Add(-1500 * time.Millisecond), ProcessLag: 20 * time.Millisecond,
 		},

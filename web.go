@@ -93,6 +93,9 @@ func (w *web) Status() ui.Status {
 		st.Late += r.Late
 		st.Evicted += r.Evicted
 		st.ExprErrors += r.Errors
+		if r.Disabled != "" {
+			st.RulesDisabled++
+		}
 	}
 	if gs.Degraded {
 		st.LastError = "journal: " + gs.LastJournalErr
@@ -137,7 +140,8 @@ func (w *web) Rules() []ui.RuleInfo {
 	for _, r := range g.Status().Rules {
 		out = append(out, ui.RuleInfo{Name: r.Name, File: r.File, Line: r.Line, Kind: string(r.Kind),
 			From: r.From, Severity: r.Severity, Events: r.Events, Alerts: r.Alerts, Errors: r.Errors,
-			Late: r.Late, Evicted: r.Evicted, Keys: r.Keys, LastError: r.LastError, Watermark: r.Watermark})
+			Late: r.Late, Evicted: r.Evicted, Keys: r.Keys, LastError: r.LastError, Watermark: r.Watermark,
+			Disabled: r.Disabled})
 	}
 	return out
 }

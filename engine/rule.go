@@ -218,6 +218,9 @@ func (rs *ruleState) fail(err error) {
 // process runs ev, the event with the captures of the rule's filter,
 // through the rule.
 func (rs *ruleState) process(e *Engine, ev *event.Event, alerts []event.Alert) []event.Alert {
+	if rs.r.Disabled() != "" { // over its expression budget (rules/budget.go)
+		return alerts
+	}
 	rs.observe(e, ev.Time, instantOf(ev.Time))
 	pass := true
 	if rs.r.Where != nil {

@@ -87,6 +87,7 @@ type statusJSON struct {
 	BrokerDrop   uint64 `json:"broker_dropped_total"`
 	Evicted      uint64 `json:"evicted_total"`
 	ExprErrors   uint64 `json:"expression_errors_total"`
+	RulesOff     int    `json:"rules_disabled"`
 
 	OutboxDepth       int    `json:"outbox_depth"`
 	OutboxDropped     uint64 `json:"outbox_dropped_total"`
@@ -122,6 +123,7 @@ func (s *Server) statusView() statusJSON {
 		UptimeSeconds: secs(now.Sub(st.Started)),
 		Messages:      st.Messages, Events: st.Events, Alerts: st.Alerts, DecodeErrors: st.DecodeErrors,
 		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
+		RulesOff:    st.RulesDisabled,
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
 		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen, JournalCommits: st.JournalCommits,
 		LastCheckpoint: optTime(st.LastCheckpoint), CheckpointSeconds: secs(st.CheckpointTook), CheckpointStall: secs(st.CheckpointStall),
@@ -176,6 +178,7 @@ type ruleJSON struct {
 	Keys      int        `json:"keys"`
 	LastError string     `json:"last_error,omitempty"`
 	Watermark *time.Time `json:"watermark"`
+	Disabled  string     `json:"disabled,omitempty"`
 }
 
 func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
@@ -196,7 +199,8 @@ func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Rules = append(out.Rules, ruleJSON{Name: ri.Name, File: ri.File, Line: ri.Line, Kind: ri.Kind,
 			From: from, Severity: ri.Severity, Events: ri.Events, Alerts: ri.Alerts, Errors: ri.Errors,
-			Late: ri.Late, Evicted: ri.Evicted, Keys: ri.Keys, LastError: ri.LastError, Watermark: optTime(ri.Watermark)})
+			Late: ri.Late, Evicted: ri.Evicted, Keys: ri.Keys, LastError: ri.LastError, Watermark: optTime(ri.Watermark),
+			Disabled: ri.Disabled})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

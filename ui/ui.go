@@ -54,6 +54,7 @@ type Status struct {
 	BrokerDropped uint64
 	Evicted       uint64 // keys evicted by the per-rule key caps, all rules
 	ExprErrors    uint64 // expression errors, all rules
+	RulesDisabled int    // rules disabled at run time: an expression over its budget
 
 	OutboxDepth       int    // alerts waiting for upstream
 	OutboxDropped     uint64 // alerts dropped by the outbox bound
@@ -94,6 +95,9 @@ type RuleInfo struct {
 	Keys      int
 	LastError string
 	Watermark time.Time
+	// Disabled is why the rule was disabled at run time (an expression over
+	// its budget), "" while it runs.
+	Disabled string
 }
 
 // AlertQuery selects alert history. Empty fields do not filter.

@@ -422,7 +422,7 @@
         el('td', { class: 'num', text: fmtNum(r.keys) }),
         el('td', { class: 'num', text: fmtNum(r.late_total) }),
         el('td', { class: 'num', text: fmtNum(r.evicted_total) }),
-        el('td', { class: 'err', text: r.last_error || '' }))));
+        el('td', { class: 'err', text: r.disabled ? 'disabled: ' + r.disabled : r.last_error || '' }))));
       renderReloadErrors(body.reload_errors);
     } catch (e) { /* retried on the next visit */ }
   }

@@ -30,7 +30,8 @@ func severityRank(s string) int {
 // an alert replayed after a crash is not sent twice. When the outbox grows
 // past OutboxMax, the oldest info alerts are dropped first, then the oldest
 // warning, then critical; Dropped counts them. An alert without an id gets
-// event.AlertID's.
+// event.AlertID's. An alert whose JSON form is over MaxAlertBytes is
+// trimmed first (deadletter.go); the caller's slice is left alone.
 func (db *DB) Put(alerts []event.Alert) (added int, err error) {
 	if len(alerts) == 0 {
 		return 0, nil
@@ -49,6 +50,17 @@ func (db *DB) Put(alerts []event.Alert) (added int, err error) {
 		}
 		if bodies[i], err = marshalAlert(&alerts[i]); err != nil {
 			return 0, fmt.Errorf("put alerts: %w", err)
+		}
+		if len(bodies[i]) > db.o.MaxAlertBytes {
+			c, b, trimmed, err := capAlert(&alerts[i], bodies[i], db.o.MaxAlertBytes)
+			if err != nil {
+				return 0, fmt.Errorf("put alerts: %w", err)
+			}
+			if trimmed {
+				alerts = slices.Clone(alerts)
+				alerts[i], bodies[i] = c, b
+				db.trimmed.Add(1)
+			}
 		}
 	}
 	db.wmu.Lock()

@@ -100,6 +100,20 @@ var migrations = []string{
 	ALTER TABLE dedup_seen_v3 RENAME TO dedup_seen;
 	CREATE INDEX dedup_seen_received ON dedup_seen(received);
 	`,
+	`
+	-- Alerts upstream refused again and again, set aside so the alerts
+	-- behind them flow (deadletter.go); the operator may send them again.
+	CREATE TABLE dead_letter (
+		seq      INTEGER PRIMARY KEY,
+		id       TEXT    NOT NULL UNIQUE,
+		severity INTEGER NOT NULL,
+		topic    TEXT    NOT NULL,
+		body     BLOB    NOT NULL,
+		reason   TEXT    NOT NULL,
+		attempts INTEGER NOT NULL,
+		failed   INTEGER NOT NULL
+	);
+	`,
 }
 
 // SchemaVersion is the PRAGMA user_version this code writes.

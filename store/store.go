@@ -56,6 +56,9 @@ type Options struct {
 	DedupWindow time.Duration `yaml:"dedup_window"`
 	// BusyTimeout is how long a statement waits for a lock (default 5s).
 	BusyTimeout time.Duration `yaml:"busy_timeout"`
+	// MaxAlertBytes caps an alert's JSON form; Put trims a larger one
+	// (deadletter.go). Default DefaultMaxAlertBytes.
+	MaxAlertBytes int `yaml:"max_alert_bytes"`
 }
 
 func (o *Options) defaults() error {
@@ -81,6 +84,9 @@ func (o *Options) defaults() error {
 	}
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = 5 * time.Second
+	}
+	if o.MaxAlertBytes <= 0 {
+		o.MaxAlertBytes = DefaultMaxAlertBytes
 	}
 	return nil
 }
@@ -116,6 +122,8 @@ type DB struct {
 
 	dropped     atomic.Uint64
 	writeErrors atomic.Uint64
+	trimmed     atomic.Uint64 // alerts Put cut to MaxAlertBytes
+	setAsideN   atomic.Uint64 // alerts SetAside moved to the dead letters
 	errMu       sync.Mutex
 	lastErr     string
 	lastErrAt   time.Time
@@ -466,6 +474,8 @@ type Stats struct {
 	LastError     string
 	LastErrorAt   time.Time
 	RecoveredTo   string // where Open moved a damaged file, if it did
+	Trimmed       uint64 // alerts cut to MaxAlertBytes since Open
+	SetAside      uint64 // alerts set aside as dead letters since Open
 }
 
 // Stats reports sizes and counters. It does not fail: what cannot be read
@@ -487,6 +497,7 @@ func (db *DB) Stats() Stats {
 	s.JournalRows = int(s.LastPos - s.CheckpointPos)
 	s.Dropped = db.dropped.Load()
 	s.WriteErrors = db.writeErrors.Load()
+	s.Trimmed, s.SetAside = db.trimmed.Load(), db.setAsideN.Load()
 	db.errMu.Lock()
 	s.LastError, s.LastErrorAt = db.lastErr, db.lastErrAt
 	db.errMu.Unlock()

@@ -166,7 +166,7 @@ func New(o Options) (*Gateway, error) {
 	// the packet id and a hash of topic and payload (dedupKey), which a new
 	// message repeats only by coincidence within the window.
 	db, err := store.Open(store.Options{Path: cfg.State.Path, OutboxMax: cfg.State.OutboxMax, HistoryRetention: cfg.State.History,
-		Synchronous: "FULL", DedupWindow: 2 * time.Minute})
+		Synchronous: "FULL", DedupWindow: 2 * time.Minute, MaxAlertBytes: cfg.Upstream.MaxAlertBytes})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
@@ -228,7 +228,8 @@ func (g *Gateway) connect() error {
 			return fmt.Errorf("upstream: %w", err)
 		}
 		g.pub = pub
-		g.fwd = conn.NewForwarder(g.db, pub, conn.ForwarderOptions{Notify: g.notify, Logger: g.log, QoS0: cfg.Upstream.QoS == 0})
+		g.fwd = conn.NewForwarder(g.db, pub, conn.ForwarderOptions{Notify: g.notify, Logger: g.log, QoS0: cfg.Upstream.QoS == 0,
+			DeadAfter: cfg.Upstream.DeadAfter})
 	}
 	return nil
 }

@@ -239,3 +239,24 @@ func TestConfigCommitGap(t *testing.T) {
 		t.Fatalf("too long: %v", err)
 	}
 }
+
+// TestConfigUpstreamLimits: upstream.max_alert_bytes (at least 1024) and
+// upstream.dead_after; 0 (the store's and forwarder's defaults) when left
+// out.
+func TestConfigUpstreamLimits(t *testing.T) {
+	c, err := ParseConfig("vigil.yaml", []byte("upstream: {max_alert_bytes: 2048, dead_after: 3}\n"))
+	if err != nil || c.Upstream.MaxAlertBytes != 2048 || c.Upstream.DeadAfter != 3 {
+		t.Fatalf("%+v %v", c.Upstream, err)
+	}
+	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.Upstream.MaxAlertBytes != 0 || c.Upstream.DeadAfter != 0 {
+		t.Fatalf("default: %+v %v", c.Upstream, err)
+	}
+	_, err = ParseConfig("vigil.yaml", []byte("upstream:\n  max_alert_bytes: 100\n"))
+	if err == nil || !strings.Contains(err.Error(), "vigil.yaml:2:20: upstream: max_alert_bytes: at least 1024, got 100") {
+		t.Fatalf("too small: %v", err)
+	}
+	_, err = ParseConfig("vigil.yaml", []byte("upstream:\n  dead_after: 0\n"))
+	if err == nil || !strings.Contains(err.Error(), "vigil.yaml:2:15: upstream: dead_after: want a whole number >= 1") {
+		t.Fatalf("zero: %v", err)
+	}
+}

@@ -123,6 +123,8 @@ func (w *web) Status() ui.Status {
 		st.OutboxDepth = ds.OutboxRows
 		st.OutboxDropped = ds.Dropped
 		st.JournalLen = ds.JournalRows
+		st.AlertsTrimmed, st.SetAside, st.StateRecoveredTo = ds.Trimmed, ds.SetAside, ds.RecoveredTo
+		st.DeadLetters, _ = db.DeadLetterCount()
 		if st.LastError == "" && ds.LastError != "" && time.Since(ds.LastErrorAt) < 10*time.Minute {
 			st.LastError = "state: " + ds.LastError
 		}
@@ -162,6 +164,40 @@ func (w *web) Alerts(q ui.AlertQuery) ([]ui.AlertEntry, error) {
 		out[i] = ui.AlertEntry{Seq: h.Seq, Alert: h.Alert, Received: h.Received, Delivered: h.Delivered}
 	}
 	return out, nil
+}
+
+// DeadLetters implements ui.Source.
+func (w *web) DeadLetters() ([]ui.DeadLetter, error) {
+	g := w.g.Load()
+	if g == nil {
+		return nil, nil
+	}
+	dls, err := g.DB().DeadLetters(0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.DeadLetter, len(dls))
+	for i, d := range dls {
+		out[i] = ui.DeadLetter{Alert: d.Alert, Reason: d.Reason, Attempts: d.Attempts, At: d.At}
+	}
+	return out, nil
+}
+
+// RetryDeadLetters implements ui.Source: the alerts go back to the outbox's
+// end and the forwarder is woken.
+func (w *web) RetryDeadLetters(ids []string) (int, error) {
+	g := w.g.Load()
+	if g == nil {
+		return 0, fmt.Errorf("not running yet")
+	}
+	if len(ids) > store.DeadLetterMax {
+		return 0, fmt.Errorf("%w: %d ids; at most %d at once", ui.ErrBadRequest, len(ids), store.DeadLetterMax)
+	}
+	n, err := g.DB().RetryDeadLetters(ids)
+	if err == nil && n > 0 {
+		g.NotifyOutbox()
+	}
+	return n, err
 }
 
 // Reload implements ui.Source.

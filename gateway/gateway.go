@@ -489,6 +489,15 @@ func (g *Gateway) Broker() *broker.Broker { return g.brk }
 // DB returns the state database (for read-only views such as the UI).
 func (g *Gateway) DB() *store.DB { return g.db }
 
+// NotifyOutbox wakes the forwarder: alerts were put back in the outbox (a
+// retry of dead letters).
+func (g *Gateway) NotifyOutbox() {
+	select {
+	case g.notify <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
 // Subscriber and Forwarder stats for the UI.
 func (g *Gateway) Subscriber() Ingest         { return g.sub }
 func (g *Gateway) Forwarder() *conn.Forwarder { return g.fwd }

@@ -21,6 +21,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/devices", s.guard(read, s.handleDevices))
 	mux.Handle("GET /api/devices/{key}/series", s.guard(read, s.handleSeries))
 	mux.Handle("POST /api/reload", s.guard(mutate, s.handleReload))
+	mux.Handle("GET /api/dead-letters", s.guard(read, s.handleDeadLetters))
+	mux.Handle("POST /api/dead-letters/retry", s.guard(mutate, s.handleRetryDeadLetters))
 	mux.Handle("GET /api/events", s.guard(sseRead, s.handleEvents))
 	mux.Handle("GET /metrics", s.guard(read, s.metrics.ServeHTTP))
 	mux.Handle("GET /api/reload", s.guard(read, func(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +93,10 @@ type statusJSON struct {
 
 	OutboxDepth       int    `json:"outbox_depth"`
 	OutboxDropped     uint64 `json:"outbox_dropped_total"`
+	DeadLetters       int    `json:"dead_letters"`
+	SetAside          uint64 `json:"set_aside_total"`
+	AlertsTrimmed     uint64 `json:"alerts_trimmed_total"`
+	StateRecoveredTo  string `json:"state_recovered_to,omitempty"`
 	UpstreamConnected bool   `json:"upstream_connected"`
 	BrokerConnected   bool   `json:"broker_connected"`
 	JournalLen        int    `json:"journal_length"`
@@ -125,6 +131,7 @@ func (s *Server) statusView() statusJSON {
 		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
 		RulesOff:    st.RulesDisabled,
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
+		DeadLetters: st.DeadLetters, SetAside: st.SetAside, AlertsTrimmed: st.AlertsTrimmed, StateRecoveredTo: st.StateRecoveredTo,
 		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen, JournalCommits: st.JournalCommits,
 		LastCheckpoint: optTime(st.LastCheckpoint), CheckpointSeconds: secs(st.CheckpointTook), CheckpointStall: secs(st.CheckpointStall),
 		CheckpointBytes: st.CheckpointBytes, CheckpointErr: st.CheckpointErr,

@@ -36,6 +36,7 @@ type RuleStats struct {
 
 func (e *Engine) newRule(r *rules.Rule) (*ruleState, error) {
 	rs := &ruleState{r: r, cool: newCooldowns(e.opts.MaxKeys)}
+	r.Halt.SetLogger(e.opts.Logger)
 	rs.setWM(time.Time{})
 	var err error
 	switch r.Kind {

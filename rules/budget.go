@@ -63,6 +63,15 @@ var ErrBudget = fmt.Errorf("expression over its budget: rule disabled until the 
 type Halt struct {
 	rule   string
 	reason atomic.Pointer[string]
+	log    *slog.Logger
+}
+
+// SetLogger says where the trip is logged (default slog.Default()); the
+// engine sets its own before the rule runs.
+func (h *Halt) SetLogger(l *slog.Logger) {
+	if h != nil {
+		h.log = l
+	}
 }
 
 // Reason is why the rule was disabled, "" while it runs.
@@ -82,7 +91,11 @@ func (h *Halt) trip(reason string) {
 		return
 	}
 	if h.reason.CompareAndSwap(nil, &reason) {
-		slog.Warn("rule disabled: an expression went over its budget; fix it and reload the rules",
+		log := h.log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("rule disabled: an expression went over its budget; fix it and reload the rules",
 			"rule", h.rule, "reason", reason)
 	}
 }

@@ -38,6 +38,7 @@ const (
 	maxRange        = 10000   // elements of a range with constant bounds
 	maxWork         = 100000  // closure iterations per evaluation
 	maxBuild        = 1 << 20 // bytes of any value an expression builds
+	maxBuilt        = 4 << 20 // bytes of strings built per evaluation, all values
 	budgetInput     = 1 << 16 // bytes assumed of a payload field or the topic
 	scalarBytes     = 8       // a number, a boolean, a time, in memory
 )
@@ -102,10 +103,9 @@ func (h *Halt) trip(reason string) {
 
 // bound is what the walk knows of a node's value: at most bytes bytes (a
 // string's length, the sum of a collection's elements), at most count
-// elements (a collection), and the closure iterations computing it.
+// elements (a collection), elements of at most elem bytes.
 type bound struct {
-	bytes, count, work float64
-	elem               float64 // bytes of one element, for # over it
+	bytes, count, elem float64
 }
 
 var scalar = bound{bytes: scalarBytes, count: 1, elem: scalarBytes}
@@ -114,13 +114,17 @@ var scalar = bound{bytes: scalarBytes, count: 1, elem: scalarBytes}
 // row.
 var input = bound{bytes: budgetInput, count: budgetInput / 2, elem: budgetInput}
 
-// budget walks one expression's AST.
+// budget walks one expression's AST. work and built add up what computing
+// the nodes walked so far costs: closure iterations, and bytes of strings
+// built (`+`, join, toJSON, …). Within a closure's body they count one
+// iteration; the closure multiplies them.
 type budget struct {
-	vars  map[string]bound // let variables in scope
-	ptr   []bound          // # of the enclosing closures, innermost last
-	acc   []bound          // #acc of the enclosing reduce, innermost last
-	depth int
-	err   *file.Error
+	vars        map[string]bound // let variables in scope
+	ptr         []bound          // # of the enclosing closures, innermost last
+	acc         []bound          // #acc of the enclosing reduce, innermost last
+	depth       int
+	work, built float64
+	err         *file.Error
 }
 
 // checkBudget returns the first limit n goes over, nil if none; src is
@@ -151,14 +155,17 @@ func (b *budget) walk(n exprast.Node) bound {
 		return scalar
 	}
 	if fixedSize(n) {
-		v.bytes, v.count, v.elem = scalarBytes, 1, scalarBytes
+		v = scalar
 	}
 	switch {
-	case v.work > maxWork:
-		return b.fail(n, "up to %s closure iterations per evaluation; the limit is %d", human(v.work), maxWork)
+	case b.work > maxWork:
+		return b.fail(n, "up to %s closure iterations per evaluation; the limit is %d", human(b.work), maxWork)
 	case v.bytes > maxBuild:
 		return b.fail(n, "can build a value of up to %s bytes (assuming fields of %d bytes); the limit is %d",
 			human(v.bytes), budgetInput, maxBuild)
+	case b.built > maxBuilt:
+		return b.fail(n, "can build up to %s bytes of strings per evaluation (assuming fields of %d bytes); the limit is %d",
+			human(b.built), budgetInput, maxBuilt)
 	}
 	return v
 }
@@ -207,59 +214,52 @@ func (b *budget) node(n exprast.Node) bound {
 	case *exprast.ChainNode:
 		return b.walk(x.Node)
 	case *exprast.MemberNode:
-		v, p := b.walk(x.Node), b.walk(x.Property)
-		return bound{bytes: v.elem, count: v.elem, elem: v.elem, work: v.work + p.work}
+		v := b.walk(x.Node)
+		b.walk(x.Property)
+		return bound{bytes: v.elem, count: v.elem, elem: v.elem}
 	case *exprast.SliceNode:
 		v := b.walk(x.Node)
 		for _, m := range []exprast.Node{x.From, x.To} {
 			if m != nil {
-				v.work += b.walk(m).work
+				b.walk(m)
 			}
 		}
 		return v
 	case *exprast.CallNode:
 		// lookup (the only function): a table row, like a field.
-		out := input
 		for _, a := range x.Arguments {
-			out.work += b.walk(a).work
+			b.walk(a)
 		}
-		return out
+		return input
 	case *exprast.BuiltinNode:
 		return b.builtin(x)
 	case *exprast.PredicateNode:
 		return b.walk(x.Node)
 	case *exprast.ConditionalNode:
-		c, t, e := b.walk(x.Cond), b.walk(x.Exp1), b.walk(x.Exp2)
-		out := maxBound(t, e)
-		out.work = c.work + max(t.work, e.work)
-		return out
+		b.walk(x.Cond)
+		return maxBound(b.walk(x.Exp1), b.walk(x.Exp2))
 	case *exprast.VariableDeclaratorNode:
 		v := b.walk(x.Value)
 		old, had := b.vars[x.Name]
-		b.vars[x.Name] = bound{bytes: v.bytes, count: v.count, elem: v.elem}
+		b.vars[x.Name] = v
 		out := b.walk(x.Expr)
 		if had {
 			b.vars[x.Name] = old
 		} else {
 			delete(b.vars, x.Name)
 		}
-		out.work += v.work
 		return out
 	case *exprast.SequenceNode:
 		var out bound
-		var work float64
 		for _, m := range x.Nodes {
 			out = b.walk(m)
-			work += out.work
 		}
-		out.work = work
 		return out
 	case *exprast.ArrayNode:
 		out := bound{count: float64(len(x.Nodes))}
 		for _, m := range x.Nodes {
 			v := b.walk(m)
 			out.bytes += v.bytes
-			out.work += v.work
 			out.elem = max(out.elem, v.bytes)
 		}
 		return out
@@ -268,13 +268,12 @@ func (b *budget) node(n exprast.Node) bound {
 		for _, m := range x.Pairs {
 			v := b.walk(m)
 			out.bytes += v.bytes
-			out.work += v.work
 			out.elem = max(out.elem, v.bytes)
 		}
 		return out
 	case *exprast.PairNode:
 		k, v := b.walk(x.Key), b.walk(x.Value)
-		return bound{bytes: k.bytes + v.bytes, count: 1, elem: v.bytes, work: k.work + v.work}
+		return bound{bytes: k.bytes + v.bytes, count: 1, elem: v.bytes}
 	}
 	// A node kind this walk does not know: as large as an input.
 	return input
@@ -298,10 +297,13 @@ func (b *budget) pointer(x *exprast.PointerNode) bound {
 
 func (b *budget) binary(x *exprast.BinaryNode) bound {
 	l, r := b.walk(x.Left), b.walk(x.Right)
-	work := l.work + r.work
 	switch x.Operator {
 	case "+": // strings and arrays concatenate
-		return bound{bytes: l.bytes + r.bytes, count: l.count + r.count, elem: max(l.elem, r.elem), work: work}
+		out := bound{bytes: l.bytes + r.bytes, count: l.count + r.count, elem: max(l.elem, r.elem)}
+		if !fixedSize(x) {
+			b.built += out.bytes
+		}
+		return out
 	case "..":
 		n := float64(memoryBudget) // bounds not constant: the VM's memory budget stops it
 		lo, okl := intConst(x.Left)
@@ -312,15 +314,16 @@ func (b *budget) binary(x *exprast.BinaryNode) bound {
 				return b.fail(x, "range %d..%d has %s elements; the limit is %d", lo, hi, human(n), maxRange)
 			}
 		}
-		return bound{bytes: n * scalarBytes, count: n, elem: scalarBytes, work: work}
+		return bound{bytes: n * scalarBytes, count: n, elem: scalarBytes}
 	case "??":
-		out := maxBound(l, r)
-		out.work = work
-		return out
+		return maxBound(l, r)
+	case "matches":
+		// A pattern that is not a constant is compiled at every evaluation.
+		if _, ok := x.Right.(*exprast.StringNode); !ok {
+			b.built += 16 * r.bytes
+		}
 	}
-	out := scalar
-	out.work = work
-	return out
+	return scalar
 }
 
 func intConst(n exprast.Node) (int, bool) {
@@ -351,10 +354,8 @@ func (b *budget) builtin(x *exprast.BuiltinNode) bound {
 		return b.closure(x, pred)
 	}
 	args := make([]bound, len(x.Arguments))
-	var work float64
 	for i, a := range x.Arguments {
 		args[i] = b.walk(a)
-		work += args[i].work
 	}
 	arg := func(i int) bound {
 		if i < len(args) {
@@ -362,7 +363,10 @@ func (b *budget) builtin(x *exprast.BuiltinNode) bound {
 		}
 		return scalar
 	}
-	var out bound
+	text := func(bytes float64) bound {
+		b.built += bytes
+		return bound{bytes: bytes, count: bytes, elem: 1}
+	}
 	switch x.Name {
 	case "join":
 		s, sep := arg(0), arg(1)
@@ -370,98 +374,122 @@ func (b *budget) builtin(x *exprast.BuiltinNode) bound {
 			sep = bound{}
 		}
 		// Numbers become text of up to three times their size.
-		out = bound{bytes: 3*s.bytes + s.count*sep.bytes}
-		out.count, out.elem = out.bytes, 1
+		return text(3*s.bytes + s.count*sep.bytes)
 	case "replace":
-		s, nw := arg(0), arg(2)
-		out = bound{bytes: (s.bytes + 1) * max(1, nw.bytes)}
-		out.count, out.elem = out.bytes, 1
+		return text((arg(0).bytes + 1) * max(1, arg(2).bytes))
 	case "repeat": // switched off, but bounded should it come back
-		out = bound{bytes: arg(0).bytes * memoryBudget}
+		return text(arg(0).bytes * memoryBudget)
 	case "string", "toJSON":
 		// A string escaped in JSON (\u00XX) is at most six times longer.
-		out = bound{bytes: 6*arg(0).bytes + 3*scalarBytes}
-		out.count, out.elem = out.bytes, 1
+		return text(6*arg(0).bytes + 3*scalarBytes)
 	case "upper", "lower", "toBase64":
-		out = bound{bytes: 2 * arg(0).bytes}
-		out.count, out.elem = out.bytes, 1
+		return text(2 * arg(0).bytes)
 	case "split", "splitAfter":
 		s := arg(0)
-		out = bound{bytes: s.bytes, count: s.bytes + 1, elem: s.bytes}
+		b.built += s.bytes
+		return bound{bytes: s.bytes, count: s.bytes + 1, elem: s.bytes}
+	case "fromJSON", "fromBase64":
+		b.built += arg(0).bytes
+		return arg(0)
 	case "concat":
+		var out bound
 		for _, a := range args {
 			out.bytes += a.bytes
 			out.count += a.count
 			out.elem = max(out.elem, a.elem)
 		}
+		return out
 	case "toPairs", "fromPairs", "keys", "values", "reverse", "uniq", "flatten", "sort", "take",
-		"trim", "trimPrefix", "trimSuffix", "fromJSON", "fromBase64", "first", "last", "get":
-		out = arg(0)
-	default: // numbers, booleans, times: fixed size
-		out = scalar
+		"trim", "trimPrefix", "trimSuffix", "first", "last", "get":
+		return arg(0)
 	}
-	out.work = work
-	return out
+	return scalar // numbers, booleans, times: fixed size
 }
 
-// closure bounds any, all, map, filter, reduce, …: the predicate runs once
-// per element of the collection.
+// cost is what one walk of a closure's body found: its value and what
+// computing it once costs.
+type cost struct {
+	v           bound
+	work, built float64
+}
+
+// closure bounds any, all, map, filter, reduce, …: the body runs once per
+// element of the collection.
+//
+// What the body costs may grow with the element it is given (`#.name +
+// "x"`, or an inner closure over `#.tags`). Elements' sizes add up to at
+// most the collection's, so that part is bounded by the collection's size,
+// not by the number of elements times the largest element: the body is
+// walked twice, with elements of their bound and of size zero, and only
+// the difference scales with the collection's bytes.
 func (b *budget) closure(x *exprast.BuiltinNode, pred *exprast.PredicateNode) bound {
 	if b.depth >= maxClosureDepth {
 		return b.fail(x, "closures nested %d deep; the limit is %d", b.depth+1, maxClosureDepth)
 	}
 	coll := b.walk(x.Arguments[0])
-	n := coll.count
-	elem := bound{bytes: coll.elem, count: coll.elem, elem: coll.elem}
 	var init bound
 	if x.Name == "reduce" && len(x.Arguments) > 2 {
 		init = b.walk(x.Arguments[2])
 	}
-	body := func(acc float64) bound {
+	body := func(elem, acc float64) cost {
+		work, built := b.work, b.built
+		b.work, b.built = 0, 0
 		b.depth++
-		b.ptr = append(b.ptr, elem)
+		b.ptr = append(b.ptr, bound{bytes: elem, count: elem, elem: elem})
 		b.acc = append(b.acc, bound{bytes: acc, count: acc, elem: acc})
 		v := b.walk(pred.Node)
 		if x.Map != nil { // filter and map fused by the optimizer
-			m := b.walk(x.Map)
-			v.bytes, v.work = m.bytes, v.work+m.work
+			v = b.walk(x.Map)
 		}
 		b.depth--
 		b.ptr, b.acc = b.ptr[:len(b.ptr)-1], b.acc[:len(b.acc)-1]
-		return v
+		c := cost{v: v, work: b.work, built: b.built}
+		b.work, b.built = work, built
+		return c
 	}
-	v := body(0)
+	full, none := body(coll.elem, 0), body(0, 0)
 	if b.err != nil {
 		return scalar
 	}
-	out := bound{work: coll.work + init.work + n*(1+v.work)}
+	n := coll.count
+	// total is n times what the body costs whatever the element, plus
+	// what grows with the element, over all elements.
+	total := func(f func(c cost) float64) float64 {
+		t := n * f(none)
+		if d := f(full) - f(none); d > 0 && coll.elem > 0 {
+			t += d / coll.elem * coll.bytes
+		}
+		return t
+	}
+	b.work += n + total(func(c cost) float64 { return c.work })
+	b.built += total(func(c cost) float64 { return c.built })
+	per := total(func(c cost) float64 { return c.v.bytes }) // all the bodies' values
 	switch x.Name {
 	case "map":
-		out.bytes, out.count, out.elem = n*v.bytes, n, v.bytes
+		return bound{bytes: per, count: n, elem: full.v.bytes}
 	case "filter", "sortBy", "groupBy":
 		if x.Map != nil {
-			out.bytes, out.count, out.elem = n*v.bytes, n, v.bytes
-		} else {
-			out.bytes, out.count, out.elem = coll.bytes, coll.count, coll.elem
+			return bound{bytes: per, count: n, elem: full.v.bytes}
 		}
+		return coll
 	case "find", "findLast":
-		out.bytes, out.count, out.elem = elem.bytes, elem.count, elem.elem
+		return bound{bytes: coll.elem, count: coll.elem, elem: coll.elem}
 	case "reduce":
 		// Each step may add its body's bytes to the accumulator; a body
 		// that uses #acc twice doubles it every step.
-		if grown := body(1).bytes; grown-v.bytes > 1 {
+		if grown := body(coll.elem, 1).v.bytes; grown-full.v.bytes > 1 {
 			return b.fail(x, "reduce whose step uses #acc more than once can double its value every element")
 		}
-		out.bytes = init.bytes + n*v.bytes
-		out.count, out.elem = out.bytes, max(init.elem, v.bytes)
-	default: // all, any, none, one, count, sum, findIndex, …
-		out.bytes, out.count, out.elem = scalarBytes, 1, scalarBytes
+		out := init.bytes + per
+		// The accumulator is copied at every step it grows.
+		b.built += n * out
+		return bound{bytes: out, count: out, elem: max(init.elem, full.v.bytes)}
 	}
-	return out
+	return scalar // all, any, none, one, count, sum, findIndex, …
 }
 
 func maxBound(a, b bound) bound {
-	return bound{bytes: max(a.bytes, b.bytes), count: max(a.count, b.count), elem: max(a.elem, b.elem), work: max(a.work, b.work)}
+	return bound{bytes: max(a.bytes, b.bytes), count: max(a.count, b.count), elem: max(a.elem, b.elem)}
 }
 
 // constBound bounds a constant the optimizer folded (a list for `in`, an

@@ -42,7 +42,10 @@ func TestBudgetRefused(t *testing.T) {
 		{"replace with a field", `len(replace(topic, "", topic)) > 0`, "can build a value"},
 		{"toJSON chain", `let a = toJSON(topic); let b = toJSON(a); let c = toJSON(b); len(c) > 0`, "can build a value"},
 		{"string concat in a map", `len(map(1..100, topic + topic + topic)) > 0`, "can build a value"},
-		{"conditional branch", letChain("topic", 3) + ` && len(x ? topic : a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0) > 0`, "can build a value"},
+		{"conditional branch", letChain("topic", 3) + ` && len(x ? topic : a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0 + a0) > 0`, "can build"},
+		{"strings built in a closure", `any(1..10000, {len(topic + topic + topic) < 0})`, "bytes of strings per evaluation"},
+		{"a pattern compiled per iteration", `any(1..1000, {topic matches d})`, "bytes of strings per evaluation"},
+		{"reduce copying its accumulator", `len(reduce(1..10, #acc + d, "")) > 0`, "bytes of strings per evaluation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errs := parseT(t, whereRule(tc.expr))
@@ -73,6 +76,9 @@ func TestBudgetAccepted(t *testing.T) {
 		`len(filter(items, {#.v > 1})) > 2`,
 		`len(reduce(1..10, #acc + "x", "")) == 10`,
 		`lookup("t", d)?.status == "warning"`,
+		`any(items, {any(#.tags, {# == "x"})})`,
+		`len(map(items, #.name + "x")) > 0`,
+		`topic matches "^a/.*"`,
 		`x in ["a", "b", "c"] && y in 1..5`,
 	} {
 		src := "tables:\n  - {name: t, from: \"t/{d}\", key: d}\n" + whereRule(expr)

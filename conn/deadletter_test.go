@@ -105,3 +105,19 @@ func TestForwarderSetsAsideRefusedAlert(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestForwarderSetsAsideBadTopic: an alert whose topic upstream cannot
+// take (a wildcard: paho or the broker refuses it) is set aside too.
+func TestForwarderSetsAsideBadTopic(t *testing.T) {
+	sb := startStrictBroker(t, 0)
+	ob := &memOutbox{}
+	as := alerts(0, 3)
+	as[0].Topic = "up/gw/+/r"
+	ob.Put(as...)
+	_, f := startForwarder(t, Options{Broker: "tcp://" + sb.addr, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 50 * time.Millisecond},
+		ob, ForwarderOptions{Batch: 10, Retry: 50 * time.Millisecond, Poll: 100 * time.Millisecond, DeadAfter: 2})
+	eventually(t, "the others delivered", 20*time.Second, func() bool { return ob.Len() == 0 && len(sb.got()) == 2 })
+	if got := sb.got(); !slices.Equal(got, []string{as[1].ID, as[2].ID}) || f.Stats().SetAside != 1 {
+		t.Fatalf("upstream got %v, stats %+v", got, f.Stats())
+	}
+}

@@ -2,6 +2,7 @@ package conn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -171,19 +172,23 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 	}
 	var inflight []flight
 	var sendErr error
+	refused := "" // the first alert upstream (or paho) did not take
+	startRefused := ""
 	for _, a := range alerts {
 		// The stored JSON as it is (the outbox wrote it with null for
 		// NaN and ±Inf values, which JSON cannot carry).
 		tok, err := f.p.start(a.Topic, a.Body, qos)
 		if err != nil {
 			sendErr = err
+			if !errors.Is(err, ErrNotConnected) {
+				startRefused = a.ID // paho refused this one itself
+			}
 			break
 		}
 		inflight = append(inflight, flight{id: a.ID, tok: tok})
 	}
 	var done []string
 	var sent uint64
-	refused := ""
 	for _, fl := range inflight {
 		if err := await(ctx, fl.tok, f.p.l.o.Timeout); err != nil {
 			sendErr = fmt.Errorf("mqtt publish: %w", err)
@@ -192,6 +197,9 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 		}
 		sent++
 		done = append(done, fl.id)
+	}
+	if refused == "" {
+		refused = startRefused
 	}
 	switch {
 	case refused != "" && ctx.Err() == nil:

@@ -5,7 +5,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,8 +19,7 @@ import (
 // does), and records the alert ids it receives on up/#, in order.
 type strictBroker struct {
 	addr string
-	mu   sync.Mutex
-	ids  []string
+	collector
 }
 
 // allowAll lets every client connect, publish and subscribe.
@@ -66,12 +64,6 @@ func startStrictBroker(t *testing.T, maxPacket uint32) *strictBroker {
 	}
 	t.Cleanup(func() { srv.Close() })
 	return sb
-}
-
-func (sb *strictBroker) got() []string {
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	return slices.Clone(sb.ids)
 }
 
 // TestForwarderSetsAsideRefusedAlert: the case. Upstream's packet

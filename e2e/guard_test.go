@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/vigil-gw/vigil/conn"
 )
 
 const statusRule = `rules:
@@ -45,6 +47,20 @@ http: {listen: "%s"}
 	return v, brokerAddr
 }
 
+// largeAlert starts an upstream Mosquitto with max_packet_size 2048, vigil
+// forwarding to it (with more upstream settings), a device on vigil's
+// broker, and has the device send a reading with a 5 KB string (seq 0),
+// whose alert is larger than upstream takes.
+func largeAlert(t *testing.T, more string) (*vigil, *upstream, *conn.Client) {
+	t.Helper()
+	up := startMosquitto(t, mosquittoOptions{Global: "max_packet_size 2048"})
+	alerts := watchUpstream(t, up.Addr())
+	v, brokerAddr := startGuardedVigil(t, up.Addr(), more)
+	dev := device(t, "tcp://"+brokerAddr, nil, "", "")
+	publish(t, dev, "sensors/pump-01/status", fmt.Sprintf(`{"note": %q, "seq": 0}`, strings.Repeat("x", 5000)))
+	return v, alerts, dev
+}
+
 func portOf(addr string) int {
 	var p int
 	fmt.Sscanf(addr[strings.LastIndexByte(addr, ':')+1:], "%d", &p)
@@ -62,11 +78,7 @@ type guardStatus struct {
 // string. vigil sets it aside after dead_after rounds, shows it, and the
 // alerts behind it arrive in order; a retry puts it back in the outbox.
 func TestUpstreamRefusesLargeAlert(t *testing.T) {
-	up := startMosquitto(t, mosquittoOptions{Global: "max_packet_size 2048"})
-	alerts := watchUpstream(t, up.Addr())
-	v, brokerAddr := startGuardedVigil(t, up.Addr(), ", dead_after: 2")
-	dev := device(t, "tcp://"+brokerAddr, nil, "", "")
-	publish(t, dev, "sensors/pump-01/status", fmt.Sprintf(`{"note": %q, "seq": 0}`, strings.Repeat("x", 5000)))
+	v, alerts, dev := largeAlert(t, ", dead_after: 2")
 	for i := 1; i <= 3; i++ {
 		publish(t, dev, "sensors/pump-01/status", fmt.Sprintf(`{"seq": %d}`, i))
 	}
@@ -117,11 +129,7 @@ func TestUpstreamRefusesLargeAlert(t *testing.T) {
 // upstream's packet limit, the large alert is stored trimmed and
 // delivered, marked "trimmed": true, in its place.
 func TestUpstreamTrimsLargeAlert(t *testing.T) {
-	up := startMosquitto(t, mosquittoOptions{Global: "max_packet_size 2048"})
-	alerts := watchUpstream(t, up.Addr())
-	v, brokerAddr := startGuardedVigil(t, up.Addr(), ", max_alert_bytes: 1500")
-	dev := device(t, "tcp://"+brokerAddr, nil, "", "")
-	publish(t, dev, "sensors/pump-01/status", fmt.Sprintf(`{"note": %q, "seq": 0}`, strings.Repeat("x", 5000)))
+	v, alerts, dev := largeAlert(t, ", max_alert_bytes: 1500")
 	publish(t, dev, "sensors/pump-01/status", `{"seq": 1}`)
 	got := alerts.waitRule(t, "status_report", 2, 30*time.Second)
 	if !got[0].Trimmed || got[0].Values["seq"] != 0.0 || len(got[0].Values["note"].(string)) > 300 || got[1].Trimmed {

@@ -256,27 +256,26 @@ func (b *budget) node(n exprast.Node) bound {
 		}
 		return out
 	case *exprast.ArrayNode:
-		out := bound{count: float64(len(x.Nodes))}
-		for _, m := range x.Nodes {
-			v := b.walk(m)
-			out.bytes += v.bytes
-			out.elem = max(out.elem, v.bytes)
-		}
-		return out
+		return b.items(x.Nodes)
 	case *exprast.MapNode:
-		out := bound{count: float64(len(x.Pairs))}
-		for _, m := range x.Pairs {
-			v := b.walk(m)
-			out.bytes += v.bytes
-			out.elem = max(out.elem, v.bytes)
-		}
-		return out
+		return b.items(x.Pairs)
 	case *exprast.PairNode:
 		k, v := b.walk(x.Key), b.walk(x.Value)
 		return bound{bytes: k.bytes + v.bytes, count: 1, elem: v.bytes}
 	}
 	// A node kind this walk does not know: as large as an input.
 	return input
+}
+
+// items bounds an array or map literal.
+func (b *budget) items(nodes []exprast.Node) bound {
+	out := bound{count: float64(len(nodes))}
+	for _, m := range nodes {
+		v := b.walk(m)
+		out.bytes += v.bytes
+		out.elem = max(out.elem, v.bytes)
+	}
+	return out
 }
 
 func (b *budget) pointer(x *exprast.PointerNode) bound {

@@ -242,16 +242,8 @@ func (db *DB) retry(ids []string) (moved, dropped int, err error) {
 	if _, err := tx.Exec(`DELETE FROM dead_letter`+where, args...); err != nil {
 		return 0, 0, err
 	}
-	excess := db.outboxLen + int(n) - db.o.OutboxMax
-	drop := tx.Stmt(db.st.oDropSev)
-	for rank := 0; rank <= 2 && excess > 0; rank++ {
-		res, err := drop.Exec(rank, excess)
-		if err != nil {
-			return 0, 0, err
-		}
-		d, _ := res.RowsAffected()
-		excess -= int(d)
-		dropped += int(d)
+	if dropped, err = db.dropExcess(tx, int(n)); err != nil {
+		return 0, 0, err
 	}
 	return int(n), dropped, tx.Commit()
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -98,18 +99,27 @@ func (db *DB) put(alerts []event.Alert, bodies [][]byte) (added, dropped int, er
 		n, _ := res.RowsAffected()
 		added += int(n)
 	}
+	if dropped, err = db.dropExcess(tx, added); err != nil {
+		return 0, 0, err
+	}
+	return added, dropped, tx.Commit()
+}
+
+// dropExcess applies the outbox bound in tx after added alerts went in:
+// the oldest info alerts first, then warning, then critical.
+func (db *DB) dropExcess(tx *sql.Tx, added int) (dropped int, err error) {
 	excess := db.outboxLen + added - db.o.OutboxMax
 	drop := tx.Stmt(db.st.oDropSev)
 	for rank := 0; rank <= 2 && excess > 0; rank++ {
 		res, err := drop.Exec(rank, excess)
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		n, _ := res.RowsAffected()
 		excess -= int(n)
 		dropped += int(n)
 	}
-	return added, dropped, tx.Commit()
+	return dropped, nil
 }
 
 // marshalAlert writes the contract's JSON form. JSON has no NaN or ±Inf, and

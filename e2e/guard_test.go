@@ -118,6 +118,7 @@ func TestUpstreamRefusesLargeAlert(t *testing.T) {
 	waitJS(t, ctx, 20*time.Second, "the dead letter listed with a banner",
 		`!document.querySelector('#dead-letters').hidden && document.querySelectorAll('#dead-table tbody tr').length === 1 &&
 		 document.querySelector('#problems').textContent.includes('set aside')`)
+	screenshot(t, ctx, "ui-dead-letters.png")
 	do(t, ctx, 10*time.Second, "send it again", chromedp.Click(chromedp.CSS(`#dead-retry-all`)))
 	eventually(t, 60*time.Second, "set aside again", func() (bool, string) {
 		v.get("/api/status", "", &st)
@@ -199,6 +200,7 @@ func TestCorruptStateShown(t *testing.T) {
 	do(t, ctx, 30*time.Second, "open the overview", chromedp.Navigate(v.http+"/#overview"))
 	waitJS(t, ctx, 20*time.Second, "the banner",
 		`Array.from(document.querySelectorAll('#problems div.bad')).some((d) => d.textContent.includes('state database was damaged'))`)
+	screenshot(t, ctx, "ui-state-recovered.png")
 }
 
 // httpGet returns the body of a GET that must answer 200.

@@ -152,7 +152,7 @@
     if (st.checkpoint_error) problems.push(['bad', 'Checkpoint failed: ' + st.checkpoint_error]);
     if (st.reload_errors.length) problems.push(['warn', `Last rule reload failed (${st.reload_errors.length} error(s)); the previous rules keep running. See Rules.`]);
     if (st.last_error) problems.push(['warn', 'Last error: ' + st.last_error]);
-    problems.push(...guardProblems(st));
+    problems.unshift(...guardProblems(st));
     $('#problems').replaceChildren(...problems.map(([c, t]) => el('div', { class: c, text: t })));
     const h = problems.some((p) => p[0] === 'bad') ? 'bad' : problems.length ? 'warn' : 'ok';
     $('#health').dataset.health = h;

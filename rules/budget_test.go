@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // letChain is the issue's attack: a `let` chain doubling a string n times.
@@ -205,4 +206,21 @@ func FuzzBudget(f *testing.F) {
 		}
 		_ = err
 	})
+}
+
+// TestMessageCapped: a message with many large placeholders is cut at
+// maxBuild bytes, ending in "…".
+func TestMessageCapped(t *testing.T) {
+	src := "rules:\n  - name: a\n    from: x\n    message: \"" + strings.Repeat("{{big}} ", 20) + "\"\n"
+	set, errs := parseT(t, src)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	got, err := set.Rules[0].Message.Render(map[string]any{"big": strings.Repeat("é", budgetInput/2)})
+	if err != nil || len(got) > maxBuild || !strings.HasSuffix(got, "…") || !utf8.ValidString(got) {
+		t.Fatalf("message of %d bytes, %v", len(got), err)
+	}
+	if got, _ := set.Rules[0].Message.Render(map[string]any{"big": "x"}); got != strings.Repeat("x ", 20) {
+		t.Fatalf("small message %q", got)
+	}
 }

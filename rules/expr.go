@@ -14,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
+	"github.com/vigil-gw/vigil/event"
 )
 
 // Limits on expressions: rule files may come from many hands, and an
@@ -417,6 +418,11 @@ func (t *Template) render(run func(*Program) (any, error)) (string, error) {
 	var firstErr error
 	for i, p := range t.progs {
 		b.WriteString(t.parts[i])
+		if b.Len() > maxBuild {
+			// Each placeholder is bounded (budget.go), but not how many a
+			// message has: the rest is left out.
+			return event.Cut(b.String(), maxBuild), firstErr
+		}
 		v, err := run(p)
 		if err != nil {
 			if firstErr == nil {
@@ -428,6 +434,9 @@ func (t *Template) render(run func(*Program) (any, error)) (string, error) {
 		b.WriteString(FormatValue(v))
 	}
 	b.WriteString(t.parts[len(t.parts)-1])
+	if b.Len() > maxBuild {
+		return event.Cut(b.String(), maxBuild), firstErr
+	}
 	return b.String(), firstErr
 }
 

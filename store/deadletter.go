@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vigil-gw/vigil/event"
 )
@@ -44,11 +43,11 @@ func capAlert(a *event.Alert, body []byte, max int) (event.Alert, []byte, bool, 
 	}
 	c := *a
 	c.Trimmed = true
-	c.Message = cut(c.Message, max/4)
-	c.Key = cut(c.Key, trimmedText)
+	c.Message = event.Cut(c.Message, max/4)
+	c.Key = event.Cut(c.Key, trimmedText)
 	c.Values = make(map[string]any, len(a.Values))
 	for k, v := range a.Values {
-		c.Values[cut(k, trimmedText)] = trimValue(v)
+		c.Values[event.Cut(k, trimmedText)] = trimValue(v)
 	}
 	b, err := marshalAlert(&c)
 	if err != nil {
@@ -70,7 +69,7 @@ func capAlert(a *event.Alert, body []byte, max int) (event.Alert, []byte, bool, 
 	}
 	if len(b) > max {
 		c.Values = map[string]any{}
-		c.Message = cut(c.Message, trimmedText)
+		c.Message = event.Cut(c.Message, trimmedText)
 		if b, err = marshalAlert(&c); err != nil {
 			return c, nil, false, err
 		}
@@ -82,28 +81,15 @@ func capAlert(a *event.Alert, body []byte, max int) (event.Alert, []byte, bool, 
 func trimValue(v any) any {
 	switch x := v.(type) {
 	case string:
-		return cut(x, trimmedText)
+		return event.Cut(x, trimmedText)
 	case map[string]any, []any:
 		b, err := marshalAlert(&event.Alert{Values: map[string]any{"": x}})
 		if err != nil {
 			return nil
 		}
-		return cut(string(b), trimmedText)
+		return event.Cut(string(b), trimmedText)
 	}
 	return v
-}
-
-// cut shortens s to at most n bytes on a UTF-8 boundary, ending in "…"
-// when it cut.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	n -= len("…")
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:max(n, 0)] + "…"
 }
 
 // DeadLetter is an alert upstream refused, set aside.

@@ -427,15 +427,31 @@ func (b *budget) closure(x *exprast.BuiltinNode, pred *exprast.PredicateNode) bo
 	}
 	coll := b.walk(x.Arguments[0])
 	var init bound
-	if x.Name == "reduce" && len(x.Arguments) > 2 {
-		init = b.walk(x.Arguments[2])
+	// A reduce that starts from a number (or from the first element of a
+	// range) and whose step is arithmetic accumulates numbers: expr
+	// refuses a number + a string, so its step either stays a number or
+	// fails.
+	numAcc := false
+	if x.Name == "reduce" {
+		if len(x.Arguments) > 2 {
+			init = b.walk(x.Arguments[2])
+			numAcc = fixedSize(x.Arguments[2])
+		} else {
+			rng, ok := x.Arguments[0].(*exprast.BinaryNode)
+			numAcc = ok && rng.Operator == ".."
+		}
+		numAcc = numAcc && arithmetic(pred.Node)
 	}
 	body := func(elem, acc float64) cost {
 		work, built := b.work, b.built
 		b.work, b.built = 0, 0
 		b.depth++
 		b.ptr = append(b.ptr, bound{bytes: elem, count: elem, elem: elem})
-		b.acc = append(b.acc, bound{bytes: acc, count: acc, elem: acc})
+		if numAcc {
+			b.acc = append(b.acc, scalar)
+		} else {
+			b.acc = append(b.acc, bound{bytes: acc, count: acc, elem: acc})
+		}
 		v := b.walk(pred.Node)
 		if x.Map != nil { // filter and map fused by the optimizer
 			v = b.walk(x.Map)
@@ -474,10 +490,13 @@ func (b *budget) closure(x *exprast.BuiltinNode, pred *exprast.PredicateNode) bo
 	case "find", "findLast":
 		return bound{bytes: coll.elem, count: coll.elem, elem: coll.elem}
 	case "reduce":
+		if numAcc {
+			return scalar
+		}
 		// Each step may add its body's bytes to the accumulator; a body
 		// that uses #acc twice doubles it every step.
 		if grown := body(coll.elem, 1).v.bytes; grown-full.v.bytes > 1 {
-			return b.fail(x, "reduce whose step uses #acc more than once can double its value every element")
+			return b.fail(x, "reduce whose step uses #acc more than once (or enlarges it) can grow exponentially")
 		}
 		out := init.bytes + per
 		// The accumulator is copied at every step it grows.
@@ -485,6 +504,29 @@ func (b *budget) closure(x *exprast.BuiltinNode, pred *exprast.PredicateNode) bo
 		return bound{bytes: out, count: out, elem: max(init.elem, full.v.bytes)}
 	}
 	return scalar // all, any, none, one, count, sum, findIndex, …
+}
+
+// arithmetic reports whether n is built of arithmetic only: operators on
+// numbers, fields, # and #acc, and calls typed as numbers. Such a node
+// with a number among its operands is a number or an error.
+func arithmetic(n exprast.Node) bool {
+	if fixedSize(n) {
+		return true
+	}
+	switch x := n.(type) {
+	case *exprast.IntegerNode, *exprast.FloatNode, *exprast.PointerNode, *exprast.IdentifierNode:
+		return true
+	case *exprast.MemberNode:
+		return arithmetic(x.Node)
+	case *exprast.UnaryNode:
+		return (x.Operator == "-" || x.Operator == "+") && arithmetic(x.Node)
+	case *exprast.BinaryNode:
+		switch x.Operator {
+		case "+", "-", "*", "/", "%", "**", "^":
+			return arithmetic(x.Left) && arithmetic(x.Right)
+		}
+	}
+	return false
 }
 
 func maxBound(a, b bound) bound {

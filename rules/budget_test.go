@@ -39,6 +39,8 @@ func TestBudgetRefused(t *testing.T) {
 		{"negative range too large", "any(-20000..0, {# == x})", "has 20001 elements"},
 		{"reduce appending the topic", `len(reduce(1..5000, #acc + topic, "")) > 0`, "can build a value"},
 		{"reduce doubling", `len(reduce(1..30, #acc + #acc, "x")) > 0`, "uses #acc more than once"},
+		{"reduce from a number turning to text", `len(reduce(1..30, #index == 0 ? topic : #acc + #acc, 0)) > 0`, "can build a value"},
+		{"reduce of text from a number", `len(reduce(items, string(#acc) + #.name, 0)) > 0`, "(or enlarges it) can grow exponentially"},
 		{"join of a map", `len(join(map(1..5000, topic), ",")) > 0`, "can build a value"},
 		{"replace with a field", `len(replace(topic, "", topic)) > 0`, "can build a value"},
 		{"toJSON chain", `let a = toJSON(topic); let b = toJSON(a); let c = toJSON(b); len(c) > 0`, "can build a value"},
@@ -80,6 +82,10 @@ func TestBudgetAccepted(t *testing.T) {
 		`any(items, {any(#.tags, {# == "x"})})`,
 		`len(map(items, #.name + "x")) > 0`,
 		`topic matches "^a/.*"`,
+		`reduce(1..10000, #acc + #, 0) > 5`,
+		`reduce(items, #acc + #.v, 0) > 5`,
+		`reduce(1..100, #acc + #) > 5`,
+		`reduce(items, #acc * #.v, 1.5) > 5`,
 		`x in ["a", "b", "c"] && y in 1..5`,
 	} {
 		src := "tables:\n  - {name: t, from: \"t/{d}\", key: d}\n" + whereRule(expr)

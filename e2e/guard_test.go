@@ -217,3 +217,61 @@ func httpGet(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestRuleDisabledAtRunTime: a device sends what makes a rule's
+// expression go over its memory budget. vigil disables that rule (once,
+// shown in the API, /metrics and the Rules tab) and goes on with the
+// others.
+func TestRuleDisabledAtRunTime(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "rules", "r.yaml"), `rules:
+  - name: heavy
+    from: sensors/{device}/status
+    key: device
+    where: 'map(1..n, # * 2)[0] > 0'
+  - name: light
+    from: sensors/{device}/status
+    key: device
+    where: 'n > 0'
+`)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	brokerAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	v := startVigil(t, dir, fmt.Sprintf("gateway: e2e\nbroker: {listen: %q}\nstate: {path: vigil.db}\nrules: rules\nhttp: {listen: %q}\n",
+		brokerAddr, httpAddr), httpAddr)
+	if err := waitPort(portOf(brokerAddr), 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	dev := device(t, "tcp://"+brokerAddr, nil, "", "")
+	for _, n := range []int{3, 1000000, 4, 5} {
+		publish(t, dev, "sensors/pump-01/status", fmt.Sprintf(`{"n": %d}`, n))
+	}
+	type rule struct {
+		Name     string `json:"name"`
+		Alerts   int    `json:"alerts_total"`
+		Errors   int    `json:"errors_total"`
+		Disabled string `json:"disabled"`
+	}
+	var body struct {
+		Rules []rule `json:"rules"`
+	}
+	eventually(t, 20*time.Second, "heavy disabled, light on", func() (bool, string) {
+		v.get("/api/rules", "", &body)
+		ok := len(body.Rules) == 2 && body.Rules[0].Alerts == 1 && body.Rules[0].Errors == 1 &&
+			strings.Contains(body.Rules[0].Disabled, "memory budget exceeded") && body.Rules[1].Alerts == 4 && body.Rules[1].Disabled == ""
+		return ok, fmt.Sprintf("%+v", body.Rules)
+	})
+	var st struct {
+		RulesDisabled int `json:"rules_disabled"`
+	}
+	v.get("/api/status", "", &st)
+	metrics := httpGet(t, v.http+"/metrics")
+	if st.RulesDisabled != 1 || !strings.Contains(metrics, `vigil_rule_disabled{rule="heavy"} 1`) ||
+		!strings.Contains(metrics, `vigil_rule_disabled{rule="light"} 0`) || v.logs.count("rule disabled") != 1 {
+		t.Fatalf("status %+v, logged %d times", st, v.logs.count("rule disabled"))
+	}
+	ctx := browser(t)
+	do(t, ctx, 30*time.Second, "open the Rules tab", chromedp.Navigate(v.http+"/#rules"))
+	waitJS(t, ctx, 20*time.Second, "the rule shown disabled",
+		`Array.from(document.querySelectorAll('#rules tbody tr[data-rule="heavy"] td.err')).some((d) => d.textContent.startsWith('disabled: '))`)
+	waitJS(t, ctx, 20*time.Second, "the banner", `document.querySelector('#problems').textContent.includes('1 rule(s) disabled')`)
+}

@@ -2,8 +2,8 @@
 // embedded single-page UI, the Server-Sent Events live feed and /metrics.
 //
 // It reads from the engine and the store through the small Source interface
-// declared here and never writes state (reload is a request the Source
-// carries out). It imports only event from this module: the lead adapts the
+// declared here and never writes state (a reload, or sending set-aside
+// alerts again, is a request the Source carries out). It imports only event from this module: the lead adapts the
 // engine and the store to Source in main, so ui never imports engine, store,
 // rules or conn.
 package ui

@@ -242,6 +242,9 @@ func (s *summary) print(w io.Writer, name string, eng *engine.Engine) {
 		if rs.Evicted > 0 {
 			fmt.Fprintf(w, " %6d keys evicted", rs.Evicted)
 		}
+		if rs.Disabled != "" {
+			fmt.Fprintf(w, " DISABLED (over its expression budget: %s)", rs.Disabled)
+		}
 		fmt.Fprintln(w)
 	}
 	for _, b := range s.bad {

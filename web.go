@@ -95,6 +95,9 @@ func (w *web) Status() ui.Status {
 		st.Late += r.Late
 		st.Evicted += r.Evicted
 		st.ExprErrors += r.Errors
+		if r.Disabled != "" {
+			st.RulesDisabled++
+		}
 	}
 	if gs.Degraded {
 		st.LastError = "journal: " + gs.LastJournalErr
@@ -124,6 +127,8 @@ func (w *web) Status() ui.Status {
 		st.OutboxDropped = ds.Dropped
 		st.JournalLen = ds.JournalRows
 		st.JournalSyncs = ds.JournalSyncs
+		st.AlertsTrimmed, st.SetAside, st.StateRecoveredTo = ds.Trimmed, ds.SetAside, ds.RecoveredTo
+		st.DeadLetters, _ = db.DeadLetterCount()
 		if st.LastError == "" && ds.LastError != "" && time.Since(ds.LastErrorAt) < 10*time.Minute {
 			st.LastError = "state: " + ds.LastError
 		}
@@ -141,7 +146,8 @@ func (w *web) Rules() []ui.RuleInfo {
 	for _, r := range g.Status().Rules {
 		out = append(out, ui.RuleInfo{Name: r.Name, File: r.File, Line: r.Line, Kind: string(r.Kind),
 			From: r.From, Severity: r.Severity, Events: r.Events, Alerts: r.Alerts, Errors: r.Errors,
-			Late: r.Late, Evicted: r.Evicted, Keys: r.Keys, LastError: r.LastError, Watermark: r.Watermark})
+			Late: r.Late, Evicted: r.Evicted, Keys: r.Keys, LastError: r.LastError, Watermark: r.Watermark,
+			Disabled: r.Disabled})
 	}
 	return out
 }
@@ -162,6 +168,40 @@ func (w *web) Alerts(q ui.AlertQuery) ([]ui.AlertEntry, error) {
 		out[i] = ui.AlertEntry{Seq: h.Seq, Alert: h.Alert, Received: h.Received, Delivered: h.Delivered}
 	}
 	return out, nil
+}
+
+// DeadLetters implements ui.Source.
+func (w *web) DeadLetters() ([]ui.DeadLetter, error) {
+	g := w.g.Load()
+	if g == nil {
+		return nil, nil
+	}
+	dls, err := g.DB().DeadLetters(0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.DeadLetter, len(dls))
+	for i, d := range dls {
+		out[i] = ui.DeadLetter{Alert: d.Alert, Reason: d.Reason, Attempts: d.Attempts, At: d.At}
+	}
+	return out, nil
+}
+
+// RetryDeadLetters implements ui.Source: the alerts go back to the outbox's
+// end and the forwarder is woken.
+func (w *web) RetryDeadLetters(ids []string) (int, error) {
+	g := w.g.Load()
+	if g == nil {
+		return 0, fmt.Errorf("not running yet")
+	}
+	if len(ids) > store.DeadLetterMax {
+		return 0, fmt.Errorf("%w: %d ids; at most %d at once", ui.ErrBadRequest, len(ids), store.DeadLetterMax)
+	}
+	n, err := g.DB().RetryDeadLetters(ids)
+	if err == nil && n > 0 {
+		g.NotifyOutbox()
+	}
+	return n, err
 }
 
 // Reload implements ui.Source.

@@ -2,8 +2,10 @@ package conn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,9 @@ type Outbox interface {
 	PendingBodies(limit int, skip func(id string) bool) ([]event.Outgoing, error)
 	// Delivered removes the alerts with these ids.
 	Delivered(ids []string) error
+	// SetAside moves an alert upstream keeps refusing out of the way of
+	// the others (the store's dead letters).
+	SetAside(id, reason string, attempts int) error
 }
 
 // ForwarderOptions tune the Forwarder; zero values are the defaults.
@@ -31,14 +36,20 @@ type ForwarderOptions struct {
 	Notify <-chan struct{}
 	// QoS0 publishes alerts at QoS 0: delivered once written to the
 	// socket. The default is QoS 1: delivered once the broker acked.
-	QoS0   bool
-	Logger *slog.Logger // default slog.Default()
+	QoS0 bool
+	// DeadAfter is how many rounds in a row the same alert may be the
+	// first one upstream fails to acknowledge (the broker disconnects on
+	// it, or never acks it) before it is set aside, so the alerts behind
+	// it flow. Rounds while the connection is down do not count. Default 5.
+	DeadAfter int
+	Logger    *slog.Logger // default slog.Default()
 }
 
 // ForwarderStats are the Forwarder's counters.
 type ForwarderStats struct {
 	Sent      uint64 // alerts acknowledged upstream and removed from the outbox
 	Errors    uint64 // failed rounds (publish or outbox errors)
+	SetAside  uint64 // alerts upstream kept refusing, moved to the dead letters
 	LastError string
 	Connected bool
 }
@@ -52,10 +63,14 @@ type Forwarder struct {
 	o   ForwarderOptions
 	log *slog.Logger
 
-	sent, errs atomic.Uint64
-	mu         sync.Mutex
-	lastErr    string
-	failing    bool // log only when the state changes
+	sent, errs, setAside atomic.Uint64
+	// suspect is the alert upstream last failed to acknowledge first, and
+	// strikes how many rounds in a row it was (round's goroutine only).
+	suspect string
+	strikes int
+	mu      sync.Mutex
+	lastErr string
+	failing bool // log only when the state changes
 	// acked holds ids acknowledged upstream and not yet removed from the
 	// outbox. skipMu is held from reading the outbox until the read is
 	// filtered, and by the remover to forget ids it removed: an id removed
@@ -80,6 +95,9 @@ func NewForwarder(ob Outbox, p *Publisher, o ForwarderOptions) *Forwarder {
 	}
 	if o.Poll <= 0 {
 		o.Poll = 10 * time.Second
+	}
+	if o.DeadAfter <= 0 {
+		o.DeadAfter = 5
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -154,12 +172,17 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 	}
 	var inflight []flight
 	var sendErr error
+	refused := "" // the first alert upstream (or paho) did not take
+	startRefused := ""
 	for _, a := range alerts {
 		// The stored JSON as it is (the outbox wrote it with null for
 		// NaN and ±Inf values, which JSON cannot carry).
 		tok, err := f.p.start(a.Topic, a.Body, qos)
 		if err != nil {
 			sendErr = err
+			if !errors.Is(err, ErrNotConnected) {
+				startRefused = a.ID // paho refused this one itself
+			}
 			break
 		}
 		inflight = append(inflight, flight{id: a.ID, tok: tok})
@@ -169,10 +192,20 @@ func (f *Forwarder) round(ctx context.Context) (int, error) {
 	for _, fl := range inflight {
 		if err := await(ctx, fl.tok, f.p.l.o.Timeout); err != nil {
 			sendErr = fmt.Errorf("mqtt publish: %w", err)
+			refused = fl.id
 			break
 		}
 		sent++
 		done = append(done, fl.id)
+	}
+	if refused == "" {
+		refused = startRefused
+	}
+	switch {
+	case refused != "" && ctx.Err() == nil:
+		f.strike(refused, sendErr)
+	case slices.Contains(done, f.suspect):
+		f.suspect, f.strikes = "", 0 // it went through after all
 	}
 	if len(done) > 0 {
 		f.sent.Add(sent)
@@ -266,6 +299,27 @@ func gather(ids []string, dels <-chan []string, stop <-chan struct{}, d time.Dur
 	}
 }
 
+// strike counts the rounds in a row in which the alert id was the first one
+// sent and not acknowledged, and sets it aside at DeadAfter. Rounds that
+// sent nothing (the connection is down) neither count nor reset.
+func (f *Forwarder) strike(id string, err error) {
+	if id != f.suspect {
+		f.suspect, f.strikes = id, 0
+	}
+	f.strikes++
+	if f.strikes < f.o.DeadAfter {
+		return
+	}
+	if serr := f.ob.SetAside(id, err.Error(), f.strikes); serr != nil {
+		f.log.Warn("cannot set aside the alert upstream keeps refusing", "id", id, "error", serr)
+		return
+	}
+	f.setAside.Add(1)
+	f.log.Warn("alert set aside: upstream refused it again and again; the alerts behind it flow on (retry it from the UI or POST /api/dead-letters/retry)",
+		"id", id, "attempts", f.strikes, "error", err)
+	f.suspect, f.strikes = "", 0
+}
+
 func (f *Forwarder) failed(err error) {
 	f.errs.Add(1)
 	f.mu.Lock()
@@ -295,7 +349,7 @@ func (f *Forwarder) Stats() ForwarderStats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return ForwarderStats{
-		Sent: f.sent.Load(), Errors: f.errs.Load(),
+		Sent: f.sent.Load(), Errors: f.errs.Load(), SetAside: f.setAside.Load(),
 		LastError: f.lastErr, Connected: f.p.Connected(),
 	}
 }

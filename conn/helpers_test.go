@@ -126,6 +126,7 @@ type memOutbox struct {
 	hold chan struct{}
 	// afterRead, if set, runs in Pending after the rows are read.
 	afterRead func()
+	dead      []event.Alert // set aside
 }
 
 func (o *memOutbox) Put(as ...event.Alert) {
@@ -166,6 +167,19 @@ func (o *memOutbox) Delivered(ids []string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.alerts = slices.DeleteFunc(o.alerts, func(a event.Alert) bool { return slices.Contains(ids, a.ID) })
+	return nil
+}
+
+func (o *memOutbox) SetAside(id, reason string, attempts int) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.alerts = slices.DeleteFunc(o.alerts, func(a event.Alert) bool {
+		if a.ID == id {
+			o.dead = append(o.dead, a)
+			return true
+		}
+		return false
+	})
 	return nil
 }
 

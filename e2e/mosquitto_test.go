@@ -31,6 +31,9 @@ type mosquittoOptions struct {
 	// Persist keeps sessions and queued messages across a restart (SIGTERM
 	// saves them), for an upstream whose subscriber must miss nothing.
 	Persist bool
+	// Global are more lines of mosquitto.conf before the listeners (e.g.
+	// "max_packet_size 2048").
+	Global string
 }
 
 // mosquitto is one Mosquitto process we started; stop and start restart
@@ -67,6 +70,7 @@ func startMosquitto(t *testing.T, o mosquittoOptions) *mosquitto {
 	} else {
 		fmt.Fprintf(&c, "persistence false\n")
 	}
+	fmt.Fprintf(&c, "%s\n", o.Global)
 	fmt.Fprintf(&c, "\nlistener %d 127.0.0.1\nallow_anonymous true\n", m.Port)
 	if o.TLS != nil {
 		pw := filepath.Join(m.dir, "passwd")

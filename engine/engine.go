@@ -389,6 +389,9 @@ type RuleInfo struct {
 	Keys      int
 	Pending   int
 	Watermark time.Time
+	// Disabled is why the rule was disabled at run time (an expression
+	// over its budget), "" while it runs.
+	Disabled string
 }
 
 // RuleStats returns every rule's counters, in rule order.
@@ -397,7 +400,7 @@ func (e *Engine) RuleStats() []RuleInfo {
 	for _, rs := range e.rules {
 		ri := RuleInfo{Name: rs.r.Name, Kind: rs.r.Kind, Severity: rs.r.Severity, File: rs.r.File, Line: rs.r.Pos.Line,
 			Events: rs.stats.Events, Alerts: rs.stats.Alerts, Errors: rs.stats.Errors,
-			LastError: rs.stats.LastError, Watermark: rs.wm}
+			LastError: rs.stats.LastError, Watermark: rs.wm, Disabled: rs.r.Disabled()}
 		for _, f := range rs.r.From {
 			ri.From = append(ri.From, f.String())
 		}

@@ -59,6 +59,9 @@ func (e *Engine) processFlat(rt *route, d ingest.Decoded, t time.Time, alerts []
 // processFlat is process for a stateless rule on a flat event, at
 // e.flatT, adding its alert to e.flatAlerts.
 func (rs *ruleState) processFlat(e *Engine, fv *flatView) {
+	if rs.r.Disabled() != "" {
+		return
+	}
 	rs.observe(e, e.flatT, e.flatAt)
 	if rs.r.Where != nil {
 		b, err := rs.r.Where.BoolFlat(&fv.f)

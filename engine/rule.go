@@ -36,6 +36,7 @@ type RuleStats struct {
 
 func (e *Engine) newRule(r *rules.Rule) (*ruleState, error) {
 	rs := &ruleState{r: r, cool: newCooldowns(e.opts.MaxKeys)}
+	r.Halt.SetLogger(e.opts.Logger)
 	rs.setWM(time.Time{})
 	var err error
 	switch r.Kind {
@@ -218,6 +219,9 @@ func (rs *ruleState) fail(err error) {
 // process runs ev, the event with the captures of the rule's filter,
 // through the rule.
 func (rs *ruleState) process(e *Engine, ev *event.Event, alerts []event.Alert) []event.Alert {
+	if rs.r.Disabled() != "" { // over its expression budget (rules/budget.go)
+		return alerts
+	}
 	rs.observe(e, ev.Time, instantOf(ev.Time))
 	pass := true
 	if rs.r.Where != nil {

@@ -49,6 +49,9 @@ func (a *Alert) AppendJSON(b []byte, escapeHTML bool) ([]byte, error) {
 		b = appendTime(b, a.Window.End)
 		b = append(b, '}')
 	}
+	if a.Trimmed {
+		b = append(b, `,"trimmed":true`...)
+	}
 	return append(b, '}'), nil
 }
 

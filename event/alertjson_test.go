@@ -59,6 +59,7 @@ func TestAlertAppendJSON(t *testing.T) {
 		if r.IntN(3) == 0 {
 			a.Window = &Window{Start: a.Time.Add(-time.Minute), End: a.Time}
 		}
+		a.Trimmed = r.IntN(4) == 0
 		if r.IntN(50) == 0 {
 			a.Values = map[string]any{"nan": math.NaN()}
 		}

@@ -67,6 +67,9 @@ type Alert struct {
 	Message  string         `json:"message"`
 	Values   map[string]any `json:"values"`
 	Window   *Window        `json:"window,omitempty"`
+	// Trimmed is set when the outbox cut the alert's message or values to
+	// fit its size limit (docs/api.md, "Trimmed alerts").
+	Trimmed bool `json:"trimmed,omitempty"`
 	// Topic is where the alert goes upstream; not part of the JSON form.
 	Topic string `json:"-"`
 }

@@ -173,7 +173,7 @@ func New(o Options) (*Gateway, error) {
 	// the packet id and a hash of topic and payload (dedupKey), which a new
 	// message repeats only by coincidence within the window.
 	db, err := store.Open(store.Options{Path: cfg.State.Path, OutboxMax: cfg.State.OutboxMax, HistoryRetention: cfg.State.History,
-		Synchronous: "FULL", DedupWindow: 2 * time.Minute, JournalMax: cfg.State.JournalMax})
+		Synchronous: "FULL", DedupWindow: 2 * time.Minute, JournalMax: cfg.State.JournalMax, MaxAlertBytes: cfg.Upstream.MaxAlertBytes})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
@@ -235,7 +235,8 @@ func (g *Gateway) connect() error {
 			return fmt.Errorf("upstream: %w", err)
 		}
 		g.pub = pub
-		g.fwd = conn.NewForwarder(g.db, pub, conn.ForwarderOptions{Notify: g.notify, Logger: g.log, QoS0: cfg.Upstream.QoS == 0})
+		g.fwd = conn.NewForwarder(g.db, pub, conn.ForwarderOptions{Notify: g.notify, Logger: g.log, QoS0: cfg.Upstream.QoS == 0,
+			DeadAfter: cfg.Upstream.DeadAfter})
 	}
 	return nil
 }
@@ -476,6 +477,15 @@ func (g *Gateway) Broker() *broker.Broker { return g.brk }
 
 // DB returns the state database (for read-only views such as the UI).
 func (g *Gateway) DB() *store.DB { return g.db }
+
+// NotifyOutbox wakes the forwarder: alerts were put back in the outbox (a
+// retry of dead letters).
+func (g *Gateway) NotifyOutbox() {
+	select {
+	case g.notify <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
 
 // Subscriber and Forwarder stats for the UI.
 func (g *Gateway) Subscriber() Ingest         { return g.sub }

@@ -78,6 +78,11 @@ type UpstreamConfig struct {
 	Username     string
 	PasswordFile string
 	TLS          TLSConfig
+	// MaxAlertBytes caps an alert's JSON form (default 16 KiB): a larger
+	// one is stored trimmed. DeadAfter is how many rounds in a row
+	// upstream may refuse one alert before it is set aside (default 5).
+	MaxAlertBytes int
+	DeadAfter     int
 }
 
 type StateConfig struct {
@@ -265,7 +270,8 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 		case "broker":
 			d.brokerSection(f.val, &c.Broker, rel)
 		case "upstream":
-			sub, _ := d.fields(f.val, "upstream", "broker", "topic", "qos", "client_id", "username", "password_file", "tls")
+			sub, _ := d.fields(f.val, "upstream", "broker", "topic", "qos", "client_id", "username", "password_file", "tls",
+				"max_alert_bytes", "dead_after")
 			for _, s := range sub {
 				switch s.key {
 				case "broker":
@@ -293,6 +299,14 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 					c.Upstream.PasswordFile = d.secretFile(s.val, "upstream: password_file", rel)
 				case "tls":
 					c.Upstream.TLS = d.tls(s.val, "upstream: tls", rel)
+				case "max_alert_bytes":
+					if v, ok := d.integer(s.val, "upstream: max_alert_bytes"); ok && v < 1024 {
+						d.errf(s.val, "upstream: max_alert_bytes: at least 1024, got %d", v)
+					} else {
+						c.Upstream.MaxAlertBytes = v
+					}
+				case "dead_after":
+					c.Upstream.DeadAfter, _ = d.integer(s.val, "upstream: dead_after")
 				}
 			}
 		case "state":

@@ -14,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
+	"github.com/vigil-gw/vigil/event"
 )
 
 // Limits on expressions: rule files may come from many hands, and an
@@ -37,6 +38,11 @@ type Program struct {
 	fast  fexpr
 	ident string
 	id    *ident // ident's, for Flat
+	// halt is the rule's budget switch (budget.go); timed is set when the
+	// expression has closures or calls, whose evaluations are timed.
+	halt  *Halt
+	timed bool
+	slow  int // evaluations in a row slower than evalTimeLimit
 }
 
 func newProgram(src string, pos Pos, prog *vm.Program) *Program {
@@ -46,6 +52,13 @@ func newProgram(src string, pos Pos, prog *vm.Program) *Program {
 		p.ident, p.id = id.Value, newIdent(id.Value)
 	}
 	p.fast = compileFast(n)
+	exprast.Find(n, func(n exprast.Node) bool {
+		switch n.(type) {
+		case *exprast.BuiltinNode, *exprast.CallNode, *exprast.VariableDeclaratorNode:
+			p.timed = true
+		}
+		return false
+	})
 	return p
 }
 
@@ -96,10 +109,34 @@ func (p *Program) BoolFlat(f *Flat) (bool, error) {
 }
 
 func (p *Program) runVM(env map[string]any) (any, error) {
+	if p.halt != nil && p.halt.reason.Load() != nil {
+		return nil, ErrBudget
+	}
 	p.vm.MemoryBudget = memoryBudget
+	var start time.Time
+	if p.timed {
+		start = time.Now()
+	}
 	out, err := p.vm.Run(p.prog, env)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s", p.Src, firstLine(err.Error()))
+		msg := firstLine(err.Error())
+		if strings.Contains(msg, "memory budget exceeded") {
+			p.halt.trip(fmt.Sprintf("%s: %s", p.Src, msg))
+			return nil, fmt.Errorf("%s: %s: %w", p.Src, msg, ErrBudget)
+		}
+		return nil, fmt.Errorf("%s: %s", p.Src, msg)
+	}
+	if p.timed {
+		if d := time.Since(start); d <= evalTimeLimit {
+			p.slow = 0
+		} else if p.slow++; p.slow >= slowEvals {
+			p.halt.trip(fmt.Sprintf("%s: %d evaluations in a row took over %v, the last %v", p.Src, p.slow, evalTimeLimit, d.Round(time.Millisecond)))
+			return nil, fmt.Errorf("%s: evaluation took %v: %w", p.Src, d.Round(time.Millisecond), ErrBudget)
+		}
+		if s, ok := out.(string); ok && len(s) > maxBuild {
+			p.halt.trip(fmt.Sprintf("%s: built a string of %d bytes; the limit is %d", p.Src, len(s), maxBuild))
+			return nil, fmt.Errorf("%s: result of %d bytes: %w", p.Src, len(s), ErrBudget)
+		}
 	}
 	return out, nil
 }
@@ -148,7 +185,8 @@ var (
 type compiler struct {
 	set    *Set
 	tables map[string]bool
-	offset int // column of the next expression within its scalar (templates)
+	offset int   // column of the next expression within its scalar (templates)
+	halt   *Halt // the run-time budget switch of the rule being compiled
 }
 
 type lookupCheck struct {
@@ -226,6 +264,13 @@ func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, k
 		}
 		return nil
 	}
+	if err == nil {
+		// Checked here, on the optimized AST, so what is bounded is what
+		// runs; reported at the offending node like a compile error.
+		if fe := checkBudget(prog.Node(), src); fe != nil {
+			err = fe
+		}
+	}
 	if err != nil {
 		msg := err.Error()
 		if fe, ok := err.(*file.Error); ok {
@@ -251,7 +296,9 @@ func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, k
 			return nil
 		}
 	}
-	return newProgram(src, p, prog)
+	np := newProgram(src, p, prog)
+	np.halt = c.halt
+	return np
 }
 
 // notBool recognises expressions that can never be boolean even when their
@@ -371,6 +418,11 @@ func (t *Template) render(run func(*Program) (any, error)) (string, error) {
 	var firstErr error
 	for i, p := range t.progs {
 		b.WriteString(t.parts[i])
+		if b.Len() > maxBuild {
+			// Each placeholder is bounded (budget.go), but not how many a
+			// message has: the rest is left out.
+			return event.Cut(b.String(), maxBuild), firstErr
+		}
 		v, err := run(p)
 		if err != nil {
 			if firstErr == nil {
@@ -382,6 +434,9 @@ func (t *Template) render(run func(*Program) (any, error)) (string, error) {
 		b.WriteString(FormatValue(v))
 	}
 	b.WriteString(t.parts[len(t.parts)-1])
+	if b.Len() > maxBuild {
+		return event.Cut(b.String(), maxBuild), firstErr
+	}
 	return b.String(), firstErr
 }
 

@@ -93,7 +93,13 @@ type Rule struct {
 	// Hash identifies the rule's definition: state is kept across a reload
 	// only for rules whose hash is unchanged.
 	Hash string
+	// Halt disables the rule when one of its expressions goes over its
+	// run-time budget (budget.go); Halt.Reason says why.
+	Halt *Halt
 }
+
+// Disabled is why the rule was disabled at run time, "" while it runs.
+func (r *Rule) Disabled() string { return r.Halt.Reason() }
 
 // WindowSpec is a rule's `window:`.
 type WindowSpec struct {
@@ -579,7 +585,9 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 	if !ok {
 		return nil
 	}
-	r := &Rule{Pos: d.pos(n), File: d.file, Severity: "warning", Kind: Stateless}
+	r := &Rule{Pos: d.pos(n), File: d.file, Severity: "warning", Kind: Stateless, Halt: &Halt{}}
+	c.halt = r.Halt
+	defer func() { c.halt = nil }()
 	by := map[string]field{}
 	for _, f := range fs {
 		by[f.key] = f
@@ -591,6 +599,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 			d.errf(f.val, "rule: name %q: use lowercase letters, digits and _", v)
 		}
 		r.Name = v
+		r.Halt.rule = v
 	} else {
 		d.errf(n, "rule: missing `name`")
 	}

@@ -124,17 +124,6 @@ func TestHashIgnoresLayout(t *testing.T) {
 	}
 }
 
-func TestExpressionLimitsAtRuntime(t *testing.T) {
-	set, errs := parseT(t, "rules:\n  - name: a\n    from: x\n    where: 'len(s) > 0 && map(1..1000000, # * 2)[0] > 0'\n")
-	if errs != nil {
-		t.Fatal(errs)
-	}
-	_, err := set.Rules[0].Where.Bool(map[string]any{"s": "x"})
-	if err == nil || !strings.Contains(err.Error(), "memory budget") {
-		t.Fatalf("a huge allocation must stop at the memory budget, got %v", err)
-	}
-}
-
 func TestTemplate(t *testing.T) {
 	set, errs := parseT(t, "rules:\n  - name: a\n    from: x\n    message: \"v={{v}} f={{f}} s={{s}} n={{missing}} t={{time}} bad={{ v / s }}\"\n")
 	if errs != nil {
@@ -181,7 +170,7 @@ func TestConfig(t *testing.T) {
 // FuzzParse: the loader never panics, and a file it accepts compiles into
 // rules whose expressions can run on an empty event.
 func FuzzParse(f *testing.F) {
-	for _, p := range []string{"../testdata/check/contract.good.yaml", "../testdata/check/rule_errors.bad.yaml", "../examples/demo-rules.yaml"} {
+	for _, p := range []string{"../testdata/check/contract.good.yaml", "../testdata/check/rule_errors.bad.yaml", "../testdata/check/budget.bad.yaml", "../examples/demo-rules.yaml"} {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}
@@ -324,5 +313,26 @@ func TestConfigBroker(t *testing.T) {
 	c, err = ParseConfig("vigil.yaml", []byte("broker: {listen: \"0.0.0.0:1883\", users_file: u, allow_plaintext: true}\n"))
 	if err != nil || !c.Broker.AllowPlaintext {
 		t.Fatalf("allow_plaintext: %+v %v", c.Broker, err)
+	}
+}
+
+// TestConfigUpstreamLimits: upstream.max_alert_bytes (at least 1024) and
+// upstream.dead_after; 0 (the store's and forwarder's defaults) when left
+// out.
+func TestConfigUpstreamLimits(t *testing.T) {
+	c, err := ParseConfig("vigil.yaml", []byte("upstream: {max_alert_bytes: 2048, dead_after: 3}\n"))
+	if err != nil || c.Upstream.MaxAlertBytes != 2048 || c.Upstream.DeadAfter != 3 {
+		t.Fatalf("%+v %v", c.Upstream, err)
+	}
+	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.Upstream.MaxAlertBytes != 0 || c.Upstream.DeadAfter != 0 {
+		t.Fatalf("default: %+v %v", c.Upstream, err)
+	}
+	_, err = ParseConfig("vigil.yaml", []byte("upstream:\n  max_alert_bytes: 100\n"))
+	if err == nil || !strings.Contains(err.Error(), "vigil.yaml:2:20: upstream: max_alert_bytes: at least 1024, got 100") {
+		t.Fatalf("too small: %v", err)
+	}
+	_, err = ParseConfig("vigil.yaml", []byte("upstream:\n  dead_after: 0\n"))
+	if err == nil || !strings.Contains(err.Error(), "vigil.yaml:2:15: upstream: dead_after: want a whole number >= 1") {
+		t.Fatalf("zero: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -30,7 +31,8 @@ func severityRank(s string) int {
 // an alert replayed after a crash is not sent twice. When the outbox grows
 // past OutboxMax, the oldest info alerts are dropped first, then the oldest
 // warning, then critical; Dropped counts them. An alert without an id gets
-// event.AlertID's.
+// event.AlertID's. An alert whose JSON form is over MaxAlertBytes is
+// trimmed first (deadletter.go); the caller's slice is left alone.
 func (db *DB) Put(alerts []event.Alert) (added int, err error) {
 	if len(alerts) == 0 {
 		return 0, nil
@@ -49,6 +51,17 @@ func (db *DB) Put(alerts []event.Alert) (added int, err error) {
 		}
 		if bodies[i], err = marshalAlert(&alerts[i]); err != nil {
 			return 0, fmt.Errorf("put alerts: %w", err)
+		}
+		if len(bodies[i]) > db.o.MaxAlertBytes {
+			c, b, trimmed, err := capAlert(&alerts[i], bodies[i], db.o.MaxAlertBytes)
+			if err != nil {
+				return 0, fmt.Errorf("put alerts: %w", err)
+			}
+			if trimmed {
+				alerts = slices.Clone(alerts)
+				alerts[i], bodies[i] = c, b
+				db.trimmed.Add(1)
+			}
 		}
 	}
 	db.wmu.Lock()
@@ -90,18 +103,27 @@ func (db *DB) put(alerts []event.Alert, bodies [][]byte) (added, dropped int, er
 		n, _ := res.RowsAffected()
 		added += int(n)
 	}
+	if dropped, err = db.dropExcess(tx, added); err != nil {
+		return 0, 0, err
+	}
+	return added, dropped, tx.Commit()
+}
+
+// dropExcess applies the outbox bound in tx after added alerts went in:
+// the oldest info alerts first, then warning, then critical.
+func (db *DB) dropExcess(tx *sql.Tx, added int) (dropped int, err error) {
 	excess := db.outboxLen + added - db.o.OutboxMax
 	drop := tx.Stmt(db.st.oDropSev)
 	for rank := 0; rank <= 2 && excess > 0; rank++ {
 		res, err := drop.Exec(rank, excess)
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		n, _ := res.RowsAffected()
 		excess -= int(n)
 		dropped += int(n)
 	}
-	return added, dropped, tx.Commit()
+	return dropped, nil
 }
 
 // marshalAlert writes the contract's JSON form. JSON has no NaN or ±Inf, and
@@ -360,7 +382,8 @@ func (db *DB) Prune(now time.Time) (int, error) {
 	}
 	defer tx.Rollback()
 	res, err := tx.Exec(`DELETE FROM history WHERE received < ?
-		AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = history.id)`,
+		AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = history.id)
+		AND NOT EXISTS (SELECT 1 FROM dead_letter WHERE dead_letter.id = history.id)`,
 		now.Add(-db.o.HistoryRetention).UnixNano())
 	if err != nil {
 		return 0, db.wrap("prune history", err)
@@ -368,7 +391,8 @@ func (db *DB) Prune(now time.Time) (int, error) {
 	n1, _ := res.RowsAffected()
 	res, err = tx.Exec(`DELETE FROM history WHERE seq <=
 		(SELECT seq FROM history ORDER BY seq DESC LIMIT 1 OFFSET ?)
-		AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = history.id)`, db.o.HistoryMax)
+		AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = history.id)
+		AND NOT EXISTS (SELECT 1 FROM dead_letter WHERE dead_letter.id = history.id)`, db.o.HistoryMax)
 	if err != nil {
 		return 0, db.wrap("prune history", err)
 	}

@@ -154,6 +154,21 @@ var migrations = []string{
 	CREATE INDEX history_time ON history(time);
 	CREATE INDEX history_received ON history(received);
 	`,
+	`
+	-- Schema 6: alerts upstream refused again and again, set aside so the
+	-- alerts behind them flow (deadletter.go); the operator may send them
+	-- again. Like the outbox, a row points at its alert's history row.
+	CREATE TABLE dead_letter (
+		seq      INTEGER PRIMARY KEY,
+		id       TEXT    NOT NULL UNIQUE,
+		severity INTEGER NOT NULL,
+		topic    TEXT    NOT NULL,
+		hseq     INTEGER NOT NULL,
+		reason   TEXT    NOT NULL,
+		attempts INTEGER NOT NULL,
+		failed   INTEGER NOT NULL
+	);
+	`,
 }
 
 // SchemaVersion is the PRAGMA user_version this code writes.

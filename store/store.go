@@ -61,6 +61,9 @@ type Options struct {
 	// so it fills only when checkpoints keep failing; appends then fail
 	// with ErrDiskFull, as on a full disk.
 	JournalMax int64 `yaml:"journal_max"`
+	// MaxAlertBytes caps an alert's JSON form; Put trims a larger one
+	// (deadletter.go). Default DefaultMaxAlertBytes.
+	MaxAlertBytes int `yaml:"max_alert_bytes"`
 }
 
 // SetJournalMax changes the journal's size limit (Options.JournalMax).
@@ -101,6 +104,9 @@ func (o *Options) defaults() error {
 	if o.JournalMax <= 0 {
 		o.JournalMax = 256 << 20
 	}
+	if o.MaxAlertBytes <= 0 {
+		o.MaxAlertBytes = DefaultMaxAlertBytes
+	}
 	return nil
 }
 
@@ -136,6 +142,8 @@ type DB struct {
 
 	dropped     atomic.Uint64
 	writeErrors atomic.Uint64
+	trimmed     atomic.Uint64 // alerts Put cut to MaxAlertBytes
+	setAsideN   atomic.Uint64 // alerts SetAside moved to the dead letters
 	errMu       sync.Mutex
 	lastErr     string
 	lastErrAt   time.Time
@@ -500,6 +508,8 @@ type Stats struct {
 	LastError     string
 	LastErrorAt   time.Time
 	RecoveredTo   string // where Open moved a damaged file, if it did
+	Trimmed       uint64 // alerts cut to MaxAlertBytes since Open
+	SetAside      uint64 // alerts set aside as dead letters since Open
 }
 
 // Stats reports sizes and counters. It does not fail: what cannot be read
@@ -524,6 +534,7 @@ func (db *DB) Stats() Stats {
 	s.JournalRows = int(s.LastPos - s.CheckpointPos)
 	s.Dropped = db.dropped.Load()
 	s.WriteErrors = db.writeErrors.Load()
+	s.Trimmed, s.SetAside = db.trimmed.Load(), db.setAsideN.Load()
 	db.errMu.Lock()
 	s.LastError, s.LastErrorAt = db.lastErr, db.lastErrAt
 	db.errMu.Unlock()

@@ -21,6 +21,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/devices", s.guard(read, s.handleDevices))
 	mux.Handle("GET /api/devices/{key}/series", s.guard(read, s.handleSeries))
 	mux.Handle("POST /api/reload", s.guard(mutate, s.handleReload))
+	mux.Handle("GET /api/dead-letters", s.guard(read, s.handleDeadLetters))
+	mux.Handle("POST /api/dead-letters/retry", s.guard(mutate, s.handleRetryDeadLetters))
 	mux.Handle("GET /api/events", s.guard(sseRead, s.handleEvents))
 	mux.Handle("GET /metrics", s.guard(read, s.metrics.ServeHTTP))
 	mux.Handle("GET /api/reload", s.guard(read, func(w http.ResponseWriter, r *http.Request) {
@@ -107,9 +109,14 @@ type statusJSON struct {
 	BrokerClients int               `json:"broker_clients"`
 	Evicted       uint64            `json:"evicted_total"`
 	ExprErrors    uint64            `json:"expression_errors_total"`
+	RulesOff      int               `json:"rules_disabled"`
 
 	OutboxDepth       int     `json:"outbox_depth"`
 	OutboxDropped     uint64  `json:"outbox_dropped_total"`
+	DeadLetters       int     `json:"dead_letters"`
+	SetAside          uint64  `json:"set_aside_total"`
+	AlertsTrimmed     uint64  `json:"alerts_trimmed_total"`
+	StateRecoveredTo  string  `json:"state_recovered_to,omitempty"`
 	UpstreamConnected bool    `json:"upstream_connected"`
 	BrokerConnected   bool    `json:"broker_connected"`
 	JournalLen        int     `json:"journal_length"`
@@ -150,7 +157,9 @@ func (s *Server) statusView() statusJSON {
 		UptimeSeconds: secs(now.Sub(st.Started)),
 		Messages:      st.Messages, Events: st.Events, Alerts: st.Alerts, DecodeErrors: st.DecodeErrors,
 		Duplicates: st.Duplicates, Late: st.Late, Dropped: st.Dropped, BrokerDrop: st.BrokerDropped, BrokerLimits: st.BrokerLimits, BrokerClients: st.BrokerClients, Evicted: st.Evicted, ExprErrors: st.ExprErrors,
+		RulesOff:    st.RulesDisabled,
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
+		DeadLetters: st.DeadLetters, SetAside: st.SetAside, AlertsTrimmed: st.AlertsTrimmed, StateRecoveredTo: st.StateRecoveredTo,
 		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen, JournalCommits: st.JournalCommits,
 		JournalSyncs: st.JournalSyncs, EarlyCommits: st.EarlyCommits, JournalDropped: st.JournalDropped, PayloadBytes: st.PayloadBytes,
 		DiskWritten: st.DiskWritten, DiskWriteRate: st.DiskWriteRate, DiskWritesPerDay: st.DiskWriteRate * 86400, CommitRate: st.CommitRate,
@@ -206,6 +215,7 @@ type ruleJSON struct {
 	Keys      int        `json:"keys"`
 	LastError string     `json:"last_error,omitempty"`
 	Watermark *time.Time `json:"watermark"`
+	Disabled  string     `json:"disabled,omitempty"`
 }
 
 func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
@@ -226,7 +236,8 @@ func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Rules = append(out.Rules, ruleJSON{Name: ri.Name, File: ri.File, Line: ri.Line, Kind: ri.Kind,
 			From: from, Severity: ri.Severity, Events: ri.Events, Alerts: ri.Alerts, Errors: ri.Errors,
-			Late: ri.Late, Evicted: ri.Evicted, Keys: ri.Keys, LastError: ri.LastError, Watermark: optTime(ri.Watermark)})
+			Late: ri.Late, Evicted: ri.Evicted, Keys: ri.Keys, LastError: ri.LastError, Watermark: optTime(ri.Watermark),
+			Disabled: ri.Disabled})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

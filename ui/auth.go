@@ -64,7 +64,7 @@ const (
 	open    access = iota // /healthz, the static page
 	read                  // the API and /metrics
 	sseRead               // /api/events: like read, but also ?access_token= (EventSource cannot set headers)
-	mutate                // POST /api/reload
+	mutate                // POST /api/reload, POST /api/dead-letters/retry
 )
 
 // guard wraps h with the auth rules of docs/api.md:
@@ -100,7 +100,7 @@ func (s *Server) guard(need access, h http.HandlerFunc) http.Handler {
 				return
 			}
 		} else if need == mutate && !fromLoopback(r) {
-			writeError(w, http.StatusForbidden, "reload without a configured token is allowed from loopback only")
+			writeError(w, http.StatusForbidden, "without a configured token, reload and retry are allowed from loopback only")
 			return
 		}
 		h(w, r)

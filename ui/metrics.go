@@ -66,13 +66,19 @@ var (
 	dRuleEvicted = desc("rule_evicted_keys_total", "Keys the rule's key cap evicted.", "rule")
 	dRuleKeys    = desc("rule_keys", "Keys holding state in the rule.", "rule")
 	dRuleWM      = desc("rule_watermark_timestamp_seconds", "The rule's watermark, Unix seconds.", "rule")
+	dRuleOff     = desc("rule_disabled", "1 when the rule was disabled at run time: an expression over its budget (until the rules are reloaded).", "rule")
+	dRulesOff    = desc("rules_disabled", "Rules disabled at run time: an expression over its budget.")
+	dDead        = desc("dead_letters", "Alerts upstream refused again and again, set aside for the operator.")
+	dSetAside    = desc("alerts_set_aside_total", "Alerts set aside because upstream kept refusing them.")
+	dTrimmed     = desc("alerts_trimmed_total", "Alerts stored trimmed to upstream.max_alert_bytes.")
+	dRecovered   = desc("state_recovered", "1 when the state database was found damaged at start and set aside (vigil began with empty state).")
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dBuild, dStarted, dMessages, dEvents, dAlerts, dDecodeErrors,
 		dDuplicates, dLate, dDropped, dBrokerDrop, dBrokerLimit, dBrokerConns, dEvicted, dExprErrors, dOutbox, dOutboxDrop, dUpstream, dBroker,
 		dJournal, dJournalTx, dEarlyCommit, dJournalSync, dJournalDrop, dPayload, dDiskWritten, dDiskRate, dDiskDay, dCommitRate, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
-		dDevices, dRuleEvents, dRuleAlerts, dRuleErrors, dRuleLate, dRuleEvicted, dRuleKeys, dRuleWM} {
+		dDevices, dRuleEvents, dRuleAlerts, dRuleErrors, dRuleLate, dRuleEvicted, dRuleKeys, dRuleWM, dRuleOff, dRulesOff, dDead, dSetAside, dTrimmed, dRecovered} {
 		ch <- d
 	}
 }
@@ -137,6 +143,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dLag, st.ProcessLag.Seconds())
 	gauge(dDegraded, b(st.Degraded))
 	gauge(dReloadFailed, b(len(st.ReloadErrors) > 0))
+	gauge(dRulesOff, float64(st.RulesDisabled))
+	gauge(dDead, float64(st.DeadLetters))
+	counter(dSetAside, st.SetAside)
+	counter(dTrimmed, st.AlertsTrimmed)
+	gauge(dRecovered, b(st.StateRecoveredTo != ""))
 	c.s.live.mu.Lock()
 	n := len(c.s.live.devices)
 	c.s.live.mu.Unlock()
@@ -154,6 +165,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(dRuleLate, r.Late, r.Name)
 		counter(dRuleEvicted, r.Evicted, r.Name)
 		gauge(dRuleKeys, float64(r.Keys), r.Name)
+		gauge(dRuleOff, b(r.Disabled != ""), r.Name)
 		if !r.Watermark.IsZero() {
 			gauge(dRuleWM, float64(r.Watermark.UnixMilli())/1e3, r.Name)
 		}

@@ -138,6 +138,8 @@ func TestMetrics(t *testing.T) {
 	src.status.Events = 2000
 	src.status.ReloadErrors = []string{"rules/a.yaml:1:1: bad"}
 	src.rules = append(src.rules, src.rules[0])
+	src.rules[1].Disabled = "any(...): memory budget exceeded"
+	src.status.RulesDisabled = 1
 	src.mu.Unlock()
 	fams = scrape(t, s)
 	if v, _, _ := value(t, fams, "vigil_events_total"); v != 2000 {
@@ -145,5 +147,22 @@ func TestMetrics(t *testing.T) {
 	}
 	if v, _, _ := value(t, fams, "vigil_reload_failed"); v != 1 {
 		t.Errorf("reload_failed: %v", v)
+	}
+	// A rule disabled over its expression budget.
+	if v, _, _ := value(t, fams, "vigil_rule_disabled", "rule", "heat_rising"); v != 1 {
+		t.Errorf("rule_disabled heat_rising: %v", v)
+	}
+	if v, _, ok := value(t, fams, "vigil_rule_disabled", "rule", "hot_motor"); v != 0 || !ok {
+		t.Errorf("rule_disabled hot_motor: %v %v", v, ok)
+	}
+	if v, _, _ := value(t, fams, "vigil_rules_disabled"); v != 1 {
+		t.Errorf("rules_disabled: %v", v)
+	}
+	w := do(t, s, "GET", "/api/rules", nil)
+	if !strings.Contains(w.Body.String(), `"disabled":"any(...): memory budget exceeded"`) {
+		t.Errorf("/api/rules: %s", w.Body)
+	}
+	if w := do(t, s, "GET", "/api/status", nil); !strings.Contains(w.Body.String(), `"rules_disabled":1`) {
+		t.Errorf("/api/status: %s", w.Body)
 	}
 }

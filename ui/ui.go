@@ -2,8 +2,8 @@
 // embedded single-page UI, the Server-Sent Events live feed and /metrics.
 //
 // It reads from the engine and the store through the small Source interface
-// declared here and never writes state (reload is a request the Source
-// carries out). It imports only event from this module: the lead adapts the
+// declared here and never writes state (a reload, or sending set-aside
+// alerts again, is a request the Source carries out). It imports only event from this module: the lead adapts the
 // engine and the store to Source in main, so ui never imports engine, store,
 // rules or conn.
 package ui
@@ -34,6 +34,11 @@ type Source interface {
 	// Reload re-reads the rule files. On failure the error's text holds one
 	// problem per line as FILE:LINE:COL: message; the old rules keep running.
 	Reload() error
+	// DeadLetters lists the alerts upstream refused, set aside, oldest
+	// first; RetryDeadLetters puts those with these ids (all when none)
+	// back at the end of the outbox and says how many.
+	DeadLetters() ([]DeadLetter, error)
+	RetryDeadLetters(ids []string) (int, error)
 }
 
 // Status is the gateway's health, everything the overview and /metrics show.
@@ -60,9 +65,17 @@ type Status struct {
 	BrokerClients int
 	Evicted       uint64 // keys evicted by the per-rule key caps, all rules
 	ExprErrors    uint64 // expression errors, all rules
+	RulesDisabled int    // rules disabled at run time: an expression over its budget
 
-	OutboxDepth       int    // alerts waiting for upstream
-	OutboxDropped     uint64 // alerts dropped by the outbox bound
+	OutboxDepth   int    // alerts waiting for upstream
+	OutboxDropped uint64 // alerts dropped by the outbox bound
+	DeadLetters   int    // alerts upstream refused, set aside (waiting for the operator)
+	SetAside      uint64 // alerts set aside since Started
+	AlertsTrimmed uint64 // alerts stored trimmed to the size limit since Started
+	// StateRecoveredTo is where the state database was moved at start
+	// because it was damaged ("" if it was not): vigil began with empty
+	// state.
+	StateRecoveredTo  string
 	UpstreamConnected bool
 	BrokerConnected   bool    // the subscriber's connection to the MQTT broker
 	JournalLen        int     // journaled messages not yet covered by a checkpoint
@@ -107,6 +120,9 @@ type RuleInfo struct {
 	Keys      int
 	LastError string
 	Watermark time.Time
+	// Disabled is why the rule was disabled at run time (an expression over
+	// its budget), "" while it runs.
+	Disabled string
 }
 
 // AlertQuery selects alert history. Empty fields do not filter.

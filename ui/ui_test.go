@@ -36,6 +36,36 @@ type memSource struct {
 	reloadErr   error
 	reloads     int
 	alertsCalls []AlertQuery
+	dead        []DeadLetter
+	retried     []string // ids sent again, "*" for all
+}
+
+func (m *memSource) DeadLetters() ([]DeadLetter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.dead), nil
+}
+
+func (m *memSource) RetryDeadLetters(ids []string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(ids) == 0 {
+		n := len(m.dead)
+		m.dead, m.retried = nil, append(m.retried, "*")
+		m.status.DeadLetters = 0
+		return n, nil
+	}
+	n := 0
+	m.dead = slices.DeleteFunc(m.dead, func(d DeadLetter) bool {
+		if slices.Contains(ids, d.Alert.ID) {
+			n++
+			return true
+		}
+		return false
+	})
+	m.retried = append(m.retried, ids...)
+	m.status.DeadLetters = len(m.dead)
+	return n, nil
 }
 
 func newMemSource() *memSource {
@@ -251,6 +281,11 @@ func TestAuthWithToken(t *testing.T) {
 		{"reload cross-origin", "POST", "/api/reload", map[string]string{"Authorization": "Bearer " + secret, "Origin": "http://evil.example"}, 403},
 		{"reload same origin", "POST", "/api/reload", map[string]string{"Authorization": "Bearer " + secret, "Origin": "http://127.0.0.1:8080"}, 200},
 		{"reload by GET", "GET", "/api/reload", right, 405},
+		{"dead letters no token", "GET", "/api/dead-letters", nil, 401},
+		{"dead letters right", "GET", "/api/dead-letters", right, 200},
+		{"retry no token", "POST", "/api/dead-letters/retry", nil, 401},
+		{"retry cross-origin", "POST", "/api/dead-letters/retry", map[string]string{"Authorization": "Bearer " + secret, "Origin": "http://evil.example"}, 403},
+		{"retry right", "POST", "/api/dead-letters/retry", right, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,6 +323,9 @@ func TestAuthWithoutToken(t *testing.T) {
 		{"reload from the network", "POST", "/api/reload", map[string]string{"Remote": "192.0.2.7:1234"}, 403},
 		{"reload cross-origin", "POST", "/api/reload", map[string]string{"Origin": "http://evil.example"}, 403},
 		{"reload with some token", "POST", "/api/reload", map[string]string{"Authorization": "Bearer x"}, 200},
+		{"retry loopback", "POST", "/api/dead-letters/retry", nil, 200},
+		{"retry from the network", "POST", "/api/dead-letters/retry", map[string]string{"Remote": "192.0.2.7:1234"}, 403},
+		{"retry cross-origin", "POST", "/api/dead-letters/retry", map[string]string{"Origin": "http://evil.example"}, 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -144,7 +144,8 @@
     setStat('uptime', fmtDur(st.uptime_seconds));
     setSub('version', st.version || '');
     for (const k of ['decode_errors_total', 'late_total', 'dropped_total', 'evicted_total',
-      'expression_errors_total', 'duplicates_total', 'outbox_dropped_total', 'journal_length', 'devices']) {
+      'expression_errors_total', 'duplicates_total', 'outbox_dropped_total', 'set_aside_total',
+      'alerts_trimmed_total', 'journal_length', 'devices']) {
       const warn = k.endsWith('_total') && k !== 'duplicates_total' && st[k] > 0;
       setStat(k, fmtNum(st[k]), warn ? 'warn' : '');
     }
@@ -155,6 +156,7 @@
     if (st.checkpoint_error) problems.push(['bad', 'Checkpoint failed: ' + st.checkpoint_error]);
     if (st.reload_errors.length) problems.push(['warn', `Last rule reload failed (${st.reload_errors.length} error(s)); the previous rules keep running. See Rules.`]);
     if (st.last_error) problems.push(['warn', 'Last error: ' + st.last_error]);
+    problems.unshift(...guardProblems(st));
     $('#problems').replaceChildren(...problems.map(([c, t]) => el('div', { class: c, text: t })));
     const h = problems.some((p) => p[0] === 'bad') ? 'bad' : problems.length ? 'warn' : 'ok';
     $('#health').dataset.health = h;
@@ -426,7 +428,7 @@
         el('td', { class: 'num', text: fmtNum(r.keys) }),
         el('td', { class: 'num', text: fmtNum(r.late_total) }),
         el('td', { class: 'num', text: fmtNum(r.evicted_total) }),
-        el('td', { class: 'err', text: r.last_error || '' }))));
+        el('td', { class: 'err', text: r.disabled ? 'disabled: ' + r.disabled : r.last_error || '' }))));
       renderReloadErrors(body.reload_errors);
     } catch (e) { /* retried on the next visit */ }
   }
@@ -444,6 +446,54 @@
     loadRules();
   });
   setInterval(() => { if (!$('#tab-rules').hidden) loadRules(); }, 5000);
+
+  // ---- guard: limits hit, alerts set aside, damaged state --------------------
+  // Banners for what the gateway set aside to keep going, and the list of
+  // alerts upstream refused with their retry buttons.
+  let deadShown = -1;
+  function guardProblems(st) {
+    const out = [];
+    if (st.state_recovered_to) {
+      out.push(['bad', `The state database was damaged and set aside as ${st.state_recovered_to}; vigil started with empty state (undelivered alerts and window state of before were lost).`]);
+    }
+    if (st.dead_letters > 0) out.push(['warn', `${st.dead_letters} alert(s) upstream refused are set aside; the alerts behind them flow. See below.`]);
+    if (st.rules_disabled > 0) out.push(['warn', `${st.rules_disabled} rule(s) disabled: an expression went over its budget. See Rules; fix and reload.`]);
+    if ((st.dead_letters || 0) !== deadShown) loadDeadLetters();
+    return out;
+  }
+  async function loadDeadLetters() {
+    try {
+      const body = await api('/api/dead-letters');
+      const dls = body.dead_letters || [];
+      deadShown = dls.length;
+      $('#dead-letters').hidden = dls.length === 0;
+      $('#dead-table tbody').replaceChildren(...dls.map((d) => el('tr', { 'data-id': d.id },
+        el('td', { text: fmtStamp(d.set_aside_at) }),
+        el('td', { text: d.rule }),
+        el('td', { text: d.key }),
+        el('td', { text: d.severity }),
+        el('td', { text: fmtStamp(d.time) }),
+        el('td', { class: 'num', text: fmtNum(d.attempts) }),
+        el('td', { class: 'err', text: d.reason }),
+        el('td', {}, retryButton([d.id], 'Send again')))));
+    } catch (e) { /* retried on the next status */ }
+  }
+  function retryButton(ids, label) {
+    const b = el('button', { type: 'button', text: label });
+    b.addEventListener('click', () => retryDead(ids));
+    return b;
+  }
+  async function retryDead(ids) {
+    const out = $('#dead-result');
+    try {
+      const r = await api('/api/dead-letters/retry', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ids }) });
+      out.textContent = `${r.retried} alert(s) back in the outbox`;
+    } catch (e) {
+      out.textContent = 'retry refused: ' + e.message;
+    }
+    loadDeadLetters();
+  }
+  $('#dead-retry-all').addEventListener('click', () => retryDead([]));
 
   // ---- live feed: SSE read with fetch, so the token travels as a header ------
   let lastEventId = '';

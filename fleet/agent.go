@@ -1,0 +1,420 @@
+package fleet
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Publisher publishes over the gateway's upstream connection.
+type Publisher interface {
+	// PublishRetained publishes payload retained at QoS 1 and waits for
+	// the broker's acknowledgement; it fails at once while disconnected.
+	PublishRetained(ctx context.Context, topic string, payload []byte) error
+}
+
+// ApplyFunc runs files (a bundle's, by file name) beside the local rule
+// files exactly as a rule reload does, keeping state; nil files: the local
+// rule files alone. On failure nothing that runs changes, and the error's
+// text holds one problem a line (FILE:LINE:COL: message).
+type ApplyFunc func(ctx context.Context, files map[string]string) error
+
+// Options configure an Agent. Gateway, Prefix, Publisher and Apply are
+// required.
+type Options struct {
+	Gateway   string
+	Prefix    string
+	Version   string // vigil's, shown in the status
+	Keys      Keys   // none: every bundle is refused
+	Store     Store
+	Publisher Publisher
+	Apply     ApplyFunc
+	// Health returns the gateway's counters; Gateway and Time are filled
+	// here. Nil: no health is published.
+	Health      func() Health
+	HealthEvery time.Duration // default 30 s
+	// Settle is how long after a connect the retained bundles are given
+	// to arrive before a topic that sent none counts as empty. Default 1 s.
+	Settle time.Duration
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Agent is a gateway's side of the fleet: it publishes its status and
+// health, and decides which pushed bundle runs.
+//
+// A bundle runs when it verifies against Keys, was not issued before the
+// bundle running, and applies (checked like `vigil check` beside the local
+// rule files). The gateway's own topic wins over the "all" topic; when
+// neither holds a bundle the fleet rules are removed.
+type Agent struct {
+	o      Options
+	log    *slog.Logger
+	topics Topics
+	wake   chan struct{}
+
+	mu       sync.Mutex
+	slots    map[string][]byte // latest payload per rules topic since the connect; absent: none yet
+	settleAt time.Time         // evaluate no sooner (retained bundles arriving)
+	since    time.Time         // start of the current connection, or of the agent
+	running  *applied          // the bundle running, nil: none
+	last     *RulesStatus      // outcome of the latest bundle, nil: none yet
+	seen     string            // the candidate last decided on (topic + payload hash)
+}
+
+type applied struct {
+	b      *Bundle
+	topic  string
+	sha    string
+	issued time.Time
+}
+
+// New builds an Agent; Run drives it.
+func New(o Options) (*Agent, error) {
+	if o.Gateway == "" || o.Prefix == "" || o.Publisher == nil || o.Apply == nil {
+		return nil, errors.New("fleet: gateway, prefix, publisher and apply are required")
+	}
+	if o.HealthEvery <= 0 {
+		o.HealthEvery = 30 * time.Second
+	}
+	if o.Settle <= 0 {
+		o.Settle = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	a := &Agent{o: o, log: o.Logger.With("component", "fleet"), topics: Topics{o.Prefix, o.Gateway},
+		wake: make(chan struct{}, 1), slots: map[string][]byte{}}
+	a.since = o.Now()
+	return a, nil
+}
+
+// Topics are the gateway's topics.
+func (a *Agent) Topics() Topics { return a.topics }
+
+// Filters are the subscriptions the agent needs: the "all" and the
+// gateway's rules topics.
+func (a *Agent) Filters() []string { return []string{a.topics.AllRules(), a.topics.Rules()} }
+
+// Stored returns the files of the bundle kept in the store, if it parses
+// and verifies, for the gateway's first rule load; nil otherwise. The
+// caller reports with StoredFailed when they do not load.
+func (a *Agent) Stored() map[string]string {
+	b, err := a.o.Store.Load()
+	if err == nil && b != nil {
+		err = a.o.Keys.Verify(b)
+	}
+	if err != nil {
+		a.log.Error("fleet: the stored bundle is not used", "err", err)
+		return nil
+	}
+	if b == nil {
+		return nil
+	}
+	issued, _ := b.IssuedTime()
+	a.mu.Lock()
+	a.running = &applied{b: b, sha: b.SHA256(), issued: issued}
+	a.last = &RulesStatus{Version: b.Version, State: Applied, Errors: []string{}, Time: a.o.Now()}
+	a.mu.Unlock()
+	a.log.Info("fleet: running the stored bundle", "version", b.Version, "issued", b.Issued)
+	return b.Files
+}
+
+// StoredFailed records that the stored bundle did not load beside the
+// local rule files: the gateway runs them alone.
+func (a *Agent) StoredFailed(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	version := ""
+	if a.running != nil {
+		version = a.running.b.Version
+	}
+	a.running = nil
+	a.last = &RulesStatus{Version: version, State: Rejected, Errors: errorLines(err), Time: a.o.Now()}
+	a.log.Error("fleet: the stored bundle does not load; running the local rule files alone", "version", version, "err", err)
+}
+
+// Will is the status the broker publishes when the connection is lost
+// without a clean disconnect: offline, since the connection started.
+func (a *Agent) Will() (topic string, payload []byte) {
+	return a.topics.Status(), a.statusPayload(Offline)
+}
+
+// Connected runs after each connect, before the rules topics are
+// subscribed: it publishes the status (online) and the latest rules
+// status, and restarts the wait for the retained bundles.
+func (a *Agent) Connected(ctx context.Context) error {
+	a.mu.Lock()
+	a.slots = map[string][]byte{}
+	a.seen = ""
+	a.since = a.o.Now()
+	a.settleAt = a.since.Add(a.o.Settle)
+	a.mu.Unlock()
+	a.signal()
+	if err := a.o.Publisher.PublishRetained(ctx, a.topics.Status(), a.statusPayload(Online)); err != nil {
+		return fmt.Errorf("fleet status: %w", err)
+	}
+	return a.publishRulesStatus(ctx)
+}
+
+// Goodbye publishes the offline status before a clean disconnect (which
+// makes the broker discard the will).
+func (a *Agent) Goodbye(ctx context.Context) {
+	a.mu.Lock()
+	a.since = a.o.Now()
+	a.mu.Unlock()
+	if err := a.o.Publisher.PublishRetained(ctx, a.topics.Status(), a.statusPayload(Offline)); err != nil {
+		a.log.Warn("fleet: offline status not published", "err", err)
+	}
+}
+
+// Receive takes a message of a rules topic. It only copies: it runs on
+// the MQTT client's network goroutine. Each topic keeps its latest
+// payload, so what is held is bounded by two payloads.
+func (a *Agent) Receive(topic string, payload []byte) {
+	if topic != a.topics.AllRules() && topic != a.topics.Rules() {
+		return
+	}
+	if len(payload) > MaxPayload {
+		payload = payload[:MaxPayload+1] // refused by Parse, not kept whole
+	}
+	a.mu.Lock()
+	a.slots[topic] = append([]byte{}, payload...)
+	a.mu.Unlock()
+	a.signal()
+}
+
+func (a *Agent) signal() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run decides on received bundles and publishes the health until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	health := time.NewTicker(a.o.HealthEvery)
+	defer health.Stop()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	a.publishHealth(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-health.C:
+			a.publishHealth(ctx)
+			continue
+		case <-a.wake:
+		case <-settle.C:
+		}
+		a.mu.Lock()
+		wait := a.settleAt.Sub(a.o.Now())
+		a.mu.Unlock()
+		if wait > 0 {
+			settle.Reset(wait)
+			continue
+		}
+		a.evaluate(ctx)
+	}
+}
+
+// evaluate decides on the bundle that should run now.
+func (a *Agent) evaluate(ctx context.Context) {
+	a.mu.Lock()
+	topic, payload := a.topics.Rules(), a.slots[a.topics.Rules()]
+	if len(payload) == 0 {
+		topic, payload = a.topics.AllRules(), a.slots[a.topics.AllRules()]
+	}
+	sum := sha256.Sum256(payload)
+	key := topic + "\x00" + string(sum[:])
+	if len(payload) == 0 {
+		key = ""
+	}
+	if key == a.seen && (key != "" || a.running == nil) {
+		a.mu.Unlock()
+		return
+	}
+	a.seen = key
+	running := a.running
+	// An empty retained payload on the topic the running bundle came from
+	// removed it: an older bundle of the other topic may then run.
+	ordered := running != nil && (running.topic == "" || running.topic == topic || len(a.slots[running.topic]) > 0)
+	a.mu.Unlock()
+
+	if len(payload) == 0 {
+		a.clear(ctx)
+		return
+	}
+	b, err := Parse(payload)
+	if err != nil {
+		a.reject(ctx, "", err)
+		return
+	}
+	if err := a.o.Keys.Verify(b); err != nil {
+		a.reject(ctx, b.Version, err)
+		return
+	}
+	sha := b.SHA256()
+	issued, _ := b.IssuedTime()
+	if running != nil && running.sha == sha {
+		a.mu.Lock()
+		a.running.topic = topic
+		a.mu.Unlock()
+		return
+	}
+	if ordered && issued.Before(running.issued) {
+		a.reject(ctx, b.Version, fmt.Errorf("bundle: issued %s, before the running bundle %q (issued %s); to roll back, push the old files again",
+			b.Issued, running.b.Version, running.b.Issued))
+		return
+	}
+	if err := a.o.Apply(ctx, b.Files); err != nil {
+		a.reject(ctx, b.Version, err)
+		return
+	}
+	if err := a.o.Store.Save(b); err != nil {
+		a.log.Error("fleet: bundle applied but not stored: the next start runs the previous one", "version", b.Version, "err", err)
+	}
+	a.mu.Lock()
+	a.running = &applied{b: b, topic: topic, sha: sha, issued: issued}
+	a.last = &RulesStatus{Version: b.Version, State: Applied, Errors: []string{}, Time: a.o.Now()}
+	a.mu.Unlock()
+	a.log.Info("fleet: bundle applied", "version", b.Version, "issued", b.Issued, "key", b.Key, "topic", topic, "files", len(b.Files))
+	a.published(ctx)
+}
+
+// clear removes the fleet rules: both rules topics are empty.
+func (a *Agent) clear(ctx context.Context) {
+	a.mu.Lock()
+	running := a.running
+	a.mu.Unlock()
+	if running == nil {
+		return
+	}
+	if err := a.o.Apply(ctx, nil); err != nil {
+		a.reject(ctx, "", err)
+		return
+	}
+	if err := a.o.Store.Clear(); err != nil {
+		a.log.Error("fleet: bundle removed but still stored: the next start runs it", "err", err)
+	}
+	a.mu.Lock()
+	a.running = nil
+	a.last = &RulesStatus{Version: "", State: Applied, Errors: []string{}, Time: a.o.Now()}
+	a.mu.Unlock()
+	a.log.Info("fleet: bundle removed (empty retained payload): local rule files only", "was", running.b.Version)
+	a.published(ctx)
+}
+
+func (a *Agent) reject(ctx context.Context, version string, err error) {
+	lines := errorLines(err)
+	a.mu.Lock()
+	a.last = &RulesStatus{Version: version, State: Rejected, Errors: lines, Time: a.o.Now()}
+	a.mu.Unlock()
+	a.log.Warn("fleet: bundle rejected, the running rules are kept", "version", version, "errors", strings.Join(lines, "; "))
+	a.published(ctx)
+}
+
+// published sends the rules status and the status after a decision. While
+// disconnected they go out with the next connect.
+func (a *Agent) published(ctx context.Context) {
+	if err := a.publishRulesStatus(ctx); err != nil {
+		a.log.Debug("fleet: rules status not published yet", "err", err)
+		return
+	}
+	if err := a.o.Publisher.PublishRetained(ctx, a.topics.Status(), a.statusPayload(Online)); err != nil {
+		a.log.Debug("fleet: status not published yet", "err", err)
+	}
+}
+
+func (a *Agent) publishRulesStatus(ctx context.Context) error {
+	a.mu.Lock()
+	last := a.last
+	a.mu.Unlock()
+	if last == nil {
+		return nil
+	}
+	data, _ := json.Marshal(last)
+	if err := a.o.Publisher.PublishRetained(ctx, a.topics.RulesStatus(), data); err != nil {
+		return fmt.Errorf("fleet rules status: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) publishHealth(ctx context.Context) {
+	if a.o.Health == nil {
+		return
+	}
+	h := a.o.Health()
+	h.Gateway, h.Time = a.o.Gateway, a.o.Now().UTC()
+	data, _ := json.Marshal(h)
+	if err := a.o.Publisher.PublishRetained(ctx, a.topics.Health(), data); err != nil {
+		a.log.Debug("fleet: health not published", "err", err)
+	}
+}
+
+func (a *Agent) statusPayload(state string) []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	data, _ := json.Marshal(Status{Gateway: a.o.Gateway, State: state, Since: a.since.UTC(), Version: a.o.Version, Rules: a.rulesInfo()})
+	return data
+}
+
+func (a *Agent) rulesInfo() RulesInfo {
+	ri := RulesInfo{State: None}
+	if a.running != nil {
+		ri.Version, ri.SHA256 = a.running.b.Version, a.running.sha
+	}
+	if a.last != nil {
+		ri.State = a.last.State
+	}
+	return ri
+}
+
+// Info is what the UI and /api/status show of the fleet rules.
+type Info struct {
+	Prefix  string
+	Version string   // the bundle running ("" with none)
+	SHA256  string   //
+	Issued  string   //
+	Files   []string // the running bundle's file names
+	Last    *RulesStatus
+}
+
+// Info returns the running bundle and the latest outcome.
+func (a *Agent) Info() Info {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	in := Info{Prefix: a.o.Prefix}
+	if a.running != nil {
+		in.Version, in.SHA256, in.Issued, in.Files = a.running.b.Version, a.running.sha, a.running.b.Issued, a.running.b.Names()
+	}
+	if a.last != nil {
+		l := *a.last
+		in.Last = &l
+	}
+	return in
+}
+
+func errorLines(err error) []string {
+	var out []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}

@@ -41,8 +41,12 @@ Usage:
   vigil replay --rules PATH [-c vigil.yaml] [FILE|-]
                                                run rules over recorded messages, print alerts as JSON lines
   vigil version                                version, commit, Go version, platform
+  vigil keygen NAME                            an ed25519 key pair for signing rule bundles
+  vigil push --broker URL --key NAME.key (--all | --gateway G) --version V PATH...
+                                               check, sign and publish rules to a fleet of gateways
+  vigil fleet --broker URL                     the fleet's gateways: status, rules, health
 
-Docs: README.md, docs/rules.md, docs/operations.md
+Docs: README.md, docs/rules.md, docs/operations.md, docs/fleet.md
 `
 
 // io bundles the standard streams so commands are testable in-process.
@@ -87,6 +91,12 @@ func run(ctx context.Context, args []string, sio stdio) error {
 		return cmdRun(ctx, rest, sio)
 	case "demo":
 		return cmdDemo(ctx, rest, sio)
+	case "keygen":
+		return cmdKeygen(rest, sio)
+	case "push":
+		return cmdPush(ctx, rest, sio)
+	case "fleet":
+		return cmdFleet(ctx, rest, sio)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(sio.out, usage)
 		return nil

@@ -296,6 +296,8 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 			g.prune()
 		case reply := <-g.reloads:
 			reply <- g.reload()
+		case req := <-g.fleetApplies():
+			req.reply <- g.applyFleet(req.files)
 		}
 	}
 }
@@ -435,7 +437,7 @@ func (g *Gateway) checkpointDone(r cpResult) {
 }
 
 func (g *Gateway) reload() error {
-	set, err := rules.Load(g.cfg.Rules...)
+	set, err := g.loadRules()
 	if err == nil {
 		var ne *engine.Engine
 		var notes []string

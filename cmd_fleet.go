@@ -146,8 +146,11 @@ func cmdFleet(ctx context.Context, args []string, sio stdio) error {
 			rows[gw] = r
 		}
 	}
+	// QoS 0: a listing needs no acknowledgements, and mochi (v2.7.9)
+	// refuses a SUBSCRIBE whose packet id equals one of the QoS 1
+	// retained messages it is still sending (reason 0x91).
 	for _, f := range []string{"/+/status", "/+/health", "/+/rules/status"} {
-		if err := c.Subscribe(mf.prefix+f, 1, take); err != nil {
+		if err := c.Subscribe(mf.prefix+f, 0, take); err != nil {
 			return exitf(1, "fleet: %v", err)
 		}
 	}

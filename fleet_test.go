@@ -262,6 +262,10 @@ log: {level: debug}
 	if code := exitCode(err); code != 1 || !regexp.MustCompile(`broken\.yaml:4:\d+: `).Match(out) {
 		t.Fatalf("push of a broken file: exit %d\n%s", code, out)
 	}
+	var retained fleet.Bundle
+	if !watch.get("vigil/all/rules", &retained) || retained.Version != "v1" {
+		t.Fatalf("after a refused push the retained bundle is %q, want v1", retained.Version)
+	}
 
 	// Bad bundles published as an attacker or a broken tool would: each is
 	// rejected on both, and v1 keeps firing.

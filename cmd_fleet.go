@@ -202,6 +202,11 @@ func printFleet(sio stdio, rows map[string]*fleetRow, now time.Time) {
 		}
 		rs := "-"
 		if r.rules != nil {
+			// The latest applied bundle is what runs: a status the
+			// broker published from the will dates from vigil's start.
+			if r.rules.State == fleet.Applied {
+				rv = dash(r.rules.Version)
+			}
 			rs = r.rules.State
 			if r.rules.State == fleet.Rejected {
 				rs += " " + dash(r.rules.Version)

@@ -290,7 +290,7 @@ log: {level: debug}
 	}{
 		{"another key", sign("v2-rogue", time.Now(), v2, "rogue"), "signature does not verify"},
 		{"tampered", tampered, "signature does not verify"},
-		{"older", sign("v0", time.Now().Add(-time.Hour), v2, "ops"), "before the running bundle"},
+		{"older", sign("v0", time.Now().Add(-time.Hour), v2, "ops"), "when the last bundle applied from vigil/all/rules"},
 		{"broken", sign("v3-broken", time.Now(), map[string]string{"broken.yaml": "rules:\n  - name: broken\n    from: sensors/{device}/t\n    where: t >\n"}, "ops"), "broken.yaml:4:"},
 	} {
 		if err := wc.Publish("vigil/all/rules", tc.b.Marshal(), 1, true); err != nil {

@@ -39,33 +39,32 @@ type Options struct {
 	// here. Nil: no health is published.
 	Health      func() Health
 	HealthEvery time.Duration // default 30 s
-	// Settle is how long after a connect the retained bundles are given
-	// to arrive before a topic that sent none counts as empty. Default 1 s.
-	Settle time.Duration
-	Logger *slog.Logger
-	Now    func() time.Time
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Agent is a gateway's side of the fleet: it publishes its status and
 // health, and decides which pushed bundle runs.
 //
 // A bundle runs when it verifies against Keys, was not issued before the
-// bundle running, and applies (checked like `vigil check` beside the local
-// rule files). The gateway's own topic wins over the "all" topic; when
-// neither holds a bundle the fleet rules are removed.
+// last bundle applied from the same rules topic, and applies (checked like
+// `vigil check` beside the local rule files). The gateway's own topic wins
+// over the "all" topic. An empty payload received on a topic removes its
+// bundle; a topic that sends nothing (a broker that lost its retained
+// messages) changes nothing.
 type Agent struct {
 	o      Options
 	log    *slog.Logger
 	topics Topics
 	wake   chan struct{}
 
-	mu       sync.Mutex
-	slots    map[string][]byte // latest payload per rules topic since the connect; absent: none yet
-	settleAt time.Time         // evaluate no sooner (retained bundles arriving)
-	since    time.Time         // start of the current connection, or of the agent
-	running  *applied          // the bundle running, nil: none
-	last     *RulesStatus      // outcome of the latest bundle, nil: none yet
-	seen     string            // the candidate last decided on (topic + payload hash)
+	mu      sync.Mutex
+	slots   map[string][]byte // latest payload per rules topic since the connect (empty: cleared); absent: none received
+	since   time.Time         // start of the current connection, or of the agent
+	running *applied          // the bundle running, nil: none
+	issued  map[string]string // per rules topic, Issued of the last bundle applied from it
+	last    *RulesStatus      // outcome of the latest bundle, nil: none yet
+	seen    string            // the candidate last decided on (topic + payload hash)
 }
 
 type applied struct {
@@ -83,9 +82,6 @@ func New(o Options) (*Agent, error) {
 	if o.HealthEvery <= 0 {
 		o.HealthEvery = 30 * time.Second
 	}
-	if o.Settle <= 0 {
-		o.Settle = time.Second
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -93,7 +89,7 @@ func New(o Options) (*Agent, error) {
 		o.Now = time.Now
 	}
 	a := &Agent{o: o, log: o.Logger.With("component", "fleet"), topics: Topics{o.Prefix, o.Gateway},
-		wake: make(chan struct{}, 1), slots: map[string][]byte{}}
+		wake: make(chan struct{}, 1), slots: map[string][]byte{}, issued: map[string]string{}}
 	a.since = o.Now()
 	return a, nil
 }
@@ -109,23 +105,30 @@ func (a *Agent) Filters() []string { return []string{a.topics.AllRules(), a.topi
 // and verifies, for the gateway's first rule load; nil otherwise. The
 // caller reports with StoredFailed when they do not load.
 func (a *Agent) Stored() map[string]string {
-	b, err := a.o.Store.Load()
-	if err == nil && b != nil {
-		err = a.o.Keys.Verify(b)
-	}
+	st, err := a.o.Store.Load()
 	if err != nil {
 		a.log.Error("fleet: the stored bundle is not used", "err", err)
 		return nil
 	}
+	a.mu.Lock()
+	for t, is := range st.Issued {
+		a.issued[t] = is
+	}
+	a.mu.Unlock()
+	b := st.Bundle
 	if b == nil {
+		return nil
+	}
+	if err := a.o.Keys.Verify(b); err != nil {
+		a.log.Error("fleet: the stored bundle is not used", "version", b.Version, "err", err)
 		return nil
 	}
 	issued, _ := b.IssuedTime()
 	a.mu.Lock()
-	a.running = &applied{b: b, sha: b.SHA256(), issued: issued}
+	a.running = &applied{b: b, topic: st.Topic, sha: b.SHA256(), issued: issued}
 	a.last = &RulesStatus{Version: b.Version, State: Applied, Errors: []string{}, Time: a.o.Now()}
 	a.mu.Unlock()
-	a.log.Info("fleet: running the stored bundle", "version", b.Version, "issued", b.Issued)
+	a.log.Info("fleet: running the stored bundle", "version", b.Version, "issued", b.Issued, "topic", st.Topic)
 	return b.Files
 }
 
@@ -150,19 +153,19 @@ func (a *Agent) Will() (topic string, payload []byte) {
 }
 
 // Connected runs after each connect, before the rules topics are
-// subscribed: it publishes the status (online) and the latest rules
-// status, and restarts the wait for the retained bundles.
+// subscribed: it forgets what the topics sent before (their retained
+// bundles come again) and publishes the status (online), the health and
+// the latest rules status.
 func (a *Agent) Connected(ctx context.Context) error {
 	a.mu.Lock()
 	a.slots = map[string][]byte{}
 	a.seen = ""
 	a.since = a.o.Now()
-	a.settleAt = a.since.Add(a.o.Settle)
 	a.mu.Unlock()
-	a.signal()
 	if err := a.o.Publisher.PublishRetained(ctx, a.topics.Status(), a.statusPayload(Online)); err != nil {
 		return fmt.Errorf("fleet status: %w", err)
 	}
+	a.publishHealth(ctx) // not only health_every after the connect
 	return a.publishRulesStatus(ctx)
 }
 
@@ -204,55 +207,54 @@ func (a *Agent) signal() {
 func (a *Agent) Run(ctx context.Context) error {
 	health := time.NewTicker(a.o.HealthEvery)
 	defer health.Stop()
-	settle := time.NewTimer(time.Hour)
-	settle.Stop()
-	defer settle.Stop()
-	a.publishHealth(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-health.C:
 			a.publishHealth(ctx)
-			continue
 		case <-a.wake:
-		case <-settle.C:
+			a.evaluate(ctx)
 		}
-		a.mu.Lock()
-		wait := a.settleAt.Sub(a.o.Now())
-		a.mu.Unlock()
-		if wait > 0 {
-			settle.Reset(wait)
-			continue
-		}
-		a.evaluate(ctx)
 	}
+}
+
+// candidate is the rules topic whose bundle should run and its payload.
+// The gateway's own topic wins over "all". A topic that has sent nothing
+// since the connect keeps the bundle that came from it running (keep): a
+// broker that lost its retained messages must not remove a fleet's rules.
+// nil payload and !keep: no bundle should run.
+func (a *Agent) candidate() (topic string, payload []byte, keep bool) {
+	for _, t := range []string{a.topics.Rules(), a.topics.AllRules()} {
+		p, received := a.slots[t]
+		if received && len(p) > 0 {
+			return t, p, false
+		}
+		if !received && a.running != nil && a.running.topic == t {
+			return t, nil, true
+		}
+	}
+	return "", nil, false
 }
 
 // evaluate decides on the bundle that should run now.
 func (a *Agent) evaluate(ctx context.Context) {
 	a.mu.Lock()
-	topic, payload := a.topics.Rules(), a.slots[a.topics.Rules()]
-	if len(payload) == 0 {
-		topic, payload = a.topics.AllRules(), a.slots[a.topics.AllRules()]
+	topic, payload, keep := a.candidate()
+	key := ""
+	if payload != nil {
+		sum := sha256.Sum256(payload)
+		key = topic + "\x00" + string(sum[:])
 	}
-	sum := sha256.Sum256(payload)
-	key := topic + "\x00" + string(sum[:])
-	if len(payload) == 0 {
-		key = ""
-	}
-	if key == a.seen && (key != "" || a.running == nil) {
+	if keep || key == a.seen && (key != "" || a.running == nil) {
 		a.mu.Unlock()
 		return
 	}
 	a.seen = key
-	running := a.running
-	// An empty retained payload on the topic the running bundle came from
-	// removed it: an older bundle of the other topic may then run.
-	ordered := running != nil && (running.topic == "" || running.topic == topic || len(a.slots[running.topic]) > 0)
+	running, floor := a.running, a.issued[topic]
 	a.mu.Unlock()
 
-	if len(payload) == 0 {
+	if payload == nil {
 		a.clear(ctx)
 		return
 	}
@@ -268,32 +270,51 @@ func (a *Agent) evaluate(ctx context.Context) {
 	sha := b.SHA256()
 	issued, _ := b.IssuedTime()
 	if running != nil && running.sha == sha {
-		a.mu.Lock()
-		a.running.topic = topic
-		a.mu.Unlock()
+		if running.topic != topic { // the same bundle, now from the other topic
+			a.mu.Lock()
+			a.running.topic = topic
+			a.issued[topic] = b.Issued
+			a.mu.Unlock()
+			a.save(running.b, topic)
+		}
 		return
 	}
-	if ordered && issued.Before(running.issued) {
-		a.reject(ctx, b.Version, fmt.Errorf("bundle: issued %s, before the running bundle %q (issued %s); to roll back, push the old files again",
-			b.Issued, running.b.Version, running.b.Issued))
+	if ft, err := time.Parse(time.RFC3339Nano, floor); err == nil && issued.Before(ft) {
+		a.reject(ctx, b.Version, fmt.Errorf("bundle: issued %s, before %s, when the last bundle applied from %s was issued; to roll back, push the old files again",
+			b.Issued, floor, topic))
 		return
 	}
 	if err := a.o.Apply(ctx, b.Files); err != nil {
 		a.reject(ctx, b.Version, err)
 		return
 	}
-	if err := a.o.Store.Save(b); err != nil {
-		a.log.Error("fleet: bundle applied but not stored: the next start runs the previous one", "version", b.Version, "err", err)
-	}
 	a.mu.Lock()
 	a.running = &applied{b: b, topic: topic, sha: sha, issued: issued}
+	a.issued[topic] = b.Issued
 	a.last = &RulesStatus{Version: b.Version, State: Applied, Errors: []string{}, Time: a.o.Now()}
 	a.mu.Unlock()
+	a.save(b, topic)
 	a.log.Info("fleet: bundle applied", "version", b.Version, "issued", b.Issued, "key", b.Key, "topic", topic, "files", len(b.Files))
 	a.published(ctx)
 }
 
-// clear removes the fleet rules: both rules topics are empty.
+// save writes the running bundle (nil: none) and the issue times to the
+// store. A failure is logged: the rules run, but the next start would run
+// the previous ones.
+func (a *Agent) save(b *Bundle, topic string) {
+	a.mu.Lock()
+	st := State{Bundle: b, Topic: topic, Issued: make(map[string]string, len(a.issued))}
+	for t, is := range a.issued {
+		st.Issued[t] = is
+	}
+	a.mu.Unlock()
+	if err := a.o.Store.Save(st); err != nil {
+		a.log.Error("fleet: rules not stored: the next start runs the previous ones", "err", err)
+	}
+}
+
+// clear removes the fleet rules: the topic of the running bundle sent an
+// empty payload, and the other topic has no bundle.
 func (a *Agent) clear(ctx context.Context) {
 	a.mu.Lock()
 	running := a.running
@@ -305,13 +326,11 @@ func (a *Agent) clear(ctx context.Context) {
 		a.reject(ctx, "", err)
 		return
 	}
-	if err := a.o.Store.Clear(); err != nil {
-		a.log.Error("fleet: bundle removed but still stored: the next start runs it", "err", err)
-	}
 	a.mu.Lock()
 	a.running = nil
 	a.last = &RulesStatus{Version: "", State: Applied, Errors: []string{}, Time: a.o.Now()}
 	a.mu.Unlock()
+	a.save(nil, "")
 	a.log.Info("fleet: bundle removed (empty retained payload): local rule files only", "was", running.b.Version)
 	a.published(ctx)
 }

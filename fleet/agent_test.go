@@ -27,94 +27,113 @@ func (r *recorder) PublishRetained(_ context.Context, topic string, payload []by
 	return nil
 }
 
-func (r *recorder) rulesStatus(t *testing.T) RulesStatus {
+func (r *recorder) get(t *testing.T, topic string, v any) {
 	t.Helper()
-	var rs RulesStatus
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := json.Unmarshal(r.retained["vigil/gw1/rules/status"], &rs); err != nil {
-		t.Fatalf("rules status: %v", err)
+	if err := json.Unmarshal(r.retained[topic], v); err != nil {
+		t.Fatalf("%s: %v", topic, err)
 	}
-	return rs
 }
 
-func (r *recorder) status(t *testing.T) Status {
-	t.Helper()
-	var s Status
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := json.Unmarshal(r.retained["vigil/gw1/status"], &s); err != nil {
-		t.Fatalf("status: %v", err)
-	}
-	return s
+// rig is an agent whose rule check refuses files holding "broken" (the
+// real one, the gateway's, runs in the integration tests).
+type rig struct {
+	t       *testing.T
+	a       *Agent
+	rec     *recorder
+	store   Store
+	running map[string]string
+	applies int
 }
 
-// TestAgentDecisions walks the decisions a gateway makes on what arrives on
-// its two rules topics. The rule check itself is the gateway's (here a
-// function that refuses files holding "broken"); the real one runs in the
-// integration tests.
-func TestAgentDecisions(t *testing.T) {
-	pub, priv := testKey(1)
-	_, otherPriv := testKey(2)
-	rec := &recorder{}
-	var running map[string]string
-	applies := 0
-	store := Store{Dir: filepath.Join(t.TempDir(), "rules")}
-	a, err := New(Options{Gateway: "gw1", Prefix: "vigil", Version: "test", Keys: Keys{"ops": pub}, Store: store, Publisher: rec,
+func newRig(t *testing.T, store Store) *rig {
+	pub, _ := testKey(1)
+	r := &rig{t: t, rec: &recorder{}, store: store}
+	a, err := New(Options{Gateway: "gw1", Prefix: "vigil", Version: "test", Keys: Keys{"ops": pub}, Store: store, Publisher: r.rec,
 		Apply: func(_ context.Context, files map[string]string) error {
 			for name, text := range files {
 				if strings.Contains(text, "broken") {
 					return errors.New(name + ":1:1: broken\n" + name + ":2:1: also broken")
 				}
 			}
-			running = files
-			applies++
+			r.running = files
+			r.applies++
 			return nil
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	issued := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	bundle := func(version string, minutes int, text string, k func() ([]byte, string)) []byte {
-		b := &Bundle{Version: version, Issued: issued.Add(time.Duration(minutes) * time.Minute).Format(time.RFC3339), Files: map[string]string{"f.yaml": text}}
-		key := priv
-		if k != nil {
-			_, name := k()
-			if err := b.Sign(name, otherPriv); err != nil {
-				t.Fatal(err)
-			}
-			return b.Marshal()
-		}
-		if err := b.Sign("ops", key); err != nil {
-			t.Fatal(err)
-		}
-		return b.Marshal()
-	}
-	all, own := "vigil/all/rules", "vigil/gw1/rules"
-	step := func(topic string, payload []byte) {
-		t.Helper()
-		a.Receive(topic, payload)
-		a.evaluate(ctx)
-	}
-	if err := a.Connected(ctx); err != nil {
+	r.a = a
+	return r
+}
+
+var issued0 = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+
+// bundle signs one file's text, issued minutes after issued0, with key
+// seed (1 is the gateway's key "ops").
+func bundle(t *testing.T, version string, minutes int, text string, seed byte) []byte {
+	t.Helper()
+	_, priv := testKey(seed)
+	b := &Bundle{Version: version, Issued: issued0.Add(time.Duration(minutes) * time.Minute).Format(time.RFC3339), Files: map[string]string{"f.yaml": text}}
+	if err := b.Sign("ops", priv); err != nil {
 		t.Fatal(err)
 	}
-	if s := rec.status(t); s.State != Online || s.Rules.State != None {
+	return b.Marshal()
+}
+
+const allTopic, ownTopic = "vigil/all/rules", "vigil/gw1/rules"
+
+func (r *rig) step(topic string, payload []byte) {
+	r.t.Helper()
+	r.a.Receive(topic, payload)
+	r.a.evaluate(context.Background())
+}
+
+func (r *rig) rulesStatus() RulesStatus {
+	var rs RulesStatus
+	r.rec.get(r.t, "vigil/gw1/rules/status", &rs)
+	return rs
+}
+
+func (r *rig) status() Status {
+	var s Status
+	r.rec.get(r.t, "vigil/gw1/status", &s)
+	return s
+}
+
+func (r *rig) runs(text string) {
+	r.t.Helper()
+	if r.running["f.yaml"] != text {
+		r.t.Fatalf("running %q, want %q", r.running["f.yaml"], text)
+	}
+}
+
+// TestAgentDecisions walks the decisions a gateway makes on what arrives on
+// its two rules topics.
+func TestAgentDecisions(t *testing.T) {
+	r := newRig(t, Store{Dir: filepath.Join(t.TempDir(), "rules")})
+	ctx := context.Background()
+	if err := r.a.Connected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.status(); s.State != Online || s.Rules.State != None {
 		t.Fatalf("status after connect: %+v", s)
 	}
 
-	step(all, bundle("v1", 0, "one", nil))
-	if running["f.yaml"] != "one" || rec.rulesStatus(t).State != Applied || rec.status(t).Rules.Version != "v1" {
-		t.Fatalf("v1 not applied: %v %+v", running, rec.rulesStatus(t))
+	r.step(allTopic, bundle(t, "v1", 0, "one", 1))
+	r.runs("one")
+	if rs := r.rulesStatus(); rs.State != Applied || r.status().Rules.Version != "v1" {
+		t.Fatalf("v1: %+v", rs)
 	}
-	if b, _ := store.Load(); b == nil || b.Version != "v1" {
-		t.Fatalf("v1 not stored: %+v", b)
+	if st, _ := r.store.Load(); st.Bundle == nil || st.Bundle.Version != "v1" || st.Topic != allTopic {
+		t.Fatalf("v1 not stored: %+v", st)
 	}
 	// The same retained bundle again (a reconnect): nothing is applied.
-	step(all, bundle("v1", 0, "one", nil))
-	if applies != 1 {
-		t.Fatalf("the same bundle was applied again (%d applies)", applies)
+	r.a.Connected(ctx)
+	r.step(allTopic, bundle(t, "v1", 0, "one", 1))
+	if r.applies != 1 {
+		t.Fatalf("the same bundle was applied again (%d applies)", r.applies)
 	}
 
 	for _, tc := range []struct {
@@ -122,83 +141,104 @@ func TestAgentDecisions(t *testing.T) {
 		payload       []byte
 		want          string
 	}{
-		{"other key", "v2", bundle("v2", 5, "two", func() ([]byte, string) { return nil, "ops" }), "signature does not verify"},
-		{"tampered", "v2", []byte(strings.Replace(string(bundle("v2", 5, "two", nil)), "two", "TWO", 1)), "signature does not verify"},
-		{"older", "v0", bundle("v0", -5, "zero", nil), "before the running bundle"},
-		{"broken", "v3", bundle("v3", 10, "broken", nil), "f.yaml:1:1: broken"},
+		{"other key", "v2", bundle(t, "v2", 5, "two", 2), "signature does not verify"},
+		{"tampered", "v2", []byte(strings.Replace(string(bundle(t, "v2", 5, "two", 1)), "two", "TWO", 1)), "signature does not verify"},
+		{"older", "v0", bundle(t, "v0", -5, "zero", 1), "before 2026-12-07T10:00:00Z"},
+		{"broken", "v3", bundle(t, "v3", 10, "broken", 1), "f.yaml:1:1: broken"},
 		{"not a bundle", "", []byte("hello"), "bundle:"},
 	} {
-		step(all, tc.payload)
-		rs := rec.rulesStatus(t)
-		if rs.State != Rejected || rs.Version != tc.version || len(rs.Errors) == 0 || !strings.Contains(strings.Join(rs.Errors, "\n"), tc.want) {
+		r.step(allTopic, tc.payload)
+		rs := r.rulesStatus()
+		if rs.State != Rejected || rs.Version != tc.version || !strings.Contains(strings.Join(rs.Errors, "\n"), tc.want) {
 			t.Fatalf("%s: rules status %+v, want rejected %s with %q", tc.name, rs, tc.version, tc.want)
 		}
-		if running["f.yaml"] != "one" {
-			t.Fatalf("%s: running %v, want v1 kept", tc.name, running)
-		}
-		if s := rec.status(t); s.Rules.Version != "v1" || s.Rules.State != Rejected {
+		r.runs("one")
+		if s := r.status(); s.Rules.Version != "v1" || s.Rules.State != Rejected {
 			t.Fatalf("%s: status rules %+v", tc.name, s.Rules)
 		}
 	}
-	if got := len(rec.rulesStatus(t).Errors); got != 1 {
-		t.Fatalf("errors of the last rejection: %d lines", got)
-	}
 
 	// The gateway's own topic wins, even over a newer "all" bundle.
-	step(own, bundle("g1", 20, "mine", nil))
-	step(all, bundle("v4", 30, "four", nil))
-	if running["f.yaml"] != "mine" {
-		t.Fatalf("running %v, want the gateway's own bundle", running)
+	r.step(ownTopic, bundle(t, "g1", 20, "mine", 1))
+	r.step(allTopic, bundle(t, "v4", 30, "four", 1))
+	r.runs("mine")
+	// A reconnect to a broker that lost its retained messages: nothing
+	// arrives on the own topic, and "all" does not take over.
+	r.a.Connected(ctx)
+	r.step(allTopic, bundle(t, "v4", 30, "four", 1))
+	r.runs("mine")
+	// An own bundle older than the last one from the own topic is refused.
+	r.step(ownTopic, bundle(t, "g0", 15, "old", 1))
+	if rs := r.rulesStatus(); rs.State != Rejected || rs.Version != "g0" {
+		t.Fatalf("older own bundle: %+v", rs)
 	}
-	// Clearing the own topic falls back to "all" (v4).
-	step(own, nil)
-	if running["f.yaml"] != "four" {
-		t.Fatalf("running %v after clearing the own topic, want v4", running)
+	r.runs("mine")
+	// Clearing the own topic falls back to "all" (v4)...
+	r.step(ownTopic, nil)
+	r.runs("four")
+	// ...and clearing "all" too removes the fleet rules; the issue times
+	// stay: an older bundle is still refused afterwards.
+	r.step(allTopic, nil)
+	if r.running != nil || r.status().Rules.Version != "" {
+		t.Fatalf("after clearing both: running %v status %+v", r.running, r.status().Rules)
 	}
-	// An own bundle older than v4 is refused...
-	step(own, bundle("g0", 25, "old", nil))
-	if rs := rec.rulesStatus(t); rs.State != Rejected || running["f.yaml"] != "four" {
-		t.Fatalf("older own bundle: %+v running %v", rs, running)
+	if st, _ := r.store.Load(); st.Bundle != nil || st.Issued[allTopic] != "2026-12-07T10:30:00Z" {
+		t.Fatalf("store after clearing: %+v", st)
 	}
-	// ...and clearing both removes the fleet rules.
-	step(own, nil)
-	step(all, nil)
-	if running != nil || rec.status(t).Rules.Version != "" {
-		t.Fatalf("after clearing both: running %v status %+v", running, rec.status(t).Rules)
-	}
-	if b, _ := store.Load(); b != nil {
-		t.Fatalf("store still holds %s", b.Version)
+	r.step(allTopic, bundle(t, "v1", 0, "one", 1))
+	if rs := r.rulesStatus(); rs.State != Rejected || r.running != nil {
+		t.Fatalf("an old bundle after a clear: %+v running %v", rs, r.running)
 	}
 }
 
-// TestAgentStored: a new agent runs what the store holds, if it verifies.
-func TestAgentStored(t *testing.T) {
-	pub, priv := testKey(1)
-	otherPub, _ := testKey(2)
-	store := Store{Dir: t.TempDir()}
-	b := goldenBundle()
-	b.Sign("ops", priv)
-	if err := store.Save(b); err != nil {
-		t.Fatal(err)
-	}
-	mk := func(keys Keys) *Agent {
-		a, err := New(Options{Gateway: "gw1", Prefix: "vigil", Keys: keys, Store: store, Publisher: &recorder{},
-			Apply: func(context.Context, map[string]string) error { return nil }})
-		if err != nil {
-			t.Fatal(err)
+// TestAgentRetainedOrder: at a connect the two topics' retained bundles may
+// come in either order; the gateway's own one runs in the end, even when
+// it is older than the "all" one.
+func TestAgentRetainedOrder(t *testing.T) {
+	for _, allFirst := range []bool{true, false} {
+		r := newRig(t, Store{Dir: t.TempDir()})
+		r.a.Connected(context.Background())
+		own, all := bundle(t, "g1", 0, "mine", 1), bundle(t, "v9", 60, "all", 1)
+		if allFirst {
+			r.step(allTopic, all)
+			r.step(ownTopic, own)
+		} else {
+			r.step(ownTopic, own)
+			r.step(allTopic, all)
 		}
-		return a
+		r.runs("mine")
 	}
-	a := mk(Keys{"ops": pub})
-	if files := a.Stored(); len(files) != 3 || a.Info().Version != b.Version {
-		t.Fatalf("stored bundle not used: %v %+v", files, a.Info())
+}
+
+// TestAgentStored: a new agent runs what the store holds, if it verifies,
+// and keeps the issue times even when it does not.
+func TestAgentStored(t *testing.T) {
+	store := Store{Dir: t.TempDir()}
+	first := newRig(t, store)
+	first.step(ownTopic, bundle(t, "g1", 20, "mine", 1))
+
+	r := newRig(t, store)
+	if files := r.a.Stored(); files["f.yaml"] != "mine" || r.a.Info().Version != "g1" {
+		t.Fatalf("stored bundle not used: %v %+v", files, r.a.Info())
 	}
-	a.StoredFailed(errors.New("x.yaml:1:1: clash"))
-	if in := a.Info(); in.Version != "" || in.Last.State != Rejected {
+	// Connected to a broker that lost its retained messages: "all" does
+	// not replace the own bundle, and an older own one is refused.
+	r.a.Connected(context.Background())
+	r.running = map[string]string{"f.yaml": "mine"}
+	r.step(allTopic, bundle(t, "v9", 60, "all", 1))
+	r.runs("mine")
+	r.step(ownTopic, bundle(t, "g0", 10, "old", 1))
+	r.runs("mine")
+
+	r.a.StoredFailed(errors.New("x.yaml:1:1: clash"))
+	if in := r.a.Info(); in.Version != "" || in.Last.State != Rejected {
 		t.Fatalf("after StoredFailed: %+v", in)
 	}
 	// Its key was rotated out: the stored bundle is not run.
-	if files := mk(Keys{"ops": otherPub}).Stored(); files != nil {
+	otherPub, _ := testKey(2)
+	a, _ := New(Options{Gateway: "gw1", Prefix: "vigil", Keys: Keys{"ops": otherPub}, Store: store, Publisher: &recorder{},
+		Apply: func(context.Context, map[string]string) error { return nil }})
+	if files := a.Stored(); files != nil {
 		t.Fatal("a stored bundle that no longer verifies was used")
 	}
 }

@@ -215,31 +215,31 @@ func TestKeyFiles(t *testing.T) {
 
 func TestStore(t *testing.T) {
 	s := Store{Dir: filepath.Join(t.TempDir(), "fleet-rules")}
-	if b, err := s.Load(); b != nil || err != nil {
-		t.Fatalf("empty store: %v %v", b, err)
+	if st, err := s.Load(); st.Bundle != nil || st.Issued != nil || err != nil {
+		t.Fatalf("empty store: %+v %v", st, err)
 	}
 	b := goldenBundle()
 	_, priv := testKey(1)
 	b.Sign("ops", priv)
-	if err := s.Save(b); err != nil {
+	if err := s.Save(State{Bundle: b, Topic: "vigil/all/rules", Issued: map[string]string{"vigil/all/rules": b.Issued}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Load()
-	if err != nil || got.SHA256() != b.SHA256() || got.Signature != b.Signature {
+	if err != nil || got.Bundle.SHA256() != b.SHA256() || got.Bundle.Signature != b.Signature || got.Topic != "vigil/all/rules" || got.Issued["vigil/all/rules"] != b.Issued {
 		t.Fatalf("Load after Save: %+v %v", got, err)
 	}
 	ents, _ := os.ReadDir(s.Dir)
 	if len(ents) != 1 {
-		t.Fatalf("store dir holds %d entries, want bundle.json alone", len(ents))
+		t.Fatalf("store dir holds %d entries, want fleet.json alone", len(ents))
 	}
-	if err := s.Clear(); err != nil {
+	if err := s.Save(State{Issued: got.Issued}); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := s.Load(); b != nil || err != nil {
-		t.Fatalf("after Clear: %v %v", b, err)
+	if st, err := s.Load(); st.Bundle != nil || st.Issued["vigil/all/rules"] != b.Issued || err != nil {
+		t.Fatalf("after saving no bundle: %+v %v", st, err)
 	}
 	os.WriteFile(s.Path(), []byte("{"), 0o644)
 	if _, err := s.Load(); err == nil {
-		t.Fatal("a damaged bundle.json loaded")
+		t.Fatal("a damaged fleet.json loaded")
 	}
 }

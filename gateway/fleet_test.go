@@ -72,7 +72,7 @@ rules:
 	if got[0].Rule != "three" || got[0].Values["total"] != 6.0 || got[1].Rule != "water" {
 		t.Fatalf("after the bundle: %+v", got)
 	}
-	if st, _ := (fleet.Store{Dir: c.Fleet.RulesDir}).Load(); st == nil || st.Version != "b1" {
+	if st, _ := (fleet.Store{Dir: c.Fleet.RulesDir}).Load(); st.Bundle == nil || st.Bundle.Version != "b1" || st.Topic != "site/all/rules" {
 		t.Fatalf("stored bundle: %+v", st)
 	}
 

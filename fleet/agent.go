@@ -68,10 +68,9 @@ type Agent struct {
 }
 
 type applied struct {
-	b      *Bundle
-	topic  string
-	sha    string
-	issued time.Time
+	b     *Bundle
+	topic string
+	sha   string
 }
 
 // New builds an Agent; Run drives it.
@@ -123,9 +122,8 @@ func (a *Agent) Stored() map[string]string {
 		a.log.Error("fleet: the stored bundle is not used", "version", b.Version, "err", err)
 		return nil
 	}
-	issued, _ := b.IssuedTime()
 	a.mu.Lock()
-	a.running = &applied{b: b, topic: st.Topic, sha: b.SHA256(), issued: issued}
+	a.running = &applied{b: b, topic: st.Topic, sha: b.SHA256()}
 	a.last = &RulesStatus{Version: b.Version, State: Applied, Errors: []string{}, Time: a.o.Now()}
 	a.mu.Unlock()
 	a.log.Info("fleet: running the stored bundle", "version", b.Version, "issued", b.Issued, "topic", st.Topic)
@@ -147,7 +145,8 @@ func (a *Agent) StoredFailed(err error) {
 }
 
 // Will is the status the broker publishes when the connection is lost
-// without a clean disconnect: offline, since the connection started.
+// without a clean disconnect: offline, since the agent started (a will is
+// set once, when the connection is built).
 func (a *Agent) Will() (topic string, payload []byte) {
 	return a.topics.Status(), a.statusPayload(Offline)
 }
@@ -273,7 +272,7 @@ func (a *Agent) evaluate(ctx context.Context) {
 		if running.topic != topic { // the same bundle, now from the other topic
 			a.mu.Lock()
 			a.running.topic = topic
-			a.issued[topic] = b.Issued
+			a.raise(topic, b.Issued, issued)
 			a.mu.Unlock()
 			a.save(running.b, topic)
 		}
@@ -289,13 +288,22 @@ func (a *Agent) evaluate(ctx context.Context) {
 		return
 	}
 	a.mu.Lock()
-	a.running = &applied{b: b, topic: topic, sha: sha, issued: issued}
-	a.issued[topic] = b.Issued
+	a.running = &applied{b: b, topic: topic, sha: sha}
+	a.raise(topic, b.Issued, issued)
 	a.last = &RulesStatus{Version: b.Version, State: Applied, Errors: []string{}, Time: a.o.Now()}
 	a.mu.Unlock()
 	a.save(b, topic)
 	a.log.Info("fleet: bundle applied", "version", b.Version, "issued", b.Issued, "key", b.Key, "topic", topic, "files", len(b.Files))
 	a.published(ctx)
+}
+
+// raise records a bundle applied from topic, issued at t (text as
+// signed): the order only ever moves forward. Called with mu held.
+func (a *Agent) raise(topic, text string, t time.Time) {
+	if prev, err := time.Parse(time.RFC3339Nano, a.issued[topic]); err == nil && !t.After(prev) {
+		return
+	}
+	a.issued[topic] = text
 }
 
 // save writes the running bundle (nil: none) and the issue times to the

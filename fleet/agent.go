@@ -284,6 +284,9 @@ func (a *Agent) evaluate(ctx context.Context) {
 		return
 	}
 	if err := a.o.Apply(ctx, b.Files); err != nil {
+		if ctx.Err() != nil {
+			return // stopping: not a verdict on the bundle
+		}
 		a.reject(ctx, b.Version, err)
 		return
 	}
@@ -331,6 +334,9 @@ func (a *Agent) clear(ctx context.Context) {
 		return
 	}
 	if err := a.o.Apply(ctx, nil); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
 		a.reject(ctx, "", err)
 		return
 	}

@@ -331,6 +331,17 @@ log: {level: debug}
 		t.Fatalf("vigil fleet: %v\n%s", err, out)
 	}
 
+	// A clean stop publishes offline itself (the will is discarded).
+	g0.cmd.Process.Signal(syscall.SIGTERM)
+	if err := g0.cmd.Wait(); err != nil {
+		t.Fatalf("gw-a stopped with %v", err)
+	}
+	waitFor(t, 20*time.Second, "gw-a offline after a clean stop", func() (bool, string) {
+		var s fleet.Status
+		ok := watch.get("vigil/gw-a/status", &s)
+		return ok && s.State == fleet.Offline && s.Rules.Version == "v1", fmt.Sprintf("%+v", s)
+	})
+
 	// kill -9: the broker publishes gw-b's will.
 	gb := gws[1]
 	gb.cmd.Process.Signal(syscall.SIGKILL)

@@ -243,3 +243,31 @@ func TestStore(t *testing.T) {
 		t.Fatal("a damaged fleet.json loaded")
 	}
 }
+
+// FuzzStoreLoad: a damaged fleet.json is an error, never a crash, and
+// what loads has a bundle of valid form.
+func FuzzStoreLoad(f *testing.F) {
+	b := goldenBundle()
+	_, priv := testKey(1)
+	b.Sign("ops", priv)
+	dir := f.TempDir()
+	s := Store{Dir: dir}
+	if err := s.Save(State{Bundle: b, Topic: "vigil/all/rules", Issued: map[string]string{"vigil/all/rules": b.Issued}}); err != nil {
+		f.Fatal(err)
+	}
+	good, _ := os.ReadFile(s.Path())
+	f.Add(good)
+	f.Add([]byte(`{"bundle": null, "issued": {}}`))
+	f.Add([]byte(`{"bundle": {"files": {"../x.yaml": ""}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(s.Path(), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Load()
+		if err == nil && st.Bundle != nil {
+			if err := st.Bundle.Check(); err != nil {
+				t.Fatalf("loaded a bundle of invalid form: %v", err)
+			}
+		}
+	})
+}

@@ -65,6 +65,7 @@ type Agent struct {
 	issued  map[string]string // per rules topic, Issued of the last bundle applied from it
 	last    *RulesStatus      // outcome of the latest bundle, nil: none yet
 	seen    string            // the candidate last decided on (topic + payload hash)
+	unsent  bool              // the status or rules status failed to go out: again with the next health
 }
 
 type applied struct {
@@ -154,18 +155,18 @@ func (a *Agent) Will() (topic string, payload []byte) {
 // Connected runs after each connect, before the rules topics are
 // subscribed: it forgets what the topics sent before (their retained
 // bundles come again) and publishes the status (online), the health and
-// the latest rules status.
+// the latest rules status. It never fails the connection, which also
+// carries the alerts: what could not be published goes out again with
+// the next health.
 func (a *Agent) Connected(ctx context.Context) error {
 	a.mu.Lock()
 	a.slots = map[string][]byte{}
 	a.seen = ""
 	a.since = a.o.Now()
 	a.mu.Unlock()
-	if err := a.o.Publisher.PublishRetained(ctx, a.topics.Status(), a.statusPayload(Online)); err != nil {
-		return fmt.Errorf("fleet status: %w", err)
-	}
+	a.published(ctx)
 	a.publishHealth(ctx) // not only health_every after the connect
-	return a.publishRulesStatus(ctx)
+	return nil
 }
 
 // Goodbye publishes the offline status before a clean disconnect (which
@@ -211,6 +212,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-health.C:
+			a.mu.Lock()
+			unsent := a.unsent
+			a.mu.Unlock()
+			if unsent {
+				a.published(ctx)
+			}
 			a.publishHealth(ctx)
 		case <-a.wake:
 			a.evaluate(ctx)
@@ -358,14 +365,17 @@ func (a *Agent) reject(ctx context.Context, version string, err error) {
 	a.published(ctx)
 }
 
-// published sends the rules status and the status after a decision. While
-// disconnected they go out with the next connect.
+// published sends the status (online) and the rules status. What fails
+// goes out with the next connect or health.
 func (a *Agent) published(ctx context.Context) {
-	if err := a.publishRulesStatus(ctx); err != nil {
-		a.log.Debug("fleet: rules status not published yet", "err", err)
-		return
+	err := a.o.Publisher.PublishRetained(ctx, a.topics.Status(), a.statusPayload(Online))
+	if err == nil {
+		err = a.publishRulesStatus(ctx)
 	}
-	if err := a.o.Publisher.PublishRetained(ctx, a.topics.Status(), a.statusPayload(Online)); err != nil {
+	a.mu.Lock()
+	a.unsent = err != nil
+	a.mu.Unlock()
+	if err != nil {
 		a.log.Debug("fleet: status not published yet", "err", err)
 	}
 }

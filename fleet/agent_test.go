@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -241,4 +242,53 @@ func TestAgentStored(t *testing.T) {
 	if files := a.Stored(); files != nil {
 		t.Fatal("a stored bundle that no longer verifies was used")
 	}
+}
+
+// flaky is a recorder that refuses while down.
+type flaky struct {
+	recorder
+	down bool
+}
+
+func (f *flaky) PublishRetained(ctx context.Context, topic string, payload []byte) error {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		return errors.New("not connected")
+	}
+	return f.recorder.PublishRetained(ctx, topic, payload)
+}
+
+// TestAgentRepublish: a status that could not go out at the connect does
+// not fail the connection (which carries the alerts too) and goes out
+// with the next health.
+func TestAgentRepublish(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pub := &flaky{down: true}
+		a, err := New(Options{Gateway: "gw1", Prefix: "vigil", Store: Store{Dir: t.TempDir()}, Publisher: pub, HealthEvery: time.Second,
+			Health: func() Health { return Health{Messages: 7} },
+			Apply:  func(context.Context, map[string]string) error { return nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go a.Run(ctx)
+		if err := a.Connected(ctx); err != nil {
+			t.Fatalf("Connected failed the connection: %v", err)
+		}
+		pub.mu.Lock()
+		pub.down = false
+		pub.mu.Unlock()
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		var s Status
+		var h Health
+		pub.get(t, "vigil/gw1/status", &s)
+		pub.get(t, "vigil/gw1/health", &h)
+		if s.State != Online || h.Messages != 7 || h.Gateway != "gw1" {
+			t.Fatalf("after the next health: status %+v health %+v", s, h)
+		}
+	})
 }

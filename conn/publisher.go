@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -91,10 +92,18 @@ func (p *Publisher) setup(ctx context.Context) error {
 	if err := await(ctx, tok, p.l.o.Timeout); err != nil {
 		return fmt.Errorf("mqtt subscribe %v: %w", p.po.Filters, err)
 	}
+	// A refused filter (an ACL) is reported but keeps the connection: it
+	// carries the alerts too.
+	var refused []string
 	for f, code := range tok.(*paho.SubscribeToken).Result() {
 		if code > 2 {
-			return fmt.Errorf("mqtt subscribe %s: refused by broker", f)
+			refused = append(refused, f)
 		}
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		p.l.fail(fmt.Errorf("mqtt subscribe: broker refused %v", refused))
+		p.l.log.Error("mqtt subscribe refused", "filters", refused)
 	}
 	return nil
 }

@@ -26,9 +26,33 @@ func cmdCheck(args []string, sio stdio) error {
 		fs.Usage()
 		return &exitError{2, errQuiet}
 	}
-	files, errs := rules.Expand(fs.Args())
+	c, err := checkPaths(fs.Args())
+	if err != nil {
+		return err
+	}
+	if c.report(sio) {
+		return &exitError{1, errQuiet}
+	}
+	fmt.Fprintf(sio.out, "ok: %d rules in %d rule files, %d config files\n", c.rules, len(c.ruleFiles), c.configs)
+	return nil
+}
+
+// checked is what checkPaths found.
+type checked struct {
+	files     []string // the paths named, expanded
+	ruleFiles []string // rule files, those of configs included
+	srcs      map[string][]byte
+	rules     int
+	configs   int
+	errs      rules.Errors
+}
+
+// checkPaths is `vigil check` without its output: `vigil push` checks
+// its files with it too.
+func checkPaths(paths []string) (*checked, error) {
+	files, errs := rules.Expand(paths)
 	if len(files) == 0 && len(errs) == 0 {
-		errs = append(errs, rules.Error{Pos: rules.Pos{File: strings.Join(fs.Args(), ","), Line: 1, Col: 1}, Msg: "no rule files (*.yaml, *.yml) found"})
+		errs = append(errs, rules.Error{Pos: rules.Pos{File: strings.Join(paths, ","), Line: 1, Col: 1}, Msg: "no rule files (*.yaml, *.yml) found"})
 	}
 	var ruleFiles []string
 	srcs := map[string][]byte{}
@@ -58,6 +82,7 @@ func cmdCheck(args []string, sio stdio) error {
 				continue
 			}
 			errs = append(errs, checkUsersFile(c)...)
+			errs = append(errs, checkFleetKeys(c)...)
 			addRules(c.Rules)
 			continue
 		}
@@ -81,28 +106,30 @@ func cmdCheck(args []string, sio stdio) error {
 		}
 		// Rules with errors are left out; the valid ones are checked
 		// further (detector parameters), so every problem shows at once.
-		set, perrs := rules.ParseValid(ruleFiles, srcs)
-		errs = append(errs, perrs...)
-		err := engine.Check(set)
-		nrules = len(set.Rules)
-		if es := rules.AsErrors(err); es != nil {
-			errs = append(errs, es...)
-		} else if err != nil {
-			return err
+		set, cerrs, err := engine.CheckFiles(ruleFiles, srcs)
+		if err != nil {
+			return nil, err
 		}
+		errs = append(errs, cerrs...)
+		nrules = len(set.Rules)
 		if len(errs) == 0 && nrules == 0 {
 			errs = append(errs, rules.Error{Pos: rules.Pos{File: ruleFiles[0], Line: 1, Col: 1}, Msg: "no rules"})
 		}
 	}
-	if len(errs) > 0 {
-		rules.SortErrors(errs, append(append([]string(nil), files...), ruleFiles...))
-		for _, e := range errs {
-			fmt.Fprintln(sio.err, e.Error())
-		}
-		return &exitError{1, errQuiet}
+	return &checked{files: files, ruleFiles: ruleFiles, srcs: srcs, rules: nrules, configs: configs, errs: errs}, nil
+}
+
+// report prints every problem as FILE:LINE:COL: message on stderr; it
+// reports whether there was any.
+func (c *checked) report(sio stdio) bool {
+	if len(c.errs) == 0 {
+		return false
 	}
-	fmt.Fprintf(sio.out, "ok: %d rules in %d rule files, %d config files\n", nrules, len(ruleFiles), configs)
-	return nil
+	rules.SortErrors(c.errs, append(append([]string(nil), c.files...), c.ruleFiles...))
+	for _, e := range c.errs {
+		fmt.Fprintln(sio.err, e.Error())
+	}
+	return true
 }
 
 // checkUsersFile reads the embedded broker's users file, as `vigil run`

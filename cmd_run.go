@@ -28,7 +28,7 @@ func cmdRun(ctx context.Context, args []string, sio stdio) error {
 		printErrors(sio.err, err)
 		return &exitError{1, errQuiet}
 	}
-	if len(cfg.Rules) == 0 {
+	if len(cfg.Rules) == 0 && !cfg.Fleet.Enabled {
 		return exitf(1, "%s: no `rules:` configured", *cfgPath)
 	}
 	log := newLogger(sio.err, cfg.Log.Level)

@@ -43,8 +43,12 @@ Usage:
   vigil passwd FILE USER [-role device|admin] [-prefix TOPIC]
                                                write a user of the embedded broker (password on stdin)
   vigil version                                version, commit, Go version, platform
+  vigil keygen NAME                            an ed25519 key pair for signing rule bundles
+  vigil push --broker URL --key NAME.key (--all | --gateway G) --version V PATH...
+                                               check, sign and publish rules to a fleet of gateways
+  vigil fleet --broker URL                     the fleet's gateways: status, rules, health
 
-Docs: README.md, docs/rules.md, docs/operations.md
+Docs: README.md, docs/rules.md, docs/operations.md, docs/fleet.md
 `
 
 // io bundles the standard streams so commands are testable in-process.
@@ -91,6 +95,12 @@ func run(ctx context.Context, args []string, sio stdio) error {
 		return cmdDemo(ctx, rest, sio)
 	case "passwd":
 		return cmdPasswd(rest, sio)
+	case "keygen":
+		return cmdKeygen(rest, sio)
+	case "push":
+		return cmdPush(ctx, rest, sio)
+	case "fleet":
+		return cmdFleet(ctx, rest, sio)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(sio.out, usage)
 		return nil

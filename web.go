@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -121,6 +122,12 @@ func (w *web) Status() ui.Status {
 			st.LastError = "upstream: " + fs.LastError
 		}
 	}
+	if fi, ok := g.Fleet(); ok {
+		st.Fleet = &ui.FleetStatus{Prefix: fi.Prefix, RulesVersion: fi.Version, RulesSHA256: fi.SHA256, RulesIssued: fi.Issued, RulesState: "none"}
+		if l := fi.Last; l != nil {
+			st.Fleet.RulesState, st.Fleet.RulesErrors, st.Fleet.RulesTime = l.State, l.Errors, l.Time
+		}
+	}
 	if db := g.DB(); db != nil {
 		ds := db.Stats()
 		st.OutboxDepth = ds.OutboxRows
@@ -143,8 +150,15 @@ func (w *web) Rules() []ui.RuleInfo {
 		return nil
 	}
 	var out []ui.RuleInfo
+	// A rule of a pushed bundle has the bundle's file name; local rule
+	// files never share one (gateway.loadRules refuses it).
+	fi, _ := g.Fleet()
 	for _, r := range g.Status().Rules {
-		out = append(out, ui.RuleInfo{Name: r.Name, File: r.File, Line: r.Line, Kind: string(r.Kind),
+		origin, bundle := "file", ""
+		if slices.Contains(fi.Files, r.File) {
+			origin, bundle = "bundle", fi.Version
+		}
+		out = append(out, ui.RuleInfo{Name: r.Name, File: r.File, Origin: origin, Bundle: bundle, Line: r.Line, Kind: string(r.Kind),
 			From: r.From, Severity: r.Severity, Events: r.Events, Alerts: r.Alerts, Errors: r.Errors,
 			Late: r.Late, Evicted: r.Evicted, Keys: r.Keys, LastError: r.LastError, Watermark: r.Watermark,
 			Disabled: r.Disabled})

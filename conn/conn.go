@@ -164,6 +164,8 @@ type link struct {
 	log  *slog.Logger
 	cli  paho.Client
 	lost chan error
+	// bye, if set, runs before a clean disconnect while connected.
+	bye func()
 
 	connected atomic.Bool
 	// ready: connected and the session set up (subscribed), what Stats
@@ -305,6 +307,9 @@ func (l *link) hold(ctx context.Context, tick *time.Ticker, again func() bool) t
 	for {
 		select {
 		case <-ctx.Done():
+			if l.bye != nil {
+				l.bye()
+			}
 			l.cli.Disconnect(250)
 			return -1
 		case err := <-l.lost:

@@ -87,6 +87,7 @@ type Gateway struct {
 	saveCheckpoint func(store.Checkpoint) error
 
 	store *storeWriter // alerts and checkpoints into the database
+	fleet *fleetState  // nil without a fleet: block (fleet.go)
 
 	// The journal writer's.
 	keys keyer
@@ -158,7 +159,7 @@ func New(o Options) (*Gateway, error) {
 	g := &Gateway{o: o, cfg: cfg, log: o.Logger, notify: make(chan struct{}, 1),
 		batches: make(chan []journaled, 4), reloads: make(chan chan error)}
 	g.start = o.Now()
-	set, err := rules.Load(cfg.Rules...)
+	set, err := g.initRules()
 	if err != nil {
 		return nil, fmt.Errorf("load rules: %w", err)
 	}
@@ -230,7 +231,7 @@ func (g *Gateway) connect() error {
 		if err != nil {
 			return err
 		}
-		pub, err := conn.NewPublisher(upOpts)
+		pub, err := conn.NewPublisherWith(upOpts, g.fleetPublisherOptions())
 		if err != nil {
 			return fmt.Errorf("upstream: %w", err)
 		}
@@ -336,6 +337,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		eg.Go(func() error { return g.pub.Run(egCtx) })
 		eg.Go(func() error { return g.fwd.Run(egCtx) })
 	}
+	g.runFleet(eg, egCtx)
 	journalDone := make(chan error, 1)
 	go func() { journalDone <- g.journalLoop(sub.Messages(), subEnded) }()
 	engineDone := make(chan error, 1)

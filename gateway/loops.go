@@ -407,6 +407,8 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 			g.prune()
 		case reply := <-g.reloads:
 			reply <- g.reload()
+		case req := <-g.fleetApplies():
+			req.reply <- g.applyFleet(req.files)
 		}
 	}
 }
@@ -500,7 +502,7 @@ func (g *Gateway) checkpointDone(r cpResult) {
 }
 
 func (g *Gateway) reload() error {
-	set, err := rules.Load(g.cfg.Rules...)
+	set, err := g.loadRules()
 	if err == nil {
 		var ne *engine.Engine
 		var notes []string

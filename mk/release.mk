@@ -21,7 +21,7 @@ QEMU_ARM      ?= qemu-arm-static
 # the crash test in package main (-short skips it: it kills real processes
 # for minutes). ui's other tests run: -short skips only its browser test.
 ARM_PKGS      ?= ./event/ ./ingest/ ./rules/ ./engine/ ./windows/ ./cep/ ./detect/ \
-                 ./store/ ./broker/ ./conn/ ./gateway/ ./ui/ ./firmware-sim/ ./internal/... .
+                 ./store/ ./broker/ ./conn/ ./gateway/ ./ui/ ./firmware-sim/ ./fleet/ ./internal/... .
 # -trimpath as in the release builds, so the packages both compile (SQLite
 # above all) come from the build cache the second time.
 ARM_TESTFLAGS ?= -short -count=1 -timeout 15m -trimpath

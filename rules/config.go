@@ -26,6 +26,7 @@ type Config struct {
 	HTTP     HTTPConfig
 	Limits   LimitsConfig
 	Log      LogConfig
+	Fleet    FleetConfig
 }
 
 // TLSConfig names PEM files; relative paths are relative to the config file.
@@ -114,6 +115,17 @@ type LimitsConfig struct {
 	MaxFuture time.Duration // drop events stamped further ahead of their receipt, default 1h
 }
 
+// FleetConfig is the `fleet:` block: pushed rule bundles, status and health
+// over the upstream connection (docs/fleet.md).
+type FleetConfig struct {
+	Enabled     bool     // the block is present
+	Prefix      string   // topic prefix, default vigil
+	RulesDir    string   // the last good bundle; default fleet-rules beside state.path
+	PublicKeys  []string // PEM public keys; none: every bundle is refused
+	KeyPos      []Pos    // where each of PublicKeys is written, for vigil check
+	HealthEvery time.Duration
+}
+
 type LogConfig struct {
 	Level string // debug, info (default), warn, error
 }
@@ -193,6 +205,17 @@ func (c *Config) fill() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.Fleet.Enabled {
+		if c.Fleet.Prefix == "" {
+			c.Fleet.Prefix = "vigil"
+		}
+		if c.Fleet.RulesDir == "" {
+			c.Fleet.RulesDir = filepath.Join(filepath.Dir(c.State.Path), "fleet-rules")
+		}
+		if c.Fleet.HealthEvery == 0 {
+			c.Fleet.HealthEvery = 30 * time.Second
+		}
+	}
 }
 
 // IsConfig tells a daemon config from a rule file: a config's `rules:` is a
@@ -207,7 +230,7 @@ func IsConfig(src []byte) bool {
 	for _, mv := range m.Values {
 		k := d.unwrap(mv.Key).String()
 		switch k {
-		case "gateway", "mqtt", "broker", "upstream", "state", "http", "limits", "log":
+		case "gateway", "mqtt", "broker", "upstream", "state", "http", "limits", "log", "fleet":
 			return true
 		case "rules":
 			_, isList := d.unwrap(mv.Value).(*ast.SequenceNode)
@@ -241,7 +264,8 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 		}
 		return filepath.Join(dir, p)
 	}
-	fs, _ := d.fields(root, "config", "gateway", "mqtt", "broker", "upstream", "state", "rules", "http", "limits", "log")
+	fs, _ := d.fields(root, "config", "gateway", "mqtt", "broker", "upstream", "state", "rules", "http", "limits", "log", "fleet")
+	var fleetNode yamlNode
 	for _, f := range fs {
 		switch f.key {
 		case "gateway":
@@ -380,6 +404,35 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 					c.Limits.MaxFuture, _ = d.duration(s.val, "limits: max_future")
 				}
 			}
+		case "fleet":
+			fleetNode = f.knode
+			c.Fleet.Enabled = true
+			sub, _ := d.fields(f.val, "fleet", "prefix", "rules_dir", "public_keys", "health_every")
+			for _, s := range sub {
+				switch s.key {
+				case "prefix":
+					c.Fleet.Prefix, _ = d.str(s.val, "fleet: prefix")
+					if p := c.Fleet.Prefix; p == "" || strings.ContainsAny(p, "+#") || strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.HasPrefix(p, "$") {
+						d.errf(s.val, "fleet: prefix %q: want topic levels without + # and no leading or trailing /", p)
+					}
+				case "rules_dir":
+					p, _ := d.str(s.val, "fleet: rules_dir")
+					c.Fleet.RulesDir = rel(p)
+				case "public_keys":
+					ss, nodes, _ := d.strs(s.val, "fleet: public_keys")
+					for i, k := range ss {
+						c.Fleet.PublicKeys = append(c.Fleet.PublicKeys, rel(k))
+						c.Fleet.KeyPos = append(c.Fleet.KeyPos, d.pos(nodes[i]))
+					}
+				case "health_every":
+					if v, ok := d.duration(s.val, "fleet: health_every"); ok {
+						if v < time.Second {
+							d.errf(s.val, "fleet: health_every: at least 1s, got %s", v)
+						}
+						c.Fleet.HealthEvery = v
+					}
+				}
+			}
 		case "log":
 			sub, _ := d.fields(f.val, "log", "level")
 			for _, s := range sub {
@@ -392,6 +445,9 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 				}
 			}
 		}
+	}
+	if c.Fleet.Enabled && c.Upstream.Broker == "" {
+		d.errf(fleetNode, "fleet: needs upstream.broker: status, health and rule bundles go over the upstream connection")
 	}
 	c.State.Journal = true
 	if journalOff(d, root) {

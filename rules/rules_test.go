@@ -336,3 +336,34 @@ func TestConfigUpstreamLimits(t *testing.T) {
 		t.Fatalf("zero: %v", err)
 	}
 }
+
+// TestConfigFleet: the fleet block's defaults, paths relative to the
+// config, and its errors with positions.
+func TestConfigFleet(t *testing.T) {
+	c, err := ParseConfig("/etc/vigil/vigil.yaml", []byte("upstream: {broker: \"tcp://site:1883\"}\nstate: {path: /var/lib/vigil/vigil.db}\nfleet: {public_keys: [fleet.pub]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Fleet
+	if !f.Enabled || f.Prefix != "vigil" || f.RulesDir != "/var/lib/vigil/fleet-rules" || f.HealthEvery != 30*time.Second ||
+		len(f.PublicKeys) != 1 || f.PublicKeys[0] != "/etc/vigil/fleet.pub" || f.KeyPos[0] != (Pos{"/etc/vigil/vigil.yaml", 3, 23}) {
+		t.Fatalf("fleet %+v", f)
+	}
+	if c, _ := ParseConfig("vigil.yaml", []byte("gateway: g\n")); c.Fleet.Enabled {
+		t.Fatal("fleet enabled without the block")
+	}
+	if !IsConfig([]byte("fleet: {}\n")) {
+		t.Fatal("IsConfig: a fleet block")
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"fleet: {prefix: site}\n", "vigil.yaml:1:1: fleet: needs upstream.broker"},
+		{"upstream: {broker: \"tcp://h:1\"}\nfleet:\n  prefix: \"a/#\"\n", "vigil.yaml:3:11: fleet: prefix \"a/#\""},
+		{"upstream: {broker: \"tcp://h:1\"}\nfleet:\n  health_every: 10ms\n", "vigil.yaml:3:17: fleet: health_every: at least 1s"},
+		{"upstream: {broker: \"tcp://h:1\"}\nfleet:\n  public_key: [a]\n", "vigil.yaml:3:3: fleet: unknown key \"public_key\""},
+	} {
+		_, err := ParseConfig("vigil.yaml", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
+		}
+	}
+}

@@ -147,6 +147,18 @@ type statusJSON struct {
 	LastReload   *time.Time `json:"last_reload"`
 	ReloadErrors []string   `json:"reload_errors"`
 	Devices      int        `json:"devices"`
+
+	Fleet *fleetJSON `json:"fleet"` // null without a fleet: block
+}
+
+type fleetJSON struct {
+	Prefix       string     `json:"prefix"`
+	RulesVersion string     `json:"rules_version"`
+	RulesSHA256  string     `json:"rules_sha256"`
+	RulesIssued  string     `json:"rules_issued"`
+	RulesState   string     `json:"rules_state"`
+	RulesErrors  []string   `json:"rules_errors"`
+	RulesTime    *time.Time `json:"rules_time"`
 }
 
 func (s *Server) statusView() statusJSON {
@@ -171,6 +183,13 @@ func (s *Server) statusView() statusJSON {
 	}
 	if v.ReloadErrors == nil {
 		v.ReloadErrors = []string{}
+	}
+	if f := st.Fleet; f != nil {
+		v.Fleet = &fleetJSON{Prefix: f.Prefix, RulesVersion: f.RulesVersion, RulesSHA256: f.RulesSHA256, RulesIssued: f.RulesIssued,
+			RulesState: f.RulesState, RulesErrors: f.RulesErrors, RulesTime: optTime(f.RulesTime)}
+		if v.Fleet.RulesErrors == nil {
+			v.Fleet.RulesErrors = []string{}
+		}
 	}
 	if !st.LastCheckpoint.IsZero() {
 		a := secs(now.Sub(st.LastCheckpoint))
@@ -203,6 +222,8 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 type ruleJSON struct {
 	Name      string     `json:"name"`
 	File      string     `json:"file"`
+	Origin    string     `json:"origin"`                   // file | bundle
+	Bundle    string     `json:"bundle_version,omitempty"` // for origin bundle
 	Line      int        `json:"line"`
 	Kind      string     `json:"kind"`
 	From      []string   `json:"from"`
@@ -234,7 +255,11 @@ func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
 		if from == nil {
 			from = []string{}
 		}
-		out.Rules = append(out.Rules, ruleJSON{Name: ri.Name, File: ri.File, Line: ri.Line, Kind: ri.Kind,
+		origin := ri.Origin
+		if origin == "" {
+			origin = "file"
+		}
+		out.Rules = append(out.Rules, ruleJSON{Name: ri.Name, File: ri.File, Origin: origin, Bundle: ri.Bundle, Line: ri.Line, Kind: ri.Kind,
 			From: from, Severity: ri.Severity, Events: ri.Events, Alerts: ri.Alerts, Errors: ri.Errors,
 			Late: ri.Late, Evicted: ri.Evicted, Keys: ri.Keys, LastError: ri.LastError, Watermark: optTime(ri.Watermark),
 			Disabled: ri.Disabled})

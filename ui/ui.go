@@ -102,12 +102,27 @@ type Status struct {
 
 	LastReload   time.Time
 	ReloadErrors []string // FILE:LINE:COL: message of the last failed reload; nil once a reload succeeds
+
+	Fleet *FleetStatus // nil without a fleet: block
+}
+
+// FleetStatus is the pushed rule bundle a gateway runs (docs/fleet.md).
+type FleetStatus struct {
+	Prefix       string
+	RulesVersion string // the bundle running, "" for none
+	RulesSHA256  string
+	RulesIssued  string
+	RulesState   string   // outcome of the latest bundle: applied, rejected, or none
+	RulesErrors  []string // of a rejected bundle, FILE:LINE:COL: message
+	RulesTime    time.Time
 }
 
 // RuleInfo is one rule's counters.
 type RuleInfo struct {
 	Name      string
 	File      string
+	Origin    string // "file" (a local rule file) or "bundle" (pushed to the fleet)
+	Bundle    string // the bundle's version, for Origin "bundle"
 	Line      int
 	Kind      string // stateless | window | detect | pattern | absent
 	From      []string

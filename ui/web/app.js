@@ -154,6 +154,7 @@
     if (!st.broker_connected) problems.push(['bad', 'Not connected to the MQTT broker.']);
     if (!st.upstream_connected) problems.push(['warn', `Upstream disconnected: ${st.outbox_depth} alert(s) wait in the outbox.`]);
     if (st.checkpoint_error) problems.push(['bad', 'Checkpoint failed: ' + st.checkpoint_error]);
+    if (st.fleet && st.fleet.rules_state === 'rejected') problems.push(['warn', `Last pushed rule bundle rejected: ${st.fleet.rules_errors.join('; ')}. Running: ${st.fleet.rules_version || 'local rule files only'}.`]);
     if (st.reload_errors.length) problems.push(['warn', `Last rule reload failed (${st.reload_errors.length} error(s)); the previous rules keep running. See Rules.`]);
     if (st.last_error) problems.push(['warn', 'Last error: ' + st.last_error]);
     problems.unshift(...guardProblems(st));
@@ -421,7 +422,8 @@
       $('#rules tbody').replaceChildren(...body.rules.map((r) => el('tr', { 'data-rule': r.name },
         el('td', { text: r.name }),
         el('td', { text: r.kind }),
-        el('td', { text: r.file + (r.line ? ':' + r.line : '') }),
+        el('td', { text: (r.origin === 'bundle' ? 'bundle ' + r.bundle_version + ': ' : '') + r.file + (r.line ? ':' + r.line : ''),
+          title: r.origin === 'bundle' ? 'pushed to the fleet (vigil push)' : 'local rule file' }),
         el('td', { class: 'num', text: fmtNum(r.events_total) }),
         el('td', { class: 'num', text: fmtNum(r.alerts_total) }),
         el('td', { class: 'num', text: fmtNum(r.errors_total) }),

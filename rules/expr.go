@@ -99,7 +99,7 @@ func (p *Program) runVM(env map[string]any) (any, error) {
 	p.vm.MemoryBudget = memoryBudget
 	out, err := p.vm.Run(p.prog, env)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s", p.Src, firstLine(err.Error()))
+		return nil, fmt.Errorf("%s: %s", p.Src, goTypeWords(firstLine(err.Error())))
 	}
 	return out, nil
 }
@@ -126,7 +126,7 @@ func (p *Program) Bool(env map[string]any) (bool, error) {
 	case nil:
 		return false, nil
 	default:
-		return false, fmt.Errorf("%s: result is %T, not a boolean", p.Src, out)
+		return false, fmt.Errorf("%s: result is a %s, not a boolean", p.Src, valueKind(out))
 	}
 }
 
@@ -242,7 +242,7 @@ func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, k
 		if kind == "bool" && strings.Contains(msg, "expected bool") {
 			msg = "must be a boolean expression: " + msg
 		}
-		d.errAt(p, "%s: %s", what, firstLine(msg))
+		d.errAt(p, "%s: %s", what, userTerms(what, src, firstLine(msg), vars))
 		return nil
 	}
 	if kind == "bool" {

@@ -421,9 +421,29 @@ func (d *doc) filters(n yamlNode, what string) []*ingest.Filter {
 			d.errf(nodes[i], "%s: %v", what, err)
 			return nil
 		}
+		if !d.noStar(nodes[i], s, what) {
+			return nil
+		}
 		out = append(out, f)
 	}
 	return out
+}
+
+// noStar reports a `*` in a topic filter at its column. MQTT has no such
+// wildcard: `sensors/*/temp` would match only a topic with a literal *
+// level, which is never what its writer meant.
+func (d *doc) noStar(n yamlNode, filter, what string) bool {
+	i := strings.IndexByte(filter, '*')
+	if i < 0 {
+		return true
+	}
+	p, exact := d.valuePos(n)
+	if exact {
+		p.Col += i
+	}
+	level := strings.Count(filter[:i], "/") + 1
+	d.errAt(p, "%s: topic filter %q: level %d: MQTT has no * wildcard; did you mean +? (+ matches one level, # all the rest, {name} one level kept as a field)", what, filter, level)
+	return false
 }
 
 func (d *doc) source(n yamlNode) *Source {
@@ -445,6 +465,8 @@ func (d *doc) source(n yamlNode) *Source {
 				flt, err := ingest.ParseFilter(ss[0])
 				if err != nil {
 					d.errf(nodes[0], "source: from: %v", err)
+					ok = false
+				} else if !d.noStar(nodes[0], ss[0], "source: from") {
 					ok = false
 				}
 				s.Filter = flt

@@ -29,6 +29,10 @@ func TestParseErrors(t *testing.T) {
 		{"day duration", "rules:\n  - name: a\n    from: a\n    cooldown: 1 d\n", `cooldown: bad duration "1 d" (write a number and a unit: 90s, 5m, 24h, 7d, 2w, 1d12h)`},
 		{"negative duration", "rules:\n  - name: a\n    from: a\n    absent: -5m\n", `duration must be positive`},
 		{"filter", "rules:\n  - name: a\n    from: a/#/b\n", `r.yaml:3:11: rule "a": from: topic filter "a/#/b"`},
+		{"star", "rules:\n  - name: a\n    from: sensors/*/temp\n", `r.yaml:3:19: rule "a": from: topic filter "sensors/*/temp": level 2: MQTT has no * wildcard; did you mean +?`},
+		{"star in list", "rules:\n  - name: a\n    from: [a/b, \"s/pump*\"]\n", `r.yaml:3:24: rule "a": from: topic filter "s/pump*": level 2: MQTT has no * wildcard`},
+		{"star in source", "sources:\n  - {from: \"shop/*\", lateness: 1m}\nrules: []\n", `r.yaml:2:18: source: from: topic filter "shop/*": level 2: MQTT has no * wildcard`},
+		{"star in table", "tables:\n  - {name: t, from: m/*/s}\nrules: []\n", `r.yaml:2:23: table: from: topic filter "m/*/s": level 2: MQTT has no * wildcard`},
 		{"not bool", "rules:\n  - name: a\n    from: a\n    where: x * 2\n", `r.yaml:4:12: rule "a": where: must be a boolean expression`},
 		{"typed not bool", `rules:
   - name: a

@@ -65,14 +65,18 @@ func TestQoS1AcrossBrokerRestart(t *testing.T) {
 	addr := strings.TrimPrefix(broker, "tcp://")
 	var stderr lockedBuf
 	done := make(chan error, 1)
-	got := subscribe(t, broker)
+	// Counted in-process: a network subscriber would outlive the broker.
+	var got atomic.Int64
+	if err := srv.Subscribe("sensors/#", 1, func(*mochi.Client, packets.Subscription, packets.Packet) { got.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		done <- run(context.Background(), []string{"-broker", broker, "-client-id", "restart", "-qos", "1", "-devices", "20",
 			"-rate", "10ms", "-fault-every", "0", "-speed", "1", "-duration", "3s", "-progress", "0"}, io.Discard, &stderr)
 	}()
 	// The broker goes away once the run is well under way, and comes back
 	// once the simulator has seen it go.
-	waitFor(t, "100 messages through the broker", func() bool { return got.n.Load() >= 100 })
+	waitFor(t, "100 messages through the broker", func() bool { return got.Load() >= 100 })
 	srv.Close()
 	waitFor(t, "the simulator sees the connection lost", func() bool { return strings.Contains(stderr.String(), "connection lost") })
 	srv2, _ := startBrokerAt(t, addr)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -60,6 +61,9 @@ func runGateway(ctx context.Context, cfg *rules.Config, log *slog.Logger, extra 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	if err := makeStateDir(cfg.State.Path); err != nil {
+		return err
+	}
 	o := gateway.Options{Config: cfg, Logger: log, Version: version}
 	web, err := newWeb(cfg, log)
 	if err != nil {
@@ -119,4 +123,15 @@ func runGateway(ctx context.Context, cfg *rules.Config, log *slog.Logger, extra 
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// makeStateDir creates the directory of the state database when it does
+// not exist, readable by vigil's user only (the journal holds every
+// message received). An existing directory is left as it is.
+func makeStateDir(dbPath string) error {
+	dir := filepath.Dir(dbPath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,22 +92,42 @@ func TestForwarderOutage(t *testing.T) {
 
 	px.down()
 	eventually(t, "publisher sees the outage", 5*time.Second, func() bool { return !p.Connected() })
+	errs := f.Stats().Errors
 	ob.Put(want[20:]...)
 	notify <- struct{}{}
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, "a forward attempt fails while down", 5*time.Second, func() bool { return f.Stats().Errors > errs })
 	if ob.Len() != 10 {
 		t.Fatalf("outbox %d while down, want 10", ob.Len())
 	}
 	px.up()
 	eventually(t, "all delivered", 10*time.Second, func() bool { return ob.Len() == 0 && len(col.got()) == 30 })
-	time.Sleep(100 * time.Millisecond) // a duplicate would show up now
+	want = append(want, flush(t, ob, col, notify)) // a duplicate would have arrived before it
 	wantIDs := ids(want)
 	if got := col.got(); !slices.Equal(got, wantIDs) {
 		t.Fatalf("upstream got %d ids %v\nwant %d in order %v", len(got), got, len(wantIDs), wantIDs)
 	}
-	if st := f.Stats(); st.Sent != 30 || !st.Connected {
+	if st := f.Stats(); st.Sent != 31 || !st.Connected {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// flush puts one more alert in the outbox and waits until it arrives
+// upstream; it returns that alert. The forwarder sends in outbox order over
+// one connection, so whatever it was to send before (a duplicate included)
+// has then arrived: a signal in place of waiting "long enough".
+func flush(t *testing.T, ob *memOutbox, col *collector, notify chan struct{}) event.Alert {
+	t.Helper()
+	marker := alerts(1000, 1)[0]
+	ob.Put(marker)
+	if notify != nil {
+		select {
+		case notify <- struct{}{}:
+		default:
+		}
+	}
+	eventually(t, "the flush alert upstream", 10*time.Second, func() bool { return slices.Contains(col.got(), marker.ID) })
+	eventually(t, "the flush alert removed", 10*time.Second, func() bool { return ob.Len() == 0 })
+	return marker
 }
 
 func TestForwarderOutboxError(t *testing.T) {
@@ -173,21 +194,26 @@ func TestForwarderDoesNotWaitForRemoval(t *testing.T) {
 	b := startBroker(t, broker.Options{})
 	col := collectAlerts(t, b)
 	ob := &memOutbox{hold: make(chan struct{})}
+	var reads atomic.Int64
+	ob.afterRead = func() { reads.Add(1) }
 	want := alerts(0, 20)
 	ob.Put(want...)
 	_, f := startForwarder(t, Options{Broker: "tcp://" + b.Addr()}, ob, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond})
 	eventually(t, "all 20 sent while the first removal waits", 10*time.Second, func() bool { return len(col.got()) >= 20 })
-	time.Sleep(200 * time.Millisecond) // polls that would send an acknowledged alert again
+	// Polls that would send an acknowledged alert again.
+	r := reads.Load()
+	eventually(t, "three more reads of the outbox", 10*time.Second, func() bool { return reads.Load() >= r+3 })
 	if ob.Len() != 20 {
 		t.Fatalf("outbox %d while removal is held, want 20", ob.Len())
 	}
 	close(ob.hold)
 	eventually(t, "outbox emptied", 10*time.Second, func() bool { return ob.Len() == 0 })
+	want = append(want, flush(t, ob, col, nil))
 	wantIDs := ids(want)
 	if got := col.got(); !slices.Equal(got, wantIDs) {
 		t.Fatalf("upstream got %d ids %v\nwant %d in order, once each: %v", len(got), got, len(wantIDs), wantIDs)
 	}
-	if st := f.Stats(); st.Sent != 20 {
+	if st := f.Stats(); st.Sent != 21 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -218,7 +244,7 @@ func TestForwarderRemovalDuringRead(t *testing.T) {
 	}
 	startForwarder(t, Options{Broker: "tcp://" + b.Addr()}, ob, ForwarderOptions{Batch: 5, Poll: 50 * time.Millisecond})
 	eventually(t, "outbox emptied", 10*time.Second, func() bool { return ob.Len() == 0 && len(col.got()) >= 10 })
-	time.Sleep(200 * time.Millisecond)
+	want = append(want, flush(t, ob, col, nil))
 	wantIDs := ids(want)
 	if got := col.got(); !slices.Equal(got, wantIDs) {
 		t.Fatalf("upstream got %d ids %v\nwant %d in order, once each: %v", len(got), got, len(wantIDs), wantIDs)

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vigil-gw/vigil/event"
 )
 
 // ParamError is one unknown or invalid parameter under `detect:`. New returns
@@ -258,7 +260,7 @@ func number(v any) (float64, bool) {
 func duration(v any) (time.Duration, error) {
 	switch x := v.(type) {
 	case string:
-		return time.ParseDuration(x)
+		return event.ParseDuration(x)
 	case time.Duration:
 		return x, nil
 	}

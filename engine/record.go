@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/valyala/fastjson"
@@ -439,9 +441,9 @@ func parseRecordStd(line []byte, seq uint64) (Message, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	if err := dec.Decode(&r); err != nil {
-		return Message{}, fmt.Errorf("not a JSON object: %v", err)
+		return Message{}, recordDecodeError(err)
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(line[dec.InputOffset():])) > 0 {
 		return Message{}, errors.New("trailing data after the JSON object")
 	}
 	if r.Topic == "" {
@@ -464,9 +466,48 @@ func parseRecordStd(line []byte, seq uint64) (Message, error) {
 	if r.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, r.Time)
 		if err != nil {
-			return Message{}, fmt.Errorf(`"time": %v`, err)
+			return Message{}, fmt.Errorf(`"time": %q is not an RFC 3339 time such as "2026-01-05T10:00:01Z"`, r.Time)
 		}
 		m.Received = t.UTC()
 	}
 	return m, nil
+}
+
+// recordDecodeError says what is wrong with a line in the terms of the
+// recording's format (a JSON object with "topic", "payload" and "time"),
+// not in those of the Go types that read it.
+func recordDecodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Errorf(`not a JSON object: the line is %s; each line is one object such as {"topic": "sensors/d1/temp", "payload": {"temp": 21.5}}`, jsonKind(te.Value))
+		}
+		return fmt.Errorf("%q: want a string, got %s", te.Field, jsonKind(te.Value))
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("not a JSON object: the line ends before the object does")
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("not a JSON object: %v (at byte %d)", err, se.Offset)
+	}
+	return fmt.Errorf("not a JSON object: %v", err)
+}
+
+// jsonKind names a JSON value's kind as encoding/json's UnmarshalTypeError
+// gives it ("array", "number", "number 1.5", "bool", "string", "object").
+func jsonKind(v string) string {
+	switch kind, _, _ := strings.Cut(v, " "); kind {
+	case "array":
+		return "a JSON array"
+	case "object":
+		return "a JSON object"
+	case "number":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a string"
+	}
+	return v
 }

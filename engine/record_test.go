@@ -226,3 +226,38 @@ func TestProcessRecordParsesOnce(t *testing.T) {
 		t.Fatalf("%d of %d lines scanned", e.scanned, len(lines)-1)
 	}
 }
+
+// TestRecordErrors: what is wrong with a recorded line is said in the terms
+// of the recording's format, never in those of Go's types.
+func TestRecordErrors(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{`[1,2]`, `not a JSON object: the line is a JSON array; each line is one object such as {"topic": "sensors/d1/temp", "payload": {"temp": 21.5}}`},
+		{`"x"`, `not a JSON object: the line is a string; each line is one object`},
+		{`42`, `not a JSON object: the line is a number;`},
+		{`{"topic": 5, "payload": 1}`, `"topic": want a string, got a number`},
+		{`{"topic": true, "payload": 1}`, `"topic": want a string, got true or false`},
+		{`{"topic": "a", "payload": 1, "time": 5}`, `"time": want a string, got a number`},
+		{`{"topic": "a", "payload": 1, "time": ["x"]}`, `"time": want a string, got a JSON array`},
+		{`{"topic": "a", "payload": 1, "time": "yesterday"}`, `"time": "yesterday" is not an RFC 3339 time such as "2026-01-05T10:00:01Z"`},
+		{`not json`, `not a JSON object: invalid character 'o' in literal null (expecting 'u') (at byte 2)`},
+		{`{"topic": "a",`, `not a JSON object: the line ends before the object does`},
+		{`{"topic": "a", "payload": 1}}`, `trailing data after the JSON object`},
+		{`{"topic": "a", "payload": 1} {}`, `trailing data after the JSON object`},
+		{`{"topic": "a"}`, `missing "payload"`},
+		{`{"payload": 1}`, `missing "topic"`},
+	} {
+		_, err := ParseRecord([]byte(tc.line), 1)
+		if err == nil {
+			t.Errorf("%s: no error, want %q", tc.line, tc.want)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s:\n got %q\nwant %q", tc.line, err, tc.want)
+		}
+		for _, goism := range []string{"Go value", "Go struct", "engine.record", "2006-01-02", "float64", "interface {}"} {
+			if strings.Contains(err.Error(), goism) {
+				t.Errorf("%s: %q speaks Go (%s)", tc.line, err, goism)
+			}
+		}
+	}
+}

@@ -115,7 +115,7 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "null", payload: `null`, err: "want an object"},
 		{name: "number", payload: `21.5`, err: "want an object"},
 		{name: "empty", payload: `  `, err: "json: empty payload"},
-		{name: "array of numbers", payload: `[1, 2]`, err: "json: element 0: want an object, got a float64"},
+		{name: "array of numbers", payload: `[1, 2]`, err: "json: element 0: want an object, got a number"},
 		{name: "array with null", payload: `[{"v": 1}, null]`, err: "json: element 1: want an object, got null"},
 		{name: "bad time", payload: `{"ts": "yesterday"}`, err: `time field "ts": cannot parse "yesterday"`},
 		{name: "bad time in array", payload: `[{}, {"ts": true}]`, err: `element 1: time field "ts": cannot parse true`},

@@ -63,6 +63,10 @@ func describe(v any) string {
 		return "an object"
 	case []any:
 		return "an array"
+	case float64, json.Number, int64:
+		return "a number"
+	case string:
+		return "a string"
 	default:
 		return fmt.Sprintf("a %T", v)
 	}

@@ -42,7 +42,7 @@ func TestDeb(t *testing.T) {
 			{"usr/lib/sysusers.d/vigil.conf", 0o644},
 			{"etc/vigil/vigil.yaml", 0o644},
 			{"etc/vigil/rules.d/example.yaml", 0o644},
-			{"usr/share/doc/vigil/operations.md", 0o644},
+			{"usr/share/doc/vigil/docs/operations.md", 0o644},
 			{"usr/share/doc/vigil/examples/vigil.yaml", 0o644},
 		} {
 			st, err := os.Stat(filepath.Join(root, c.path))

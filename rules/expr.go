@@ -119,7 +119,7 @@ func (p *Program) runVM(env map[string]any) (any, error) {
 	}
 	out, err := p.vm.Run(p.prog, env)
 	if err != nil {
-		msg := firstLine(err.Error())
+		msg := goTypeWords(firstLine(err.Error()))
 		if strings.Contains(msg, "memory budget exceeded") {
 			p.halt.trip(fmt.Sprintf("%s: %s", p.Src, msg))
 			return nil, fmt.Errorf("%s: %s: %w", p.Src, msg, ErrBudget)
@@ -163,7 +163,7 @@ func (p *Program) Bool(env map[string]any) (bool, error) {
 	case nil:
 		return false, nil
 	default:
-		return false, fmt.Errorf("%s: result is %T, not a boolean", p.Src, out)
+		return false, fmt.Errorf("%s: result is a %s, not a boolean", p.Src, valueKind(out))
 	}
 }
 
@@ -287,7 +287,7 @@ func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, k
 		if kind == "bool" && strings.Contains(msg, "expected bool") {
 			msg = "must be a boolean expression: " + msg
 		}
-		d.errAt(p, "%s: %s", what, firstLine(msg))
+		d.errAt(p, "%s: %s", what, userTerms(what, src, firstLine(msg), vars))
 		return nil
 	}
 	if kind == "bool" {

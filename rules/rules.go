@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/ingest"
 )
 
@@ -301,15 +302,22 @@ func parse(names []string, srcs map[string][]byte) (*Set, Errors) {
 	ruleAt := map[string]Pos{}
 	for _, fp := range parts {
 		for _, n := range fp.rules {
+			// Names are checked before the rule compiles, so a duplicate
+			// is reported even where either rule has other errors.
+			dup := false
+			if name, ok := fp.d.ruleName(n); ok {
+				pos := fp.d.pos(n)
+				var prev Pos
+				if prev, dup = ruleAt[name]; dup {
+					fp.d.errAt(pos, "rule %q: duplicate name, first defined at %s", name, prev)
+				} else {
+					ruleAt[name] = pos
+				}
+			}
 			r := c.rule(fp.d, n)
-			if r == nil {
+			if r == nil || dup {
 				continue
 			}
-			if prev, dup := ruleAt[r.Name]; dup {
-				fp.d.errAt(r.Pos, "rule %q: duplicate name, first defined at %s", r.Name, prev)
-				continue
-			}
-			ruleAt[r.Name] = r.Pos
 			r.Lateness = set.lateness(r.From)
 			set.Rules = append(set.Rules, r)
 		}
@@ -419,9 +427,29 @@ func (d *doc) filters(n yamlNode, what string) []*ingest.Filter {
 			d.errf(nodes[i], "%s: %v", what, err)
 			return nil
 		}
+		if !d.noStar(nodes[i], s, what) {
+			return nil
+		}
 		out = append(out, f)
 	}
 	return out
+}
+
+// noStar reports a `*` in a topic filter at its column. MQTT has no such
+// wildcard: `sensors/*/temp` would match only a topic with a literal *
+// level, which is never what its writer meant.
+func (d *doc) noStar(n yamlNode, filter, what string) bool {
+	i := strings.IndexByte(filter, '*')
+	if i < 0 {
+		return true
+	}
+	p, exact := d.valuePos(n)
+	if exact {
+		p.Col += i
+	}
+	level := strings.Count(filter[:i], "/") + 1
+	d.errAt(p, "%s: topic filter %q: level %d: MQTT has no * wildcard; did you mean +? (+ matches one level, # all the rest, {name} one level kept as a field)", what, filter, level)
+	return false
 }
 
 func (d *doc) source(n yamlNode) *Source {
@@ -443,6 +471,8 @@ func (d *doc) source(n yamlNode) *Source {
 				flt, err := ingest.ParseFilter(ss[0])
 				if err != nil {
 					d.errf(nodes[0], "source: from: %v", err)
+					ok = false
+				} else if !d.noStar(nodes[0], ss[0], "source: from") {
 					ok = false
 				}
 				s.Filter = flt
@@ -504,7 +534,7 @@ func (d *doc) source(n yamlNode) *Source {
 
 func (d *doc) durationOrZero(n yamlNode, what string) (time.Duration, bool) {
 	if s, ok := d.scalar(n, what); ok {
-		if v, err := time.ParseDuration(strings.TrimSpace(s)); err == nil && v == 0 {
+		if v, err := event.ParseDuration(strings.TrimSpace(s)); err == nil && v == 0 {
 			return 0, true
 		}
 	}
@@ -575,6 +605,26 @@ func baseVars(from []*ingest.Filter) envSpec {
 		}
 	}
 	return v
+}
+
+// ruleName is a rule's name as written, when it has one that is a string;
+// it reports nothing (rule does).
+func (d *doc) ruleName(n yamlNode) (string, bool) {
+	m, ok := d.unwrap(n).(*ast.MappingNode)
+	if !ok {
+		return "", false
+	}
+	for _, mv := range m.Values {
+		k, ok := d.unwrap(mv.Key).(*ast.StringNode)
+		if !ok || k.Value != "name" {
+			continue
+		}
+		if v, ok := d.unwrap(mv.Value).(*ast.StringNode); ok && v.Value != "" {
+			return v.Value, true
+		}
+		return "", false
+	}
+	return "", false
 }
 
 var ruleKeys = []string{"name", "from", "where", "key", "severity", "message", "cooldown", "topic",

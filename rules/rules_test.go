@@ -24,8 +24,15 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key", "rules:\n  - name: a\n    from: a\n    wehre: x\n", `r.yaml:4:5: rule: unknown key "wehre" (did you mean "where"?)`},
 		{"duplicate", "rules:\n  - name: a\n    from: a\n  - name: a\n    from: b\n", `r.yaml:4:5: rule "a": duplicate name, first defined at r.yaml:2:5`},
 		{"duration", "rules:\n  - name: a\n    from: a\n    cooldown: 5 min\n", `r.yaml:4:15: rule "a": cooldown: bad duration "5 min"`},
+		{"duplicate with errors", "rules:\n  - name: a\n    from: a/#/b\n  - name: a\n    from: b\n    severity: high\n", `r.yaml:4:5: rule "a": duplicate name, first defined at r.yaml:2:5`},
+		{"duplicate both bad", "rules:\n  - name: a\n    from: a\n    where: x >\n  - name: a\n    from: b\n    where: y >\n", `r.yaml:5:5: rule "a": duplicate name, first defined at r.yaml:2:5`},
+		{"day duration", "rules:\n  - name: a\n    from: a\n    cooldown: 1 d\n", `cooldown: bad duration "1 d" (write a number and a unit: 90s, 5m, 24h, 7d, 2w, 1d12h)`},
 		{"negative duration", "rules:\n  - name: a\n    from: a\n    absent: -5m\n", `duration must be positive`},
 		{"filter", "rules:\n  - name: a\n    from: a/#/b\n", `r.yaml:3:11: rule "a": from: topic filter "a/#/b"`},
+		{"star", "rules:\n  - name: a\n    from: sensors/*/temp\n", `r.yaml:3:19: rule "a": from: topic filter "sensors/*/temp": level 2: MQTT has no * wildcard; did you mean +?`},
+		{"star in list", "rules:\n  - name: a\n    from: [a/b, \"s/pump*\"]\n", `r.yaml:3:24: rule "a": from: topic filter "s/pump*": level 2: MQTT has no * wildcard`},
+		{"star in source", "sources:\n  - {from: \"shop/*\", lateness: 1m}\nrules: []\n", `r.yaml:2:18: source: from: topic filter "shop/*": level 2: MQTT has no * wildcard`},
+		{"star in table", "tables:\n  - {name: t, from: m/*/s}\nrules: []\n", `r.yaml:2:23: table: from: topic filter "m/*/s": level 2: MQTT has no * wildcard`},
 		{"not bool", "rules:\n  - name: a\n    from: a\n    where: x * 2\n", `r.yaml:4:12: rule "a": where: must be a boolean expression`},
 		{"typed not bool", `rules:
   - name: a
@@ -112,6 +119,63 @@ rules:
 	}
 	if set.Rules[1].Kind != Pattern || len(set.Rules[1].Steps) != 3 || !set.Rules[1].Steps[2].Not {
 		t.Fatalf("pattern %+v", set.Rules[1])
+	}
+}
+
+// TestDaysAndWeeks: every duration of a rule file and of vigil.yaml reads
+// days and weeks (event.ParseDuration, whose table test covers the syntax).
+func TestDaysAndWeeks(t *testing.T) {
+	set, errs := parseT(t, `
+sources:
+  - {from: shop/#, lateness: 1d, dedupe: {field: id, within: 2w}}
+rules:
+  - name: w
+    from: shop/orders
+    cooldown: 1d12h
+    window: {hopping: 2w, every: 1d}
+    aggregate: {n: count()}
+  - name: s
+    from: shop/orders
+    window: {sliding: 7d}
+    aggregate: {n: count()}
+  - name: ab
+    from: shop/orders
+    absent: 1d
+  - name: p
+    from: shop/orders
+    pattern:
+      - {as: a}
+      - {as: b, within: 1w}
+  - name: z
+    from: shop/orders
+    detect: {field: x, method: zscore, window: 1d}
+`)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	const day = 24 * time.Hour
+	r := set.Rules
+	if r[0].Cooldown != 36*time.Hour || r[0].WindowSpec.Size != 14*day || r[0].WindowSpec.Every != day || r[0].Lateness != day {
+		t.Errorf("rule w: cooldown %v, window %+v, lateness %v", r[0].Cooldown, r[0].WindowSpec, r[0].Lateness)
+	}
+	if r[1].WindowSpec.Size != 7*day {
+		t.Errorf("rule s: window %+v", r[1].WindowSpec)
+	}
+	if r[2].AbsentFor != day {
+		t.Errorf("rule ab: absent %v", r[2].AbsentFor)
+	}
+	if r[3].Steps[1].Within != 7*day {
+		t.Errorf("rule p: within %v", r[3].Steps[1].Within)
+	}
+	if set.Sources[0].DedupeFor != 14*day {
+		t.Errorf("source dedupe %v", set.Sources[0].DedupeFor)
+	}
+	c, err := ParseConfig("vigil.yaml", []byte("state: {checkpoint_every: 1d, history: 2w}\nlimits: {grace: 1d, max_future: 1w}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State.CheckpointEvery != day || c.State.History != 14*day || c.Limits.Grace != day || c.Limits.MaxFuture != 7*day {
+		t.Errorf("config state %+v limits %+v", c.State, c.Limits)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+	"github.com/vigil-gw/vigil/event"
 )
 
 // Pos is a place in a file; Line and Col are 1-based.
@@ -305,15 +306,16 @@ func (d *doc) strs(n ast.Node, what string) ([]string, []ast.Node, bool) {
 	return []string{s}, []ast.Node{n}, ok
 }
 
-// duration parses a positive Go duration ("90s", "5m", "24h").
+// duration parses a positive duration: Go syntax ("90s", "5m", "24h") plus
+// days and weeks ("7d", "2w", "1d12h"), as event.ParseDuration reads them.
 func (d *doc) duration(n ast.Node, what string) (time.Duration, bool) {
 	s, ok := d.scalar(n, what)
 	if !ok {
 		return 0, false
 	}
-	v, err := time.ParseDuration(strings.TrimSpace(s))
+	v, err := event.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
-		d.errf(n, "%s: bad duration %q (use Go syntax such as 90s, 5m, 24h)", what, s)
+		d.errf(n, "%s: bad duration %q (write a number and a unit: 90s, 5m, 24h, 7d, 2w, 1d12h)", what, s)
 		return 0, false
 	}
 	if v <= 0 {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,15 +63,22 @@ func startBrokerAt(t testing.TB, addr string) (*mochi.Server, string) {
 func TestQoS1AcrossBrokerRestart(t *testing.T) {
 	srv, broker := startBrokerAt(t, "127.0.0.1:0")
 	addr := strings.TrimPrefix(broker, "tcp://")
-	var stderr bytes.Buffer
+	var stderr lockedBuf
 	done := make(chan error, 1)
+	// Counted in-process: a network subscriber would outlive the broker.
+	var got atomic.Int64
+	if err := srv.Subscribe("sensors/#", 1, func(*mochi.Client, packets.Subscription, packets.Packet) { got.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		done <- run(context.Background(), []string{"-broker", broker, "-client-id", "restart", "-qos", "1", "-devices", "20",
 			"-rate", "10ms", "-fault-every", "0", "-speed", "1", "-duration", "3s", "-progress", "0"}, io.Discard, &stderr)
 	}()
-	time.Sleep(time.Second)
+	// The broker goes away once the run is well under way, and comes back
+	// once the simulator has seen it go.
+	waitFor(t, "100 messages through the broker", func() bool { return got.Load() >= 100 })
 	srv.Close()
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, "the simulator sees the connection lost", func() bool { return strings.Contains(stderr.String(), "connection lost") })
 	srv2, _ := startBrokerAt(t, addr)
 	defer srv2.Close()
 	select {
@@ -102,19 +110,86 @@ func (h *allowHook) OnConnectAuthenticate(_ *mochi.Client, pk packets.Packet) bo
 func (h *allowHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 
 // subscribe counts the messages arriving on sensors/#.
-func subscribe(t *testing.T, broker string) *atomic.Int64 {
+func subscribe(t *testing.T, broker string) *counter {
 	t.Helper()
-	var n atomic.Int64
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("counter").
-		SetDefaultPublishHandler(func(paho.Client, paho.Message) { n.Add(1) }))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	c := &counter{marker: make(chan struct{}, 1)}
+	cl := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("counter").
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			if m.Topic() == markerTopic {
+				c.marker <- struct{}{}
+				return
+			}
+			c.n.Add(1)
+		}))
+	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscriber connect: %v", tok.Error())
 	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	if tok := c.Subscribe("sensors/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	t.Cleanup(func() { cl.Disconnect(100) })
+	if tok := cl.Subscribe("sensors/#", 1, nil); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
-	return &n
+	return c
+}
+
+// counter counts the messages a subscriber receives, apart from markers.
+type counter struct {
+	n      atomic.Int64
+	marker chan struct{}
+}
+
+const markerTopic = "sensors/zz-marker"
+
+// flush waits until every message the clients whose IDs start with prefix
+// sent has reached c: their connections are closed on the broker (so it
+// has handled all they sent), then a marker published after them reaches
+// c behind them. A signal in place of waiting "long enough".
+func (c *counter) flush(t *testing.T, srv *mochi.Server, prefix string) {
+	t.Helper()
+	waitFor(t, "the simulator's connections closed on the broker", func() bool {
+		for id, cl := range srv.Clients.GetAll() {
+			if strings.HasPrefix(id, prefix) && !cl.Closed() {
+				return false
+			}
+		}
+		return true
+	})
+	if err := srv.Publish(markerTopic, []byte("end"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.marker:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the marker never reached the subscriber")
+	}
+}
+
+// waitFor polls cond until it holds, failing after 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(20 * time.Second); !cond(); {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lockedBuf is a bytes.Buffer safe to read while the simulator writes it.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // want is the number of messages the flags should produce, from the same
@@ -137,7 +212,8 @@ func want(t *testing.T, args []string) int {
 }
 
 func TestPublish(t *testing.T) {
-	broker := startBroker(t)
+	srv, broker := startBrokerAt(t, "127.0.0.1:0")
+	t.Cleanup(func() { srv.Close() })
 	tests := []struct {
 		name string
 		args []string
@@ -158,12 +234,8 @@ func TestPublish(t *testing.T) {
 			if err := run(context.Background(), args, io.Discard, &stderr); err != nil {
 				t.Fatalf("run: %v\n%s", err, stderr.String())
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for got.Load() < int64(n) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			time.Sleep(100 * time.Millisecond) // and no more than that
-			if g := got.Load(); g != int64(n) {
+			got.flush(t, srv, "sim-")
+			if g := got.n.Load(); g != int64(n) {
 				t.Errorf("subscriber got %d messages, want %d\n%s", g, n, stderr.String())
 			}
 			if !strings.Contains(stderr.String(), "published ") || !strings.Contains(stderr.String(), " 0 dropped") {

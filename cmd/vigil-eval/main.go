@@ -81,7 +81,7 @@ func run(args []string) error {
 		return runSweep(data)
 	}
 	if len(try) > 0 {
-		return runTry(try, data)
+		return runTry(try, data, !*noSim)
 	}
 	start := time.Now()
 	var rows []methodScore

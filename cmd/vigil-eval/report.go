@@ -76,7 +76,7 @@ func runSweep(data []series) error {
 // runTry prints per-file results of set-ups given on the command line as
 // "method key=value ...": numbers stay numbers, true/false are bools, the
 // rest (durations, directions) strings, as the YAML loader would pass them.
-func runTry(specs []string, data []series) error {
+func runTry(specs []string, data []series, trySim bool) error {
 	for _, sp := range specs {
 		f := strings.Fields(sp)
 		if len(f) == 0 {
@@ -99,6 +99,9 @@ func runTry(specs []string, data []series) error {
 		}
 		t := ms.total(all)
 		fmt.Printf("%s: %.1f (hit %d, missed %d, false %d)\n", c, t.Normalized(), t.TP, t.FN, t.FP)
+		if trySim {
+			fmt.Println("  " + simLine(evalSim(c)))
+		}
 		for _, s := range data {
 			r := ms.Files[s.Name]
 			fmt.Printf("  %-60s %6.2f  hit %d/%d  false %d\n", s.Name, r.Raw, r.TP, r.Windows, r.FP)

@@ -23,7 +23,17 @@ const (
 	simDevices = 10
 )
 
-var simFaults = []string{"spike", "drift", "stuck"}
+// simFaults are the fault types scored. spike, drift and stuck are the
+// simulator's random faults; level is a step of +levelMag of the kind's
+// typical deviation lasting levelLen, scheduled explicitly (the simulator's
+// spike fault held for hours) on every device every levelEvery.
+var simFaults = []string{"spike", "drift", "stuck", "level"}
+
+const (
+	levelMag   = 10
+	levelLen   = 3 * time.Hour
+	levelEvery = 41 * time.Hour
+)
 
 // simScore is one configuration's result on the fleet.
 type simScore struct {
@@ -31,30 +41,56 @@ type simScore struct {
 	Firings, Matched int // firings after warm-up; those inside a fault (+grace)
 	Faults, Detected map[string]int
 	Delays           map[string][]time.Duration
-	Err              error
+	// per sensor kind: firings, matched, faults, detected
+	Kind map[string]*kindScore
+	// Clean: firings after warm-up on the same fleet with no fault at all.
+	Clean int
+	Err   error
+}
+
+type kindScore struct{ Firings, Matched, Faults, Detected int }
+
+// cleanWeeks is how many device-weeks the clean run scores.
+func cleanWeeks() float64 {
+	return float64(simDevices) * (float64(simDays)*24*float64(time.Hour) - float64(simWarmup)) / float64(7*24*time.Hour)
 }
 
 func simConfig() sim.Config {
 	return sim.Config{Seed: 6, Devices: simDevices, Kinds: []string{"temperature", "humidity", "vibration", "heat", "power"},
-		Rate: simRate, Format: "json", FaultEvery: 3 * time.Hour, FaultKinds: simFaults}
+		Rate: simRate, Format: "json", FaultEvery: 3 * time.Hour, FaultKinds: []string{"spike", "drift", "stuck"}}
 }
 
-// evalSim replays the fleet into a fresh Detector (key: topic) and matches
-// firings to the injected faults of the same device and sensor.
-func evalSim(c config) simScore {
-	ss := simScore{Config: c, Faults: map[string]int{}, Detected: map[string]int{}, Delays: map[string][]time.Duration{}}
-	s, err := sim.New(simConfig())
+// simWithLevels adds the level shifts to simConfig: on device i from
+// warm-up + i·5h, every levelEvery (upward: the simulator takes no negative magnitude).
+func simWithLevels() (sim.Config, error) {
+	c := simConfig()
+	s, err := sim.New(c)
 	if err != nil {
-		ss.Err = err
-		return ss
+		return c, err
+	}
+	c.Start = s.Config().Start
+	until := c.Start.Add(simDays*24*time.Hour - levelLen - time.Hour)
+	for i, dev := range s.Devices() {
+		for at := c.Start.Add(simWarmup + time.Duration(i)*5*time.Hour); at.Before(until); at = at.Add(levelEvery) {
+			c.Faults = append(c.Faults, sim.Fault{Device: dev, Kind: "spike", Start: at, End: at.Add(levelLen), Magnitude: levelMag})
+		}
+	}
+	return c, nil
+}
+
+// simFirings replays a fleet into a fresh Detector (key: topic) and returns
+// the firings after warm-up, with the fleet's ground truth.
+func simFirings(c config, cfg sim.Config) ([]event.Result, []sim.Fault, error) {
+	s, err := sim.New(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	d, err := detect.New(detect.Spec{Method: c.Method, Params: c.Params, Value: func(ev *event.Event) (float64, bool) {
 		v, ok := ev.Fields["v"].(float64)
 		return v, ok
 	}})
 	if err != nil {
-		ss.Err = err
-		return ss
+		return nil, nil, err
 	}
 	start := s.Config().Start
 	until := start.Add(simDays * 24 * time.Hour)
@@ -72,7 +108,7 @@ func evalSim(c config) simScore {
 		if !ok {
 			continue
 		}
-		d.Add(r.Topic, &event.Event{Topic: r.Topic, Time: r.Time, Seq: seq, Fields: map[string]any{"v": v, "device": r.Device}})
+		d.Add(r.Topic, &event.Event{Topic: r.Topic, Time: r.Time, Seq: seq, Fields: map[string]any{"v": v, "device": r.Device, "kind": r.Kind}})
 		for _, res := range d.Advance(r.Time) {
 			if res.State == event.Firing && !res.Time.Before(start.Add(simWarmup)) {
 				firings = append(firings, res)
@@ -82,29 +118,100 @@ func evalSim(c config) simScore {
 	var truth []sim.Fault
 	for _, f := range s.Truth() {
 		if !f.Start.Before(start.Add(simWarmup)) && f.End.Before(until) {
+			if f.Kind == "spike" && f.Readings > 10 {
+				f.Kind = "level"
+			}
 			truth = append(truth, f)
 		}
 	}
+	return firings, truth, nil
+}
+
+// evalSim scores a configuration on the fleet with faults (firings matched
+// to the injected faults of the same device) and on the clean fleet.
+func evalSim(c config) simScore {
+	ss := simScore{Config: c, Faults: map[string]int{}, Detected: map[string]int{}, Delays: map[string][]time.Duration{}, Kind: map[string]*kindScore{}}
+	cfg, err := simWithLevels()
+	if err != nil {
+		ss.Err = err
+		return ss
+	}
+	firings, truth, err := simFirings(c, cfg)
+	if err != nil {
+		ss.Err = err
+		return ss
+	}
+	kind := func(k string) *kindScore {
+		if ss.Kind[k] == nil {
+			ss.Kind[k] = &kindScore{}
+		}
+		return ss.Kind[k]
+	}
 	for _, r := range firings {
 		ss.Firings++
+		ks := kind(r.Event.Fields["kind"].(string))
+		ks.Firings++
 		for _, f := range truth {
 			if r.Event.Fields["device"] == f.Device && !r.Time.Before(f.Start) && r.Time.Before(f.End.Add(simGrace)) {
 				ss.Matched++
+				ks.Matched++
 				break
 			}
 		}
 	}
 	for _, f := range truth {
 		ss.Faults[f.Kind]++
+		ks := kind(f.Sensor)
+		ks.Faults++
 		for _, r := range firings {
 			if r.Event.Fields["device"] == f.Device && !r.Time.Before(f.Start) && r.Time.Before(f.End.Add(simGrace)) {
 				ss.Detected[f.Kind]++
+				ks.Detected++
 				ss.Delays[f.Kind] = append(ss.Delays[f.Kind], r.Time.Sub(f.Start))
 				break
 			}
 		}
 	}
+	clean := simConfig()
+	clean.FaultEvery = 0
+	firings, _, err = simFirings(c, clean)
+	if err != nil {
+		ss.Err = err
+		return ss
+	}
+	ss.Clean = len(firings)
 	return ss
+}
+
+// precision is matched/firings as text ("–" with no firing).
+func precision(matched, firings int) string {
+	if firings == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", float64(matched)/float64(firings))
+}
+
+// simLine is one configuration's result on one line (for -try).
+func simLine(r simScore) string {
+	if r.Err != nil {
+		return "sim: error: " + r.Err.Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "sim: firings %d precision %s", r.Firings, precision(r.Matched, r.Firings))
+	for _, k := range simFaults {
+		fmt.Fprintf(&b, " %s %d/%d", k, r.Detected[k], r.Faults[k])
+	}
+	fmt.Fprintf(&b, " clean %.2f/device-week", float64(r.Clean)/cleanWeeks())
+	kinds := make([]string, 0, len(r.Kind))
+	for k := range r.Kind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		ks := r.Kind[k]
+		fmt.Fprintf(&b, "\n     %-12s firings %3d precision %s detected %d/%d", k, ks.Firings, precision(ks.Matched, ks.Firings), ks.Detected, ks.Faults)
+	}
+	return b.String()
 }
 
 func medianDelay(ds []time.Duration) string {

@@ -30,8 +30,13 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
   fault rarely makes one clean anomalous stretch, and short hysteresis (1–20 points) turned
   one fault into many alerts (on NAB, cusum with k=2, h=3: 211 false firings with clear 20,
   113 with 150, 31 with 300 — but 300 also hid the next fault: windows hit fell from 16 to 10).
-- **Alert values.** ` + "`value`" + ` (the point), ` + "`expected`" + ` (mean, median, phase mean),
-  ` + "`score`" + `, ` + "`threshold`" + `, ` + "`method`" + `.
+- **Alert values: why it fired.** ` + "`value`" + ` (the point), ` + "`expected`" + ` (mean, median, phase
+  mean, auto's prediction), ` + "`low`" + ` and ` + "`high`" + ` (the band of normal values: expected ± threshold × the
+  spread the score is measured in; cusum: ± k × spread, beyond which its sums grow), ` + "`score`" + `,
+  ` + "`threshold`" + `, ` + "`method`" + `, and ` + "`reason`" + `, one line such as "70.8 is 26.2 σ above the expected
+  61.7739 (σ 0.344)", "stuck: the same value 41.74 for 10 points in a row", "level shift: values
+  have stayed above the expected …", or on ` + "`resolved`" + ` "back to normal: 150 points in a row
+  within the band". Rule messages can use them: ` + "`message: \"{{pump}}: {{reason}}\"`" + `.
 - **Order and time.** Points are scored in event-time order (out-of-order points within the
   source's ` + "`lateness`" + ` are reordered; later ones are dropped and counted as late).
   Windows are in event time: ` + "`window: 1h`" + ` holds the key's points in (t−1h, t].
@@ -44,7 +49,8 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
 | ` + "`mad`" + ` | median and 1.4826 × median absolute deviation of the window (robust to outliers in the window; falls back to 1.2533 × mean absolute deviation when half the window is one value) | ` + "`window` (1h), `threshold` (6)" + ` | 24 B per point in the window |
 | ` + "`ewma`" + ` | exponentially weighted mean and variance | ` + "`halflife` (60 points) or `alpha`, `threshold` (5)" + ` | O(1), ≈ 40 B |
 | ` + "`cusum`" + ` | two-sided tabular CUSUM of points standardised by an exponentially weighted baseline: S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k); fires when S ≥ h, then restarts the sums | ` + "`k` (1), `h` or `threshold` (8), `halflife` (120 points) or `alpha`" + ` | O(1), ≈ 56 B |
-| ` + "`seasonal`" + ` (default) | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals. Level shifts too small for the point test: a two-sided CUSUM of the other points' residuals divided by the residuals' root mean square (about zero, so a series that habitually strays from its daily profile needs a larger shift), S⁺ = max(0, S⁺ + c − k), S⁻ = max(0, S⁻ − c − k); when S ≥ ` + "`shift_h`" + ` the point is anomalous with score ±threshold·S/shift_h and the sums restart. Point anomalies do not feed the sums, and one point moves them by less than threshold − k | ` + "`period` (24h), `resolution` (15m), `phase_halflife` (3: halflife of a phase's mean, in points falling in that phase; at 5-minute data and 15-minute resolution, one period), `halflife` (60 points) of the residual variance, `threshold` (5), `shift_k` (1.5), `shift_h` (20; 0 turns the level-shift test off)" + ` | 12 B per phase bucket (96 buckets ≈ 1.2 KB) + 48 B (residual statistics and the two sums) |
+| ` + "`auto`" + ` (default) | the best of three predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days). Spread: that predictor's root mean square error (errors clipped at the band). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's standardised error, k = 2, h = 30, as seasonal's). Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed) | ` + "`threshold`" + ` (5) and the common ones; nothing else to set | 96 × 10 B (daily profile) + ≈ 150 B, ≈ 1.1 KB; O(1) work a point (≈ 480 ns, see below) |
+| ` + "`seasonal`" + ` | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals. Level shifts too small for the point test: a two-sided CUSUM of the other points' residuals divided by the residuals' root mean square (about zero, so a series that habitually strays from its daily profile needs a larger shift), S⁺ = max(0, S⁺ + c − k), S⁻ = max(0, S⁻ − c − k); when S ≥ ` + "`shift_h`" + ` the point is anomalous with score ±threshold·S/shift_h and the sums restart. Point anomalies do not feed the sums, and one point moves them by less than threshold − k | ` + "`period` (24h), `resolution` (15m), `phase_halflife` (3: halflife of a phase's mean, in points falling in that phase; at 5-minute data and 15-minute resolution, one period), `halflife` (60 points) of the residual variance, `threshold` (5), `shift_k` (1.5), `shift_h` (20; 0 turns the level-shift test off)" + ` | 12 B per phase bucket (96 buckets ≈ 1.2 KB) + 48 B (residual statistics and the two sums) |
 
 Common to all: ` + "`min_samples` (30), `direction` (both), `clear` (150), `relearn` (120), `learn_anomalies` (false)" + `.
 A ` + "`halflife`" + ` given as a number counts points; given as a duration (` + "`30m`" + `) it decays in
@@ -56,9 +62,36 @@ noise at one point a minute (10,080 points), zscore with a 60-point window fired
 threshold 4 and cusum with the textbook k=0.5, h=5 fired about every 500 points; the defaults
 above fire never (a test keeps it so).
 
+Speed, one core (` + "`go test -run '^$' -bench 'BenchmarkMethods/(auto|seasonal)$' -benchtime 2000000x ./detect`" + `,
+10,000 keys at one point a minute, driven as the engine does): auto 483 ns a point (≈ 2 million points/s),
+seasonal 330 ns; one allocation a point, the event's own.
+
 `
 
 const docTail = `
+## The default, auto: where it stands
+
+A rule with ` + "`detect: {field: x}`" + ` and no method runs auto. It was built to need no
+parameters: it learns per key whether the series is best predicted by a steady level, a wandering
+level or a daily profile, how long its values normally repeat, and how far they stray. Its few
+constants (halflives, k and h of the level-shift test, the 20 % switching margin) were chosen across
+groups — NAB's three folders, the simulator's four fault types and its clean fleet, sensor kinds
+with and without a daily cycle — never per file, and are the same for every key. What it is not:
+
+- **Not at the issue's targets on NAB.** Its NAB standard score on the subset is in the table
+  above (far below the ≥ 70 target and below seasonal, which was tuned on this subset); its spread over
+  folders is in the last column. It is weak where the anomaly is contextual or collective
+  (nyc_taxi's holiday dips, spike density) and on machine_temperature, whose level wanders
+  with no cycle. Held-out NAB folders and the pump testbed were not available here, so its
+  score on them is unknown.
+- **On the simulator** it is precise (see the table) and silent on the clean fleet; it misses
+  most faults of the power meters, whose on/off switching makes a 1,000 W spike or a 500 W
+  level shift look like an ordinary switch.
+- **A key is silent for its first ` + "`min_samples`" + ` points**, and the daily profile takes a day
+  to fill; until the cycle predictor has learned a day, a series with a daily cycle is scored by
+  the local level, which usually follows it (a square wave's jumps do fire: NAB's
+  art_daily_perfect_square_wave fires once a day).
+
 ## Where methods fail (read before choosing)
 
 - **The two data sets disagree.** seasonal is best on NAB but on the simulated fleet its
@@ -125,25 +158,31 @@ const docTail = `
   were scored with a per-detector tuned threshold on continuous scores, whereas vigil's
   detectors are scored by their actual alerts with default settings.
 
-## Trend: slope over a sliding window
+## Trend: slope over a sliding window, with a significance test
 
 A slow rise ("heat output increasing over the last 30 minutes") is not an anomaly of any single
-point. Use a sliding window with ` + "`slope`" + ` (least squares over event time, per second) and a
-count so that a window with a handful of points does not fire:
+point. Use a sliding window with ` + "`slope`" + ` (least squares over event time, per second), ` + "`stddev`" + ` and
+` + "`count`" + `, and ask both for a rate that matters and for a slope that noise does not explain:
 
-` + "```yaml" + `
+` + "```" + `yaml
 rules:
   - name: heat_rising
     from: machines/{machine}/heat
     key: machine
     window: {sliding: 30m}
-    aggregate: {s: slope(heat), n: count()}
-    when: n >= 20 && s * 60 > 0.1          # more than 0.1 units a minute, over ≥ 20 points
+    aggregate: {s: slope(heat), sd: stddev(heat), n: count()}
+    when: n >= 20 && s * 60 > 0.1 && (s * 1800) ** 2 * (n + 16) > 192 * sd ** 2
 ` + "```" + `
 
-It fires when the condition becomes true for a machine and resolves when it turns false. Memory is
-one entry per point in the window. Choose the window to span the rise you care about and the rate
-from what is normal for the machine (its own ` + "`slope`" + ` on good days).
+The last condition is a t test of the slope at t > 4: for n points spread evenly over a window
+of T seconds, t² ≈ (s·T)²·n/12 / (sd² − (s·T)²/12), so t > c is (s·T)²·(n + c²) > 12·c²·sd²
+(T = 1800 here). Use 4 rather than 2 or 3: the window is tested at every point, so a low bar is
+passed by chance several times a day. The golden replay ` + "`testdata/replay/det_trend_test`" + ` holds it:
+a machine rising 0.15 a minute fires within 18 minutes; a flat machine with noise 3, whose
+30-minute slope passes 0.1 a minute several times in four hours (the same rule without the test
+fires on it), never fires. The rule fires when the condition becomes true for a machine and
+resolves when it turns false. Memory is one entry per point in the window. Choose the window to span
+the rise you care about and the rate from what is normal for the machine.
 
 ## Reproduce
 

@@ -156,10 +156,11 @@ func report(rows []methodScore, simRows []simScore, data []series, took time.Dur
 	for _, g := range groups {
 		fmt.Fprintf(&b, " %s |", g)
 	}
-	b.WriteString("\n|---|---:|---:|---:|---:|")
+	b.WriteString(" spread (folders with windows) |\n|---|---:|---:|---:|---:|")
 	for range groups {
 		b.WriteString("---:|")
 	}
+	b.WriteString("---:|")
 	b.WriteString("\n")
 	for _, r := range rows {
 		if r.Err != nil {
@@ -168,15 +169,17 @@ func report(rows []methodScore, simRows []simScore, data []series, took time.Dur
 		}
 		t := r.total(all)
 		fmt.Fprintf(&b, "| %s | **%s** | %d | %d | %d |", r.Config.Name, f1(t.Normalized()), t.TP, t.FN, t.FP)
+		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, g := range groups {
 			gt := r.total(inGroup(g))
 			if gt.Windows == 0 {
 				fmt.Fprintf(&b, " %d false |", gt.FP)
 			} else {
 				fmt.Fprintf(&b, " %s |", f1(gt.Normalized()))
+				lo, hi = math.Min(lo, gt.Normalized()), math.Max(hi, gt.Normalized())
 			}
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, " %s–%s |\n", f1(lo), f1(hi))
 	}
 	b.WriteString("\nPublished on the full NAB (all 58 files, standard profile; not the same subset, so compare " +
 		"with care): Numenta HTM 70.5, earthgecko Skyline 58.2, Random Cut Forest 51.7, Twitter ADVec 47.1, " +
@@ -201,7 +204,7 @@ func report(rows []methodScore, simRows []simScore, data []series, took time.Dur
 		b.WriteString("\n")
 	}
 	if len(simRows) > 0 {
-		b.WriteString(simReport(simRows))
+		b.WriteString("\n" + simReport(simRows))
 	}
 	b.WriteString(docTail)
 	return b.String()

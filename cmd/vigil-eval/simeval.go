@@ -229,35 +229,49 @@ func simReport(rows []simScore) string {
 	cfg := simConfig()
 	fmt.Fprintf(&b, "## Scores on the simulator's ground truth\n\n"+
 		"`firmware-sim` (package sim), seed %d: %d devices (%s), one JSON reading a %s for %d days, "+
-		"a random fault (%s) about every %s. Each device's topic is a key. Faults and firings in the first %s "+
+		"a random fault (%s) about every %s, and on every device a level shift (+%d of the kind's typical deviation "+
+		"for %s) every %s. Each device's topic is a key. Faults and firings in the first %s "+
 		"(seasonal's warm-up) are left out for every method. A firing matches a fault of the same device "+
 		"between its first affected reading and %s after its last. Precision = matched firings / all firings; "+
-		"recall and median delay (firing time − fault start) per fault type.\n\n",
-		cfg.Seed, cfg.Devices, strings.Join(cfg.Kinds, ", "), cfg.Rate, simDays, strings.Join(simFaults, ", "),
-		cfg.FaultEvery, simWarmup, simGrace)
+		"recall and median delay (firing time − fault start) per fault type. *Clean*: firings per device-week on "+
+		"the same fleet with no fault at all (%.0f device-weeks).\n\n",
+		cfg.Seed, cfg.Devices, strings.Join(cfg.Kinds, ", "), cfg.Rate, simDays, strings.Join(cfg.FaultKinds, ", "),
+		cfg.FaultEvery, levelMag, levelLen, levelEvery, simWarmup, simGrace, cleanWeeks())
 	b.WriteString("| method | firings | precision |")
 	for _, k := range simFaults {
 		fmt.Fprintf(&b, " %s recall | %s delay |", k, k)
 	}
-	b.WriteString("\n|---|---:|---:|")
+	b.WriteString(" clean |\n|---|---:|---:|")
 	for range simFaults {
 		b.WriteString("---:|---:|")
 	}
-	b.WriteString("\n")
+	b.WriteString("---:|\n")
 	for _, r := range rows {
 		if r.Err != nil {
 			fmt.Fprintf(&b, "| %s | error: %v |\n", r.Config.Name, r.Err)
 			continue
 		}
-		prec := "–"
-		if r.Firings > 0 {
-			prec = fmt.Sprintf("%.2f", float64(r.Matched)/float64(r.Firings))
-		}
-		fmt.Fprintf(&b, "| %s | %d | %s |", r.Config.Name, r.Firings, prec)
+		fmt.Fprintf(&b, "| %s | %d | %s |", r.Config.Name, r.Firings, precision(r.Matched, r.Firings))
 		for _, k := range simFaults {
 			fmt.Fprintf(&b, " %d/%d | %s |", r.Detected[k], r.Faults[k], medianDelay(r.Delays[k]))
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, " %.2f |\n", float64(r.Clean)/cleanWeeks())
+	}
+	// Per sensor kind, for the default: with a daily cycle (temperature,
+	// humidity) and without (vibration, heat, power).
+	def := rows[len(rows)-1]
+	if def.Err == nil {
+		fmt.Fprintf(&b, "\nPer sensor kind, %s (temperature and humidity follow a daily cycle; vibration, heat and power do not; "+
+			"power switches between standby and a load):\n\n| kind | firings | precision | faults detected |\n|---|---:|---:|---:|\n", def.Config.Name)
+		kinds := make([]string, 0, len(def.Kind))
+		for k := range def.Kind {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for _, k := range kinds {
+			ks := def.Kind[k]
+			fmt.Fprintf(&b, "| %s | %d | %s | %d/%d |\n", k, ks.Firings, precision(ks.Matched, ks.Firings), ks.Detected, ks.Faults)
+		}
 	}
 	b.WriteString("\n")
 	return b.String()

@@ -100,7 +100,9 @@ func runTry(specs []string, data []series, trySim bool) error {
 		t := ms.total(all)
 		fmt.Printf("%s: %.1f (hit %d, missed %d, false %d)\n", c, t.Normalized(), t.TP, t.FN, t.FP)
 		if trySim {
-			fmt.Println("  " + simLine(evalSim(c)))
+			for _, su := range simSetups {
+				fmt.Println("  " + simLine(evalSim(c, su)))
+			}
 		}
 		for _, s := range data {
 			r := ms.Files[s.Name]
@@ -131,7 +133,7 @@ func inGroup(g string) func(string) bool {
 }
 
 // report renders docs/detectors.md.
-func report(rows []methodScore, simRows []simScore, data []series, took time.Duration) string {
+func report(rows []methodScore, simRows [][]simScore, data []series, took time.Duration) string {
 	var b strings.Builder
 	groups := []string{}
 	seen := map[string]bool{}
@@ -203,8 +205,8 @@ func report(rows []methodScore, simRows []simScore, data []series, took time.Dur
 		}
 		b.WriteString("\n")
 	}
-	if len(simRows) > 0 {
-		b.WriteString("\n" + simReport(simRows))
+	for _, sr := range simRows {
+		b.WriteString("\n" + simReport(sr))
 	}
 	b.WriteString(docTail)
 	return b.String()

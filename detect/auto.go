@@ -22,14 +22,16 @@ import (
 //     series that follow the clock.
 //
 // A point is anomalous when its error is threshold times that predictor's
-// root mean square error. Two further tests catch what a point test
-// misses: a stuck sensor (the same value repeated more than three times as
-// long as the key has ever repeated one, and at least 10 points), and a
-// level shift (a two-sided CUSUM of the slow predictor's standardised
-// errors). Anomalous points are not learned (the errors are clipped to the
-// band), so one fault does not hide the next.
+// root mean square error (the band). Two further tests catch what a point
+// test misses: a stuck sensor (the same value repeated three times as long
+// as the key has ever repeated one, and at least 10 points), and a level
+// shift (a two-sided CUSUM of the slow predictor's standardised errors).
+// An anomalous point moves the baseline by at most the band, so one fault
+// does not hide the next, yet a level that has really moved is followed.
 //
-// Memory per key: 96 phase means and visit counts (≈ 1.2 KB) plus ≈ 150 B.
+// Memory per key is fixed: 96 phase means and visit counts (960 B) and
+// about 250 B of statistics; BenchmarkMemory measures 1,324 B a key with
+// the detector's own bookkeeping. Work per point is O(1).
 type auto struct {
 	min       int
 	thf       float64

@@ -2,6 +2,7 @@ package detect_test
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +78,49 @@ func TestAutoLevelShift(t *testing.T) {
 	}
 	if r := rs[0].Values["reason"].(string); !strings.HasPrefix(r, "level shift") && !strings.Contains(r, "σ above") {
 		t.Fatalf("reason %q", r)
+	}
+}
+
+// TestAutoSwitchingSignal: a meter that switches between standby (4 W) and
+// a load (1,500 W) every few minutes, at one reading a second. Each switch
+// is far outside the band learned between switches, but it is what the
+// meter does: once the key has seen it happen more than once per 1,000
+// points, its band widens and the switching stops firing. A reading far
+// beyond both levels still fires.
+func TestAutoSwitchingSignal(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 1))
+	xs := make([]float64, 30000)
+	on := false
+	for i := range xs {
+		if r.Float64() < 1.0/200 {
+			on = !on
+		}
+		xs[i] = 4 + 0.3*r.NormFloat64()
+		if on {
+			xs[i] = 1500 * (1 + 0.02*r.NormFloat64())
+		}
+		xs[i] = math.Round(xs[i]*10) / 10
+	}
+	xs[29000] = 9000
+	d := mustNew(t, "", nil)
+	var late []event.Result
+	for i, x := range xs {
+		e := &event.Event{Time: t0.Add(time.Duration(i) * time.Second), Seq: uint64(i), Fields: map[string]any{"v": x}}
+		d.Add("k", e)
+		for _, res := range d.Advance(e.Time) {
+			if i >= 15000 && res.State == event.Firing {
+				late = append(late, res)
+			}
+		}
+	}
+	spike := false
+	for _, f := range late {
+		spike = spike || f.Time.Equal(t0.Add(29000*time.Second))
+	}
+	if !spike {
+		t.Fatalf("the 9,000 W reading did not fire: %v", late)
+	}
+	if len(late) > 3 {
+		t.Errorf("%d firings in the second half, want the spike and at most two switches", len(late))
 	}
 }

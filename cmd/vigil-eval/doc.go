@@ -217,12 +217,12 @@ the rise you care about and the rate from what is normal for the machine.
 
 ` + "```" + `
 make eval                      # = go run ./cmd/vigil-eval -nab ../shared/nab -out docs/detectors.md
-go run ./cmd/vigil-eval -nab ../shared/nab -try 'seasonal threshold=4 clear=60'   # per-file scores of any set-up
-go run ./cmd/vigil-eval -nab ../shared/nab -sweep   # parameter grid used to pick the defaults (minutes)
+go run ./cmd/vigil-eval -nab ../shared/nab -try 'seasonal threshold=4 clear=60'   # per-file NAB scores and both simulator fleets (per kind) of any set-up; -nosim: NAB only
+go run ./cmd/vigil-eval -nab ../shared/nab -sweep   # parameter grid used to pick zscore/mad/ewma/cusum defaults (minutes)
 ` + "```" + `
 
 The scorer (detect/nab) implements NAB's standard profile and has its own tests on hand-made
 series. The simulator section uses firmware-sim's ` + "`Truth()`" + `; to score another fault type or
-fleet, change ` + "`simConfig`" + ` and ` + "`simFaults`" + ` in cmd/vigil-eval/simeval.go
+fleet, change ` + "`simSetups`" + ` and ` + "`simFaults`" + ` in cmd/vigil-eval/simeval.go
 (` + "`-nosim`" + ` leaves the section out).
 `

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -217,12 +218,7 @@ func simLine(r simScore) string {
 		fmt.Fprintf(&b, " %s %d/%d", k, r.Detected[k], r.Faults[k])
 	}
 	fmt.Fprintf(&b, " clean %.2f/device-week", float64(r.Clean)/r.Setup.cleanWeeks())
-	kinds := make([]string, 0, len(r.Kind))
-	for k := range r.Kind {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(r.Kind)) {
 		ks := r.Kind[k]
 		fmt.Fprintf(&b, "\n     %-12s firings %3d precision %s detected %d/%d", k, ks.Firings, precision(ks.Matched, ks.Firings), ks.Detected, ks.Faults)
 	}
@@ -280,12 +276,7 @@ func simReport(rows []simScore) string {
 		fmt.Fprintf(&b, "\nPer sensor kind, %s (temperature and humidity follow a daily cycle; vibration, heat and power do not; "+
 			"power switches between standby and a load); *clean*: its firings on the clean fleet (2 devices of each kind):\n\n"+
 			"| kind | firings | precision | faults detected | clean |\n|---|---:|---:|---:|---:|\n", def.Config.Name)
-		kinds := make([]string, 0, len(def.Kind))
-		for k := range def.Kind {
-			kinds = append(kinds, k)
-		}
-		sort.Strings(kinds)
-		for _, k := range kinds {
+		for _, k := range slices.Sorted(maps.Keys(def.Kind)) {
 			ks := def.Kind[k]
 			fmt.Fprintf(&b, "| %s | %d | %s | %d/%d | %d |\n", k, ks.Firings, precision(ks.Matched, ks.Firings), ks.Detected, ks.Faults, ks.Clean)
 		}

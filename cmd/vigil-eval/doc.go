@@ -104,6 +104,10 @@ the issue's targets, honestly:
   (heat's level-shift test, vibration), several a device-week: above the target of one. For on/off signals, watch the
   level with a window rule (` + "`avg`" + `, ` + "`max`" + `) or use zscore with a window that holds several
   switches.
+- **A key with frequent, intermittent anomalies can stay firing for a long time**: ` + "`resolved`" + `
+  needs ` + "`clear`" + ` (150) normal points in a row, and no second firing comes while it waits. On
+  rogue_agent_key_hold (zeros with bursts) auto fires during NAB's probation and resolves
+  1,460 points later, after both labelled windows; a window rule is the better tool there.
 - **A key is silent for its first ` + "`min_samples`" + ` points**, and the daily profile takes a day
   to fill; until then a series with a daily cycle is scored by its local level, which usually
   follows it.

@@ -120,7 +120,11 @@ far from the key's last 64 values (KNN-CAD-like: the 1 Hz meters' false firings 
 NAB 34–44); scaling the level-shift test by the errors' autocorrelation (NAB 47.4, no gain at
 1 Hz); the band-crossing guard at one crossing per 2,000 points (NAB 43.7, recall down) or
 with the band widened in proportion rather than by the square root (simulator recall down);
-running the level-shift test on the chosen predictor's errors (NAB 47.2); 5-minute profile
+running the level-shift test on the chosen predictor's errors (NAB 47.2);
+taking the local level as the slow baseline once a level shift is reported (NAB 51.1, but
+one more false firing on the minute fleet); learning the length of stuck runs that come more
+often than one per 1,000 points (rogue_agent_key_hold unchanged, simulator stuck recall 28 → 16
+of 32); 5-minute profile
 buckets and ranking predictors also by how often they miss (on an earlier version: 42.8 and
 38.8 against 45.4 and 38.7).
 

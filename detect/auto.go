@@ -56,8 +56,12 @@ type auto struct {
 	run    int
 	ended  int // the length of the run before this one
 	maxRun int
-	varied int // points learned that differed from the one before
-	hi, lo float64
+	// rest is a value the key often sits at (a counter's 0, a meter's
+	// standby), restF the share of recent points at it: a long run there
+	// is not a stuck sensor.
+	rest, restF float64
+	varied      int // points learned that differed from the one before
+	hi, lo      float64
 
 	// How often the band is crossed: an exponentially weighted rate of
 	// points that leave it after one inside it.
@@ -127,8 +131,16 @@ func (a *auto) observe(t time.Time, x float64) obs {
 		a.run++
 	} else {
 		a.ended, a.run = a.run, 1
+		if a.n > 0 && a.ended >= 3 && a.restF < 0.05 {
+			a.rest = a.prev
+		}
 	}
 	a.prev = x
+	at := 0.0
+	if x == a.rest {
+		at = 1
+	}
+	a.restF += autoMSE * (at - a.restF)
 	if a.n < a.min || a.mseN[a.pick] < a.min {
 		return obs{}
 	}
@@ -138,7 +150,7 @@ func (a *auto) observe(t time.Time, x float64) obs {
 	z := (x - exp) / sd
 	f := max(1, a.crossings(z))
 	sd, z = sd*f, z/f
-	if lim := a.stuckLen(); a.varied >= a.min && a.run >= lim {
+	if lim := a.stuckLen(); a.varied >= a.min && a.run >= lim && !(x == a.rest && a.restF >= autoRestShare) {
 		return obs{expected: exp, score: a.thf * float64(a.run) / float64(lim), sd: sd, ready: true, why: causeStuck, run: a.run}
 	}
 	if math.Abs(z) >= a.thf {
@@ -205,6 +217,12 @@ func (a *auto) crossings(z float64) float64 {
 // sensor) has a band of zero width: every change is anomalous, and the
 // errors, clipped to the band, never teach the predictors anything.
 func (a *auto) rms(i int) float64 { return math.Sqrt(max(a.mse[i], 1e-4*a.scale*a.scale)) }
+
+// autoRestShare: a value that at least this share of recent points (halflife
+// 500) sit at is a resting value (a counter's 0, a meter's standby), and a
+// long run at it is not a stuck sensor. Any value is a candidate once a run
+// of three ends at it while the current candidate holds under 5 %.
+const autoRestShare = 0.1
 
 // stuckLen is the run of equal values that is called stuck: three times the
 // longest normal run, and at least 10 points.
@@ -330,6 +348,8 @@ func (a *auto) encode(e *event.Enc) {
 	e.Uvarint(uint64(a.varied))
 	e.Float(a.hi)
 	e.Float(a.lo)
+	e.Float(a.rest)
+	e.Float(a.restF)
 	e.Float(a.cross)
 	e.Bool(a.out)
 }
@@ -375,6 +395,8 @@ func (a *auto) decode(d *event.Dec) {
 	a.varied = int(d.Uvarint())
 	a.hi = d.Float()
 	a.lo = d.Float()
+	a.rest = d.Float()
+	a.restF = d.Float()
 	a.cross = d.Float()
 	a.out = d.Bool()
 }

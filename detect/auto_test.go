@@ -124,3 +124,36 @@ func TestAutoSwitchingSignal(t *testing.T) {
 		t.Errorf("%d firings in the second half, want the spike and at most two switches", len(late))
 	}
 }
+
+// TestAutoRestingValue: a counter that sits at 0 between bursts, often for
+// long stretches, is not stuck at 0; the same counter stuck at a burst's
+// value is.
+func TestAutoRestingValue(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	var xs []float64
+	for len(xs) < 6000 {
+		for range 20 + r.IntN(150) { // resting
+			xs = append(xs, 0)
+		}
+		for range 5 + r.IntN(30) { // a burst
+			xs = append(xs, math.Round(50+10*r.NormFloat64()))
+		}
+	}
+	for range 100 {
+		xs = append(xs, 57)
+	}
+	found := false
+	for _, res := range feed(mustNew(t, "", nil), "k", xs) {
+		if res.State != event.Firing {
+			continue
+		}
+		reason := res.Values["reason"].(string)
+		if strings.HasPrefix(reason, "stuck") && res.Values["value"] == 0.0 {
+			t.Errorf("resting at 0 called stuck at %v: %s", res.Time, reason)
+		}
+		found = found || (res.Values["value"] == 57.0 && strings.HasPrefix(reason, "stuck"))
+	}
+	if !found {
+		t.Error("stuck at 57 did not fire")
+	}
+}

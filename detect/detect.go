@@ -143,8 +143,8 @@ func (d *Detector) process(key string, ev *event.Event) {
 	}
 	k := d.touch(key)
 	c := &d.cfg
-	expected, score, ready := k.m.observe(ev.Time, x)
-	anomalous := ready && d.anomalous(score)
+	o := k.m.observe(ev.Time, x)
+	anomalous := o.ready && d.anomalous(o.score)
 	if anomalous {
 		k.anom++
 		k.calm = 0
@@ -155,10 +155,10 @@ func (d *Detector) process(key string, ev *event.Event) {
 	switch {
 	case anomalous && !k.firing:
 		k.firing = true
-		d.emit(k, event.Firing, ev, x, expected, score)
-	case !anomalous && k.firing && ready && k.calm >= c.clear:
+		d.emit(k, event.Firing, ev, x, o)
+	case !anomalous && k.firing && o.ready && k.calm >= c.clear:
 		k.firing = false
-		d.emit(k, event.Resolved, ev, x, expected, score)
+		d.emit(k, event.Resolved, ev, x, o)
 	}
 	switch {
 	case !anomalous || c.learnAnom:
@@ -188,14 +188,43 @@ func (d *Detector) anomalous(score float64) bool {
 	return math.Abs(score) >= d.cfg.threshold
 }
 
-func (d *Detector) emit(k *keyState, st event.State, ev *event.Event, x, expected, score float64) {
+// emit appends an alert that says why: the point, what was expected, the
+// band of normal values around it, the score and a one-line reason.
+func (d *Detector) emit(k *keyState, st event.State, ev *event.Event, x float64, o obs) {
+	width := d.cfg.threshold * o.sd
+	if o.why == causeCusum {
+		width = d.cfg.k * o.sd // beyond the allowance the sums grow
+	}
+	expected, score := o.expected, o.score
 	d.out = append(d.out, event.Result{
 		Key: k.key, State: st, Time: ev.Time, Event: ev,
 		Values: map[string]any{
 			"value": x, "expected": expected, "score": round(score),
 			"threshold": d.cfg.threshold, "method": d.cfg.method,
+			"low": expected - width, "high": expected + width,
+			"reason": reason(st, o.why, x, expected, o.sd, score, o.run, d.cfg.clear),
 		},
 	})
+}
+
+// reason is an alert's one-line explanation.
+func reason(st event.State, why cause, x, expected, sd, score float64, run, clear int) string {
+	if st == event.Resolved {
+		return fmt.Sprintf("back to normal: %d points in a row within the band", clear)
+	}
+	dir := "above"
+	if score < 0 {
+		dir = "below"
+	}
+	switch why {
+	case causeStuck:
+		return fmt.Sprintf("stuck: the same value %.6g for %d points in a row", x, run)
+	case causeShift:
+		return fmt.Sprintf("level shift: values have stayed %s the expected %.6g (the latest %.6g)", dir, expected, x)
+	case causeCusum:
+		return fmt.Sprintf("sustained shift: values have stayed %s the expected %.6g (cumulative sum %.3g)", dir, expected, math.Abs(score))
+	}
+	return fmt.Sprintf("%.6g is %.3g σ %s the expected %.6g (σ %.3g)", x, math.Abs(score), dir, expected, sd)
 }
 
 // round keeps alert values readable; the decision used the exact score.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +88,11 @@ func TestSpikeFiresAtItsTime(t *testing.T) {
 			if f.Values["value"] != 25.0 || f.Values["method"] != m || f.Values["score"].(float64) < 5 ||
 				math.Abs(f.Values["expected"].(float64)-20) > 0.5 {
 				t.Fatalf("values %v", f.Values)
+			}
+			// Why it fired: the point lies above the band around what was expected.
+			if lo, hi := f.Values["low"].(float64), f.Values["high"].(float64); !(lo < f.Values["expected"].(float64) && f.Values["expected"].(float64) < hi && hi < 25) ||
+				!strings.Contains(f.Values["reason"].(string), "above the expected") {
+				t.Fatalf("band or reason: %v", f.Values)
 			}
 			if len(rs) != 2 || rs[1].State != event.Resolved || !rs[1].Time.Equal(minute(3650)) {
 				t.Fatalf("want one firing then resolved at %v, got %v", minute(3650), rs)
@@ -350,7 +356,8 @@ func TestParamErrors(t *testing.T) {
 		bad    []string // params named by the errors, in order
 	}{
 		{"zscore", map[string]any{"window": "1h", "threshold": 3, "min_samples": 10}, nil},
-		{"", map[string]any{"halflife": "30m"}, nil},
+		{"", map[string]any{"threshold": 6, "direction": "up", "clear": 20}, nil},
+		{"", map[string]any{"halflife": "30m", "window": "1h"}, []string{"halflife", "window"}}, // auto has no knobs of its own
 		{"ewma", map[string]any{"halflife": 20.0, "direction": "up", "learn_anomalies": true}, nil},
 		{"cusum", map[string]any{"k": 0.5, "h": 4, "alpha": 0.01}, nil},
 		{"zscor", nil, []string{"method"}},

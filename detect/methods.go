@@ -13,11 +13,21 @@ import (
 // detector's state, not the baseline); learn adds the point to the baseline.
 // The split is what keeps anomalous points out of the baseline.
 type model interface {
-	observe(t time.Time, x float64) (expected, score float64, ready bool)
+	observe(t time.Time, x float64) obs
 	learn(t time.Time, x float64)
 	reset()
 	encode(e *event.Enc)
 	decode(d *event.Dec)
+}
+
+// obs is a point's score and what lay behind it: the expected value, the
+// spread the score is measured in, which test made it, and (stuck) the
+// length of the run.
+type obs struct {
+	expected, score, sd float64
+	ready               bool
+	why                 cause
+	run                 int
 }
 
 func newModel(c *config) model {
@@ -30,6 +40,8 @@ func newModel(c *config) model {
 		return &ewma{ew: ewstat{alpha: c.alpha, half: c.halflifeT}, min: c.minSamples}
 	case "seasonal":
 		return newSeasonal(c)
+	case "auto":
+		return newAuto(c)
 	default:
 		return &cusum{ew: ewstat{alpha: c.alpha, half: c.halflifeT}, min: c.minSamples, k: c.k, h: c.threshold}
 	}
@@ -220,19 +232,20 @@ type zscore struct {
 	shift, s, ss float64
 }
 
-func (z *zscore) observe(t time.Time, x float64) (float64, float64, bool) {
+func (z *zscore) observe(t time.Time, x float64) obs {
 	z.win.expire(t, func(y float64) { d := y - z.shift; z.s -= d; z.ss -= float64(d * d) })
 	n := float64(z.win.n)
 	if z.win.n == 0 {
 		z.s, z.ss = 0, 0 // drop rounding residue
 	}
 	if z.win.n < z.min || z.win.n < 2 {
-		return 0, 0, false
+		return obs{}
 	}
 	m := z.s / n
 	v := math.Max(0, (z.ss-float64(n*m*m))/(n-1))
 	mean := z.shift + m
-	return mean, (x - mean) / sdFloor(math.Sqrt(v), mean), true
+	sd := sdFloor(math.Sqrt(v), mean)
+	return obs{expected: mean, score: (x - mean) / sd, sd: sd, ready: true}
 }
 
 func (z *zscore) learn(t time.Time, x float64) {
@@ -273,11 +286,11 @@ type mad struct {
 	sorted []float64
 }
 
-func (m *mad) observe(t time.Time, x float64) (float64, float64, bool) {
+func (m *mad) observe(t time.Time, x float64) obs {
 	m.win.expire(t, m.remove)
 	n := len(m.sorted)
 	if n < m.min || n < 2 {
-		return 0, 0, false
+		return obs{}
 	}
 	s := m.sorted
 	med := s[n/2]
@@ -294,7 +307,8 @@ func (m *mad) observe(t time.Time, x float64) (float64, float64, bool) {
 		}
 		sd = 1.2533 * sum / float64(n)
 	}
-	return med, (x - med) / sdFloor(sd, med), true
+	sd = sdFloor(sd, med)
+	return obs{expected: med, score: (x - med) / sd, sd: sd, ready: true}
 }
 
 // mad returns the median of |v - med| over the sorted window by walking
@@ -398,11 +412,12 @@ type ewma struct {
 	min int
 }
 
-func (m *ewma) observe(_ time.Time, x float64) (float64, float64, bool) {
+func (m *ewma) observe(_ time.Time, x float64) obs {
 	if m.ew.n < m.min || m.ew.n < 2 {
-		return 0, 0, false
+		return obs{}
 	}
-	return m.ew.mean, (x - m.ew.mean) / sdFloor(math.Sqrt(m.ew.v), m.ew.mean), true
+	sd := sdFloor(math.Sqrt(m.ew.v), m.ew.mean)
+	return obs{expected: m.ew.mean, score: (x - m.ew.mean) / sd, sd: sd, ready: true}
 }
 
 func (m *ewma) learn(t time.Time, x float64) { m.ew.add(t, x) }
@@ -420,11 +435,12 @@ type cusum struct {
 	hi, lo float64
 }
 
-func (c *cusum) observe(_ time.Time, x float64) (float64, float64, bool) {
+func (c *cusum) observe(_ time.Time, x float64) obs {
 	if c.ew.n < c.min || c.ew.n < 2 {
-		return 0, 0, false
+		return obs{}
 	}
-	z := (x - c.ew.mean) / sdFloor(math.Sqrt(c.ew.v), c.ew.mean)
+	sd := sdFloor(math.Sqrt(c.ew.v), c.ew.mean)
+	z := (x - c.ew.mean) / sd
 	c.hi = math.Max(0, c.hi+z-c.k)
 	c.lo = math.Max(0, c.lo-z-c.k)
 	score := c.hi
@@ -437,7 +453,7 @@ func (c *cusum) observe(_ time.Time, x float64) (float64, float64, bool) {
 	if math.Abs(score) >= c.h {
 		c.hi, c.lo = 0, 0
 	}
-	return c.ew.mean, score, true
+	return obs{expected: c.ew.mean, score: score, sd: sd, ready: true, why: causeCusum}
 }
 
 func (c *cusum) learn(t time.Time, x float64) { c.ew.add(t, x) }
@@ -486,18 +502,19 @@ func (s *seasonal) bucket(t time.Time) int {
 	return int(ph / int64(s.res))
 }
 
-func (s *seasonal) observe(t time.Time, x float64) (float64, float64, bool) {
+func (s *seasonal) observe(t time.Time, x float64) obs {
 	if s.means == nil {
-		return 0, 0, false
+		return obs{}
 	}
 	b := s.bucket(t)
 	if s.counts[b] < 2 || s.resid.n < s.min {
-		return 0, 0, false
+		return obs{}
 	}
 	m := s.means[b]
-	z := (x - m) / sdFloor(math.Sqrt(s.resid.v), m)
+	sd := sdFloor(math.Sqrt(s.resid.v), m)
+	z := (x - m) / sd
 	if s.h <= 0 || math.Abs(z) >= s.th {
-		return m, z, true // a point anomaly does not feed the level-shift sums
+		return obs{expected: m, score: z, sd: sd, ready: true} // a point anomaly does not feed the level-shift sums
 	}
 	// The residuals' mean square is their variance plus their mean squared
 	// (the exponentially weighted recursions keep this identity exactly).
@@ -513,10 +530,10 @@ func (s *seasonal) observe(t time.Time, x float64) (float64, float64, bool) {
 	case s.lo >= s.h:
 		z = -s.th * s.lo / s.h
 	default:
-		return m, z, true
+		return obs{expected: m, score: z, sd: sd, ready: true}
 	}
 	s.hi, s.lo = 0, 0
-	return m, z, true
+	return obs{expected: m, score: z, sd: sd, ready: true, why: causeShift}
 }
 
 func (s *seasonal) learn(t time.Time, x float64) {

@@ -61,7 +61,7 @@ func TestModelsHandComputed(t *testing.T) {
 				}
 				m.learn(minute(i), v)
 			}
-			exp, score, ready := m.observe(minute(len(c.learn)), c.x)
+			exp, score, ready := split(m.observe(minute(len(c.learn)), c.x))
 			if !ready || !near(exp, c.expected) || !near(score, c.got) {
 				t.Fatalf("observe = %v, %v, %v; want %v, %v", exp, score, ready, c.expected, c.got)
 			}
@@ -77,11 +77,11 @@ func TestWindowEventTime(t *testing.T) {
 		m.learn(minute([]int{0, 5, 6, 7}[i]), v)
 	}
 	// at minute 10 the point at minute 0 is exactly 10m old: out
-	exp, _, _ := m.observe(minute(10), 2)
+	exp, _, _ := split(m.observe(minute(10), 2))
 	if !near(exp, 2) || m.win.n != 3 {
 		t.Fatalf("expected %v over %d points; want 2 over 3", exp, m.win.n)
 	}
-	_, _, ready := m.observe(minute(17), 2) // only minute 7 left... and it is 10m old too
+	_, _, ready := split(m.observe(minute(17), 2)) // only minute 7 left... and it is 10m old too
 	if ready || m.win.n != 0 {
 		t.Fatalf("ready=%v n=%d after the window emptied", ready, m.win.n)
 	}
@@ -108,11 +108,11 @@ func TestSeasonalHandComputed(t *testing.T) {
 	}{{0, 10}, {1, 20}, {4, 12}, {5, 21}, {9, 23}} {
 		m.learn(minute(p.min), p.x)
 	}
-	exp, score, ready := m.observe(minute(13), 25) // bucket 1
+	exp, score, ready := split(m.observe(minute(13), 25)) // bucket 1
 	if !ready || !near(exp, 21.75) || !near(score, 3.25/math.Sqrt(0.375)) {
 		t.Fatalf("observe = %v, %v, %v; want 21.75, %v", exp, score, ready, 3.25/math.Sqrt(0.375))
 	}
-	if _, _, ready := m.observe(minute(14), 25); ready { // bucket 2: never seen
+	if _, _, ready := split(m.observe(minute(14), 25)); ready { // bucket 2: never seen
 		t.Fatal("scored a phase it has not seen twice")
 	}
 }
@@ -135,7 +135,7 @@ func TestMADMatchesNaive(t *testing.T) {
 			xs = append(xs, x)
 			m.learn(minute(i), x)
 		}
-		exp, _, ready := m.observe(minute(n), 0) // keeps the last 19 points
+		exp, _, ready := split(m.observe(minute(n), 0)) // keeps the last 19 points
 		live := xs[max(0, n-19):]
 		if len(live) < 2 {
 			continue
@@ -184,33 +184,33 @@ func TestSeasonalShiftHandComputed(t *testing.T) {
 	m := build(2)
 	// residual 3 in bucket 1: z = 3/sd = 4.899 < 5; c = 3/rms = 1.43427,
 	// S⁺ = 1.43427 - .5 = .93427: no alarm, the score is z.
-	if _, score, _ := m.observe(minute(13), 24.75); !near(score, 3/sd) || !near(m.hi, 3/rms-0.5) || m.lo != 0 {
+	if _, score, _ := split(m.observe(minute(13), 24.75)); !near(score, 3/sd) || !near(m.hi, 3/rms-0.5) || m.lo != 0 {
 		t.Fatalf("first: score %v hi %v lo %v", score, m.hi, m.lo)
 	}
 	// a point anomaly (z = 20/sd) leaves the sums alone
-	if _, score, _ := m.observe(minute(16), 31); !near(score, 20/sd) || !near(m.hi, 3/rms-0.5) {
+	if _, score, _ := split(m.observe(minute(16), 31)); !near(score, 20/sd) || !near(m.hi, 3/rms-0.5) {
 		t.Fatalf("spike: score %v hi %v", score, m.hi)
 	}
 	// residual 3 in bucket 0: S⁺ = 1.86854
-	if _, score, _ := m.observe(minute(16), 14); !near(score, 3/sd) || !near(m.hi, 2*(3/rms-0.5)) {
+	if _, score, _ := split(m.observe(minute(16), 14)); !near(score, 3/sd) || !near(m.hi, 2*(3/rms-0.5)) {
 		t.Fatalf("second: score %v hi %v", score, m.hi)
 	}
 	// third: S⁺ = 2.80281 ≥ h 2: anomalous with score 5·2.80281/2 = 7.007,
 	// and the sums restart
-	if _, score, _ := m.observe(minute(17), 24.75); !near(score, 5*3*(3/rms-0.5)/2) || m.hi != 0 || m.lo != 0 {
+	if _, score, _ := split(m.observe(minute(17), 24.75)); !near(score, 5*3*(3/rms-0.5)/2) || m.hi != 0 || m.lo != 0 {
 		t.Fatalf("alarm: score %v, want %v; hi %v lo %v", score, 5*3*(3/rms-0.5)/2, m.hi, m.lo)
 	}
 	// downward: residual -3 three times gives the negative score
 	for i := 0; i < 2; i++ {
 		m.observe(minute(17), 18.75)
 	}
-	if _, score, _ := m.observe(minute(17), 18.75); !near(score, -5*3*(3/rms-0.5)/2) {
+	if _, score, _ := split(m.observe(minute(17), 18.75)); !near(score, -5*3*(3/rms-0.5)/2) {
 		t.Fatalf("down alarm: score %v", score)
 	}
 	// shift_h 0 turns the test off: the same points only ever score z
 	off := build(0)
 	for i := 0; i < 5; i++ {
-		if _, score, _ := off.observe(minute(13), 24.75); !near(score, 3/sd) || off.hi != 0 {
+		if _, score, _ := split(off.observe(minute(13), 24.75)); !near(score, 3/sd) || off.hi != 0 {
 			t.Fatalf("off: score %v hi %v", score, off.hi)
 		}
 	}
@@ -263,3 +263,6 @@ func TestRestoreVersion1(t *testing.T) {
 		})
 	}
 }
+
+// split unpacks a score the way the tests check it.
+func split(o obs) (expected, score float64, ready bool) { return o.expected, o.score, o.ready }

@@ -57,6 +57,8 @@ func defaults(method string) config {
 		c.phaseHalf = 3
 		c.shiftK = 1.5
 		c.shiftH = 20
+	case "auto":
+		c.threshold = 5
 	case "cusum":
 		c.threshold = 8
 		c.k = 1
@@ -74,11 +76,12 @@ var params = map[string][]string{
 	"mad":      {"window", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 	"ewma":     {"alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 	"seasonal": {"period", "resolution", "phase_halflife", "shift_k", "shift_h", "alpha", "halflife", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
+	"auto":     {"threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 	"cusum":    {"alpha", "halflife", "k", "h", "threshold", "min_samples", "direction", "clear", "relearn", "learn_anomalies"},
 }
 
 // Default is the method used when a rule names none.
-const Default = "seasonal"
+const Default = "auto"
 
 // Methods lists the detector methods, sorted.
 func Methods() []string {

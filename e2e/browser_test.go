@@ -216,6 +216,24 @@ const alertJS = `(() => {
     State: e.dataset.state || '', ID: e.dataset.id || '', Text: e.textContent};
 })()`
 
+// bandView is the first chart that shows a detector alert's band and point.
+type bandView struct {
+	Device                     string
+	Top, Height, Width, PointY float64
+}
+
+// bandJS opens each device's chart in turn until one shows a detector's band
+// (rect.band) and the point that fired (circle.alert-point.state-firing).
+const bandJS = `(() => {
+  for (const c of document.querySelectorAll('#devices [data-device]')) {
+    c.click();
+    const b = document.querySelector('#chart rect.band'), p = document.querySelector('#chart circle.alert-point.state-firing');
+    if (b && p && p.dataset.rule === b.dataset.rule) return {Device: c.dataset.device, Top: +b.getAttribute('y'),
+      Height: +b.getAttribute('height'), Width: +b.getAttribute('width'), PointY: +p.getAttribute('cy')};
+  }
+  return false;
+})()`
+
 // TestBrowser drives the web UI of the real `vigil demo` in a headless
 // Chromium: live values, a simulated fault's alert, the tabs, a device's
 // chart with its alert markers; screenshots at desktop and phone width.
@@ -308,6 +326,16 @@ func TestBrowser(t *testing.T) {
 	}
 	run(t, ctx, 20*time.Second, "the chart draws a line", chromedp.Poll[chromedp.Void](`document.querySelector('#chart polyline.line')`,
 		chromedp.WithPollingInterval(200*time.Millisecond)))
+
+	// A detector's alert (the demo's zscore rules on temperature and heat):
+	// its chart shades the expected band while firing and puts a dot at the
+	// value that fired, outside the band.
+	band := run(t, ctx, 120*time.Second, "a detector alert's band and point on a chart", chromedp.Poll[bandView](bandJS,
+		chromedp.WithPollingInterval(500*time.Millisecond), chromedp.WithPollingTimeout(120*time.Second)))
+	if band.Device == "" || band.Height <= 0 || band.Width <= 0 || (band.PointY >= band.Top && band.PointY <= band.Top+band.Height) {
+		t.Errorf("band %+v: want a shaded band with the firing point outside it", band)
+	}
+	t.Logf("band on %s: %+v", band.Device, band)
 	screenshot(t, ctx, "ui.png")
 
 	// A phone: nothing may stick out sideways.
@@ -329,6 +357,12 @@ func TestBrowser(t *testing.T) {
 		case "overview":
 			screenshot(t, ctx, "ui-phone.png")
 		case "devices":
+			// Opening the last device brings its chart into view.
+			do(t, ctx, 10*time.Second, "phone: open a device", chromedp.Click(chromedp.CSS(`#devices [data-device]:last-child`)),
+				chromedp.WaitVisible(chromedp.CSS(`#device-detail`)))
+			run(t, ctx, 5*time.Second, "phone: the chart is in view", chromedp.Poll[chromedp.Void](
+				`(() => { const r = document.querySelector('#chart').getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight; })()`,
+				chromedp.WithPollingInterval(100*time.Millisecond)))
 			screenshot(t, ctx, "ui-phone-devices.png")
 		}
 	}

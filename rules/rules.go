@@ -740,10 +740,11 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 	case kinds[0] == "detect":
 		r.Kind = Detect
 		r.DetectSpec = c.detect(d, by["detect"].val, what, vars)
-		for _, k := range []string{"value", "expected", "score"} {
+		for _, k := range []string{"value", "expected", "score", "low", "high", "threshold"} {
 			msgVars[k] = typFloat
 		}
 		msgVars["method"] = typString
+		msgVars["reason"] = typString
 	case kinds[0] == "pattern":
 		r.Kind = Pattern
 		r.Steps = c.pattern(d, by["pattern"].val, what, vars)

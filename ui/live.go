@@ -82,9 +82,13 @@ type ring struct {
 	next int // where the next point goes once len(pts) == seriesLen
 }
 
+// point is one step of a field: its newest value, and the least and
+// greatest of the values coalesced into it, so a spike that arrived
+// between two drawn points is still on the chart.
 type point struct {
-	t int64 // unix ms
-	v float64
+	t      int64 // unix ms
+	v      float64
+	lo, hi float64
 }
 
 func newLive(maxDevices int) *live {
@@ -237,16 +241,16 @@ func (d *device) record(name string, ms int64, v float64) {
 		if n == seriesLen {
 			lastIdx = (r.next + seriesLen - 1) % seriesLen
 		}
-		if ms-r.pts[lastIdx].t < seriesStep.Milliseconds() {
-			r.pts[lastIdx].v = v
+		if p := &r.pts[lastIdx]; ms-p.t < seriesStep.Milliseconds() {
+			p.v, p.lo, p.hi = v, min(p.lo, v), max(p.hi, v)
 			return
 		}
 	}
 	if len(r.pts) < seriesLen {
-		r.pts = append(r.pts, point{ms, v})
+		r.pts = append(r.pts, point{ms, v, v, v})
 		return
 	}
-	r.pts[r.next] = point{ms, v}
+	r.pts[r.next] = point{ms, v, v, v}
 	r.next = (r.next + 1) % seriesLen
 }
 
@@ -325,11 +329,14 @@ func (l *live) changedSince(v uint64) ([]Device, uint64) {
 	return out, l.version
 }
 
-// Point is one recent value of a device field.
+// Point is one recent step of a device field: the newest value in it, and
+// the least and greatest value of the readings it covers.
 type Point struct {
 	Time  time.Time `json:"t"`
 	Field string    `json:"field"`
 	Value float64   `json:"value"`
+	Min   float64   `json:"min"`
+	Max   float64   `json:"max"`
 }
 
 // series returns a device's recent points with time >= since, ordered by
@@ -356,7 +363,7 @@ func (l *live) series(key string, since time.Time) (pts []Point, ok bool) {
 			if !since.IsZero() && t.Before(since) {
 				continue
 			}
-			pts = append(pts, Point{t, f, p.v})
+			pts = append(pts, Point{t, f, p.v, p.lo, p.hi})
 		}
 	}
 	return pts, true

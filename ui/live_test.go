@@ -77,22 +77,24 @@ func TestSeries(t *testing.T) {
 		s.PublishReading(key, key, t0.Add(d), map[string]any{"temperature": v, "humidity": v / 2})
 	}
 	at(0, 10)
-	at(time.Second, 11) // coalesced into the first point
+	at(time.Second, 11)   // coalesced into the first point: its newest value …
+	at(2*time.Second, 40) // … and a spike between them, kept as the step's max
+	at(3*time.Second, 11)
 	at(6*time.Second, 12)
 	at(12*time.Second, 13)
-	at(3*time.Second, 0) // out of order: ignored
+	at(4*time.Second, 0) // out of order: ignored
 
 	tests := []struct {
 		query string
 		want  []Point
 	}{
 		{"", []Point{
-			{t0, "humidity", 5.5}, {t0.Add(6 * time.Second), "humidity", 6}, {t0.Add(12 * time.Second), "humidity", 6.5},
-			{t0, "temperature", 11}, {t0.Add(6 * time.Second), "temperature", 12}, {t0.Add(12 * time.Second), "temperature", 13},
+			{t0, "humidity", 5.5, 5, 20}, {t0.Add(6 * time.Second), "humidity", 6, 6, 6}, {t0.Add(12 * time.Second), "humidity", 6.5, 6.5, 6.5},
+			{t0, "temperature", 11, 10, 40}, {t0.Add(6 * time.Second), "temperature", 12, 12, 12}, {t0.Add(12 * time.Second), "temperature", 13, 13, 13},
 		}},
 		{"?since=2026-01-05T10:00:06Z", []Point{
-			{t0.Add(6 * time.Second), "humidity", 6}, {t0.Add(12 * time.Second), "humidity", 6.5},
-			{t0.Add(6 * time.Second), "temperature", 12}, {t0.Add(12 * time.Second), "temperature", 13},
+			{t0.Add(6 * time.Second), "humidity", 6, 6, 6}, {t0.Add(12 * time.Second), "humidity", 6.5, 6.5, 6.5},
+			{t0.Add(6 * time.Second), "temperature", 12, 12, 12}, {t0.Add(12 * time.Second), "temperature", 13, 13, 13},
 		}},
 		{"?since=2026-01-05T10:00:13Z", []Point{}},
 	}

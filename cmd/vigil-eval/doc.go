@@ -30,8 +30,13 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
   fault rarely makes one clean anomalous stretch, and short hysteresis (1–20 points) turned
   one fault into many alerts (on NAB, cusum with k=2, h=3: 211 false firings with clear 20,
   113 with 150, 31 with 300 — but 300 also hid the next fault: windows hit fell from 16 to 10).
-- **Alert values.** ` + "`value`" + ` (the point), ` + "`expected`" + ` (mean, median, phase mean),
-  ` + "`score`" + `, ` + "`threshold`" + `, ` + "`method`" + `.
+- **Alert values: why it fired.** ` + "`value`" + ` (the point), ` + "`expected`" + ` (mean, median, phase
+  mean, auto's prediction), ` + "`low`" + ` and ` + "`high`" + ` (the band of normal values: expected ± threshold × the
+  spread the score is measured in; cusum: ± k × spread, beyond which its sums grow), ` + "`score`" + `,
+  ` + "`threshold`" + `, ` + "`method`" + `, and ` + "`reason`" + `, one line such as "70.8 is 26.2 σ above the expected
+  61.7739 (σ 0.344)", "stuck: the same value 41.74 for 10 points in a row", "level shift: values
+  have stayed above the expected …", or on ` + "`resolved`" + ` "back to normal: 150 points in a row
+  within the band". Rule messages can use them: ` + "`message: \"{{pump}}: {{reason}}\"`" + `.
 - **Order and time.** Points are scored in event-time order (out-of-order points within the
   source's ` + "`lateness`" + ` are reordered; later ones are dropped and counted as late).
   Windows are in event time: ` + "`window: 1h`" + ` holds the key's points in (t−1h, t].
@@ -44,7 +49,8 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
 | ` + "`mad`" + ` | median and 1.4826 × median absolute deviation of the window (robust to outliers in the window; falls back to 1.2533 × mean absolute deviation when half the window is one value) | ` + "`window` (1h), `threshold` (6)" + ` | 24 B per point in the window |
 | ` + "`ewma`" + ` | exponentially weighted mean and variance | ` + "`halflife` (60 points) or `alpha`, `threshold` (5)" + ` | O(1), ≈ 40 B |
 | ` + "`cusum`" + ` | two-sided tabular CUSUM of points standardised by an exponentially weighted baseline: S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k); fires when S ≥ h, then restarts the sums | ` + "`k` (1), `h` or `threshold` (8), `halflife` (120 points) or `alpha`" + ` | O(1), ≈ 56 B |
-| ` + "`seasonal`" + ` (default) | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals. Level shifts too small for the point test: a two-sided CUSUM of the other points' residuals divided by the residuals' root mean square (about zero, so a series that habitually strays from its daily profile needs a larger shift), S⁺ = max(0, S⁺ + c − k), S⁻ = max(0, S⁻ − c − k); when S ≥ ` + "`shift_h`" + ` the point is anomalous with score ±threshold·S/shift_h and the sums restart. Point anomalies do not feed the sums, and one point moves them by less than threshold − k | ` + "`period` (24h), `resolution` (15m), `phase_halflife` (3: halflife of a phase's mean, in points falling in that phase; at 5-minute data and 15-minute resolution, one period), `halflife` (60 points) of the residual variance, `threshold` (5), `shift_k` (1.5), `shift_h` (20; 0 turns the level-shift test off)" + ` | 12 B per phase bucket (96 buckets ≈ 1.2 KB) + 48 B (residual statistics and the two sums) |
+| ` + "`auto`" + ` (default) | the best of three predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days). Spread: that predictor's root mean square error, at least 1 % of the series' mean distance from its slow level (errors clipped at the band, never tighter than the slow predictor's, so a predictor exact on flat stretches still pays for a daily jump). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points, unless it is a value where the key rests — one that at least 10 % of its recent points sit at, a counter's 0, a meter's standby; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's standardised error, k = 2, h = 30, as seasonal's). A key that crosses its band more than once per 1,000 points (exponentially weighted, halflife 2,000 points) gets a band wider by the square root of how much more often, and its level-shift test is damped alike: what it does every few minutes is not an anomaly. Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed); ` + "`relearn`" + ` starts the key from scratch | ` + "`threshold`" + ` (5) and the common ones; nothing else to set | 96 × 10 B (daily profile) + ≈ 250 B: 1,340 B a key measured (` + "`-bench Memory`" + `); O(1) work a point (≈ 420–480 ns, see below) |
+| ` + "`seasonal`" + ` | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals. Level shifts too small for the point test: a two-sided CUSUM of the other points' residuals divided by the residuals' root mean square (about zero, so a series that habitually strays from its daily profile needs a larger shift), S⁺ = max(0, S⁺ + c − k), S⁻ = max(0, S⁻ − c − k); when S ≥ ` + "`shift_h`" + ` the point is anomalous with score ±threshold·S/shift_h and the sums restart. Point anomalies do not feed the sums, and one point moves them by less than threshold − k | ` + "`period` (24h), `resolution` (15m), `phase_halflife` (3: halflife of a phase's mean, in points falling in that phase; at 5-minute data and 15-minute resolution, one period), `halflife` (60 points) of the residual variance, `threshold` (5), `shift_k` (1.5), `shift_h` (20; 0 turns the level-shift test off)" + ` | 12 B per phase bucket (96 buckets ≈ 1.2 KB) + 48 B (residual statistics and the two sums) |
 
 Common to all: ` + "`min_samples` (30), `direction` (both), `clear` (150), `relearn` (120), `learn_anomalies` (false)" + `.
 A ` + "`halflife`" + ` given as a number counts points; given as a duration (` + "`30m`" + `) it decays in
@@ -56,9 +62,77 @@ noise at one point a minute (10,080 points), zscore with a 60-point window fired
 threshold 4 and cusum with the textbook k=0.5, h=5 fired about every 500 points; the defaults
 above fire never (a test keeps it so).
 
+Speed, one core (` + "`go test -run '^$' -bench 'BenchmarkMethods/(auto|seasonal)$' -benchtime 2000000x ./detect`" + `,
+10,000 keys at one point a minute, driven as the engine does): auto 420–480 ns a point (≈ 2 million points/s; two runs on the shared machine),
+seasonal 265–330 ns; one allocation a point, the event's own.
+
 `
 
 const docTail = `
+## The default, auto: where it stands
+
+A rule with ` + "`detect: {field: x}`" + ` and no method runs auto. It needs no parameters: per key it
+learns whether the series is best predicted by a steady level, a wandering level or a daily
+profile, how far it strays from that prediction, and how long its values normally repeat. Its
+constants (halflives 8, 240 and 500 points and 3 days, the 20 % switching margin, the level-shift
+test's k = 2 and h = 30, the stuck rule's 3× and 10 points and 10 % resting share, the 1 % band floor, one band
+crossing per 1,000 points) are the same for
+every key. They were chosen by looking at all groups at once — NAB's three folders, the
+simulator's four fault types at two rates and its clean fleets, sensor kinds with and without a
+daily cycle — never per file; the tables above give every group's score. How it stands against
+the issue's targets, honestly:
+
+- **NAB: not at the target.** The subset's standard score is in the first table (the target
+  was ≥ 70; seasonal scores higher here because it was tuned on these 18 files, and auto was
+  not allowed to be). Its spread over folders is in the last column. It misses anomalies that
+  are contextual or collective: nyc_taxi's holiday dips (a weekly pattern; auto keeps a daily
+  profile only, to stay at ≈ 1.3 KB a key), the spike-density files; and
+  it fires about a dozen times on machine_temperature, whose level wanders with no cycle. The
+  held-out NAB folders and the pump testbed of the issue were not available here: how auto
+  scores on them is unknown.
+- **Simulator, one reading a minute:** precision 1.00 and no firing at all on the clean
+  fleet; stuck sensors caught within minutes. Recall is below the 90 % target for every fault
+  type. About half of the misses are the power meters' (see the per-kind table): a meter
+  switching between standby and a load makes a 1,000 W spike or a 500 W shift look like an
+  ordinary switch. Many of the others are level shifts that begin while the key is still
+  firing for an earlier fault or for the end of the previous shift (no second firing before
+  150 normal points).
+- **Simulator, one reading a second:** the other kinds keep precision 1.00 with high recall,
+  but **power meters still fire on some of their own switching** (a switch is rare at 1 Hz, so
+  the band is first learned from the quiet stretches between switches; the band-crossing guard
+  cut their firings from 183 to about 20, the rest come while it learns). The clean fleet's
+  firings per device-week in that table are mostly the two meters' (see the per-kind table's
+  *clean* column); the other eight devices fired a handful of times in 88 device-hours
+  (heat's level-shift test, vibration), several a device-week: above the target of one. For on/off signals, watch the
+  level with a window rule (` + "`avg`" + `, ` + "`max`" + `) or use zscore with a window that holds several
+  switches.
+- **A key with frequent, intermittent anomalies can stay firing for a long time**: ` + "`resolved`" + `
+  needs ` + "`clear`" + ` (150) normal points in a row, and no second firing comes while it waits.
+  Before the resting-value exception of the stuck rule, rogue_agent_key_hold (bursts between
+  stretches of zeros) fired during NAB's probation and resolved 1,460 points later, after
+  both labelled windows; with it, it catches one of the two (and art_load_balancer_spikes,
+  whose one hit had come from the same stuck rule, loses it: NAB 50.2 → 49.4, simulator
+  unchanged; kept because a counter resting at 0 is not a stuck sensor).
+- **A key is silent for its first ` + "`min_samples`" + ` points**, and the daily profile takes a day
+  to fill; until then a series with a daily cycle is scored by its local level, which usually
+  follows it.
+
+Tried and dropped while choosing (measured with ` + "`-try`" + `; NAB subset / simulator): keeping the
+daily profile across a ` + "`relearn`" + ` (NAB 41.0 against 50.0); widening the band by the key's own
+99.9th percentile of |z| (an anomaly likelihood in the spirit of HTM, learned from every point, anomalies included: NAB 31–40 against 50,
+simulator recall down by 5–15 %, 1 Hz meters still fired); also requiring a firing value to be
+far from the key's last 64 values (KNN-CAD-like: the 1 Hz meters' false firings 183 → 55–66, but
+NAB 34–44); scaling the level-shift test by the errors' autocorrelation (NAB 47.4, no gain at
+1 Hz); the band-crossing guard at one crossing per 2,000 points (NAB 43.7, recall down) or
+with the band widened in proportion rather than by the square root (simulator recall down);
+running the level-shift test on the chosen predictor's errors (NAB 47.2);
+taking the local level as the slow baseline once a level shift is reported (NAB 51.1, but
+one more false firing on the minute fleet); learning the length of stuck runs that come more
+often than one per 1,000 points (rogue_agent_key_hold unchanged, simulator stuck recall 28 → 16
+of 32); 5-minute profile
+buckets and ranking predictors also by how often they miss (on an earlier version: 42.8 and
+38.8 against 45.4 and 38.7).
+
 ## Where methods fail (read before choosing)
 
 - **The two data sets disagree.** seasonal is best on NAB but on the simulated fleet its
@@ -72,8 +146,9 @@ const docTail = `
   anomalous points move it by a step clipped to the threshold, and ` + "`relearn`" + ` does not help
   because the anomalous points are not consecutive. Restart the key (or the rule) after a
   fault in the first two days.
-- **Stuck sensors** are caught late or not at all by every method (a constant value is not far
-  from the mean); a rule on ` + "`stddev(x) == 0`" + ` over a sliding window catches them directly.
+- **Stuck sensors** are caught late or not at all by every method but auto (a constant value is
+  not far from the mean); auto's stuck rule, or a rule on ` + "`stddev(x) == 0`" + ` over a sliding window,
+  catches them directly.
 
 - **zscore and mad with a 1 h window on slow data.** NAB's rows are 5 minutes apart: a 1 h window
   holds 12 points, below ` + "`min_samples`" + ` (30), so the defaults never score at all (0.0).
@@ -100,14 +175,14 @@ const docTail = `
 - **cusum** is for sustained shifts, not spikes: it fires on a single point only if that point
   alone is h + k standard deviations out. With the defaults a 2σ shift is caught in ≈ 9 points,
   a 1σ shift only slowly (use ` + "`k: 0.5, h: 10`" + `: ≈ 20 points, and a test checks ≤ 40).
-- **The defaults were tuned on this same data** (threshold, clear, relearn, resolution,
+- **seasonal's defaults were tuned on this same data** (threshold, clear, relearn, resolution,
   halflife, and seasonal's ` + "`shift_k`" + `, ` + "`shift_h`" + `; ` + "`-sweep`" + ` and ` + "`-try`" + ` below), with one
   setting for all files. The score is therefore optimistic for unseen data. It is sensitive:
   seasonal's residual ` + "`halflife`" + ` of 30, 60 and 120 points scores 45.7, 57.6 and 55.0
   (47.3, 52.7 and 39.7 without the level-shift test); ` + "`threshold`" + ` 4.5, 5 and 5.5 scores
   52.0, 57.6 and 56.9; a weekly ` + "`period: 168h`" + ` scores 55.3 but needs two weeks of warm-up.
-- **The level-shift test** (` + "`shift_k`, `shift_h`" + `) raised the default from 52.7
-  (` + "`shift_h: 0`" + `, the earlier default) to 57.6, so the goal of ≥ 55 is **reached**, but
+- **seasonal's level-shift test** (` + "`shift_k`, `shift_h`" + `) raised seasonal from 52.7
+  (` + "`shift_h: 0`" + `) to 57.6, an earlier goal of ≥ 55, but
   narrowly and on one file: it catches both windows of ambient_temperature_system_failure
   (hourly data; at the two-day rise of Dec 21–22 and the drop of Apr 13, both real level
   shifts that no point reached 5σ in), and costs 11 false firings on
@@ -125,36 +200,42 @@ const docTail = `
   were scored with a per-detector tuned threshold on continuous scores, whereas vigil's
   detectors are scored by their actual alerts with default settings.
 
-## Trend: slope over a sliding window
+## Trend: slope over a sliding window, with a significance test
 
 A slow rise ("heat output increasing over the last 30 minutes") is not an anomaly of any single
-point. Use a sliding window with ` + "`slope`" + ` (least squares over event time, per second) and a
-count so that a window with a handful of points does not fire:
+point. Use a sliding window with ` + "`slope`" + ` (least squares over event time, per second), ` + "`stddev`" + ` and
+` + "`count`" + `, and ask both for a rate that matters and for a slope that noise does not explain:
 
-` + "```yaml" + `
+` + "```" + `yaml
 rules:
   - name: heat_rising
     from: machines/{machine}/heat
     key: machine
     window: {sliding: 30m}
-    aggregate: {s: slope(heat), n: count()}
-    when: n >= 20 && s * 60 > 0.1          # more than 0.1 units a minute, over ≥ 20 points
+    aggregate: {s: slope(heat), sd: stddev(heat), n: count()}
+    when: n >= 20 && s * 60 > 0.1 && (s * 1800) ** 2 * (n + 16) > 192 * sd ** 2
 ` + "```" + `
 
-It fires when the condition becomes true for a machine and resolves when it turns false. Memory is
-one entry per point in the window. Choose the window to span the rise you care about and the rate
-from what is normal for the machine (its own ` + "`slope`" + ` on good days).
+The last condition is a t test of the slope at t > 4: for n points spread evenly over a window
+of T seconds, t² ≈ (s·T)²·n/12 / (sd² − (s·T)²/12), so t > c is (s·T)²·(n + c²) > 12·c²·sd²
+(T = 1800 here). Use 4 rather than 2 or 3: the window is tested at every point, so a low bar is
+passed by chance several times a day. The golden replay ` + "`testdata/replay/det_trend_test`" + ` holds it:
+a machine rising 0.15 a minute fires within 18 minutes; a flat machine with noise 3, whose
+30-minute slope passes 0.1 a minute several times in four hours (the same rule without the test
+fires on it), never fires. The rule fires when the condition becomes true for a machine and
+resolves when it turns false. Memory is one entry per point in the window. Choose the window to span
+the rise you care about and the rate from what is normal for the machine.
 
 ## Reproduce
 
 ` + "```" + `
 make eval                      # = go run ./cmd/vigil-eval -nab ../shared/nab -out docs/detectors.md
-go run ./cmd/vigil-eval -nab ../shared/nab -try 'seasonal threshold=4 clear=60'   # per-file scores of any set-up
-go run ./cmd/vigil-eval -nab ../shared/nab -sweep   # parameter grid used to pick the defaults (minutes)
+go run ./cmd/vigil-eval -nab ../shared/nab -try 'seasonal threshold=4 clear=60'   # per-file NAB scores and both simulator fleets (per kind) of any set-up; -nosim: NAB only
+go run ./cmd/vigil-eval -nab ../shared/nab -sweep   # parameter grid used to pick zscore/mad/ewma/cusum defaults (minutes)
 ` + "```" + `
 
 The scorer (detect/nab) implements NAB's standard profile and has its own tests on hand-made
 series. The simulator section uses firmware-sim's ` + "`Truth()`" + `; to score another fault type or
-fleet, change ` + "`simConfig`" + ` and ` + "`simFaults`" + ` in cmd/vigil-eval/simeval.go
+fleet, change ` + "`simSetups`" + ` and ` + "`simFaults`" + ` in cmd/vigil-eval/simeval.go
 (` + "`-nosim`" + ` leaves the section out).
 `

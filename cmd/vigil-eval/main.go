@@ -81,17 +81,21 @@ func run(args []string) error {
 		return runSweep(data)
 	}
 	if len(try) > 0 {
-		return runTry(try, data)
+		return runTry(try, data, !*noSim)
 	}
 	start := time.Now()
 	var rows []methodScore
 	for _, c := range reportConfigs() {
 		rows = append(rows, evalNAB(c, data))
 	}
-	var simRows []simScore
+	var simRows [][]simScore
 	if !*noSim {
-		for _, c := range reportConfigs() {
-			simRows = append(simRows, evalSim(c))
+		for _, su := range simSetups {
+			var rows []simScore
+			for _, c := range reportConfigs() {
+				rows = append(rows, evalSim(c, su))
+			}
+			simRows = append(simRows, rows)
 		}
 	}
 	md := report(rows, simRows, data, time.Since(start))

@@ -54,7 +54,7 @@ func TestRunWritesReport(t *testing.T) {
 	}
 	line := md[strings.Index(md, "| ewma | **"):]
 	line = line[:strings.Index(line, "\n")]
-	if line != "| ewma | **93.8** | 1 | 0 | 0 | 93.8 |" {
+	if line != "| ewma | **93.8** | 1 | 0 | 0 | 93.8 | 93.8–93.8 |" {
 		t.Errorf("ewma row %q: want score 93.8, 1 hit, 0 missed, 0 false", line)
 	}
 }

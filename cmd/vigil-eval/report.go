@@ -76,7 +76,7 @@ func runSweep(data []series) error {
 // runTry prints per-file results of set-ups given on the command line as
 // "method key=value ...": numbers stay numbers, true/false are bools, the
 // rest (durations, directions) strings, as the YAML loader would pass them.
-func runTry(specs []string, data []series) error {
+func runTry(specs []string, data []series, trySim bool) error {
 	for _, sp := range specs {
 		f := strings.Fields(sp)
 		if len(f) == 0 {
@@ -99,6 +99,11 @@ func runTry(specs []string, data []series) error {
 		}
 		t := ms.total(all)
 		fmt.Printf("%s: %.1f (hit %d, missed %d, false %d)\n", c, t.Normalized(), t.TP, t.FN, t.FP)
+		if trySim {
+			for _, su := range simSetups {
+				fmt.Println("  " + simLine(evalSim(c, su)))
+			}
+		}
 		for _, s := range data {
 			r := ms.Files[s.Name]
 			fmt.Printf("  %-60s %6.2f  hit %d/%d  false %d\n", s.Name, r.Raw, r.TP, r.Windows, r.FP)
@@ -128,7 +133,7 @@ func inGroup(g string) func(string) bool {
 }
 
 // report renders docs/detectors.md.
-func report(rows []methodScore, simRows []simScore, data []series, took time.Duration) string {
+func report(rows []methodScore, simRows [][]simScore, data []series, took time.Duration) string {
 	var b strings.Builder
 	groups := []string{}
 	seen := map[string]bool{}
@@ -153,10 +158,11 @@ func report(rows []methodScore, simRows []simScore, data []series, took time.Dur
 	for _, g := range groups {
 		fmt.Fprintf(&b, " %s |", g)
 	}
-	b.WriteString("\n|---|---:|---:|---:|---:|")
+	b.WriteString(" spread (folders with windows) |\n|---|---:|---:|---:|---:|")
 	for range groups {
 		b.WriteString("---:|")
 	}
+	b.WriteString("---:|")
 	b.WriteString("\n")
 	for _, r := range rows {
 		if r.Err != nil {
@@ -165,15 +171,17 @@ func report(rows []methodScore, simRows []simScore, data []series, took time.Dur
 		}
 		t := r.total(all)
 		fmt.Fprintf(&b, "| %s | **%s** | %d | %d | %d |", r.Config.Name, f1(t.Normalized()), t.TP, t.FN, t.FP)
+		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, g := range groups {
 			gt := r.total(inGroup(g))
 			if gt.Windows == 0 {
 				fmt.Fprintf(&b, " %d false |", gt.FP)
 			} else {
 				fmt.Fprintf(&b, " %s |", f1(gt.Normalized()))
+				lo, hi = math.Min(lo, gt.Normalized()), math.Max(hi, gt.Normalized())
 			}
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, " %s–%s |\n", f1(lo), f1(hi))
 	}
 	b.WriteString("\nPublished on the full NAB (all 58 files, standard profile; not the same subset, so compare " +
 		"with care): Numenta HTM 70.5, earthgecko Skyline 58.2, Random Cut Forest 51.7, Twitter ADVec 47.1, " +
@@ -197,8 +205,8 @@ func report(rows []methodScore, simRows []simScore, data []series, took time.Dur
 		}
 		b.WriteString("\n")
 	}
-	if len(simRows) > 0 {
-		b.WriteString(simReport(simRows))
+	for _, sr := range simRows {
+		b.WriteString("\n" + simReport(sr))
 	}
 	b.WriteString(docTail)
 	return b.String()

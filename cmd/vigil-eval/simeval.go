@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -13,51 +14,99 @@ import (
 	sim "github.com/vigil-gw/vigil/firmware-sim"
 )
 
-// The simulator section: a deterministic fleet with random value faults,
-// scored against the simulator's own ground truth.
-const (
-	simDays    = 14
-	simWarmup  = 48 * time.Hour // seasonal's two periods; the same for every method
-	simRate    = time.Minute
-	simGrace   = 10 * simRate // a firing this soon after a fault ends still counts
-	simDevices = 10
-)
+// The simulator sections: a deterministic fleet with random value faults,
+// scored against the simulator's own ground truth, at two rates.
+const simDevices = 10
 
-var simFaults = []string{"spike", "drift", "stuck"}
+// simSetup is one fleet: its rate, how long it runs, the warm-up left out
+// of the score (the same for every method), how often a random fault
+// starts, and the level shifts: how long each lasts, how often one starts
+// on a device, and the stagger between devices.
+type simSetup struct {
+	Name                               string
+	Rate, Span, Warmup, FaultEvery     time.Duration
+	LevelLen, LevelEvery, LevelStagger time.Duration
+}
+
+var simSetups = []simSetup{
+	{"one reading a minute for 14 days", time.Minute, 14 * 24 * time.Hour, 48 * time.Hour, 3 * time.Hour,
+		3 * time.Hour, 41 * time.Hour, 5 * time.Hour},
+	{"one reading a second for 12 hours", time.Second, 12 * time.Hour, time.Hour, 10 * time.Minute,
+		10 * time.Minute, 97 * time.Minute, 11 * time.Minute},
+}
+
+// grace: a firing this soon after a fault ends still counts.
+func (s simSetup) grace() time.Duration { return 10 * s.Rate }
+
+// simFaults are the fault types scored. spike, drift and stuck are the
+// simulator's random faults; level is a step of +levelMag of the kind's
+// typical deviation lasting levelLen, scheduled explicitly (the simulator's
+// spike fault held for hours) on every device every levelEvery.
+var simFaults = []string{"spike", "drift", "stuck", "level"}
+
+const levelMag = 10
 
 // simScore is one configuration's result on the fleet.
 type simScore struct {
 	Config           config
+	Setup            simSetup
 	Firings, Matched int // firings after warm-up; those inside a fault (+grace)
 	Faults, Detected map[string]int
 	Delays           map[string][]time.Duration
-	Err              error
+	// per sensor kind: firings, matched, faults, detected
+	Kind map[string]*kindScore
+	// Clean: firings after warm-up on the same fleet with no fault at all.
+	Clean int
+	Err   error
 }
 
-func simConfig() sim.Config {
+type kindScore struct{ Firings, Matched, Faults, Detected, Clean int }
+
+// cleanWeeks is how many device-weeks the clean run scores.
+func (s simSetup) cleanWeeks() float64 {
+	return float64(simDevices) * float64(s.Span-s.Warmup) / float64(7*24*time.Hour)
+}
+
+func (s simSetup) config() sim.Config {
 	return sim.Config{Seed: 6, Devices: simDevices, Kinds: []string{"temperature", "humidity", "vibration", "heat", "power"},
-		Rate: simRate, Format: "json", FaultEvery: 3 * time.Hour, FaultKinds: simFaults}
+		Rate: s.Rate, Format: "json", FaultEvery: s.FaultEvery, FaultKinds: []string{"spike", "drift", "stuck"}}
 }
 
-// evalSim replays the fleet into a fresh Detector (key: topic) and matches
-// firings to the injected faults of the same device and sensor.
-func evalSim(c config) simScore {
-	ss := simScore{Config: c, Faults: map[string]int{}, Detected: map[string]int{}, Delays: map[string][]time.Duration{}}
-	s, err := sim.New(simConfig())
+// withLevels adds the level shifts to the fleet: on device i from warm-up
+// + i·LevelStagger, every LevelEvery (upward: the simulator takes no
+// negative magnitude).
+func (su simSetup) withLevels() (sim.Config, error) {
+	c := su.config()
+	s, err := sim.New(c)
 	if err != nil {
-		ss.Err = err
-		return ss
+		return c, err
+	}
+	c.Start = s.Config().Start
+	until := c.Start.Add(su.Span - su.LevelLen - su.LevelStagger)
+	for i, dev := range s.Devices() {
+		for at := c.Start.Add(su.Warmup + time.Duration(i)*su.LevelStagger); at.Before(until); at = at.Add(su.LevelEvery) {
+			c.Faults = append(c.Faults, sim.Fault{Device: dev, Kind: "spike", Start: at, End: at.Add(su.LevelLen), Magnitude: levelMag})
+		}
+	}
+	return c, nil
+}
+
+// simFirings replays a fleet into a fresh Detector (key: topic) and returns
+// the firings after warm-up, with the fleet's ground truth.
+func simFirings(c config, su simSetup, cfg sim.Config) ([]event.Result, []sim.Fault, error) {
+	s, err := sim.New(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	d, err := detect.New(detect.Spec{Method: c.Method, Params: c.Params, Value: func(ev *event.Event) (float64, bool) {
 		v, ok := ev.Fields["v"].(float64)
 		return v, ok
 	}})
 	if err != nil {
-		ss.Err = err
-		return ss
+		return nil, nil, err
 	}
 	start := s.Config().Start
-	until := start.Add(simDays * 24 * time.Hour)
+	until := start.Add(su.Span)
 	var firings []event.Result
 	for seq := uint64(0); ; seq++ {
 		r := s.Next()
@@ -72,39 +121,108 @@ func evalSim(c config) simScore {
 		if !ok {
 			continue
 		}
-		d.Add(r.Topic, &event.Event{Topic: r.Topic, Time: r.Time, Seq: seq, Fields: map[string]any{"v": v, "device": r.Device}})
+		d.Add(r.Topic, &event.Event{Topic: r.Topic, Time: r.Time, Seq: seq, Fields: map[string]any{"v": v, "device": r.Device, "kind": r.Kind}})
 		for _, res := range d.Advance(r.Time) {
-			if res.State == event.Firing && !res.Time.Before(start.Add(simWarmup)) {
+			if res.State == event.Firing && !res.Time.Before(start.Add(su.Warmup)) {
 				firings = append(firings, res)
 			}
 		}
 	}
 	var truth []sim.Fault
 	for _, f := range s.Truth() {
-		if !f.Start.Before(start.Add(simWarmup)) && f.End.Before(until) {
+		if !f.Start.Before(start.Add(su.Warmup)) && f.End.Before(until) {
+			if f.Kind == "spike" && f.Readings > 10 {
+				f.Kind = "level"
+			}
 			truth = append(truth, f)
 		}
 	}
+	return firings, truth, nil
+}
+
+// evalSim scores a configuration on the fleet with faults (firings matched
+// to the injected faults of the same device) and on the clean fleet.
+func evalSim(c config, su simSetup) simScore {
+	ss := simScore{Config: c, Setup: su, Faults: map[string]int{}, Detected: map[string]int{}, Delays: map[string][]time.Duration{}, Kind: map[string]*kindScore{}}
+	cfg, err := su.withLevels()
+	if err != nil {
+		ss.Err = err
+		return ss
+	}
+	firings, truth, err := simFirings(c, su, cfg)
+	if err != nil {
+		ss.Err = err
+		return ss
+	}
+	kind := func(k string) *kindScore {
+		if ss.Kind[k] == nil {
+			ss.Kind[k] = &kindScore{}
+		}
+		return ss.Kind[k]
+	}
 	for _, r := range firings {
 		ss.Firings++
+		ks := kind(r.Event.Fields["kind"].(string))
+		ks.Firings++
 		for _, f := range truth {
-			if r.Event.Fields["device"] == f.Device && !r.Time.Before(f.Start) && r.Time.Before(f.End.Add(simGrace)) {
+			if r.Event.Fields["device"] == f.Device && !r.Time.Before(f.Start) && r.Time.Before(f.End.Add(su.grace())) {
 				ss.Matched++
+				ks.Matched++
 				break
 			}
 		}
 	}
 	for _, f := range truth {
 		ss.Faults[f.Kind]++
+		ks := kind(f.Sensor)
+		ks.Faults++
 		for _, r := range firings {
-			if r.Event.Fields["device"] == f.Device && !r.Time.Before(f.Start) && r.Time.Before(f.End.Add(simGrace)) {
+			if r.Event.Fields["device"] == f.Device && !r.Time.Before(f.Start) && r.Time.Before(f.End.Add(su.grace())) {
 				ss.Detected[f.Kind]++
+				ks.Detected++
 				ss.Delays[f.Kind] = append(ss.Delays[f.Kind], r.Time.Sub(f.Start))
 				break
 			}
 		}
 	}
+	clean := su.config()
+	clean.FaultEvery = 0
+	firings, _, err = simFirings(c, su, clean)
+	if err != nil {
+		ss.Err = err
+		return ss
+	}
+	ss.Clean = len(firings)
+	for _, r := range firings {
+		kind(r.Event.Fields["kind"].(string)).Clean++
+	}
 	return ss
+}
+
+// precision is matched/firings as text ("–" with no firing).
+func precision(matched, firings int) string {
+	if firings == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", float64(matched)/float64(firings))
+}
+
+// simLine is one configuration's result on one line (for -try).
+func simLine(r simScore) string {
+	if r.Err != nil {
+		return "sim: error: " + r.Err.Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "sim %s: firings %d precision %s", r.Setup.Rate, r.Firings, precision(r.Matched, r.Firings))
+	for _, k := range simFaults {
+		fmt.Fprintf(&b, " %s %d/%d", k, r.Detected[k], r.Faults[k])
+	}
+	fmt.Fprintf(&b, " clean %.2f/device-week", float64(r.Clean)/r.Setup.cleanWeeks())
+	for _, k := range slices.Sorted(maps.Keys(r.Kind)) {
+		ks := r.Kind[k]
+		fmt.Fprintf(&b, "\n     %-12s firings %3d precision %s detected %d/%d", k, ks.Firings, precision(ks.Matched, ks.Firings), ks.Detected, ks.Faults)
+	}
+	return b.String()
 }
 
 func medianDelay(ds []time.Duration) string {
@@ -119,38 +237,49 @@ func medianDelay(ds []time.Duration) string {
 // simReport renders the simulator section.
 func simReport(rows []simScore) string {
 	var b strings.Builder
-	cfg := simConfig()
-	fmt.Fprintf(&b, "## Scores on the simulator's ground truth\n\n"+
-		"`firmware-sim` (package sim), seed %d: %d devices (%s), one JSON reading a %s for %d days, "+
-		"a random fault (%s) about every %s. Each device's topic is a key. Faults and firings in the first %s "+
-		"(seasonal's warm-up) are left out for every method. A firing matches a fault of the same device "+
+	su := rows[0].Setup
+	cfg := su.config()
+	fmt.Fprintf(&b, "## Scores on the simulator's ground truth: %s\n\n"+
+		"`firmware-sim` (package sim), seed %d: %d devices (%s), one JSON reading every %s for %s, "+
+		"a random fault (%s) about every %s, and on every device a level shift (+%d of the kind's typical deviation "+
+		"for %s) every %s. Each device's topic is a key. Faults and firings in the first %s "+
+		"(warm-up) are left out for every method. A firing matches a fault of the same device "+
 		"between its first affected reading and %s after its last. Precision = matched firings / all firings; "+
-		"recall and median delay (firing time − fault start) per fault type.\n\n",
-		cfg.Seed, cfg.Devices, strings.Join(cfg.Kinds, ", "), cfg.Rate, simDays, strings.Join(simFaults, ", "),
-		cfg.FaultEvery, simWarmup, simGrace)
+		"recall and median delay (firing time − fault start) per fault type. *Clean*: firings per device-week on "+
+		"the same fleet with no fault at all (%.2g device-weeks).\n\n",
+		su.Name, cfg.Seed, cfg.Devices, strings.Join(cfg.Kinds, ", "), cfg.Rate, su.Span, strings.Join(cfg.FaultKinds, ", "),
+		cfg.FaultEvery, levelMag, su.LevelLen, su.LevelEvery, su.Warmup, su.grace(), su.cleanWeeks())
 	b.WriteString("| method | firings | precision |")
 	for _, k := range simFaults {
 		fmt.Fprintf(&b, " %s recall | %s delay |", k, k)
 	}
-	b.WriteString("\n|---|---:|---:|")
+	b.WriteString(" clean |\n|---|---:|---:|")
 	for range simFaults {
 		b.WriteString("---:|---:|")
 	}
-	b.WriteString("\n")
+	b.WriteString("---:|\n")
 	for _, r := range rows {
 		if r.Err != nil {
 			fmt.Fprintf(&b, "| %s | error: %v |\n", r.Config.Name, r.Err)
 			continue
 		}
-		prec := "–"
-		if r.Firings > 0 {
-			prec = fmt.Sprintf("%.2f", float64(r.Matched)/float64(r.Firings))
-		}
-		fmt.Fprintf(&b, "| %s | %d | %s |", r.Config.Name, r.Firings, prec)
+		fmt.Fprintf(&b, "| %s | %d | %s |", r.Config.Name, r.Firings, precision(r.Matched, r.Firings))
 		for _, k := range simFaults {
 			fmt.Fprintf(&b, " %d/%d | %s |", r.Detected[k], r.Faults[k], medianDelay(r.Delays[k]))
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, " %.2f |\n", float64(r.Clean)/su.cleanWeeks())
+	}
+	// Per sensor kind, for the default: with a daily cycle (temperature,
+	// humidity) and without (vibration, heat, power).
+	def := rows[len(rows)-1]
+	if def.Err == nil {
+		fmt.Fprintf(&b, "\nPer sensor kind, %s (temperature and humidity follow a daily cycle; vibration, heat and power do not; "+
+			"power switches between standby and a load); *clean*: its firings on the clean fleet (2 devices of each kind):\n\n"+
+			"| kind | firings | precision | faults detected | clean |\n|---|---:|---:|---:|---:|\n", def.Config.Name)
+		for _, k := range slices.Sorted(maps.Keys(def.Kind)) {
+			ks := def.Kind[k]
+			fmt.Fprintf(&b, "| %s | %d | %s | %d/%d | %d |\n", k, ks.Firings, precision(ks.Matched, ks.Firings), ks.Detected, ks.Faults, ks.Clean)
+		}
 	}
 	b.WriteString("\n")
 	return b.String()

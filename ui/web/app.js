@@ -256,7 +256,10 @@
   }
 
   // ---- devices -----------------------------------------------------------------
-  const devices = new Map(); // key -> {dev, series: Map(field -> [[ms, v]]), card}
+  // key -> {dev, series: Map(field -> [[ms, v, min, max]]), card}; min and
+  // max are those of the readings a point stands for, so a spike between
+  // two points is never hidden.
+  const devices = new Map();
   let selected = '';
   // The field named by the topic's last level (sensors/pump1/temperature)
   // comes first: it is what the device is about.
@@ -294,7 +297,7 @@
       if (typeof v !== 'number' || TIME_FIELDS.has(k.toLowerCase())) continue;
       let s = d.series.get(k);
       if (!s) { s = []; d.series.set(k, s); }
-      if (!s.length || ms > s[s.length - 1][0]) s.push([ms, v]);
+      if (!s.length || ms > s[s.length - 1][0]) s.push([ms, v, v, v]);
       while (s.length && s[0][0] < ms - WINDOW_MS) s.shift();
     }
     renderDevice(d);
@@ -319,16 +322,24 @@
     drawLine($('svg.spark', card), f ? d.series.get(f) : [], 100, 30, 2);
     if (selected === dev.key) drawChart();
   }
-  function drawLine(svg, pts, w, h, pad) {
+  // drawLine draws a field's points and, where a point stands for several
+  // readings, a bar from their least to their greatest; extra values (an
+  // alert's point and band) widen the scale so they are on the chart too.
+  function drawLine(svg, pts, w, h, pad, extra = []) {
     if (!pts || pts.length < 2) { svg.replaceChildren(); return null; }
     const t0 = pts[0][0], t1 = pts[pts.length - 1][0];
     let lo = Infinity, hi = -Infinity;
-    for (const [, v] of pts) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    for (const [, v, mn = v, mx = v] of pts) { lo = Math.min(lo, v, mn); hi = Math.max(hi, v, mx); }
+    for (const v of extra) if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     if (hi === lo) { hi += 1; lo -= 1; }
     const x = (t) => ((t - t0) / Math.max(1, t1 - t0)) * w;
     const y = (v) => pad + (1 - (v - lo) / (hi - lo)) * (h - 2 * pad);
     const line = svgEl('polyline', { class: 'line', points: pts.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ') });
-    svg.replaceChildren(line);
+    const kids = [line];
+    for (const [t, v, mn = v, mx = v] of pts) {
+      if (mn < mx) kids.push(svgEl('line', { class: 'range', x1: x(t), x2: x(t), y1: y(mx), y2: y(mn) }));
+    }
+    svg.replaceChildren(...kids);
     return { x, y, lo, hi, t0, t1 };
   }
   // An alert belongs to a device when its key is the device's key or one
@@ -350,6 +361,9 @@
     sel.replaceChildren(...fields.map((f) => el('option', { value: f, text: f })));
     if (keep) sel.value = keep;
     drawChart();
+    // On a phone the chart sits below the cards: bring it into view.
+    const r = $('#device-detail').getBoundingClientRect();
+    if (r.top < 0 || r.bottom > window.innerHeight) $('#device-detail').scrollIntoView({ block: 'start' });
   }
   $('#chart-field').addEventListener('change', () => drawChart());
   window.addEventListener('resize', () => { if (selected) drawChart(); });
@@ -366,16 +380,47 @@
     const W = Math.max(200, Math.round(svg.getBoundingClientRect().width) || 600), H = 220, padL = 0;
     svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
     const pts = d.series.get($('#chart-field').value) || [];
-    const g = drawLine(svg, pts, W, H, 18);
+    // Detector alerts of this device in view carry the point that fired and
+    // the band of normal values around what was expected.
+    const inView = pts.length > 1 ? recent.filter((a) => {
+      const t = Date.parse(a.time);
+      return t >= pts[0][0] && t <= pts[pts.length - 1][0] && deviceOfAlert(a) === selected;
+    }) : [];
+    // Their value is the rule's field, which the alert does not name: draw
+    // them on the device's own field (the topic's last level) only.
+    const own = $('#chart-field').value === numericFields(d)[0];
+    const det = own ? inView.filter((a) => a.values && Number.isFinite(a.values.low) && Number.isFinite(a.values.high)) : [];
+    const g = drawLine(svg, pts, W, H, 18, det.flatMap((a) => [a.values.value, a.values.low, a.values.high]));
     if (!g) { $('#chart-legend').textContent = 'Waiting for numeric values…'; return; }
+    let bands = 0;
+    for (const a of det) {
+      if (a.state !== 'firing') continue;
+      // The band holds from the firing to its resolution (or the chart's end).
+      const t = Date.parse(a.time);
+      const res = det.find((r) => r.state === 'resolved' && r.rule === a.rule && r.key === a.key && Date.parse(r.time) >= t);
+      const x1 = g.x(t), x2 = Math.max(x1 + 3, g.x(res ? Date.parse(res.time) : g.t1));
+      const band = svgEl('rect', { class: 'band', 'data-rule': a.rule, x: x1, width: x2 - x1,
+        y: g.y(a.values.high), height: Math.max(1, g.y(a.values.low) - g.y(a.values.high)) });
+      const bt = svgEl('title'); bt.textContent = `${a.rule}: expected ${fmtNum(a.values.expected)}, normal ${fmtNum(a.values.low)} to ${fmtNum(a.values.high)}`;
+      band.append(bt);
+      svg.prepend(band);
+      bands++;
+    }
+    for (const a of det) {
+      if (!Number.isFinite(a.values.value)) continue;
+      const c = svgEl('circle', { class: `alert-point sev-${a.severity} state-${a.state}`, 'data-rule': a.rule,
+        cx: g.x(Date.parse(a.time)), cy: g.y(a.values.value), r: 4 });
+      const ct = svgEl('title'); ct.textContent = `${a.rule} ${a.state}: ${a.values.reason || fmtNum(a.values.value)}`;
+      c.append(ct);
+      svg.append(c);
+    }
     svg.prepend(svgEl('line', { class: 'axis', x1: padL, y1: H - 18, x2: W, y2: H - 18 }));
     const label = (x, y, text, anchor) => { const t = svgEl('text', { x, y, 'text-anchor': anchor || 'start' }); t.textContent = text; svg.append(t); };
     label(2, 12, fmtNum(g.hi)); label(2, H - 22, fmtNum(g.lo));
     label(2, H - 4, fmtClock(g.t0)); label(W - 2, H - 4, fmtClock(g.t1), 'end');
     let n = 0;
-    for (const a of recent) {
+    for (const a of inView) {
       const t = Date.parse(a.time);
-      if (t < g.t0 || t > g.t1 || deviceOfAlert(a) !== selected) continue;
       const m = svgEl('line', { class: `marker sev-${a.severity} state-${a.state}`, 'data-rule': a.rule,
         x1: g.x(t), x2: g.x(t), y1: 0, y2: H - 18 });
       const title = svgEl('title'); title.textContent = `${a.rule} ${a.state} ${fmtClock(a.time)}: ${a.message || ''}`;
@@ -383,7 +428,9 @@
       svg.append(m);
       n++;
     }
-    $('#chart-legend').textContent = `${pts.length} points, last 10 minutes; ${n} alert marker(s) (dashed lines; hover for details)`;
+    $('#chart-legend').textContent = `${pts.length} points, last 10 minutes (bars: the range within a point); ` +
+      `${n} alert marker(s) (dashed lines, dots at the value that fired; hover for details)` +
+      (bands ? `; shaded: the expected band while firing` : '');
   }
   async function loadDevices() {
     try {
@@ -396,7 +443,7 @@
         const byField = new Map();
         for (const p of s.points) {
           if (!byField.has(p.field)) byField.set(p.field, []);
-          byField.get(p.field).push([Date.parse(p.t), p.value]);
+          byField.get(p.field).push([Date.parse(p.t), p.value, p.min ?? p.value, p.max ?? p.value]);
         }
         for (const [f, pts] of byField) {
           const live = (d.series.get(f) || []).filter(([t]) => t > pts[pts.length - 1][0]);

@@ -1,0 +1,159 @@
+package detect_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-gw/vigil/event"
+)
+
+// TestAutoStuck: a sensor that has never repeated a value for long (noise
+// at three decimals) and then repeats one: the default fires within ten
+// points, says why, and stays quiet on the noise before.
+func TestAutoStuck(t *testing.T) {
+	xs := noise(5, 2000, 20, 0.5)
+	for i := range xs {
+		xs[i] = math.Round(xs[i]*1000) / 1000
+	}
+	for i := 1500; i < 1600; i++ {
+		xs[i] = xs[1499]
+	}
+	rs := feed(mustNew(t, "", nil), "k", xs)
+	if len(rs) == 0 || rs[0].State != event.Firing {
+		t.Fatalf("no firing: %v", rs)
+	}
+	f := rs[0]
+	if f.Time.Before(minute(1500)) || f.Time.After(minute(1510)) {
+		t.Fatalf("fired at %v, want within 10 points of %v", f.Time, minute(1500))
+	}
+	if r := f.Values["reason"].(string); !strings.HasPrefix(r, "stuck:") || f.Values["method"] != "auto" {
+		t.Fatalf("values %v", f.Values)
+	}
+}
+
+// TestAutoDailyCycle: five-minute data with a daily cycle of ±5 and noise
+// 0.3. After its first day the default must stay quiet (it learns the
+// cycle and scores against it) and then catch a dip of 3 at the daily
+// peak, which would be an ordinary value at another hour.
+func TestAutoDailyCycle(t *testing.T) {
+	const perDay = 24 * 12
+	xs := noise(9, 6*perDay, 20, 0.3)
+	dip := 5*perDay + 6*12 // day 5, 06:00, the peak
+	for i := range xs {
+		xs[i] += 5 * math.Sin(2*math.Pi*float64(i)/perDay)
+	}
+	xs[dip] -= 3
+	d := mustNew(t, "", nil)
+	var rs []event.Result
+	for i, x := range xs {
+		e := &event.Event{Time: t0.Add(time.Duration(i) * 5 * time.Minute), Seq: uint64(i), Fields: map[string]any{"v": x}}
+		d.Add("k", e)
+		for _, r := range d.Advance(e.Time) {
+			if i >= perDay && r.State == event.Firing {
+				rs = append(rs, r)
+			}
+		}
+	}
+	if len(rs) != 1 || !rs[0].Time.Equal(t0.Add(time.Duration(dip)*5*time.Minute)) {
+		t.Fatalf("want one firing after day 1, at the dip; got %v", rs)
+	}
+	if v := rs[0].Values; v["low"].(float64) <= v["value"].(float64) || v["high"].(float64) <= v["expected"].(float64) {
+		t.Fatalf("the dip is not below the band: %v", v)
+	}
+}
+
+// TestAutoLevelShift: a sustained shift of 3σ (no point near the 5σ
+// threshold) is caught by the level-shift test within the hour.
+func TestAutoLevelShift(t *testing.T) {
+	xs := noise(13, 3000, 50, 1)
+	for i := 2000; i < 3000; i++ {
+		xs[i] += 3
+	}
+	rs := feed(mustNew(t, "", nil), "k", xs)
+	if len(rs) == 0 || rs[0].Time.Before(minute(2000)) || rs[0].Time.After(minute(2060)) {
+		t.Fatalf("want a firing within 60 points of the shift at %v, got %v", minute(2000), rs)
+	}
+	if r := rs[0].Values["reason"].(string); !strings.HasPrefix(r, "level shift") && !strings.Contains(r, "σ above") {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+// TestAutoSwitchingSignal: a meter that switches between standby (4 W) and
+// a load (1,500 W) every few minutes, at one reading a second. Each switch
+// is far outside the band learned between switches, but it is what the
+// meter does: once the key has seen it happen more than once per 1,000
+// points, its band widens and the switching stops firing. A reading far
+// beyond both levels still fires.
+func TestAutoSwitchingSignal(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 1))
+	xs := make([]float64, 30000)
+	on := false
+	for i := range xs {
+		if r.Float64() < 1.0/200 {
+			on = !on
+		}
+		xs[i] = 4 + 0.3*r.NormFloat64()
+		if on {
+			xs[i] = 1500 * (1 + 0.02*r.NormFloat64())
+		}
+		xs[i] = math.Round(xs[i]*10) / 10
+	}
+	xs[29000] = 9000
+	d := mustNew(t, "", nil)
+	var late []event.Result
+	for i, x := range xs {
+		e := &event.Event{Time: t0.Add(time.Duration(i) * time.Second), Seq: uint64(i), Fields: map[string]any{"v": x}}
+		d.Add("k", e)
+		for _, res := range d.Advance(e.Time) {
+			if i >= 15000 && res.State == event.Firing {
+				late = append(late, res)
+			}
+		}
+	}
+	spike := false
+	for _, f := range late {
+		spike = spike || f.Time.Equal(t0.Add(29000*time.Second))
+	}
+	if !spike {
+		t.Fatalf("the 9,000 W reading did not fire: %v", late)
+	}
+	if len(late) > 3 {
+		t.Errorf("%d firings in the second half, want the spike and at most two switches", len(late))
+	}
+}
+
+// TestAutoRestingValue: a counter that sits at 0 between bursts, often for
+// long stretches, is not stuck at 0; the same counter stuck at a burst's
+// value is.
+func TestAutoRestingValue(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	var xs []float64
+	for len(xs) < 6000 {
+		for range 20 + r.IntN(150) { // resting
+			xs = append(xs, 0)
+		}
+		for range 5 + r.IntN(30) { // a burst
+			xs = append(xs, math.Round(50+10*r.NormFloat64()))
+		}
+	}
+	for range 100 {
+		xs = append(xs, 57)
+	}
+	found := false
+	for _, res := range feed(mustNew(t, "", nil), "k", xs) {
+		if res.State != event.Firing {
+			continue
+		}
+		reason := res.Values["reason"].(string)
+		if strings.HasPrefix(reason, "stuck") && res.Values["value"] == 0.0 {
+			t.Errorf("resting at 0 called stuck at %v: %s", res.Time, reason)
+		}
+		found = found || (res.Values["value"] == 57.0 && strings.HasPrefix(reason, "stuck"))
+	}
+	if !found {
+		t.Error("stuck at 57 did not fire")
+	}
+}

@@ -107,6 +107,7 @@ func (w *web) Status() ui.Status {
 		ss := s.Stats()
 		st.BrokerConnected = ss.Connected
 		st.Dropped = ss.Dropped
+		st.IngestRefused = ss.Refused
 		if st.LastError == "" && ss.LastError != "" && !ss.Connected {
 			st.LastError = "mqtt: " + ss.LastError
 		}

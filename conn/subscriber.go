@@ -32,11 +32,12 @@ type Message struct {
 // SubStats are the Subscriber's counters.
 type SubStats struct {
 	Connected  bool
-	Received   uint64 // put in the queue
-	Dropped    uint64 // queue full (QoS 1 ones are redelivered later)
-	Ignored    uint64 // topic matches no current filter (a stale subscription): acked and dropped
-	Reconnects uint64 // connections lost or dropped on purpose
-	Attempts   uint64 // connection attempts, successful or not
+	Received   uint64            // put in the queue
+	Dropped    uint64            // queue full (QoS 1 ones are redelivered later)
+	Ignored    uint64            // topic matches no current filter (a stale subscription): acked and dropped
+	Refused    map[string]uint64 // over IngestLimits, by reason: acked and dropped
+	Reconnects uint64            // connections lost or dropped on purpose
+	Attempts   uint64            // connection attempts, successful or not
 	LastError  string
 }
 
@@ -59,6 +60,8 @@ type Subscriber struct {
 	filters atomic.Pointer[[]string] // the wanted set; the handler reads it
 
 	received, dropped, ignored atomic.Uint64
+	limits                     IngestLimits
+	refused                    Refusals
 	overflow                   atomic.Bool  // waited once already in this overload episode
 	undelivered                atomic.Int64 // QoS 1 drops since the last connect
 	emptySince                 time.Time    // owned by the run goroutine
@@ -70,6 +73,7 @@ type Subscriber struct {
 type SubscriberOptions struct {
 	QueueWait      time.Duration // default 100 ms
 	RedeliverAfter time.Duration // default 1 s
+	Limits         IngestLimits  // what a message may bring; zero: no limit
 }
 
 // NewSubscriber prepares a subscriber for filters (MQTT topic filters,
@@ -97,7 +101,7 @@ func NewSubscriberWith(o Options, filters []string, queue int, so SubscriberOpti
 	if so.RedeliverAfter <= 0 {
 		so.RedeliverAfter = time.Second
 	}
-	s := &Subscriber{queue: make(chan Message, queue), wait: so.QueueWait, redeliverAfter: so.RedeliverAfter}
+	s := &Subscriber{queue: make(chan Message, queue), wait: so.QueueWait, redeliverAfter: so.RedeliverAfter, limits: so.Limits}
 	s.filters.Store(&fs)
 	po := o.pahoOptions(false).SetAutoAckDisabled(true)
 	// Before Connect: a persistent session's queued messages may arrive
@@ -234,6 +238,14 @@ func (s *Subscriber) handle(_ paho.Client, pm paho.Message) {
 		s.ignored.Add(1)
 		return
 	}
+	if why := s.limits.Refuse(pm.Topic(), pm.Payload()); why != "" {
+		pm.Ack() // nobody sends it again
+		s.refused.Add(why)
+		if s.refused.LogNow() {
+			s.l.log.Warn("message refused at the door (at most one line every 10 s)", "reason", why, "topic_bytes", len(pm.Topic()), "payload_bytes", len(pm.Payload()), "refused", s.refused.Counts())
+		}
+		return
+	}
 	m := Message{
 		Topic: pm.Topic(), Payload: pm.Payload(), QoS: pm.Qos(),
 		Received: time.Now(), ID: pm.MessageID(), Dup: pm.Duplicate(), Ack: pm.Ack,
@@ -295,6 +307,7 @@ func (s *Subscriber) Stats() SubStats {
 		Received:   s.received.Load(),
 		Dropped:    s.dropped.Load(),
 		Ignored:    s.ignored.Load(),
+		Refused:    s.refused.Counts(),
 		Reconnects: s.l.reconnects.Load(),
 		Attempts:   s.l.attempts.Load(),
 		LastError:  s.l.lastError(),

@@ -209,18 +209,20 @@ func (g *Gateway) connect() error {
 		}
 		g.brk = b
 	}
+	limits := conn.IngestLimits{MaxTopic: cfg.Limits.MaxTopic, MaxPayload: cfg.Limits.MaxPayload}
 	if cfg.MQTT.InProcess && g.brk != nil {
 		in, err := newInline(g.brk, g.eng.Rules().Filters(), cfg.MQTT.Queue)
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}
+		in.limits, in.log = limits, g.log
 		g.sub = in
 	} else {
 		subOpts, err := g.connOptions(cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Username, cfg.MQTT.PasswordFile, cfg.MQTT.TLS)
 		if err != nil {
 			return err
 		}
-		sub, err := conn.NewSubscriber(subOpts, g.eng.Rules().Filters(), cfg.MQTT.Queue)
+		sub, err := conn.NewSubscriberWith(subOpts, g.eng.Rules().Filters(), cfg.MQTT.Queue, conn.SubscriberOptions{Limits: limits})
 		if err != nil {
 			return fmt.Errorf("mqtt: %w", err)
 		}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,9 @@ type inline struct {
 	releaseDone chan struct{}
 
 	received, dropped, ignored, refused atomic.Uint64
+	limits                              conn.IngestLimits
+	atDoor                              conn.Refusals // over limits
+	log                                 *slog.Logger
 }
 
 const (
@@ -148,6 +152,7 @@ func (in *inline) Stats() conn.SubStats {
 		Received:  in.received.Load(),
 		Dropped:   in.dropped.Load(),
 		Ignored:   in.ignored.Load(),
+		Refused:   in.atDoor.Counts(),
 	}
 }
 
@@ -156,6 +161,14 @@ func (in *inline) inbound(p broker.Publish) broker.Verdict {
 	if !conn.Matches(*in.filters.Load(), p.Topic) {
 		in.ignored.Add(1)
 		return broker.Pass
+	}
+	if why := in.limits.Refuse(p.Topic, p.Payload); why != "" {
+		in.atDoor.Add(why)
+		if in.atDoor.LogNow() && in.log != nil {
+			in.log.Warn("message refused at the door (at most one line every 10 s)", "reason", why, "client", p.Client,
+				"topic_bytes", len(p.Topic), "payload_bytes", len(p.Payload), "refused", in.atDoor.Counts())
+		}
+		return broker.Pass // acknowledged to the device, never queued
 	}
 	// The topic is cloned: the engine keeps it (its route cache, the
 	// captures taken from it, the events rules hold), and p.Topic points

@@ -110,6 +110,11 @@ type HTTPConfig struct {
 }
 
 type LimitsConfig struct {
+	// MaxTopic and MaxPayload cap a message's topic and payload, in bytes,
+	// before it is queued or journaled (default 256 and 64 KiB): larger
+	// ones are acknowledged, dropped and counted.
+	MaxTopic   int
+	MaxPayload int
 	MaxKeys   int           // per rule, default 10000
 	Grace     time.Duration // wall-clock grace before windows close on the gateway clock, default 5s
 	MaxFuture time.Duration // drop events stamped further ahead of their receipt, default 1h
@@ -192,6 +197,12 @@ func (c *Config) fill() {
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = "127.0.0.1:8080"
+	}
+	if c.Limits.MaxTopic == 0 {
+		c.Limits.MaxTopic = 256
+	}
+	if c.Limits.MaxPayload == 0 {
+		c.Limits.MaxPayload = 64 << 10
 	}
 	if c.Limits.MaxKeys == 0 {
 		c.Limits.MaxKeys = 10000
@@ -393,9 +404,23 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 				d.errf(f.val, "http: listening on %s (not loopback) requires token_file", c.HTTP.Listen)
 			}
 		case "limits":
-			sub, _ := d.fields(f.val, "limits", "max_keys", "grace", "max_future")
+			sub, _ := d.fields(f.val, "limits", "max_keys", "grace", "max_future", "max_topic_length", "max_payload")
 			for _, s := range sub {
 				switch s.key {
+				case "max_topic_length":
+					if v, ok := d.integer(s.val, "limits: max_topic_length"); ok {
+						if v > 65535 {
+							d.errf(s.val, "limits: max_topic_length: at most 65535 (MQTT's own limit), got %d", v)
+						}
+						c.Limits.MaxTopic = v
+					}
+				case "max_payload":
+					if v, ok := d.size(s.val, "limits: max_payload"); ok {
+						if v > 256<<20 {
+							d.errf(s.val, "limits: max_payload: at most 256MiB (MQTT's own limit), got %d bytes", v)
+						}
+						c.Limits.MaxPayload = int(v)
+					}
 				case "max_keys":
 					c.Limits.MaxKeys, _ = d.integer(s.val, "limits: max_keys")
 				case "grace":

@@ -315,6 +315,22 @@ func TestConfigJournalMax(t *testing.T) {
 	}
 }
 
+// TestConfigIngestLimits: limits.max_topic_length and limits.max_payload,
+// 256 and 64 KiB when left out.
+func TestConfigIngestLimits(t *testing.T) {
+	c, err := ParseConfig("vigil.yaml", []byte("limits: {max_topic_length: 100, max_payload: 4KiB}\n"))
+	if err != nil || c.Limits.MaxTopic != 100 || c.Limits.MaxPayload != 4096 {
+		t.Fatalf("%+v %v", c.Limits, err)
+	}
+	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.Limits.MaxTopic != 256 || c.Limits.MaxPayload != 64<<10 {
+		t.Fatalf("defaults: %+v %v", c.Limits, err)
+	}
+	if _, err := ParseConfig("vigil.yaml", []byte("limits:\n  max_topic_length: 70000\n")); err == nil ||
+		!strings.Contains(err.Error(), "vigil.yaml:2:21: limits: max_topic_length: at most 65535") {
+		t.Fatalf("too long: %v", err)
+	}
+}
+
 // TestConfigCommitGap: state.commit_gap is a duration up to 1s;
 // DefaultCommitGap when left out; 0 when set so (a commit per message).
 func TestConfigCommitGap(t *testing.T) {

@@ -111,24 +111,25 @@ type statusJSON struct {
 	ExprErrors    uint64            `json:"expression_errors_total"`
 	RulesOff      int               `json:"rules_disabled"`
 
-	OutboxDepth       int     `json:"outbox_depth"`
-	OutboxDropped     uint64  `json:"outbox_dropped_total"`
-	DeadLetters       int     `json:"dead_letters"`
-	SetAside          uint64  `json:"set_aside_total"`
-	AlertsTrimmed     uint64  `json:"alerts_trimmed_total"`
-	StateRecoveredTo  string  `json:"state_recovered_to,omitempty"`
-	UpstreamConnected bool    `json:"upstream_connected"`
-	BrokerConnected   bool    `json:"broker_connected"`
-	JournalLen        int     `json:"journal_length"`
-	JournalCommits    uint64  `json:"journal_commits_total"`
-	EarlyCommits      uint64  `json:"journal_early_commits_total"`
-	JournalSyncs      uint64  `json:"journal_syncs_total"`
-	JournalDropped    uint64  `json:"journal_dropped_total"`
-	PayloadBytes      uint64  `json:"payload_bytes_total"`
-	DiskWritten       uint64  `json:"disk_written_bytes_total"`
-	DiskWriteRate     float64 `json:"disk_write_bytes_per_second"`
-	DiskWritesPerDay  float64 `json:"disk_write_bytes_per_day_estimate"`
-	CommitRate        float64 `json:"journal_commits_per_second"`
+	OutboxDepth       int               `json:"outbox_depth"`
+	OutboxDropped     uint64            `json:"outbox_dropped_total"`
+	DeadLetters       int               `json:"dead_letters"`
+	SetAside          uint64            `json:"set_aside_total"`
+	AlertsTrimmed     uint64            `json:"alerts_trimmed_total"`
+	StateRecoveredTo  string            `json:"state_recovered_to,omitempty"`
+	UpstreamConnected bool              `json:"upstream_connected"`
+	BrokerConnected   bool              `json:"broker_connected"`
+	JournalLen        int               `json:"journal_length"`
+	JournalCommits    uint64            `json:"journal_commits_total"`
+	IngestRefused     map[string]uint64 `json:"ingest_refused_total"`
+	EarlyCommits      uint64            `json:"journal_early_commits_total"`
+	JournalSyncs      uint64            `json:"journal_syncs_total"`
+	JournalDropped    uint64            `json:"journal_dropped_total"`
+	PayloadBytes      uint64            `json:"payload_bytes_total"`
+	DiskWritten       uint64            `json:"disk_written_bytes_total"`
+	DiskWriteRate     float64           `json:"disk_write_bytes_per_second"`
+	DiskWritesPerDay  float64           `json:"disk_write_bytes_per_day_estimate"`
+	CommitRate        float64           `json:"journal_commits_per_second"`
 
 	LastCheckpoint       *time.Time `json:"last_checkpoint"`
 	CheckpointAgeSeconds *float64   `json:"checkpoint_age_seconds"`
@@ -173,7 +174,7 @@ func (s *Server) statusView() statusJSON {
 		OutboxDepth: st.OutboxDepth, OutboxDropped: st.OutboxDropped,
 		DeadLetters: st.DeadLetters, SetAside: st.SetAside, AlertsTrimmed: st.AlertsTrimmed, StateRecoveredTo: st.StateRecoveredTo,
 		UpstreamConnected: st.UpstreamConnected, BrokerConnected: st.BrokerConnected, JournalLen: st.JournalLen, JournalCommits: st.JournalCommits,
-		JournalSyncs: st.JournalSyncs, EarlyCommits: st.EarlyCommits, JournalDropped: st.JournalDropped, PayloadBytes: st.PayloadBytes,
+		JournalSyncs: st.JournalSyncs, EarlyCommits: st.EarlyCommits, IngestRefused: st.IngestRefused, JournalDropped: st.JournalDropped, PayloadBytes: st.PayloadBytes,
 		DiskWritten: st.DiskWritten, DiskWriteRate: st.DiskWriteRate, DiskWritesPerDay: st.DiskWriteRate * 86400, CommitRate: st.CommitRate,
 		LastCheckpoint: optTime(st.LastCheckpoint), CheckpointSeconds: secs(st.CheckpointTook), CheckpointStall: secs(st.CheckpointStall),
 		CheckpointBytes: st.CheckpointBytes, CheckpointErr: st.CheckpointErr,

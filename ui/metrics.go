@@ -41,6 +41,7 @@ var (
 	dBroker       = desc("broker_connected", "1 when the subscriber's MQTT connection is up.")
 	dJournal      = desc("journal_length", "Journaled messages not yet covered by a checkpoint.")
 	dJournalTx    = desc("journal_commits_total", "Journal commits: each one write of the disk (state.commit_gap spaces them).")
+	dRefused      = desc("ingest_refused_total", "Messages refused at the door: a topic or payload over limits.max_topic_length or limits.max_payload (acknowledged and dropped).", "reason")
 	dEarlyCommit  = desc("journal_early_commits_total", "Journal commits made before state.commit_gap because a sender waited for acknowledgements (a broker's in-flight window).")
 	dJournalSync  = desc("journal_syncs_total", "fsyncs of the journal's files: commits holding a QoS 1 message, and new segment files.")
 	dJournalDrop  = desc("journal_dropped_total", "QoS 0 messages dropped because the journal could not be written.")
@@ -77,7 +78,7 @@ var (
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dBuild, dStarted, dMessages, dEvents, dAlerts, dDecodeErrors,
 		dDuplicates, dLate, dDropped, dBrokerDrop, dBrokerLimit, dBrokerConns, dEvicted, dExprErrors, dOutbox, dOutboxDrop, dUpstream, dBroker,
-		dJournal, dJournalTx, dEarlyCommit, dJournalSync, dJournalDrop, dPayload, dDiskWritten, dDiskRate, dDiskDay, dCommitRate, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
+		dJournal, dJournalTx, dRefused, dEarlyCommit, dJournalSync, dJournalDrop, dPayload, dDiskWritten, dDiskRate, dDiskDay, dCommitRate, dCheckpointTS, dCheckpointD, dCheckpointB, dWatermark, dLag, dDegraded, dReloadFailed,
 		dDevices, dRuleEvents, dRuleAlerts, dRuleErrors, dRuleLate, dRuleEvicted, dRuleKeys, dRuleWM, dRuleOff, dRulesOff, dDead, dSetAside, dTrimmed, dRecovered} {
 		ch <- d
 	}
@@ -124,6 +125,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dJournal, float64(st.JournalLen))
 	counter(dJournalTx, st.JournalCommits)
 	counter(dEarlyCommit, st.EarlyCommits)
+	for _, why := range []string{"topic_too_long", "payload_too_large"} {
+		counter(dRefused, st.IngestRefused[why], why)
+	}
 	counter(dJournalSync, st.JournalSyncs)
 	counter(dJournalDrop, st.JournalDropped)
 	counter(dPayload, st.PayloadBytes)

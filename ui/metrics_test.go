@@ -88,6 +88,8 @@ func TestMetrics(t *testing.T) {
 		{"vigil_journal_commits_total", nil, C, 17},
 		{"vigil_journal_syncs_total", nil, C, 9},
 		{"vigil_journal_early_commits_total", nil, C, 2},
+		{"vigil_ingest_refused_total", []string{"reason", "topic_too_long"}, C, 4},
+		{"vigil_ingest_refused_total", []string{"reason", "payload_too_large"}, C, 1},
 		{"vigil_journal_dropped_total", nil, C, 3},
 		{"vigil_payload_bytes_total", nil, C, 84000},
 		{"vigil_disk_written_bytes_total", nil, C, 262144},

@@ -77,16 +77,17 @@ type Status struct {
 	// state.
 	StateRecoveredTo  string
 	UpstreamConnected bool
-	BrokerConnected   bool    // the subscriber's connection to the MQTT broker
-	JournalLen        int     // journaled messages not yet covered by a checkpoint
-	JournalCommits    uint64  // journal transactions (disk writes) since Started
-	EarlyCommits      uint64  // journal commits made before state.commit_gap because a sender waited for acknowledgements
-	JournalSyncs      uint64  // fsyncs of the journal's files (commits holding a QoS 1 message)
-	JournalDropped    uint64  // QoS 0 messages dropped while the journal could not be written
-	PayloadBytes      uint64  // payload bytes journaled
-	DiskWritten       uint64  // bytes the process wrote to disk since it started
-	DiskWriteRate     float64 // bytes written a second, over the last minute
-	CommitRate        float64 // journal commits a second, over the last minute
+	BrokerConnected   bool              // the subscriber's connection to the MQTT broker
+	JournalLen        int               // journaled messages not yet covered by a checkpoint
+	JournalCommits    uint64            // journal transactions (disk writes) since Started
+	IngestRefused     map[string]uint64 // messages refused at the door (limits.max_topic_length, max_payload), by reason
+	EarlyCommits      uint64            // journal commits made before state.commit_gap because a sender waited for acknowledgements
+	JournalSyncs      uint64            // fsyncs of the journal's files (commits holding a QoS 1 message)
+	JournalDropped    uint64            // QoS 0 messages dropped while the journal could not be written
+	PayloadBytes      uint64            // payload bytes journaled
+	DiskWritten       uint64            // bytes the process wrote to disk since it started
+	DiskWriteRate     float64           // bytes written a second, over the last minute
+	CommitRate        float64           // journal commits a second, over the last minute
 
 	LastCheckpoint  time.Time     // zero: none yet
 	CheckpointTook  time.Duration // snapshot and write

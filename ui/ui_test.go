@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -75,7 +76,7 @@ func newMemSource() *memSource {
 			Messages: 1200, Events: 1180, Alerts: 7, DecodeErrors: 3, Duplicates: 1, Late: 2, Dropped: 4,
 			Evicted: 5, ExprErrors: 6, OutboxDepth: 2, OutboxDropped: 1, UpstreamConnected: false,
 			BrokerConnected: true, JournalLen: 40, JournalCommits: 17,
-			JournalSyncs: 9, EarlyCommits: 2, JournalDropped: 3, PayloadBytes: 84000, DiskWritten: 262144, DiskWriteRate: 250, CommitRate: 18.5,
+			JournalSyncs: 9, EarlyCommits: 2, IngestRefused: map[string]uint64{"topic_too_long": 4, "payload_too_large": 1}, JournalDropped: 3, PayloadBytes: 84000, DiskWritten: 262144, DiskWriteRate: 250, CommitRate: 18.5,
 			BrokerLimits: map[string]uint64{"packet_too_large": 4, "login_failed": 9}, BrokerClients: 12,
 			LastCheckpoint: t0.Add(-30 * time.Second), CheckpointTook: 12 * time.Millisecond, CheckpointStall: 5 * time.Millisecond, CheckpointBytes: 4096,
 			Watermark: t0.Add(-1500 * time.Millisecond), ProcessLag: 20 * time.Millisecond,
@@ -396,7 +397,8 @@ func TestStatus(t *testing.T) {
 		"duplicates_total": 1.0, "late_total": 2.0, "dropped_total": 4.0, "evicted_total": 5.0,
 		"expression_errors_total": 6.0, "outbox_depth": 2.0, "outbox_dropped_total": 1.0,
 		"upstream_connected": false, "broker_connected": true, "journal_length": 40.0, "journal_commits_total": 17.0,
-		"journal_syncs_total": 9.0, "journal_early_commits_total": 2.0, "journal_dropped_total": 3.0, "payload_bytes_total": 84000.0, "disk_written_bytes_total": 262144.0,
+		"journal_syncs_total": 9.0, "journal_early_commits_total": 2.0,
+		"journal_dropped_total": 3.0, "payload_bytes_total": 84000.0, "disk_written_bytes_total": 262144.0,
 		"disk_write_bytes_per_second": 250.0, "disk_write_bytes_per_day_estimate": 250.0 * 86400, "journal_commits_per_second": 18.5,
 		"checkpoint_age_seconds": 30.0, "checkpoint_duration_seconds": 0.012, "checkpoint_stall_seconds": 0.005, "checkpoint_bytes": 4096.0,
 		"watermark_delay_seconds": 1.5, "process_lag_seconds": 0.02, "degraded": false,
@@ -406,6 +408,9 @@ func TestStatus(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %#v, want %#v", k, got[k], v)
 		}
+	}
+	if r := fmt.Sprint(got["ingest_refused_total"]); r != "map[payload_too_large:1 topic_too_long:4]" {
+		t.Errorf("ingest_refused_total = %s", r)
 	}
 	if errs, ok := got["reload_errors"].([]any); !ok || len(errs) != 0 {
 		t.Errorf("reload_errors = %#v, want []", got["reload_errors"])

@@ -157,6 +157,30 @@ http: {listen: %q}
 		waitMetric(t, httpAddr, `vigil_broker_limit_hits_total{limit="login_throttled"}`, 25)
 	})
 
+	t.Run("3,000 readings on 60 KB topics", func(t *testing.T) {
+		size := func() (n int64) {
+			filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+				if err == nil && !fi.IsDir() && strings.Contains(p, "vigil.db") { // the database, its WAL, the journal's files
+					n += fi.Size()
+				}
+				return nil
+			})
+			return n
+		}
+		before := size()
+		topic := "sensors/" + strings.Repeat("x", 60<<10) + "/temperature" // matches the rule's filter
+		for i := range 3000 {
+			tok := watch.Publish(topic, byte(i%2), false, `{"temperature": 99}`)
+			if i%100 == 99 && (!tok.WaitTimeout(20*time.Second) || tok.Error() != nil) {
+				t.Fatalf("publish %d: %v", i, tok.Error())
+			}
+		}
+		waitMetric(t, httpAddr, `vigil_ingest_refused_total{reason="topic_too_long"}`, 3000)
+		if grown := size() - before; grown > 1<<20 {
+			t.Fatalf("the state grew by %d bytes", grown)
+		}
+	})
+
 	select {
 	case a := <-alerts:
 		t.Fatalf("unexpected alert %s", a)

@@ -50,6 +50,13 @@ func (w *fleetWatch) get(topic string, v any) bool {
 	return ok && len(p) > 0 && json.Unmarshal(p, v) == nil
 }
 
+// raw is the latest payload of topic, for a failure's message.
+func (w *fleetWatch) raw(topic string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.latest[topic])
+}
+
 func (w *fleetWatch) count(gw, rule string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -348,7 +355,7 @@ log: {level: debug}
 	gb.cmd.Wait()
 	waitFor(t, 20*time.Second, "gw-b offline through its will", func() (bool, string) {
 		var s fleet.Status
-		return watch.get("vigil/gw-b/status", &s) && s.State == fleet.Offline, string(watch.latest["vigil/gw-b/status"])
+		return watch.get("vigil/gw-b/status", &s) && s.State == fleet.Offline, watch.raw("vigil/gw-b/status")
 	})
 
 	// Restart with the broker down: the last good bundle still runs.

@@ -201,6 +201,12 @@ func CleanPrefix(p string) (string, string) {
 		return "", "not UTF-8"
 	case strings.ContainsAny(p, "+#\x00"):
 		return "", fmt.Sprintf("%q contains a wildcard (+ or #) or NUL", p)
+	case strings.HasSuffix(p, "/"):
+		return "", fmt.Sprintf("%q ends with an empty level", p+"/")
+	case strings.TrimSpace(p) != p:
+		// A users file's lines are trimmed: such a prefix would not
+		// read back the same (the fuzz test found "a/ /").
+		return "", fmt.Sprintf("%q begins or ends with a space", p)
 	case p[0] == '$':
 		return "", fmt.Sprintf("%q starts with $ (reserved for the broker)", p)
 	}

@@ -132,6 +132,7 @@ func newTestInline(t *testing.T, queue int) *inline {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(in.drained) // its release goroutine ends with the test
 	return in
 }
 

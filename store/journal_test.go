@@ -431,10 +431,20 @@ func TestPruneJournalBySegment(t *testing.T) {
 	if fmt.Sprint(got) != "[8 9 10]" {
 		t.Fatalf("journal after the checkpoint: %v", got)
 	}
+	// Past a quarter of the journal's limit, covered segments go even
+	// within the window: the window is best effort, the limit is not.
+	db.log.limit = 4 * db.log.total
+	if n, err := db.PruneJournal(); err != nil || n != 0 {
+		t.Fatalf("PruneJournal at a quarter of the limit = %d %v, want 0", n, err)
+	}
+	db.log.limit = 4*db.log.total - 1
+	if n, err := db.PruneJournal(); err != nil || n != 1 {
+		t.Fatalf("PruneJournal past a quarter of the limit = %d %v, want the oldest covered one", n, err)
+	}
 	// Out of the window, covered segments go.
 	now = now.Add(2 * time.Hour)
-	if n, err := db.PruneJournal(); err != nil || n != 3 {
-		t.Fatalf("PruneJournal after the window = %d %v, want 3", n, err)
+	if n, err := db.PruneJournal(); err != nil || n != 2 {
+		t.Fatalf("PruneJournal after the window = %d %v, want the 2 covered ones left", n, err)
 	}
 }
 

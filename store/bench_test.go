@@ -258,3 +258,25 @@ func BenchmarkAppendRedelivered(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPutWindowBurst puts the alerts of 1,000 keys' windows closing
+// at the same time, as a tumbling window rule does at each boundary: Put's
+// check that an id is new looks it up by (time, id).
+func BenchmarkPutWindowBurst(b *testing.B) {
+	db := openTest(b, Options{})
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	batch := make([]event.Alert, 1000)
+	for n := 0; b.Loop(); n++ {
+		end := t0.Add(time.Duration(n) * 10 * time.Second)
+		for i := range batch {
+			a := testAlert("", "warning", end)
+			a.Key = fmt.Sprintf("dev-%04d", i)
+			a.ID = event.AlertID(a.Rule, a.Key, a.State, a.Time)
+			batch[i] = a
+		}
+		if _, err := db.Put(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "alerts/s")
+}

@@ -108,8 +108,9 @@ var migrations = []string{
 	-- a second with 200,000 in the history, the unique index on ids and the
 	-- (key, seq) index took a page each per alert (new alerts go into them
 	-- at random places): 1.2 KB written per reading received. Now:
-	--   - history has no index but on rule, time and received, which new
-	--     alerts append to; ids are unique by Put's check (time, then id),
+	--   - history has no index but on rule, (time, id) and received, which
+	--     new alerts append to; ids are unique by Put's check through
+	--     (time, id) (a window rule's 1,000 alerts share one time),
 	--     and a device's alerts are found by scanning back from the newest;
 	--   - the outbox holds no copy of the alert: it points at the history
 	--     row (hseq), whose body the forwarder sends;
@@ -151,7 +152,7 @@ var migrations = []string{
 	DROP TABLE history;
 	ALTER TABLE history_v5 RENAME TO history;
 	CREATE INDEX history_rule ON history(rule, seq);
-	CREATE INDEX history_time ON history(time);
+	CREATE INDEX history_time ON history(time, id);
 	CREATE INDEX history_received ON history(received);
 	`,
 	`

@@ -217,7 +217,7 @@ func crashRecovery(t *testing.T, inProcess bool) {
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`gateway: crash
 %s
 upstream: {broker: "tcp://%s"}
-state: {path: %s, checkpoint_every: 30ms}
+state: {path: %s, checkpoint_every: 30ms, checkpoint_messages: 1}
 rules: %s
 http: {listen: "off"}
 limits: {grace: 5s}

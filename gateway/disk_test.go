@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/vigil-gw/vigil/rules"
 )
 
 // TestDiskRate: rates are over the samples kept (a minute of ticks), and a
@@ -48,5 +50,37 @@ func TestWrittenBytes(t *testing.T) {
 	}
 	if after := writtenBytes(); after < before+1<<20 {
 		t.Fatalf("write_bytes %d -> %d after writing 1 MiB", before, after)
+	}
+}
+
+// TestCheckpointDue: a checkpoint is worth its writes once
+// state.checkpoint_messages have been journaled since the last one, or
+// checkpointMax after it; a failed one is tried again at the next interval.
+func TestCheckpointDue(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := rules.DefaultConfig()
+	g := &Gateway{cfg: c, o: Options{Now: func() time.Time { return now }}, log: logger(t)}
+	g.cpFrom, g.cpAt = 100, now
+	for _, tc := range []struct {
+		lastPos uint64
+		after   time.Duration
+		want    bool
+	}{
+		{100 + 9999, 10 * time.Second, false},
+		{100 + 10000, 10 * time.Second, true},
+		{101, checkpointMax - time.Second, false},
+		{101, checkpointMax, true},
+	} {
+		g.lastPos = tc.lastPos
+		now = time.Unix(1000, 0).Add(tc.after)
+		if got := g.checkpointDue(); got != tc.want {
+			t.Errorf("%d messages after %s: due %v, want %v", tc.lastPos-g.cpFrom, tc.after, got, tc.want)
+		}
+	}
+	now = time.Unix(1000, 0).Add(time.Second)
+	g.lastPos = 101
+	g.checkpointDone(cpResult{err: errUnstored})
+	if !g.checkpointDue() {
+		t.Error("not due again after a failed checkpoint")
 	}
 }

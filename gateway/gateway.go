@@ -95,6 +95,8 @@ type Gateway struct {
 
 	// Owned by the engine loop.
 	lastPos uint64          // newest durable journal position processed
+	cpFrom  uint64          // lastPos at the last checkpoint's snapshot
+	cpAt    time.Time       // when that snapshot was taken
 	dirty   bool            // state changed since the last checkpoint
 	toStore chan<- storeJob // the store writer's queue while engineLoop runs
 	limit   limiter
@@ -189,6 +191,8 @@ func New(o Options) (*Gateway, error) {
 		db.Close()
 		return nil, err
 	}
+	// What recovery replayed counts toward the next checkpoint.
+	g.cpFrom, g.cpAt = db.Stats().CheckpointPos, o.Now()
 	// The connections are built here, not in Run, so that Status and the
 	// accessors below never race with their creation.
 	if err := g.connect(); err != nil {

@@ -135,6 +135,7 @@ func config(t *testing.T, dir, in, up, rulesYAML string) *rules.Config {
 	}
 	c.State.Path = filepath.Join(dir, "vigil.db")
 	c.State.CheckpointEvery = 200 * time.Millisecond
+	c.State.CheckpointMessages = 1
 	c.Rules = []string{rd}
 	c.Limits.Grace = 200 * time.Millisecond
 	return c

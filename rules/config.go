@@ -89,6 +89,10 @@ type UpstreamConfig struct {
 type StateConfig struct {
 	Path            string        // default ./vigil.db
 	CheckpointEvery time.Duration // default 10s
+	// CheckpointMessages: a checkpoint is taken (every CheckpointEvery)
+	// once this many messages have been journaled since the last one, or
+	// 5 minutes after it (default 10,000; 1: every CheckpointEvery).
+	CheckpointMessages int
 	Journal         bool          // default true
 	OutboxMax       int           // default 100000
 	History         time.Duration // retention, default 720h
@@ -185,6 +189,9 @@ func (c *Config) fill() {
 	}
 	if c.State.CheckpointEvery == 0 {
 		c.State.CheckpointEvery = 10 * time.Second
+	}
+	if c.State.CheckpointMessages == 0 {
+		c.State.CheckpointMessages = 10000
 	}
 	if c.State.JournalMax == 0 {
 		c.State.JournalMax = 256 << 20
@@ -345,7 +352,7 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 				}
 			}
 		case "state":
-			sub, _ := d.fields(f.val, "state", "path", "checkpoint_every", "journal", "outbox_max", "history", "commit_gap", "journal_max")
+			sub, _ := d.fields(f.val, "state", "path", "checkpoint_every", "journal", "outbox_max", "history", "commit_gap", "journal_max", "checkpoint_messages")
 			for _, s := range sub {
 				switch s.key {
 				case "path":
@@ -362,6 +369,8 @@ func ParseConfig(path string, src []byte) (*Config, error) {
 					c.State.OutboxMax, _ = d.integer(s.val, "state: outbox_max")
 				case "history":
 					c.State.History, _ = d.duration(s.val, "state: history")
+				case "checkpoint_messages":
+					c.State.CheckpointMessages, _ = d.integer(s.val, "state: checkpoint_messages")
 				case "journal_max":
 					if v, ok := d.size(s.val, "state: journal_max"); ok {
 						if v < 1<<20 {

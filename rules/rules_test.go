@@ -315,6 +315,18 @@ func TestConfigJournalMax(t *testing.T) {
 	}
 }
 
+// TestConfigCheckpointMessages: state.checkpoint_messages, 10,000 when
+// left out.
+func TestConfigCheckpointMessages(t *testing.T) {
+	c, err := ParseConfig("vigil.yaml", []byte("state: {checkpoint_messages: 1}\n"))
+	if err != nil || c.State.CheckpointMessages != 1 {
+		t.Fatalf("%+v %v", c.State, err)
+	}
+	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.State.CheckpointMessages != 10000 {
+		t.Fatalf("default: %+v %v", c.State, err)
+	}
+}
+
 // TestConfigIngestLimits: limits.max_topic_length and limits.max_payload,
 // 256 and 64 KiB when left out.
 func TestConfigIngestLimits(t *testing.T) {

@@ -108,9 +108,9 @@ var migrations = []string{
 	-- a second with 200,000 in the history, the unique index on ids and the
 	-- (key, seq) index took a page each per alert (new alerts go into them
 	-- at random places): 1.2 KB written per reading received. Now:
-	--   - history has no index but on rule, (time, id) and received, which
-	--     new alerts append to; ids are unique by Put's check through
-	--     (time, id) (a window rule's 1,000 alerts share one time),
+	--   - history has no index but on rule, time and received, which new
+	--     alerts append to; ids are unique by Put's check (the ids of an
+	--     alert's time, read once per time a batch holds),
 	--     and a device's alerts are found by scanning back from the newest;
 	--   - the outbox holds no copy of the alert: it points at the history
 	--     row (hseq), whose body the forwarder sends;
@@ -152,7 +152,7 @@ var migrations = []string{
 	DROP TABLE history;
 	ALTER TABLE history_v5 RENAME TO history;
 	CREATE INDEX history_rule ON history(rule, seq);
-	CREATE INDEX history_time ON history(time, id);
+	CREATE INDEX history_time ON history(time);
 	CREATE INDEX history_received ON history(received);
 	`,
 	`
@@ -211,7 +211,8 @@ func migrate(w *sql.DB) error {
 // tx.Stmt, which reuses the preparation on the single writer connection.
 type stmts struct {
 	cpUpsert, partUpsert, partDel *sql.Stmt
-	hInsert, oInsert, oDropSev    *sql.Stmt
+	hInsert, hIDsAt, oInsert      *sql.Stmt
+	oDropSev                      *sql.Stmt
 	oDelete, hDelivered           *sql.Stmt
 }
 
@@ -227,11 +228,11 @@ func (s *stmts) prepare(w *sql.DB) error {
 		{&s.partDel, `DELETE FROM checkpoint_part WHERE name = ?`},
 		// ON CONFLICT(id), not OR IGNORE: only a known id is skipped; any
 		// other constraint failure is an error, not a silently lost alert.
-		// An id already in the history is found through the time index:
-		// an alert's id derives from its time (event.AlertID).
+		// An id already in the history is found through the time index
+		// (hIDsAt): an alert's id derives from its time (event.AlertID).
 		{&s.hInsert, `INSERT INTO history(id, rule, key, severity, state, time, received, topic, body)
-			SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
-			WHERE NOT EXISTS (SELECT 1 FROM history WHERE time = ?6 AND id = ?1)`},
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.hIDsAt, `SELECT id FROM history WHERE time = ?`},
 		{&s.oInsert, `INSERT INTO outbox(id, severity, topic, hseq) VALUES (?, ?, ?, ?)
 			ON CONFLICT(id) DO NOTHING`},
 		{&s.oDropSev, `DELETE FROM outbox WHERE seq IN
@@ -251,7 +252,7 @@ func (s *stmts) prepare(w *sql.DB) error {
 
 func (s *stmts) close() {
 	for _, st := range []*sql.Stmt{s.cpUpsert, s.partUpsert,
-		s.partDel, s.hInsert, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered} {
+		s.partDel, s.hInsert, s.hIDsAt, s.oInsert, s.oDropSev, s.oDelete, s.hDelivered} {
 		if st != nil {
 			st.Close()
 		}

@@ -19,19 +19,26 @@ import (
 //     wanders (temperatures, slow processes);
 //   - cycle:  the same short mean, but of the point minus its phase of the
 //     day (a profile of 96 quarter-hour means learned day over day), for
-//     series that follow the clock.
+//     series that follow the clock;
+//   - modes:  the nearest of up to three operating levels the key has
+//     dwelt at (each with its own mean and spread), for keys that switch
+//     between levels (a power meter's standby and load). It is taken only
+//     when its error is a tenth of the others', and then a point is scored
+//     in the spread of the level it is nearest (at least the predictor's).
 //
 // A point is anomalous when its error is threshold times that predictor's
 // root mean square error (the band). Two further tests catch what a point
 // test misses: a stuck sensor (the same value repeated three times as long
 // as the key has ever repeated one, and at least 10 points), and a level
-// shift (a two-sided CUSUM of the slow predictor's standardised errors).
+// shift (a two-sided CUSUM of the slow predictor's standardised errors, or
+// the modes predictor's while that is in use).
 // An anomalous point moves the baseline by at most the band, so one fault
 // does not hide the next, yet a level that has really moved is followed.
 //
-// Memory per key is fixed: 96 phase means and visit counts (960 B) and
-// about 250 B of statistics; BenchmarkMemory measures 1,340 B a key with
-// the detector's own bookkeeping. Work per point is O(1).
+// Memory per key is fixed: 96 phase means and visit counts (960 B), three
+// operating levels (96 B) and about 270 B of statistics; BenchmarkMemory
+// measures 1,468 B a key with the detector's own bookkeeping. Work per
+// point is O(1).
 type auto struct {
 	min       int
 	thf       float64
@@ -39,9 +46,13 @@ type auto struct {
 	slow, loc float64 // the two level means
 	scale     float64 // mean distance of the points (anomalous too) from slow
 	dloc      float64 // local mean of the point minus its phase
-	mse       [3]float64
-	mseN      [3]int
+	mse       [4]float64
+	mseN      [4]int
 	pick      int // the predictor in use
+
+	// The operating levels (modes) the key switches between: a power
+	// meter's standby and load, a valve's open and shut.
+	modes [autoModes]mode
 
 	// The daily profile: a mean per phase bucket, updated once per visit
 	// with the visit's mean (so its memory is in days, whatever the rate).
@@ -98,7 +109,27 @@ const (
 	predSlow = iota
 	predLocal
 	predCycle
+	predModes
 )
+
+// mode is one operating level: its mean and mean square error (halflife
+// autoSlow), its share of recent points (halflife autoMSE) and how many
+// points it has taken (saturating).
+type mode struct {
+	mean, mse, share float64
+	n                int
+}
+
+// autoModes is how many operating levels the modes predictor keeps; a
+// level is established (predicts) once it has taken minSamples points.
+const autoModes = 3
+
+// autoModesMargin: the modes predictor is taken (or left) only on a large
+// margin in mean square error. Between a switching key's levels it is many
+// times better than any mean; on skewed noise it is a little better only
+// because its spare modes take the tails, and there it would narrow the
+// band.
+var autoModesMargin = 0.1
 
 func newAuto(c *config) *auto {
 	return &auto{thf: c.threshold, min: c.minSamples, cur: -1}
@@ -112,10 +143,16 @@ func autoBucket(t time.Time) int {
 	return int(ph / int64(autoRes))
 }
 
-// predictions returns the three predictors' expected values for a point at
-// t; cyc says whether the cycle predictor has a phase mean there yet.
-func (a *auto) predictions(t time.Time) (p [3]float64, cyc bool) {
+// predictions returns the predictors' expected values for a point x at t;
+// cyc says whether the cycle predictor has a phase mean there yet. The
+// modes predictor expects the established level nearest to x (or, with
+// none yet, the slow mean).
+func (a *auto) predictions(t time.Time, x float64) (p [4]float64, cyc bool) {
 	p[predSlow], p[predLocal] = a.slow, a.loc
+	p[predModes] = a.slow
+	if j := a.nearest(x, true); j >= 0 {
+		p[predModes] = a.modes[j].mean
+	}
 	if a.prof != nil {
 		if b := autoBucket(t); a.visits[b] >= 1 {
 			p[predCycle] = a.prof[b] + a.dloc
@@ -144,9 +181,14 @@ func (a *auto) observe(t time.Time, x float64) obs {
 	if a.n < a.min || a.mseN[a.pick] < a.min {
 		return obs{}
 	}
-	p, _ := a.predictions(t)
+	p, _ := a.predictions(t, x)
 	exp := p[a.pick]
 	sd := sdFloor(a.rms(a.pick), exp)
+	if j := a.nearest(x, true); a.pick == predModes && j >= 0 {
+		// Each level has its own spread: a meter's load is noisier than
+		// its standby, and the mixture's would be too narrow for the load.
+		sd = max(sd, a.modeSD(&a.modes[j]))
+	}
 	z := (x - exp) / sd
 	f := max(1, a.crossings(z))
 	sd, z = sd*f, z/f
@@ -158,6 +200,11 @@ func (a *auto) observe(t time.Time, x float64) obs {
 	}
 	// Level shift: CUSUM of the slow predictor's standardised error.
 	c := (x - p[predSlow]) / sdFloor(a.rms(predSlow), p[predSlow]) / f
+	if a.pick == predModes {
+		// Between a switching key's levels the slow mean is nowhere: a
+		// shift is a move away from the level the key is at.
+		c = z
+	}
 	a.hi = math.Max(0, a.hi+c-autoShiftK)
 	a.lo = math.Max(0, a.lo-c-autoShiftK)
 	switch {
@@ -252,7 +299,7 @@ func (a *auto) update(t time.Time, x float64, anomalous bool) {
 	if a.run == 1 && !anomalous && a.ended > a.maxRun && a.ended < a.stuckLen() {
 		a.maxRun = a.ended
 	}
-	p, cyc := a.predictions(t)
+	p, cyc := a.predictions(t, x)
 	for i := range p {
 		if i == predCycle && !cyc {
 			continue
@@ -273,7 +320,11 @@ func (a *auto) update(t time.Time, x float64, anomalous bool) {
 	// (20 %) margin so a key does not flip between two near equals.
 	best := a.pick
 	for i := range p {
-		if a.mseN[i] >= a.min && a.mse[i] < 0.8*a.mse[best] {
+		margin := 0.8
+		if i == predModes || best == predModes {
+			margin = autoModesMargin
+		}
+		if a.mseN[i] >= a.min && a.mse[i] < margin*a.mse[best] {
 			best = i
 		}
 	}
@@ -290,6 +341,65 @@ func (a *auto) update(t time.Time, x float64, anomalous bool) {
 	a.slow += math.Max(autoSlow, 1/float64(a.n)) * (x - a.slow)
 	a.loc += autoLocal * (x - a.loc)
 	a.profile(t, x)
+	a.learnModes(raw)
+}
+
+// nearest is the mode nearest to x in its own standard deviations (floored
+// like rms); established keeps to modes that have taken minSamples points.
+// -1: none.
+func (a *auto) nearest(x float64, established bool) int {
+	j, best := -1, math.Inf(1)
+	for i := range a.modes {
+		m := &a.modes[i]
+		if m.n == 0 || established && m.n < a.min {
+			continue
+		}
+		if d := math.Abs(x-m.mean) / a.modeSD(m); d < best {
+			j, best = i, d
+		}
+	}
+	return j
+}
+
+func (a *auto) modeSD(m *mode) float64 { return math.Sqrt(max(m.mse, 1e-4*a.scale*a.scale, 1e-12)) }
+
+// learnModes folds x into the nearest mode within the band, or else starts
+// a new mode at x in place of the one with the least recent share. A fault
+// that lasts becomes a level of its own only after minSamples points.
+func (a *auto) learnModes(x float64) {
+	j := a.nearest(x, false)
+	if j < 0 || math.Abs(x-a.modes[j].mean) > a.thf*a.modeSD(&a.modes[j]) {
+		old := j
+		j = 0
+		for i := range a.modes {
+			if a.modes[i].share < a.modes[j].share {
+				j = i
+			}
+		}
+		mse := 0.0
+		if old >= 0 {
+			mse = a.modes[old].mse
+		}
+		a.modes[j] = mode{mean: x, mse: mse}
+	}
+	for i := range a.modes {
+		m := &a.modes[i]
+		hit := 0.0
+		if i == j {
+			hit = 1
+		}
+		m.share += autoMSE * (hit - m.share)
+	}
+	m := &a.modes[j]
+	if m.n < math.MaxInt32 {
+		m.n++
+	}
+	w := math.Max(autoSlow, 1/float64(m.n))
+	r := x - m.mean
+	if m.n > 1 {
+		m.mse += w * (r*r - m.mse)
+	}
+	m.mean += w * r
 }
 
 // profile folds points into the daily profile: the mean of each visit of a
@@ -352,9 +462,29 @@ func (a *auto) encode(e *event.Enc) {
 	e.Float(a.restF)
 	e.Float(a.cross)
 	e.Bool(a.out)
+	for _, m := range a.modes {
+		e.Float(m.mean)
+		e.Float(m.mse)
+		e.Float(m.share)
+		e.Uvarint(uint64(m.n))
+	}
 }
 
 func (a *auto) decode(d *event.Dec) {
+	a.decodeV2(d)
+	for i := range a.modes {
+		m := &a.modes[i]
+		m.mean = d.Float()
+		m.mse = d.Float()
+		m.share = d.Float()
+		m.n = int(min(d.Uvarint(), math.MaxInt32))
+	}
+}
+
+// decodeV2 reads a snapshot of version 2 (or 1), which had no operating
+// levels: they are learned again from the next points.
+func (a *auto) decodeV2(d *event.Dec) {
+	a.modes = [autoModes]mode{}
 	a.n = int(d.Uvarint())
 	a.slow = d.Float()
 	a.loc = d.Float()
@@ -365,7 +495,7 @@ func (a *auto) decode(d *event.Dec) {
 		a.mseN[i] = int(d.Uvarint())
 	}
 	a.pick = int(d.Uvarint())
-	if a.pick > predCycle {
+	if a.pick > predModes {
 		d.Err = event.ErrCorrupt
 		return
 	}

@@ -157,3 +157,42 @@ func TestAutoRestingValue(t *testing.T) {
 		t.Error("stuck at 57 did not fire")
 	}
 }
+
+// TestAutoSwitchingLevels: the meter of TestAutoSwitchingSignal, and a
+// step of +300 W (ten of the load's standard deviations, a fifth of the
+// band a mean over both levels would need) while it is on. The default
+// scores the key against the level it is at, so it fires at the step's
+// start, and the switching before stays quiet.
+func TestAutoSwitchingLevels(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 1))
+	xs := make([]float64, 26000)
+	on := false
+	for i := range xs {
+		if r.Float64() < 1.0/200 {
+			on = !on
+		}
+		if i >= 25000 {
+			on = true
+		}
+		xs[i] = 4 + 0.3*r.NormFloat64()
+		if on {
+			xs[i] = 1500 * (1 + 0.02*r.NormFloat64())
+		}
+		if i >= 25500 && i < 25800 {
+			xs[i] += 300
+		}
+		xs[i] = math.Round(xs[i]*10) / 10
+	}
+	var late []event.Result
+	for _, res := range feed(mustNew(t, "", nil), "k", xs) {
+		if res.State == event.Firing && !res.Time.Before(minute(15000)) {
+			late = append(late, res)
+		}
+	}
+	if len(late) == 0 || late[0].Time.Before(minute(25500)) || late[0].Time.After(minute(25510)) {
+		t.Fatalf("want the first firing after warm-up within 10 points of the step at %v, got %v", minute(25500), late)
+	}
+	if v := late[0].Values; math.Abs(v["expected"].(float64)-1500) > 100 {
+		t.Errorf("expected %v, want the load's level (1,500)", v["expected"])
+	}
+}

@@ -54,8 +54,9 @@ type keyState struct {
 	prev, next *keyState
 }
 
-// snapVersion 2 added seasonal's level-shift sums; Restore still reads 1.
-const snapVersion = 2
+// snapVersion 2 added seasonal's level-shift sums, 3 auto's operating
+// levels; Restore still reads 1 and 2.
+const snapVersion = 3
 
 // New validates the Spec and builds a Detector. Parameter problems come back
 // as *ParamError values joined with errors.Join.
@@ -293,7 +294,7 @@ func (d *Detector) Snapshot() ([]byte, error) {
 func (d *Detector) Restore(b []byte) error {
 	dec := event.Dec{B: b}
 	ver := dec.Uvarint()
-	if dec.Err == nil && ver != snapVersion && ver != 1 {
+	if dec.Err == nil && (ver < 1 || ver > snapVersion) {
 		return fmt.Errorf("restore detector: unknown snapshot version %d", ver)
 	}
 	if m := dec.String(); dec.Err == nil && m != d.cfg.method {
@@ -313,6 +314,8 @@ func (d *Detector) Restore(b []byte) error {
 		k.anom = int(dec.Uvarint())
 		if old, ok := k.m.(interface{ decodeV1(*event.Dec) }); ok && ver == 1 {
 			old.decodeV1(&dec)
+		} else if old, ok := k.m.(interface{ decodeV2(*event.Dec) }); ok && ver <= 2 {
+			old.decodeV2(&dec)
 		} else {
 			k.m.decode(&dec)
 		}

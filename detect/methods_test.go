@@ -217,8 +217,9 @@ func TestSeasonalShiftHandComputed(t *testing.T) {
 }
 
 // TestRestoreVersion1: a snapshot written before the level-shift sums
-// existed (version 1: the same layout without seasonal's last two floats)
-// restores, with the sums at zero; other methods' layout did not change.
+// existed (version 1: the same layout without seasonal's last two floats
+// and auto's operating levels) restores, with the sums at zero and no
+// levels; other methods' layout did not change.
 func TestRestoreVersion1(t *testing.T) {
 	for _, method := range Methods() {
 		t.Run(method, func(t *testing.T) {
@@ -249,6 +250,9 @@ func TestRestoreVersion1(t *testing.T) {
 				v1 = v1[:len(v1)-16]
 				s.hi, s.lo = 0, 0 // what the old snapshot restores to
 			}
+			if method == "auto" {
+				v1 = dropModes(t, d, v1)
+			}
 			r, _ := New(Spec{Method: method, Params: p, Value: val})
 			if err := r.Restore(v1); err != nil {
 				t.Fatal(err)
@@ -256,12 +260,52 @@ func TestRestoreVersion1(t *testing.T) {
 			if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
 				t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
 			}
-			bad := append([]byte{3}, snap[1:]...)
+			bad := append([]byte{snapVersion + 1}, snap[1:]...)
 			if err := r.Restore(bad); err == nil {
-				t.Fatal("accepted snapshot version 3")
+				t.Fatalf("accepted snapshot version %d", snapVersion+1)
 			}
 		})
 	}
+}
+
+// TestRestoreVersion2: a version 2 snapshot of auto (no operating levels)
+// restores with none; the key then learns them again.
+func TestRestoreVersion2(t *testing.T) {
+	val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
+	d, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	for i, x := range []float64{10, 20, 12, 21, 11, 23, 12, 22, 13, 24} {
+		e := &event.Event{Time: minute(i), Seq: uint64(i), Fields: map[string]any{"v": x}}
+		d.Add("k", e)
+		d.Advance(e.Time)
+	}
+	snap, _ := d.Snapshot()
+	v2 := dropModes(t, d, append([]byte{2}, snap[1:]...))
+	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	if err := r.Restore(v2); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
+		t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
+	}
+}
+
+// dropModes cuts auto's operating levels from the end of snap (the layout
+// before version 3) and clears them in d, which is what that restores to.
+func dropModes(t *testing.T, d *Detector, snap []byte) []byte {
+	t.Helper()
+	a := d.keys["k"].m.(*auto)
+	if a.modes[0].n == 0 {
+		t.Fatal("the stream left no operating level to drop")
+	}
+	var e event.Enc
+	for _, m := range a.modes {
+		e.Float(m.mean)
+		e.Float(m.mse)
+		e.Float(m.share)
+		e.Uvarint(uint64(m.n))
+	}
+	a.modes = [autoModes]mode{}
+	return snap[:len(snap)-len(e.B)]
 }
 
 // split unpacks a score the way the tests check it.

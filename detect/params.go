@@ -58,7 +58,7 @@ func defaults(method string) config {
 		c.shiftK = 1.5
 		c.shiftH = 20
 	case "auto":
-		c.threshold = 5
+		c.threshold = 4.75
 	case "cusum":
 		c.threshold = 8
 		c.k = 1

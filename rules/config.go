@@ -93,9 +93,9 @@ type StateConfig struct {
 	// once this many messages have been journaled since the last one, or
 	// 5 minutes after it (default 10,000; 1: every CheckpointEvery).
 	CheckpointMessages int
-	Journal         bool          // default true
-	OutboxMax       int           // default 100000
-	History         time.Duration // retention, default 720h
+	Journal            bool          // default true
+	OutboxMax          int           // default 100000
+	History            time.Duration // retention, default 720h
 	// CommitGap is the shortest time between journal commits
 	// (DefaultCommitGap unless set; at most 1s): messages arriving sooner
 	// after a commit wait for the others of that gap, so the disk sees at
@@ -119,9 +119,9 @@ type LimitsConfig struct {
 	// ones are acknowledged, dropped and counted.
 	MaxTopic   int
 	MaxPayload int
-	MaxKeys   int           // per rule, default 10000
-	Grace     time.Duration // wall-clock grace before windows close on the gateway clock, default 5s
-	MaxFuture time.Duration // drop events stamped further ahead of their receipt, default 1h
+	MaxKeys    int           // per rule, default 10000
+	Grace      time.Duration // wall-clock grace before windows close on the gateway clock, default 5s
+	MaxFuture  time.Duration // drop events stamped further ahead of their receipt, default 1h
 }
 
 // FleetConfig is the `fleet:` block: pushed rule bundles, status and health

@@ -57,7 +57,8 @@ bench-e2e-mem:
 # message and its fsyncs a second, at steady rates through the embedded
 # broker and through Mosquitto, with the two rules of
 # cmd/vigil-load/rules2.yaml (a filter sent upstream, a per-device 10 s
-# average). Each run: 10 s idle, 10 s warm-up, 20 s measured.
+# average). Each run: 10 s idle, 10 s warm-up, 20 s measured. Needs Debian's
+# strace (fsyncs are counted by `strace --seccomp-bpf`) and mosquitto.
 #   make bench-budget                     1k, 10k and 50k msg/s, both brokers, QoS 0
 #   make bench-budget BUDGET_QOS=1        the same at QoS 1
 BUDGET_RATES  ?= 1s 100ms 20ms

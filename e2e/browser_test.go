@@ -44,12 +44,20 @@ func demoRules(t *testing.T) map[string]bool {
 // startDemo runs `vigil demo` with the UI on a free loopback port and
 // returns the URL it prints.
 func startDemo(t *testing.T) string {
+	url, _, _ := startDemoBroker(t)
+	return url
+}
+
+// startDemoBroker is startDemo that also returns the demo's broker address
+// and when the demo started.
+func startDemoBroker(t *testing.T) (url, brokerAddr string, started time.Time) {
 	t.Helper()
 	out := &logBuf{}
 	cmd := exec.Command(vigilBin, "demo", "-http", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"-fault-every", "10s", "-state", t.TempDir())
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = orphanKill()
+	started = time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -69,20 +77,20 @@ func startDemo(t *testing.T) string {
 		}
 	})
 	re := regexp.MustCompile(`web UI: (http://127\.0\.0\.1:\d+/)`)
-	var url string
+	reBroker := regexp.MustCompile(`broker mqtt://(127\.0\.0\.1:\d+)`)
 	eventually(t, 30*time.Second, "vigil demo prints the UI's URL", func() (bool, string) {
 		select {
 		case <-done:
 			t.Fatalf("vigil demo exited: %v\n%s", cmd.ProcessState, out.String())
 		default:
 		}
-		m := re.FindStringSubmatch(out.String())
-		if m != nil {
-			url = m[1]
+		m, b := re.FindStringSubmatch(out.String()), reBroker.FindStringSubmatch(out.String())
+		if m != nil && b != nil {
+			url, brokerAddr = m[1], b[1]
 		}
-		return m != nil, out.String()
+		return m != nil && b != nil, out.String()
 	})
-	return url
+	return url, brokerAddr, started
 }
 
 // browser starts a headless Chromium with a fresh profile. The flags keep
@@ -239,7 +247,7 @@ const bandJS = `(() => {
 // chart with its alert markers; screenshots at desktop and phone width.
 func TestBrowser(t *testing.T) {
 	names := demoRules(t)
-	url := startDemo(t)
+	url, brokerAddr, started := startDemoBroker(t)
 	ctx := browser(t)
 	errs := &pageErrors{}
 	errs.listen(ctx)
@@ -329,7 +337,23 @@ func TestBrowser(t *testing.T) {
 
 	// A detector's alert (the demo's zscore rules on temperature and heat):
 	// its chart shades the expected band while firing and puts a dot at the
-	// value that fired, outside the band.
+	// value that fired, outside the band. The demo's random faults may not
+	// spike a temperature within the test's time, so a device of the test's
+	// own, on the demo's broker, sends 70 ordinary readings (the rule's
+	// min_samples is 60) and then a spike that it holds.
+	spiker := device(t, "tcp://"+brokerAddr, nil, "", "")
+	go func() {
+		for i := 0; time.Since(started) < 4*time.Minute; i++ {
+			temp := 40 + float64(i%3)/10
+			if i >= 70 {
+				temp = 400
+			}
+			if spiker.Publish("sensors/probe-99/temperature", []byte(reading(temp, time.Now())), 1, false) != nil {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
 	band := run(t, ctx, 120*time.Second, "a detector alert's band and point on a chart", chromedp.Poll[bandView](bandJS,
 		chromedp.WithPollingInterval(500*time.Millisecond), chromedp.WithPollingTimeout(120*time.Second)))
 	if band.Device == "" || band.Height <= 0 || band.Width <= 0 || (band.PointY >= band.Top && band.PointY <= band.Top+band.Height) {

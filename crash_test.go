@@ -182,14 +182,7 @@ func crashRecovery(t *testing.T, inProcess bool) {
 
 	addr := os.Getenv("VIGIL_E2E_BROKER") // make e2e: a Mosquitto
 	if addr == "" {
-		b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: quietLog()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
+		b := startTestBroker(t)
 		addr = b.Addr()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -486,4 +479,19 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// startTestBroker runs an embedded broker on a free loopback port until the
+// test ends (Close may also be called before).
+func startTestBroker(t *testing.T) *broker.Broker {
+	t.Helper()
+	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-gw/vigil/broker"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/fleet"
@@ -116,14 +115,7 @@ func TestFleet(t *testing.T) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	if addr == "" {
-		b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: quietLog()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
+		b := startTestBroker(t)
 		addr = b.Addr()
 		stopBroker = func() { b.Close() }
 	}

@@ -44,6 +44,13 @@ type Options struct {
 	AllowPlaintext bool `yaml:"-"`
 	// Limits bound what clients can make the broker hold.
 	Limits Limits `yaml:"-"`
+	// ReadPace: while a client's messages keep coming, its connection is
+	// read at most once per ReadPace, each read taking what arrived
+	// meanwhile (internal/pace): a connection that carries many devices'
+	// readings (a bridge, a concentrator) then costs a wake-up per batch,
+	// not per message. A client's message waits at most ReadPace longer;
+	// one that waits for its acknowledgement does not wait. 0: unpaced.
+	ReadPace time.Duration `yaml:"-"`
 	// Logger receives the broker's warnings and errors (records below
 	// Warn are dropped, and at most a burst of them per 10 s is kept,
 	// because a misbehaving device can trigger one per connection).
@@ -406,7 +413,7 @@ func (b *Broker) Start() error {
 	if b.tcp != nil {
 		return errors.New("broker start: already started")
 	}
-	l := &listener{addr: b.opts.Listen, tls: b.opts.TLS, gate: b.gate, lim: b.opts.Limits, hits: b.hits, log: b.log}
+	l := &listener{addr: b.opts.Listen, tls: b.opts.TLS, pace: b.opts.ReadPace, gate: b.gate, lim: b.opts.Limits, hits: b.hits, log: b.log}
 	if err := b.srv.AddListener(l); err != nil {
 		return fmt.Errorf("broker listen %s: %w", b.opts.Listen, err)
 	}

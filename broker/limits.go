@@ -15,6 +15,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/vigil-gw/vigil/internal/pace"
 )
 
 // Limits bound what network clients can make the broker hold. A zero field
@@ -279,6 +280,7 @@ func (g *gate) pruneLocked() {
 type listener struct {
 	addr string
 	tls  *tls.Config
+	pace time.Duration
 	gate *gate
 	lim  Limits
 	hits *counters
@@ -339,7 +341,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		// mochi sets no deadline before CONNECT; it replaces this one
 		// with its keepalive once the client has logged in.
 		_ = c.SetDeadline(time.Now().Add(l.lim.ConnectTimeout))
-		gc := &gatedConn{Conn: c}
+		gc := &gatedConn{Conn: c, p: pace.New(c, l.pace)}
 		var nc net.Conn = gc
 		if l.tls != nil {
 			nc = tls.Server(gc, l.tls)
@@ -417,10 +419,27 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	l.wg.Wait()
 }
 
-// gatedConn is a connection the gate admitted.
+// gatedConn is a connection the gate admitted, its reads paced.
 type gatedConn struct {
 	net.Conn
+	p        *pace.Reader
 	loggedIn atomic.Bool // CONNECT accepted (the deadline is mochi's now)
+}
+
+func (c *gatedConn) Read(b []byte) (int, error) { return c.p.Read(b) }
+
+// Write ends a paced wait: a client waiting for this acknowledgement
+// sends its next message now.
+func (c *gatedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.p.Poke()
+	return n, err
+}
+
+func (c *gatedConn) Close() error {
+	err := c.Conn.Close()
+	c.p.Poke()
+	return err
 }
 
 // gatedConnOf finds the gatedConn under a client's connection.

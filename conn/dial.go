@@ -12,6 +12,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/vigil-gw/vigil/internal/pace"
 	netproxy "golang.org/x/net/proxy"
 )
 
@@ -23,7 +24,15 @@ const readBuffer = 16 << 10
 // paho reads each packet's fixed header a byte at a time straight from the
 // socket, three or more read(2) calls per message, where a buffer serves
 // many messages with one.
-func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) { return dialPaced(uri, o, 0) }
+
+// pacedDial is dial for a subscription whose reads are paced to one per
+// every while messages keep coming (internal/pace).
+func pacedDial(every time.Duration) paho.OpenConnectionFunc {
+	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) { return dialPaced(uri, o, every) }
+}
+
+func dialPaced(uri *url.URL, o paho.ClientOptions, every time.Duration) (net.Conn, error) {
 	d := o.Dialer
 	if d == nil {
 		d = &net.Dialer{Timeout: o.ConnectTimeout}
@@ -42,14 +51,14 @@ func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return buffered(c), nil
+		return buffered(c, every), nil
 	case "ssl", "tls", "mqtts":
 		if os.Getenv("all_proxy") == "" {
 			c, err := tls.DialWithDialer(d, "tcp", uri.Host, o.TLSConfig)
 			if err != nil {
 				return nil, err
 			}
-			return buffered(c), nil
+			return buffered(c, every), nil
 		}
 		c, err := netproxy.FromEnvironment().Dial("tcp", uri.Host)
 		if err != nil {
@@ -60,21 +69,41 @@ func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 			c.Close()
 			return nil, err
 		}
-		return buffered(tc), nil
+		return buffered(tc, every), nil
 	}
 	return nil, errors.New("unknown protocol " + uri.Scheme)
 }
 
-// bufConn is a net.Conn whose reads go through a buffer; deadlines and
-// writes go to the connection itself.
+// bufConn is a net.Conn whose reads go through a buffer, filled at the
+// pace of a pace.Reader; deadlines and writes go to the connection itself.
 type bufConn struct {
 	net.Conn
 	r *bufio.Reader
+	p *pace.Reader
 }
 
-func buffered(c net.Conn) net.Conn { return &bufConn{Conn: c, r: bufio.NewReaderSize(c, readBuffer)} }
+// buffered buffers c's reads, paced to one read per every while messages
+// keep coming (0: unpaced).
+func buffered(c net.Conn, every time.Duration) net.Conn {
+	p := pace.New(c, every)
+	return &bufConn{Conn: c, r: bufio.NewReaderSize(p, readBuffer), p: p}
+}
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Write also ends a paced wait: what is written (a PUBACK, a PINGREQ)
+// makes the broker answer or send more.
+func (c *bufConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.p.Poke()
+	return n, err
+}
+
+func (c *bufConn) Close() error {
+	err := c.Conn.Close()
+	c.p.Poke()
+	return err
+}
 
 // DialCoalesced is paho's OpenConnectionFunc for a client that publishes
 // many messages back to back (the simulator, a load generator): reads are

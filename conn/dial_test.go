@@ -40,7 +40,7 @@ func TestBufferedReads(t *testing.T) {
 		}
 	}
 	raw := &countConn{r: bytes.NewReader(wire.Bytes())}
-	c := buffered(raw)
+	c := buffered(raw, 0)
 	for i := 0; i < 100; i++ {
 		pk, err := packets.ReadPacket(c)
 		if err != nil {

@@ -74,6 +74,10 @@ type SubscriberOptions struct {
 	QueueWait      time.Duration // default 100 ms
 	RedeliverAfter time.Duration // default 1 s
 	Limits         IngestLimits  // what a message may bring; zero: no limit
+	// ReadPace: while messages keep coming, the socket is read at most
+	// once per ReadPace, each read taking what arrived meanwhile
+	// (internal/pace). 0 reads each message as it arrives.
+	ReadPace time.Duration
 }
 
 // NewSubscriber prepares a subscriber for filters (MQTT topic filters,
@@ -104,6 +108,9 @@ func NewSubscriberWith(o Options, filters []string, queue int, so SubscriberOpti
 	s := &Subscriber{queue: make(chan Message, queue), wait: so.QueueWait, redeliverAfter: so.RedeliverAfter, limits: so.Limits}
 	s.filters.Store(&fs)
 	po := o.pahoOptions(false).SetAutoAckDisabled(true)
+	if so.ReadPace > 0 {
+		po.SetCustomOpenConnectionFn(pacedDial(so.ReadPace))
+	}
 	// Before Connect: a persistent session's queued messages may arrive
 	// before SUBSCRIBE completes, and paho never acks a message that has
 	// no handler.

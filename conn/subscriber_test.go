@@ -358,3 +358,34 @@ func adminUser(t *testing.T, name, pass string) []broker.User {
 	}
 	return []broker.User{{Name: name, Hash: h, Role: broker.RoleAdmin}}
 }
+
+// Paced reads never hold a flow that waits for acknowledgements: with the
+// pace at an hour on both the broker's side and the subscriber's, every
+// QoS 1 message still goes through at once, because writing its PUBACK
+// ends the pace (internal/pace). Without that, the second message would
+// wait an hour.
+func TestPacedReadsDoNotHoldAcknowledgedFlows(t *testing.T) {
+	b := startBroker(t, broker.Options{ReadPace: time.Hour})
+	s := newSub(t, b.Addr(), "sub-paced", []string{"p/#"}, 0, SubscriberOptions{ReadPace: time.Hour})
+	goRun(t, s.Run)
+	eventually(t, "connected", 5*time.Second, func() bool { return s.Stats().Connected })
+	pub := dialT(t, Options{Broker: "tcp://" + b.Addr()})
+	const n = 50
+	go func() {
+		for i := range n {
+			// Publish waits for the broker's PUBACK: the broker's side
+			// reads the next one only because it wrote that.
+			if err := pub.Publish(fmt.Sprintf("p/%d", i), []byte(fmt.Sprint(i)), 1, false); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for i := range n {
+		m := recv(t, s)
+		if m.Topic != fmt.Sprintf("p/%d", i) {
+			t.Fatalf("message %d: topic %q", i, m.Topic)
+		}
+		m.Ack()
+	}
+}

@@ -1,0 +1,77 @@
+// Package pace reads a connection in fewer, larger reads while messages
+// keep coming. It imports nothing of vigil's.
+//
+// At 1,000 MQTT messages a second over one connection (a subscription to
+// the site's broker, a bridge, a simulator), reading each message as it
+// arrives costs a wake-up of the network poller, of the reading goroutine
+// and of every goroutine the message is handed to, a thousand times a
+// second: on a gateway that was most of vigil's CPU (BENCHMARKS.md, "The
+// Pi's budget"). A Reader instead reads at most once per interval while
+// data keeps coming, each read taking what arrived meanwhile.
+package pace
+
+import (
+	"io"
+	"time"
+)
+
+// Reader paces the reads of an underlying reader (a socket). A read that
+// comes sooner than Every after the last one returned first waits out the
+// rest; a read after a quiet spell, one after a read that filled its
+// buffer (a flood: more is waiting) and one after Poke do not wait. So a
+// message waits at most Every longer than it would, and not at all when
+// messages are rare. Not safe for concurrent Reads (nor is a socket's
+// reader); Poke may be called from any goroutine.
+type Reader struct {
+	r     io.Reader
+	every time.Duration
+	last  time.Time // when the last read returned; zero: do not wait
+	timer *time.Timer
+	wake  chan struct{}
+}
+
+// New paces r to a read per every; every ≤ 0 reads straight through.
+func New(r io.Reader, every time.Duration) *Reader {
+	return &Reader{r: r, every: every, wake: make(chan struct{}, 1)}
+}
+
+func (p *Reader) Read(b []byte) (int, error) {
+	if p.every > 0 && !p.last.IsZero() {
+		if wait := p.every - time.Since(p.last); wait > 0 {
+			p.sleep(wait)
+		}
+	}
+	n, err := p.r.Read(b)
+	p.last = time.Now()
+	if n == len(b) {
+		p.last = time.Time{}
+	}
+	return n, err
+}
+
+func (p *Reader) sleep(d time.Duration) {
+	if p.timer == nil {
+		p.timer = time.NewTimer(d)
+	} else {
+		p.timer.Reset(d)
+	}
+	select {
+	case <-p.timer.C:
+	case <-p.wake:
+		p.timer.Stop()
+	}
+}
+
+// Poke ends the wait in progress, or else the next one. Call it after
+// writing to the connection (an acknowledgement, a ping: the peer will
+// answer or send more, and a sender held by its in-flight window must not
+// wait for the pace) and after closing it.
+func (p *Reader) Poke() {
+	if p.every <= 0 {
+		return
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}

@@ -54,19 +54,19 @@ func (d *decoder) check(c *Config) {
 	if d.seen("upstream.qos") && c.Upstream.QoS > 1 {
 		d.errf(d.vals["upstream.qos"], "upstream: qos: want 0 or 1, got %q", fmt.Sprint(c.Upstream.QoS))
 	}
-	if v := c.Upstream.MaxAlertBytes; d.seen("upstream.max_alert_bytes") && v > 0 && v < 1024 {
+	if v := c.Upstream.MaxAlertBytes; d.seen("upstream.max_alert_bytes") && v < 1024 {
 		d.errf(d.vals["upstream.max_alert_bytes"], "upstream: max_alert_bytes: at least 1024, got %d", v)
 	}
-	if v := c.State.JournalMax; v > 0 && v < 1<<20 {
+	if v := c.State.JournalMax; d.seen("state.journal_max") && v < 1<<20 {
 		d.errf(d.vals["state.journal_max"], "state: journal_max: at least 1MiB, got %d bytes", v)
 	}
-	if v := c.State.CommitGap; v > time.Second {
+	if v := c.State.CommitGap; d.seen("state.commit_gap") && v > time.Second {
 		d.errf(d.vals["state.commit_gap"], "state: commit_gap: at most 1s, got %s (every message waits up to this long before it is journaled)", v)
 	}
-	if v := c.Limits.MaxTopic; v > 65535 {
+	if v := c.Limits.MaxTopic; d.seen("limits.max_topic_length") && v > 65535 {
 		d.errf(d.vals["limits.max_topic_length"], "limits: max_topic_length: at most 65535 (MQTT's own limit), got %d", v)
 	}
-	if v := c.Limits.MaxPayload; v > 256<<20 {
+	if v := c.Limits.MaxPayload; d.seen("limits.max_payload") && v > 256<<20 {
 		d.errf(d.vals["limits.max_payload"], "limits: max_payload: at most 256MiB (MQTT's own limit), got %d bytes", v)
 	}
 	if d.seen("log.level") {

@@ -226,7 +226,7 @@ func Parse(path string, src []byte) (*Config, error) {
 	d := newDecoder(path)
 	root := d.parse(src)
 	d.section(root, "", valueOf(c))
-	if d.seen("fleet") {
+	if d.keys["fleet"] != nil {
 		c.Fleet.Enabled = true
 	}
 	d.check(c)

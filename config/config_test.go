@@ -261,6 +261,7 @@ func TestConfigFleet(t *testing.T) {
 	}
 	for _, tc := range []struct{ src, want string }{
 		{"fleet: {prefix: site}\n", "vigil.yaml:1:1: fleet: needs upstream.broker"},
+		{"fleet: {health_every: soon}\n", "vigil.yaml:1:1: fleet: needs upstream.broker"},
 		{"upstream: {broker: \"tcp://h:1\"}\nfleet:\n  prefix: \"a/#\"\n", "vigil.yaml:3:11: fleet: prefix \"a/#\""},
 		{"upstream: {broker: \"tcp://h:1\"}\nfleet:\n  health_every: 10ms\n", "vigil.yaml:3:17: fleet: health_every: at least 1s"},
 		{"upstream: {broker: \"tcp://h:1\"}\nfleet:\n  public_key: [a]\n", "vigil.yaml:3:3: fleet: unknown key \"public_key\""},
@@ -313,10 +314,10 @@ func TestErrors(t *testing.T) {
 			t.Errorf("%q: error in Go's terms: %v", tc.src, err)
 		}
 	}
-	_, err := Parse("vigil.yaml", []byte("state:\n  journal: maybe\n  history: soon\nmqtt: {queue: 0}\n"))
+	_, err := Parse("vigil.yaml", []byte("state:\n  journal: maybe\n  history: soon\nbroker: {max_inflight: 0}\n"))
 	es := rules.AsErrors(err)
 	if len(es) != 3 || es[0].Pos.Line != 2 || es[1].Pos.Line != 3 || es[2].Pos.Line != 4 {
-		t.Fatalf("want 3 errors in file order, got %v", err)
+		t.Fatalf("want 3 errors in file order, each once, got %v", err)
 	}
 }
 

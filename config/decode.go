@@ -55,11 +55,12 @@ type decoder struct {
 	keys    map[string]ast.Node   // the key node of each setting in the file, by path ("broker.max_inflight")
 	vals    map[string]ast.Node   // its value node
 	items   map[string][]ast.Node // a list's element nodes
+	bad     map[string]bool       // settings already reported: check leaves them alone
 }
 
 func newDecoder(file string) *decoder {
 	return &decoder{file: file, anchors: map[string]ast.Node{}, keys: map[string]ast.Node{},
-		vals: map[string]ast.Node{}, items: map[string][]ast.Node{}}
+		vals: map[string]ast.Node{}, items: map[string][]ast.Node{}, bad: map[string]bool{}}
 }
 
 // parse returns the document's root; a syntax error is reported with its
@@ -118,8 +119,8 @@ func (d *decoder) sorted() rules.Errors {
 	return d.errs
 }
 
-// seen reports whether the file sets path.
-func (d *decoder) seen(path string) bool { return d.keys[path] != nil }
+// seen reports whether the file sets path to a value that decoded.
+func (d *decoder) seen(path string) bool { return d.keys[path] != nil && !d.bad[path] }
 
 // unwrap follows anchors, aliases and tags to the node that holds the value.
 func (d *decoder) unwrap(n ast.Node) ast.Node {
@@ -199,7 +200,9 @@ func (d *decoder) section(n ast.Node, path string, v reflect.Value) {
 				p = path + "." + key
 			}
 			d.keys[p], d.vals[p] = mv.Key, mv.Value
+			before := len(d.errs)
 			d.value(mv.Value, p, v.FieldByIndex(idx))
+			d.bad[p] = len(d.errs) > before
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/rules"
 )
@@ -74,9 +75,9 @@ func checkPaths(paths []string) (*checked, error) {
 			errs = append(errs, rules.Error{Pos: rules.Pos{File: f, Line: 1, Col: 1}, Msg: fmt.Sprintf("read: %v", err)})
 			continue
 		}
-		if rules.IsConfig(b) {
+		if config.IsConfig(b) {
 			configs++
-			c, err := rules.ParseConfig(f, b)
+			c, err := config.Parse(f, b)
 			if err != nil {
 				errs = append(errs, rules.AsErrors(err)...)
 				continue
@@ -134,7 +135,7 @@ func (c *checked) report(sio stdio) bool {
 
 // checkUsersFile reads the embedded broker's users file, as `vigil run`
 // will, and returns its problems as FILE:LINE:COL errors.
-func checkUsersFile(c *rules.Config) []rules.Error {
+func checkUsersFile(c *config.Config) []rules.Error {
 	if c.Broker.UsersFile == "" {
 		return nil
 	}

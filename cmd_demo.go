@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/event"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
@@ -74,7 +75,7 @@ func cmdDemo(ctx context.Context, args []string, sio stdio) error {
 	if err != nil {
 		return err
 	}
-	cfg := rules.DefaultConfig()
+	cfg := config.Default()
 	cfg.Gateway = "demo"
 	cfg.Broker.Listen = addr
 	cfg.MQTT.Broker = "tcp://" + addr

@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/fleet"
 	"github.com/vigil-gw/vigil/rules"
@@ -72,7 +73,7 @@ func checkPrefix(p string) error {
 
 // checkFleetKeys reports public_keys that are not readable ed25519 keys
 // (for `vigil check` of a config).
-func checkFleetKeys(c *rules.Config) rules.Errors {
+func checkFleetKeys(c *config.Config) rules.Errors {
 	var errs rules.Errors
 	for i, p := range c.Fleet.PublicKeys {
 		if _, err := fleet.ReadPublicKey(p); err != nil {

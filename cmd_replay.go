@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/rules"
@@ -45,14 +46,15 @@ func cmdReplay(ctx context.Context, args []string, sio stdio) error {
 		fs.Usage()
 		return &exitError{2, errQuiet}
 	}
-	opts := engine.Options{Gateway: "replay", MaxFuture: rules.DefaultConfig().Limits.MaxFuture}
+	opts := config.Default().EngineOptions()
+	opts.Gateway = "replay"
 	if *cfgPath != "" {
-		c, err := rules.LoadConfig(*cfgPath)
+		c, err := config.Load(*cfgPath)
 		if err != nil {
 			printErrors(sio.err, err)
 			return &exitError{1, errQuiet}
 		}
-		opts = engineOptions(c)
+		opts = c.EngineOptions()
 		if len(rulePaths) == 0 {
 			rulePaths = c.Rules
 		}
@@ -94,10 +96,6 @@ func cmdReplay(ctx context.Context, args []string, sio stdio) error {
 		return exitf(2, "replay: read %s: %v", name, err)
 	}
 	return nil
-}
-
-func engineOptions(c *rules.Config) engine.Options {
-	return engine.Options{Gateway: c.Gateway, DefaultTopic: c.Upstream.Topic, MaxKeys: c.Limits.MaxKeys, Grace: c.Limits.Grace, MaxFuture: c.Limits.MaxFuture}
 }
 
 func printErrors(w io.Writer, err error) {

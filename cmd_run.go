@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/gateway"
 	"github.com/vigil-gw/vigil/rules"
 )
@@ -24,7 +25,7 @@ func cmdRun(ctx context.Context, args []string, sio stdio) error {
 	if err := fs.Parse(args); err != nil {
 		return &exitError{2, errQuiet}
 	}
-	cfg, err := rules.LoadConfig(*cfgPath)
+	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		printErrors(sio.err, err)
 		return &exitError{1, errQuiet}
@@ -55,7 +56,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 // runGateway runs a gateway with its rule watcher, SIGHUP reloads and the
 // web UI until ctx ends. extra, if set, adjusts the gateway options (the
 // demo prints alerts).
-func runGateway(ctx context.Context, cfg *rules.Config, log *slog.Logger, extra func(*gateway.Options), onListen func(url string)) error {
+func runGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, extra func(*gateway.Options), onListen func(url string)) error {
 	// SIGHUP is caught from the start: its default action would end the
 	// process while it recovers.
 	hup := make(chan os.Signal, 1)

@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/gateway"
-	"github.com/vigil-gw/vigil/rules"
 	"github.com/vigil-gw/vigil/store"
 	"github.com/vigil-gw/vigil/ui"
 )
@@ -20,7 +20,7 @@ import (
 // web serves the UI and HTTP API next to a gateway: it adapts the gateway
 // and its store to what ui.Source asks, and feeds the live views.
 type web struct {
-	cfg *rules.Config
+	cfg *config.Config
 	log *slog.Logger
 	srv *ui.Server
 	g   atomic.Pointer[gateway.Gateway]
@@ -28,7 +28,7 @@ type web struct {
 
 // newWeb binds the HTTP listener (nil when http.listen is "off"), so a busy
 // port or a missing token fails at start.
-func newWeb(cfg *rules.Config, log *slog.Logger) (*web, error) {
+func newWeb(cfg *config.Config, log *slog.Logger) (*web, error) {
 	if cfg.HTTP.Listen == "off" {
 		return nil, nil
 	}

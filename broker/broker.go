@@ -33,17 +33,17 @@ type Options struct {
 	// Listen is host:port; port 0 picks a free port (see Addr).
 	Listen string `yaml:"listen"`
 	// TLS, when set, makes the listener speak TLS only.
-	TLS *tls.Config `yaml:"-"`
+	TLS *tls.Config
 	// Users are the users allowed to log in (LoadUsers reads them). None
 	// allows anonymous clients, which New accepts only on a loopback
 	// address.
-	Users []User `yaml:"-"`
+	Users []User
 	// AllowPlaintext lets the broker listen beyond loopback without TLS:
 	// passwords and readings then cross the network in clear. New refuses
 	// that without it, and Start logs a warning with it.
-	AllowPlaintext bool `yaml:"-"`
+	AllowPlaintext bool `yaml:"allow_plaintext"`
 	// Limits bound what clients can make the broker hold.
-	Limits Limits `yaml:"-"`
+	Limits Limits `yaml:",inline"`
 	// ReadPace: while a client's messages keep coming, its connection is
 	// read at most once per ReadPace, each read taking what arrived
 	// meanwhile (internal/pace): a connection that carries many devices'
@@ -55,7 +55,7 @@ type Options struct {
 	// Warn are dropped, and at most a burst of them per 10 s is kept,
 	// because a misbehaving device can trigger one per connection).
 	// Default: text on stderr.
-	Logger *slog.Logger `yaml:"-"`
+	Logger *slog.Logger
 }
 
 // maxTopicAliases bounds an MQTT 5 client's inbound topic aliases; one

@@ -25,42 +25,42 @@ type Limits struct {
 	// MaxPacketSize bounds an MQTT packet, CONNECT included: mochi reads
 	// the fixed header and refuses a larger packet before it allocates
 	// it; the client is disconnected. Counted: packet_too_large.
-	MaxPacketSize int
+	MaxPacketSize int `yaml:"max_packet_size"`
 	// MaxClients bounds open connections, logged in or not; one more is
 	// closed on accept. Counted: clients.
-	MaxClients int
+	MaxClients int `yaml:"max_clients"`
 	// MaxClientsPerAddress bounds open connections from one IP address.
 	// Counted: clients_per_address.
-	MaxClientsPerAddress int
+	MaxClientsPerAddress int `yaml:"max_clients_per_address"`
 	// ConnectTimeout is how long a new connection has to complete its TLS
 	// handshake and send its CONNECT; then it is closed. Counted:
 	// connect_timeout.
-	ConnectTimeout time.Duration
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// MaxSessionExpiry caps how long a disconnected client's session
 	// (subscriptions, messages queued for it) is kept, whatever the client
 	// asks.
-	MaxSessionExpiry time.Duration
+	MaxSessionExpiry time.Duration `yaml:"max_session_expiry"`
 	// MaxSessions bounds the sessions held, of connected clients and of
 	// disconnected ones not yet expired; a CONNECT that would add one more
 	// is refused. Counted: sessions.
-	MaxSessions int
+	MaxSessions int `yaml:"max_sessions"`
 	// MaxInflight bounds the QoS 1 and 2 messages held for one client
 	// (unacknowledged, or queued while it is away); past it messages to
 	// that client are dropped, counted in Dropped. At least vigil's
 	// ingest queue (mqtt.queue, 10,000) for a subscribing vigil.
-	MaxInflight int
+	MaxInflight int `yaml:"max_inflight"`
 	// MaxRetained bounds the topics holding a retained message; a
 	// retained PUBLISH to one more topic is delivered but not retained.
 	// Counted: retained.
-	MaxRetained int
+	MaxRetained int `yaml:"max_retained"`
 	// MaxSubscriptions bounds the topic filters one client subscribes to
 	// (each holds memory as long as the session lives); a filter past it
 	// gets a failure in the SUBACK. Counted: subscriptions.
-	MaxSubscriptions int
+	MaxSubscriptions int `yaml:"max_subscriptions"`
 	// MaxLoginFailures is how many failed logins an IP address may have
 	// in a minute; past it, its connections are closed on accept until
 	// the minute is over. Counted: login_failed, login_throttled.
-	MaxLoginFailures int
+	MaxLoginFailures int `yaml:"max_login_failures"`
 }
 
 // DefaultLimits are the limits a zero Limits field takes.

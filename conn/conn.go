@@ -67,19 +67,19 @@ type Options struct {
 	ClientID string `yaml:"client_id"` // default vigil-<hostname> (Publisher: …-upstream)
 	Username string `yaml:"username"`
 	// Password is the secret itself; the caller reads password_file.
-	Password string       `yaml:"-"`
-	TLS      *tls.Config  `yaml:"-"`
-	Logger   *slog.Logger `yaml:"-"` // default slog.Default()
+	Password string
+	TLS      *tls.Config
+	Logger   *slog.Logger // default slog.Default()
 
-	KeepAlive      time.Duration `yaml:"keepalive"`       // default 30 s
-	ConnectTimeout time.Duration `yaml:"connect_timeout"` // dial + CONNACK, default 10 s
+	KeepAlive      time.Duration // default 30 s
+	ConnectTimeout time.Duration // dial + CONNACK, default 10 s
 	// Timeout bounds a publish, subscribe or unsubscribe waiting for the
 	// broker's acknowledgement, and a write to the socket. Default 10 s.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration
 	// ReconnectMin and ReconnectMax bound the backoff between connection
 	// attempts. Default 1 s and 1 min.
-	ReconnectMin time.Duration `yaml:"reconnect_min"`
-	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	ReconnectMin time.Duration
+	ReconnectMax time.Duration
 }
 
 // ErrNotConnected is returned by Publish while the connection is down.

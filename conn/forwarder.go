@@ -41,7 +41,7 @@ type ForwarderOptions struct {
 	// first one upstream fails to acknowledge (the broker disconnects on
 	// it, or never acks it) before it is set aside, so the alerts behind
 	// it flow. Rounds while the connection is down do not count. Default 5.
-	DeadAfter int
+	DeadAfter int          `yaml:"dead_after"`
 	Logger    *slog.Logger // default slog.Default()
 }
 

@@ -10,8 +10,8 @@ import (
 // (acknowledged, so no broker or device sends it again, and counted), and
 // the memory and disk it could take stays bounded. Zero: no limit.
 type IngestLimits struct {
-	MaxTopic   int // bytes of a topic
-	MaxPayload int // bytes of a payload
+	MaxTopic   int `yaml:"max_topic_length"` // bytes of a topic
+	MaxPayload int `yaml:"max_payload"`      // bytes of a payload
 }
 
 // Reasons a message is refused at the door, as counted.

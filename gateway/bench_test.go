@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/event"
@@ -43,7 +44,7 @@ func benchGateway(b *testing.B, journal bool) *Gateway {
 	rd := filepath.Join(dir, "rules")
 	os.MkdirAll(rd, 0o755)
 	os.WriteFile(filepath.Join(rd, "r.yaml"), []byte(benchRules), 0o644)
-	c := rules.DefaultConfig()
+	c := config.Default()
 	c.State.Path = filepath.Join(dir, "vigil.db")
 	c.State.Journal = journal
 	c.Rules = []string{rd}
@@ -239,7 +240,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			rd := filepath.Join(dir, "rules")
 			os.MkdirAll(rd, 0o755)
 			os.WriteFile(filepath.Join(rd, "r.yaml"), []byte(benchRules), 0o644)
-			c := rules.DefaultConfig()
+			c := config.Default()
 			c.MQTT.Broker = "tcp://" + brk.Addr()
 			c.MQTT.ClientID = fmt.Sprintf("vigil-bench-%v", journal)
 			c.State.Path = filepath.Join(dir, "vigil.db")

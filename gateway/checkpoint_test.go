@@ -26,7 +26,7 @@ rules:
     window: {count: 5}
     aggregate: {total: sum(kwh)}
 `
-	c := config(t, dir, b.Addr(), "", r)
+	c := testConfig(t, dir, b.Addr(), "", r)
 	g, err := New(Options{Config: c, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ rules:
 	}
 	stop()
 
-	g2, err := New(Options{Config: config(t, dir, b.Addr(), "", r), Logger: logger(t)})
+	g2, err := New(Options{Config: testConfig(t, dir, b.Addr(), "", r), Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

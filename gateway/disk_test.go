@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-gw/vigil/rules"
+	"github.com/vigil-gw/vigil/config"
 )
 
 // TestDiskRate: rates are over the samples kept (a minute of ticks), and a
@@ -58,7 +58,7 @@ func TestWrittenBytes(t *testing.T) {
 // checkpointMax after it; a failed one is tried again at the next interval.
 func TestCheckpointDue(t *testing.T) {
 	now := time.Unix(1000, 0)
-	c := rules.DefaultConfig()
+	c := config.Default()
 	g := &Gateway{cfg: c, o: Options{Now: func() time.Time { return now }}, log: logger(t)}
 	g.cpFrom, g.cpAt = 100, now
 	for _, tc := range []struct {

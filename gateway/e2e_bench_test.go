@@ -33,9 +33,9 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/internal/freeport"
-	"github.com/vigil-gw/vigil/rules"
 	"github.com/vigil-gw/vigil/store"
 )
 
@@ -57,7 +57,7 @@ type e2eRig struct {
 
 // e2eConfig is the gateway config of the end-to-end benchmarks: the ten
 // rules copied into a temporary directory, state in it too.
-func e2eConfig(b *testing.B, journal bool) *rules.Config {
+func e2eConfig(b *testing.B, journal bool) *config.Config {
 	b.Helper()
 	rulesYAML, err := os.ReadFile(e2eRulesPath)
 	if err != nil {
@@ -67,7 +67,7 @@ func e2eConfig(b *testing.B, journal bool) *rules.Config {
 	rd := filepath.Join(dir, "rules")
 	os.MkdirAll(rd, 0o755)
 	os.WriteFile(filepath.Join(rd, "rules10.yaml"), rulesYAML, 0o644)
-	c := rules.DefaultConfig()
+	c := config.Default()
 	c.Gateway = "bench"
 	c.State.Path = filepath.Join(dir, "vigil.db")
 	c.State.Journal = journal

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/fleet"
-	"github.com/vigil-gw/vigil/rules"
 )
 
 // TestFleetBundle: a pushed bundle runs beside the local rule files and is
@@ -88,8 +88,8 @@ rules:
 	}
 }
 
-func fleetConfig(dir, pub string) rules.FleetConfig {
-	return rules.FleetConfig{Enabled: true, Prefix: "site", RulesDir: filepath.Join(dir, "fleet-rules"), PublicKeys: []string{pub}, HealthEvery: time.Second}
+func fleetConfig(dir, pub string) config.Fleet {
+	return config.Fleet{Enabled: true, Prefix: "site", RulesDir: filepath.Join(dir, "fleet-rules"), PublicKeys: []string{pub}, HealthEvery: time.Second}
 }
 
 func waitFleet(t *testing.T, g *Gateway, cond func(fleet.Info) bool) {

@@ -29,10 +29,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/event"
-	"github.com/vigil-gw/vigil/rules"
 	"github.com/vigil-gw/vigil/store"
 )
 
@@ -51,7 +51,7 @@ const (
 
 // Options configure a Gateway.
 type Options struct {
-	Config  *rules.Config
+	Config  *config.Config
 	Logger  *slog.Logger
 	Version string
 	// OnAlert, if set, sees every alert after it is stored (the demo prints
@@ -70,7 +70,7 @@ type Options struct {
 // Gateway is one running vigil.
 type Gateway struct {
 	o      Options
-	cfg    *rules.Config
+	cfg    *config.Config
 	log    *slog.Logger
 	db     *store.DB
 	eng    *engine.Engine
@@ -175,8 +175,9 @@ func New(o Options) (*Gateway, error) {
 	// disconnect is recognised when the broker sends it again. Our ids hold
 	// the packet id and a hash of topic and payload (dedupKey), which a new
 	// message repeats only by coincidence within the window.
-	db, err := store.Open(store.Options{Path: cfg.State.Path, OutboxMax: cfg.State.OutboxMax, HistoryRetention: cfg.State.History,
-		Synchronous: "FULL", DedupWindow: 2 * time.Minute, JournalMax: cfg.State.JournalMax, MaxAlertBytes: cfg.Upstream.MaxAlertBytes})
+	so := cfg.State.Options
+	so.Synchronous, so.DedupWindow, so.MaxAlertBytes = "FULL", 2*time.Minute, cfg.Upstream.MaxAlertBytes
+	db, err := store.Open(so)
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
@@ -213,7 +214,7 @@ func (g *Gateway) connect() error {
 		}
 		g.brk = b
 	}
-	limits := conn.IngestLimits{MaxTopic: cfg.Limits.MaxTopic, MaxPayload: cfg.Limits.MaxPayload}
+	limits := cfg.Limits.IngestLimits
 	if cfg.MQTT.InProcess && g.brk != nil {
 		in, err := newInline(g.brk, g.eng.Rules().Filters(), cfg.MQTT.Queue)
 		if err != nil {
@@ -222,7 +223,7 @@ func (g *Gateway) connect() error {
 		in.limits, in.log = limits, g.log
 		g.sub = in
 	} else {
-		subOpts, err := g.connOptions(cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Username, cfg.MQTT.PasswordFile, cfg.MQTT.TLS)
+		subOpts, err := g.connOptions(cfg.MQTT.Options, cfg.MQTT.PasswordFile, cfg.MQTT.TLS)
 		if err != nil {
 			return err
 		}
@@ -233,7 +234,7 @@ func (g *Gateway) connect() error {
 		g.sub = sub
 	}
 	if cfg.Upstream.Broker != "" {
-		upOpts, err := g.connOptions(cfg.Upstream.Broker, cfg.Upstream.ClientID, cfg.Upstream.Username, cfg.Upstream.PasswordFile, cfg.Upstream.TLS)
+		upOpts, err := g.connOptions(cfg.Upstream.Options, cfg.Upstream.PasswordFile, cfg.Upstream.TLS)
 		if err != nil {
 			return err
 		}
@@ -242,15 +243,17 @@ func (g *Gateway) connect() error {
 			return fmt.Errorf("upstream: %w", err)
 		}
 		g.pub = pub
-		g.fwd = conn.NewForwarder(g.db, pub, conn.ForwarderOptions{Notify: g.notify, Logger: g.log, QoS0: cfg.Upstream.QoS == 0,
-			DeadAfter: cfg.Upstream.DeadAfter})
+		fo := cfg.Upstream.ForwarderOptions
+		fo.Notify, fo.Logger, fo.QoS0 = g.notify, g.log, cfg.Upstream.QoS == 0
+		g.fwd = conn.NewForwarder(g.db, pub, fo)
 	}
 	return nil
 }
 
 func (g *Gateway) engineOptions() engine.Options {
-	return engine.Options{Gateway: g.cfg.Gateway, DefaultTopic: g.cfg.Upstream.Topic,
-		MaxKeys: g.cfg.Limits.MaxKeys, Grace: g.cfg.Limits.Grace, MaxFuture: g.cfg.Limits.MaxFuture, Logger: g.log, OnEvent: g.o.OnEvent, OnFlatEvent: g.o.OnFlatEvent}
+	o := g.cfg.EngineOptions()
+	o.Logger, o.OnEvent, o.OnFlatEvent = g.log, g.o.OnEvent, g.o.OnFlatEvent
+	return o
 }
 
 // recover restores the checkpoint and replays the journal after it through
@@ -404,10 +407,9 @@ func readPace(commitGap time.Duration) time.Duration { return commitGap / 5 }
 
 func (g *Gateway) newBroker() (*broker.Broker, error) {
 	bc := g.cfg.Broker
-	o := broker.Options{Listen: bc.Listen, Logger: g.log, AllowPlaintext: bc.AllowPlaintext, ReadPace: readPace(g.cfg.State.CommitGap), Limits: broker.Limits{
-		MaxPacketSize: bc.MaxPacketSize, MaxClients: bc.MaxClients, MaxClientsPerAddress: bc.MaxClientsPerAddress,
-		ConnectTimeout: bc.ConnectTimeout, MaxSessionExpiry: bc.MaxSessionExpiry, MaxSessions: bc.MaxSessions,
-		MaxInflight: bc.MaxInflight, MaxRetained: bc.MaxRetained, MaxSubscriptions: bc.MaxSubscriptions, MaxLoginFailures: bc.MaxLoginFailures}}
+	o := bc.Options
+	o.Logger = g.log
+	o.ReadPace = readPace(g.cfg.State.CommitGap)
 	if bc.UsersFile != "" {
 		users, err := broker.LoadUsers(bc.UsersFile)
 		if err != nil {
@@ -429,8 +431,9 @@ func (g *Gateway) newBroker() (*broker.Broker, error) {
 	return b, nil
 }
 
-func (g *Gateway) connOptions(url, clientID, user, passFile string, t rules.TLSConfig) (conn.Options, error) {
-	o := conn.Options{Broker: url, ClientID: clientID, Username: user, Logger: g.log}
+func (g *Gateway) connOptions(o conn.Options, passFile string, t config.TLS) (conn.Options, error) {
+	o.Logger = g.log
+	url := o.Broker
 	if passFile != "" {
 		b, err := os.ReadFile(passFile)
 		if err != nil {
@@ -449,7 +452,7 @@ func (g *Gateway) connOptions(url, clientID, user, passFile string, t rules.TLSC
 }
 
 // tlsConfig builds a client (or server) TLS config from PEM files.
-func tlsConfig(t rules.TLSConfig, server bool) (*tls.Config, error) {
+func tlsConfig(t config.TLS, server bool) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if t.CA != "" {
 		pem, err := os.ReadFile(t.CA)

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/event"
-	"github.com/vigil-gw/vigil/rules"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -119,14 +119,14 @@ func device(t *testing.T, addr string) *conn.Client {
 	return c
 }
 
-func config(t *testing.T, dir, in, up, rulesYAML string) *rules.Config {
+func testConfig(t *testing.T, dir, in, up, rulesYAML string) *config.Config {
 	t.Helper()
 	rd := filepath.Join(dir, "rules")
 	os.MkdirAll(rd, 0o755)
 	if err := os.WriteFile(filepath.Join(rd, "r.yaml"), []byte(rulesYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := rules.DefaultConfig()
+	c := config.Default()
 	c.Gateway = "gw1"
 	c.MQTT.Broker = "tcp://" + in
 	c.MQTT.ClientID = "vigil-" + strings.ReplaceAll(t.Name(), "/", "-")
@@ -142,7 +142,7 @@ func config(t *testing.T, dir, in, up, rulesYAML string) *rules.Config {
 }
 
 // start runs a gateway until the test ends (or stop is called).
-func start(t *testing.T, c *rules.Config) (g *Gateway, stop func()) {
+func start(t *testing.T, c *config.Config) (g *Gateway, stop func()) {
 	t.Helper()
 	g, err := New(Options{Config: c, Logger: logger(t)})
 	if err != nil {
@@ -212,7 +212,7 @@ func TestPublishToUpstream(t *testing.T) {
 	b := startBroker(t, "")
 	dir := t.TempDir()
 	up := watchUpstream(t, b.Addr())
-	c := config(t, dir, b.Addr(), b.Addr(), hotRules)
+	c := testConfig(t, dir, b.Addr(), b.Addr(), hotRules)
 	start(t, c)
 	dev := device(t, b.Addr())
 	ts := time.Now().UTC().Truncate(time.Millisecond)
@@ -246,7 +246,7 @@ func TestUpstreamOutage(t *testing.T) {
 	upb := startBroker(t, "")
 	upAddr := upb.Addr()
 	dir := t.TempDir()
-	c := config(t, dir, in.Addr(), upAddr, hotRules[:strings.Index(hotRules, "  - name: minute_avg")])
+	c := testConfig(t, dir, in.Addr(), upAddr, hotRules[:strings.Index(hotRules, "  - name: minute_avg")])
 	g, _ := start(t, c)
 	dev := device(t, in.Addr())
 	upb.Close()
@@ -309,7 +309,7 @@ rules:
     window: {count: 3}
     aggregate: {total: sum(kwh)}
 `
-	c := config(t, dir, b.Addr(), b.Addr(), three)
+	c := testConfig(t, dir, b.Addr(), b.Addr(), three)
 	if inProcess {
 		c = inProcessConfig(t, dir, b.Addr(), three)
 	}
@@ -420,7 +420,7 @@ rules:
     window: {count: 3}
     aggregate: {total: sum(kwh)}
 `
-	c := config(t, dir, b.Addr(), b.Addr(), r)
+	c := testConfig(t, dir, b.Addr(), b.Addr(), r)
 	g, stop := start(t, c)
 	dev := device(t, b.Addr())
 	base := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
@@ -431,7 +431,7 @@ rules:
 	send(2)
 	waitEvents(t, g, 2)
 	stop()
-	c2 := config(t, dir, b.Addr(), b.Addr(), r)
+	c2 := testConfig(t, dir, b.Addr(), b.Addr(), r)
 	start(t, c2)
 	send(3)
 	got := up.waitFor(t, 1, 10*time.Second)
@@ -448,7 +448,7 @@ func TestBrokerRestart(t *testing.T) {
 	addr := b.Addr()
 	up := startBroker(t, "")
 	dir := t.TempDir()
-	c := config(t, dir, addr, up.Addr(), hotRules)
+	c := testConfig(t, dir, addr, up.Addr(), hotRules)
 	g, _ := start(t, c)
 	watch := watchUpstream(t, up.Addr())
 	b.Close()
@@ -477,7 +477,7 @@ func TestRepeatedPayloadsFreshSession(t *testing.T) {
 	r := "rules:\n  - {name: low, from: 'tanks/{t}/level', where: value < 50, key: t}\n"
 	dir := t.TempDir()
 	b1 := startBroker(t, "")
-	g, stop := start(t, config(t, dir, b1.Addr(), "", r))
+	g, stop := start(t, testConfig(t, dir, b1.Addr(), "", r))
 	dev := device(t, b1.Addr())
 	for i := 0; i < 3; i++ {
 		publish(t, dev, "tanks/t1/level", "21.5")
@@ -487,7 +487,7 @@ func TestRepeatedPayloadsFreshSession(t *testing.T) {
 	dev.Close()
 	b1.Close()
 	b2 := startBroker(t, "")
-	g2, _ := start(t, config(t, dir, b2.Addr(), "", r))
+	g2, _ := start(t, testConfig(t, dir, b2.Addr(), "", r))
 	dev2 := device(t, b2.Addr())
 	for i := 0; i < 3; i++ {
 		publish(t, dev2, "tanks/t1/level", "21.5")

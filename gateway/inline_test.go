@@ -10,15 +10,15 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/vigil-gw/vigil/broker"
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/event"
-	"github.com/vigil-gw/vigil/rules"
 )
 
 // inProcessConfig is config with the embedded broker on a free loopback
 // port and mqtt.broker omitted: in-process ingest.
-func inProcessConfig(t *testing.T, dir, up, rulesYAML string) *rules.Config {
-	c := config(t, dir, "", up, rulesYAML)
+func inProcessConfig(t *testing.T, dir, up, rulesYAML string) *config.Config {
+	c := testConfig(t, dir, "", up, rulesYAML)
 	c.Broker.Listen = "127.0.0.1:0"
 	c.MQTT.Broker = ""
 	c.MQTT.InProcess = true

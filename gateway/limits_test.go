@@ -19,7 +19,7 @@ func TestIngestLimits(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			upb := startBroker(t, "")
 			up := watchUpstream(t, upb.Addr())
-			var c = config(t, t.TempDir(), upb.Addr(), upb.Addr(), hotRules)
+			var c = testConfig(t, t.TempDir(), upb.Addr(), upb.Addr(), hotRules)
 			if inProcess {
 				c = inProcessConfig(t, t.TempDir(), upb.Addr(), hotRules)
 			}

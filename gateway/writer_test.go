@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/event"
-	"github.com/vigil-gw/vigil/rules"
 	"github.com/vigil-gw/vigil/store"
 )
 
@@ -19,7 +19,7 @@ func writerGateway(t *testing.T) *Gateway {
 	rd := filepath.Join(dir, "rules")
 	os.MkdirAll(rd, 0o755)
 	os.WriteFile(filepath.Join(rd, "r.yaml"), []byte(hotRules), 0o644)
-	c := rules.DefaultConfig()
+	c := config.Default()
 	c.State.Path = filepath.Join(dir, "vigil.db")
 	c.Rules = []string{rd}
 	g, err := New(Options{Config: c, Logger: quiet})

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,8 +121,9 @@ rules:
 	}
 }
 
-// TestDaysAndWeeks: every duration of a rule file and of vigil.yaml reads
-// days and weeks (event.ParseDuration, whose table test covers the syntax).
+// TestDaysAndWeeks: every duration of a rule file reads days and weeks
+// (event.ParseDuration, whose table test covers the syntax; config's test
+// covers vigil.yaml's).
 func TestDaysAndWeeks(t *testing.T) {
 	set, errs := parseT(t, `
 sources:
@@ -170,13 +170,6 @@ rules:
 	if set.Sources[0].DedupeFor != 14*day {
 		t.Errorf("source dedupe %v", set.Sources[0].DedupeFor)
 	}
-	c, err := ParseConfig("vigil.yaml", []byte("state: {checkpoint_every: 1d, history: 2w}\nlimits: {grace: 1d, max_future: 1w}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.State.CheckpointEvery != day || c.State.History != 14*day || c.Limits.Grace != day || c.Limits.MaxFuture != 7*day {
-		t.Errorf("config state %+v limits %+v", c.State, c.Limits)
-	}
 }
 
 func TestHashIgnoresLayout(t *testing.T) {
@@ -214,23 +207,6 @@ func TestUpstreamTopic(t *testing.T) {
 	}
 }
 
-func TestConfig(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "vigil.yaml")
-	os.WriteFile(p, []byte("gateway: g\nstate: {path: s.db, journal: false}\nrules: [r1, /abs/r2]\nupstream: {qos: 0}\n"), 0o644)
-	c, err := LoadConfig(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.State.Path != filepath.Join(dir, "s.db") || c.State.Journal || c.Rules[0] != filepath.Join(dir, "r1") || c.Rules[1] != "/abs/r2" ||
-		c.Upstream.QoS != 0 || c.MQTT.ClientID != "vigil-g" || c.HTTP.Listen != "127.0.0.1:8080" || c.State.CheckpointEvery != 10*time.Second {
-		t.Fatalf("config %+v", c)
-	}
-	if !IsConfig([]byte("rules: /etc/x\n")) || IsConfig([]byte("rules:\n  - name: a\n")) {
-		t.Fatal("IsConfig")
-	}
-}
-
 // FuzzParse: the loader never panics, and a file it accepts compiles into
 // rules whose expressions can run on an empty event.
 func FuzzParse(f *testing.F) {
@@ -263,199 +239,4 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestConfigInProcess: an embedded broker with mqtt.broker omitted means
-// in-process ingest; naming a broker, even the embedded one, subscribes.
-func TestConfigInProcess(t *testing.T) {
-	for _, tc := range []struct {
-		src        string
-		inProcess  bool
-		mqttBroker string
-	}{
-		{"broker: {listen: \"127.0.0.1:1884\"}\n", true, "tcp://127.0.0.1:1884"},
-		{"broker: {listen: \"127.0.0.1:1884\"}\nmqtt: {broker: \"tcp://127.0.0.1:1884\"}\n", false, "tcp://127.0.0.1:1884"},
-		{"mqtt: {broker: \"tcp://10.0.0.2:1883\"}\n", false, "tcp://10.0.0.2:1883"},
-		{"gateway: g\n", false, "tcp://127.0.0.1:1883"},
-	} {
-		c, err := ParseConfig("vigil.yaml", []byte(tc.src))
-		if err != nil {
-			t.Fatalf("%q: %v", tc.src, err)
-		}
-		if c.MQTT.InProcess != tc.inProcess || c.MQTT.Broker != tc.mqttBroker {
-			t.Errorf("%q: in-process %v, mqtt broker %q; want %v, %q", tc.src, c.MQTT.InProcess, c.MQTT.Broker, tc.inProcess, tc.mqttBroker)
-		}
-	}
-}
-
-// TestConfigJournalMax: state.journal_max is a size in bytes with an
-// optional unit, at least 1MiB; 256MiB when left out.
-func TestConfigJournalMax(t *testing.T) {
-	for src, want := range map[string]int64{
-		"gateway: g\n":                     256 << 20,
-		"state: {journal_max: 64MiB}\n":    64 << 20,
-		"state: {journal_max: 2GB}\n":      2e9,
-		"state: {journal_max: 5000000}\n":  5e6,
-		"state: {journal_max: 1 GiB}\n":    1 << 30,
-		"state: {journal_max: 1048576B}\n": 1 << 20,
-	} {
-		c, err := ParseConfig("vigil.yaml", []byte(src))
-		if err != nil || c.State.JournalMax != want {
-			t.Errorf("%q: %v %v, want %d", src, c, err, want)
-		}
-	}
-	for src, msg := range map[string]string{
-		"state:\n  journal_max: 10KB\n": "vigil.yaml:2:16: state: journal_max: at least 1MiB, got 10000 bytes",
-		"state:\n  journal_max: lots\n": `vigil.yaml:2:16: state: journal_max: bad size "lots"`,
-		"state:\n  journal_max: -5MB\n": `vigil.yaml:2:16: state: journal_max: bad size "-5MB"`,
-	} {
-		if _, err := ParseConfig("vigil.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), msg) {
-			t.Errorf("%q: %v, want %s", src, err, msg)
-		}
-	}
-}
-
-// TestConfigCheckpointMessages: state.checkpoint_messages, 10,000 when
-// left out.
-func TestConfigCheckpointMessages(t *testing.T) {
-	c, err := ParseConfig("vigil.yaml", []byte("state: {checkpoint_messages: 1}\n"))
-	if err != nil || c.State.CheckpointMessages != 1 {
-		t.Fatalf("%+v %v", c.State, err)
-	}
-	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.State.CheckpointMessages != 10000 {
-		t.Fatalf("default: %+v %v", c.State, err)
-	}
-}
-
-// TestConfigIngestLimits: limits.max_topic_length and limits.max_payload,
-// 256 and 64 KiB when left out.
-func TestConfigIngestLimits(t *testing.T) {
-	c, err := ParseConfig("vigil.yaml", []byte("limits: {max_topic_length: 100, max_payload: 4KiB}\n"))
-	if err != nil || c.Limits.MaxTopic != 100 || c.Limits.MaxPayload != 4096 {
-		t.Fatalf("%+v %v", c.Limits, err)
-	}
-	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.Limits.MaxTopic != 256 || c.Limits.MaxPayload != 64<<10 {
-		t.Fatalf("defaults: %+v %v", c.Limits, err)
-	}
-	if _, err := ParseConfig("vigil.yaml", []byte("limits:\n  max_topic_length: 70000\n")); err == nil ||
-		!strings.Contains(err.Error(), "vigil.yaml:2:21: limits: max_topic_length: at most 65535") {
-		t.Fatalf("too long: %v", err)
-	}
-}
-
-// TestConfigCommitGap: state.commit_gap is a duration up to 1s;
-// DefaultCommitGap when left out; 0 when set so (a commit per message).
-func TestConfigCommitGap(t *testing.T) {
-	c, err := ParseConfig("vigil.yaml", []byte("state: {commit_gap: 2ms}\n"))
-	if err != nil || c.State.CommitGap != 2*time.Millisecond {
-		t.Fatalf("commit_gap: %v %v", c, err)
-	}
-	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.State.CommitGap != DefaultCommitGap {
-		t.Fatalf("default: %v %v", c.State.CommitGap, err)
-	}
-	if c, err := ParseConfig("vigil.yaml", []byte("state: {commit_gap: 0s}\n")); err != nil || c.State.CommitGap != 0 {
-		t.Fatalf("explicit 0: %v %v", c.State.CommitGap, err)
-	}
-	_, err = ParseConfig("vigil.yaml", []byte("state:\n  commit_gap: 5s\n"))
-	if err == nil || !strings.Contains(err.Error(), "vigil.yaml:2:15: state: commit_gap: at most 1s") {
-		t.Fatalf("too long: %v", err)
-	}
-}
-
-// TestConfigBroker: the embedded broker's keys, with line:col errors; a
-// listener beyond loopback needs users and TLS (or allow_plaintext).
-func TestConfigBroker(t *testing.T) {
-	src := `broker:
-  listen: "0.0.0.0:8883"
-  users_file: broker.users
-  tls: {cert: s.pem, key: s.key}
-  max_packet_size: 65536
-  max_clients: 50
-  max_clients_per_address: 5
-  connect_timeout: 3s
-  max_session_expiry: 2h
-  max_sessions: 70
-  max_inflight: 1000
-  max_retained: 10
-  max_subscriptions: 20
-  max_login_failures: 4
-`
-	c, err := ParseConfig("/etc/vigil/vigil.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := BrokerConfig{Listen: "0.0.0.0:8883", UsersFile: "/etc/vigil/broker.users",
-		TLS:           TLSConfig{Cert: "/etc/vigil/s.pem", Key: "/etc/vigil/s.key"},
-		MaxPacketSize: 65536, MaxClients: 50, MaxClientsPerAddress: 5, ConnectTimeout: 3 * time.Second,
-		MaxSessionExpiry: 2 * time.Hour, MaxSessions: 70, MaxInflight: 1000, MaxRetained: 10, MaxSubscriptions: 20, MaxLoginFailures: 4}
-	if c.Broker != want {
-		t.Fatalf("broker %+v\nwant   %+v", c.Broker, want)
-	}
-	for _, tc := range []struct{ src, want string }{
-		{"broker: {listen: \"0.0.0.0:1883\", users_file: u}\n", "vigil.yaml:1:10: broker: listening on 0.0.0.0:1883 (not loopback) without tls"},
-		{"broker: {listen: \"0.0.0.0:1883\", tls: {cert: c, key: k}}\n", "vigil.yaml:1:10: broker: listening on 0.0.0.0:1883 (not loopback) requires users_file"},
-		{"broker: {listen: \"127.0.0.1:1883\", max_inflight: 65536}\n", "vigil.yaml:1:50: broker: max_inflight: want 1 to 65535, got 65536"},
-		{"broker: {listen: \"127.0.0.1:1883\", max_clients: -3}\n", "broker: max_clients: want a whole number >= 1"},
-	} {
-		_, err := ParseConfig("vigil.yaml", []byte(tc.src))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: error %v, want %q", tc.src, err, tc.want)
-		}
-	}
-	c, err = ParseConfig("vigil.yaml", []byte("broker: {listen: \"0.0.0.0:1883\", users_file: u, allow_plaintext: true}\n"))
-	if err != nil || !c.Broker.AllowPlaintext {
-		t.Fatalf("allow_plaintext: %+v %v", c.Broker, err)
-	}
-}
-
-// TestConfigUpstreamLimits: upstream.max_alert_bytes (at least 1024) and
-// upstream.dead_after; 0 (the store's and forwarder's defaults) when left
-// out.
-func TestConfigUpstreamLimits(t *testing.T) {
-	c, err := ParseConfig("vigil.yaml", []byte("upstream: {max_alert_bytes: 2048, dead_after: 3}\n"))
-	if err != nil || c.Upstream.MaxAlertBytes != 2048 || c.Upstream.DeadAfter != 3 {
-		t.Fatalf("%+v %v", c.Upstream, err)
-	}
-	if c, err := ParseConfig("vigil.yaml", []byte("gateway: g\n")); err != nil || c.Upstream.MaxAlertBytes != 0 || c.Upstream.DeadAfter != 0 {
-		t.Fatalf("default: %+v %v", c.Upstream, err)
-	}
-	_, err = ParseConfig("vigil.yaml", []byte("upstream:\n  max_alert_bytes: 100\n"))
-	if err == nil || !strings.Contains(err.Error(), "vigil.yaml:2:20: upstream: max_alert_bytes: at least 1024, got 100") {
-		t.Fatalf("too small: %v", err)
-	}
-	_, err = ParseConfig("vigil.yaml", []byte("upstream:\n  dead_after: 0\n"))
-	if err == nil || !strings.Contains(err.Error(), "vigil.yaml:2:15: upstream: dead_after: want a whole number >= 1") {
-		t.Fatalf("zero: %v", err)
-	}
-}
-
-// TestConfigFleet: the fleet block's defaults, paths relative to the
-// config, and its errors with positions.
-func TestConfigFleet(t *testing.T) {
-	c, err := ParseConfig("/etc/vigil/vigil.yaml", []byte("upstream: {broker: \"tcp://site:1883\"}\nstate: {path: /var/lib/vigil/vigil.db}\nfleet: {public_keys: [fleet.pub]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := c.Fleet
-	if !f.Enabled || f.Prefix != "vigil" || f.RulesDir != "/var/lib/vigil/fleet-rules" || f.HealthEvery != 30*time.Second ||
-		len(f.PublicKeys) != 1 || f.PublicKeys[0] != "/etc/vigil/fleet.pub" || f.KeyPos[0] != (Pos{"/etc/vigil/vigil.yaml", 3, 23}) {
-		t.Fatalf("fleet %+v", f)
-	}
-	if c, _ := ParseConfig("vigil.yaml", []byte("gateway: g\n")); c.Fleet.Enabled {
-		t.Fatal("fleet enabled without the block")
-	}
-	if !IsConfig([]byte("fleet: {}\n")) {
-		t.Fatal("IsConfig: a fleet block")
-	}
-	for _, tc := range []struct{ src, want string }{
-		{"fleet: {prefix: site}\n", "vigil.yaml:1:1: fleet: needs upstream.broker"},
-		{"upstream: {broker: \"tcp://h:1\"}\nfleet:\n  prefix: \"a/#\"\n", "vigil.yaml:3:11: fleet: prefix \"a/#\""},
-		{"upstream: {broker: \"tcp://h:1\"}\nfleet:\n  health_every: 10ms\n", "vigil.yaml:3:17: fleet: health_every: at least 1s"},
-		{"upstream: {broker: \"tcp://h:1\"}\nfleet:\n  public_key: [a]\n", "vigil.yaml:3:3: fleet: unknown key \"public_key\""},
-	} {
-		_, err := ParseConfig("vigil.yaml", []byte(tc.src))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)
-		}
-	}
 }

@@ -37,25 +37,25 @@ type Options struct {
 	// then critical.
 	OutboxMax int `yaml:"outbox_max"`
 	// HistoryRetention is how long Prune keeps alert history (default 30 days).
-	HistoryRetention time.Duration `yaml:"history_retention"`
+	HistoryRetention time.Duration `yaml:"history"`
 	// HistoryMax caps the history rows Prune keeps (default 200,000).
-	HistoryMax int `yaml:"history_max"`
+	HistoryMax int
 	// Synchronous is SQLite's synchronous pragma for journal commits:
 	// "FULL" (default) fsyncs each one, so an acknowledged message survives
 	// a power cut; "NORMAL" survives a process crash but a power cut may
 	// roll back the last commits before the WAL was synced. Everything else
 	// (outbox, history, checkpoints, pruning) commits with NORMAL whatever
 	// this says; see begin.
-	Synchronous string `yaml:"synchronous"`
+	Synchronous string
 	// DedupWindow keeps the Dedup ids of messages a checkpoint removed from
 	// the journal for this long (by receive time), so a redelivery that
 	// arrives after the checkpoint is still reported Dup. 0 (the default)
 	// recognises redeliveries only while the original is in the journal.
 	// Enable it only with a Dedup id that a new message cannot repeat
 	// within the window (not a bare MQTT packet id: brokers reuse those).
-	DedupWindow time.Duration `yaml:"dedup_window"`
+	DedupWindow time.Duration
 	// BusyTimeout is how long a statement waits for a lock (default 5s).
-	BusyTimeout time.Duration `yaml:"busy_timeout"`
+	BusyTimeout time.Duration
 	// JournalMax bounds the input journal's files (default 256 MiB). It
 	// holds what no checkpoint covers yet — seconds of traffic normally —
 	// so it fills only when checkpoints keep failing; appends then fail
@@ -63,7 +63,7 @@ type Options struct {
 	JournalMax int64 `yaml:"journal_max"`
 	// MaxAlertBytes caps an alert's JSON form; Put trims a larger one
 	// (deadletter.go). Default DefaultMaxAlertBytes.
-	MaxAlertBytes int `yaml:"max_alert_bytes"`
+	MaxAlertBytes int
 }
 
 // SetJournalMax changes the journal's size limit (Options.JournalMax).

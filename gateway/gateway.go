@@ -401,9 +401,9 @@ func (g *Gateway) waitOutbox(max time.Duration) {
 
 // readPace is how long a connection that keeps bringing messages is left
 // unread (internal/pace), for a read per batch instead of one a message:
-// a fifth of the commit gap, which the messages wait for anyway, so that
+// half the commit gap, which the messages wait for anyway, so that
 // state.commit_gap: 0s, asking for the least latency, reads each at once.
-func readPace(commitGap time.Duration) time.Duration { return commitGap / 5 }
+func readPace(commitGap time.Duration) time.Duration { return commitGap / 2 }
 
 func (g *Gateway) newBroker() (*broker.Broker, error) {
 	bc := g.cfg.Broker

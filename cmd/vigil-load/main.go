@@ -149,7 +149,13 @@ func run(o options) error {
 	if o.checkpointEvery > 0 {
 		cpEvery = ", checkpoint_every: " + o.checkpointEvery.String()
 	}
-	brokerCfg := fmt.Sprintf("broker: {listen: \"127.0.0.1:%d\"}", bport)
+	// All the simulator's connections come from 127.0.0.1: past the
+	// broker's per-address default (100) the limits are raised to fit.
+	limits := ""
+	if o.connections > 90 {
+		limits = fmt.Sprintf(", max_clients: %d, max_clients_per_address: %d", o.connections+20, o.connections+20)
+	}
+	brokerCfg := fmt.Sprintf("broker: {listen: \"127.0.0.1:%d\"%s}", bport, limits)
 	if o.ingest == "mosquitto" {
 		stop, err := startMosquitto(dir, bport)
 		if err != nil {

@@ -15,17 +15,19 @@ import (
 	"time"
 )
 
-// Reader paces the reads of an underlying reader (a socket). A read that
-// comes sooner than Every after the last one returned first waits out the
-// rest; a read after a quiet spell, one after a read that filled its
-// buffer (a flood: more is waiting) and one after Poke do not wait. So a
-// message waits at most Every longer than it would, and not at all when
-// messages are rare. Not safe for concurrent Reads (nor is a socket's
-// reader); Poke may be called from any goroutine.
+// Reader paces the reads of an underlying reader (a socket). While data
+// keeps coming — a read found it waiting, or waited less than Every for
+// it — the next read comes no sooner than Every after that one returned,
+// waiting out the rest first. A read after one that waited longer (a
+// quiet connection: a device's reading a second), one after a read that
+// filled its buffer (a flood: more is waiting) and one after Poke do not
+// wait. So a message waits at most Every longer than it would, a quiet
+// connection costs nothing more, not even a timer. Not safe for concurrent
+// Reads (nor is a socket's reader); Poke may be called from any goroutine.
 type Reader struct {
 	r     io.Reader
 	every time.Duration
-	last  time.Time // when the last read returned; zero: do not wait
+	last  time.Time // when the last read of a flow returned; zero: do not wait
 	timer *time.Timer
 	wake  chan struct{}
 }
@@ -36,15 +38,20 @@ func New(r io.Reader, every time.Duration) *Reader {
 }
 
 func (p *Reader) Read(b []byte) (int, error) {
-	if p.every > 0 && !p.last.IsZero() {
+	if p.every <= 0 {
+		return p.r.Read(b)
+	}
+	if !p.last.IsZero() {
 		if wait := p.every - time.Since(p.last); wait > 0 {
 			p.sleep(wait)
 		}
 	}
+	start := time.Now()
 	n, err := p.r.Read(b)
-	p.last = time.Now()
-	if n == len(b) {
-		p.last = time.Time{}
+	now := time.Now()
+	p.last = time.Time{}
+	if n < len(b) && now.Sub(start) < p.every {
+		p.last = now
 	}
 	return n, err
 }

@@ -64,13 +64,17 @@ func TestRareMessagesDoNotWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := make(feed, 1)
 		p := New(f, 10*time.Millisecond)
-		go sendEvery(f, time.Second, "a", "b")
+		go sendEvery(f, time.Second, "a", "b", "c")
 		buf := make([]byte, 8)
 		start := time.Now()
 		p.Read(buf)
 		p.Read(buf)
-		if d := time.Since(start); d != 2*time.Second {
-			t.Fatalf("second message read %v after the start, want 2s: it came long after the pace", d)
+		p.Read(buf)
+		if d := time.Since(start); d != 3*time.Second {
+			t.Fatalf("third message read %v after the start, want 3s: each came long after the pace", d)
+		}
+		if p.timer != nil {
+			t.Fatal("a quiet connection armed a timer: a wake-up more a message, not fewer")
 		}
 	})
 }

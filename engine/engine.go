@@ -14,7 +14,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/valyala/fastjson"
 	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/ingest"
 	"github.com/vigil-gw/vigil/rules"
@@ -52,16 +51,8 @@ type Options struct {
 	// message's receive time (when known), counting it; 0 keeps everything.
 	MaxFuture time.Duration
 	// OnEvent, if set, sees every decoded event before the rules do (the
-	// UI's live values), except those OnFlatEvent sees. It must not keep or
-	// change ev.Fields.
+	// UI's live values). It must not keep or change ev.Fields.
 	OnEvent func(ev *event.Event)
-	// OnFlatEvent, if set, sees the events that take the flat path instead
-	// (only stateless rules take their topic, see route): the payload's
-	// fields as names and values in payload order, valid only during the
-	// call; ev.Fields would have held them with "topic" and "time" set
-	// (over the payload's own fields of those names). With
-	// OnEvent set and OnFlatEvent not, every event is decoded into a map.
-	OnFlatEvent func(topic string, t time.Time, names []string, vals []any)
 }
 
 // Engine is not safe for concurrent use.
@@ -81,13 +72,6 @@ type Engine struct {
 	tableNames []string          // the tables in a fixed order, for routes
 	viewBuf    []*event.Event
 	dec        *ingest.Decoder
-	flatViews  []*flatView
-	flatT      time.Time     // the flat event's time, for processFlat
-	flatAt     instant       // flatT for observe
-	flatAlerts []event.Alert // the flat event's alerts so far
-	flatEvents uint64        // events that took the flat path (tests)
-	parsedOnce uint64        // records decoded from the line's parse (tests)
-	scanned    uint64        // records decoded as the line was scanned (tests)
 }
 
 // Stats are the engine-wide counters.
@@ -201,20 +185,10 @@ func (d *DecodeError) Error() string { return fmt.Sprintf("decode %s: %v", d.Top
 func (d *DecodeError) Unwrap() error { return d.Err }
 
 // Process runs one message through every table and rule and returns the
-// alerts it caused. A message that cannot be decoded returns a *DecodeError
-// (counted); expression errors are counted per rule and do not stop the
-// other rules.
+// alerts it caused: the one way in, for `run` and `replay` alike. A message
+// that cannot be decoded returns a *DecodeError (counted); expression
+// errors are counted per rule and do not stop the other rules.
 func (e *Engine) Process(m Message) ([]event.Alert, error) {
-	alerts, _, err := e.process(m, nil, false)
-	return alerts, err
-}
-
-// process is Process; with parsed set, the message's payload is that JSON
-// object instead of m.Payload, with scanned, it is what the decoder's
-// ScanFlat has read (see ProcessRecord); ok=false says the decoder
-// declined it before anything was counted or changed: the caller then
-// processes the payload's text.
-func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []event.Alert, ok bool, _ error) {
 	rt := e.route(m.Topic)
 	src := rt.src
 	var format ingest.Format
@@ -222,34 +196,13 @@ func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []e
 	if src != nil {
 		format, timeField, srcName = src.src.Format, src.src.TimeField, src.src.Filter.String()
 	}
-	var decoded []ingest.Decoded
-	var err error
-	switch {
-	case scanned:
-		if format != ingest.Auto && format != ingest.JSON {
-			return nil, false, nil
-		}
-		decoded, err = e.dec.ScannedEvents(timeField, m.Received, rt.flat)
-		e.scanned++
-	case parsed != nil:
-		if format != ingest.Auto && format != ingest.JSON {
-			return nil, false, nil
-		}
-		if decoded, ok, err = e.dec.DecodeParsed(parsed, timeField, m.Received, rt.flat); !ok {
-			return nil, false, nil
-		}
-		e.parsedOnce++
-	case rt.flat:
-		decoded, err = e.dec.DecodeFlat(format, m.Payload, timeField, m.Received)
-	default:
-		decoded, err = e.dec.Decode(format, m.Payload, timeField, m.Received)
-	}
+	decoded, err := e.dec.Decode(format, m.Payload, timeField, m.Received)
 	e.stats.Messages++
 	e.recv, e.recvSet = m.Received, !m.Received.IsZero()
 	if err != nil {
 		e.stats.DecodeErrors++
 		e.decErr[srcName]++
-		return nil, true, &DecodeError{Topic: m.Topic, Err: err}
+		return nil, &DecodeError{Topic: m.Topic, Err: err}
 	}
 	var alerts []event.Alert
 	for _, d := range decoded {
@@ -263,13 +216,6 @@ func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []e
 			// everyone else's data and make it all late.
 			e.stats.Future++
 			e.decErr[srcName]++
-			continue
-		}
-		if d.Flat {
-			if h := e.opts.OnFlatEvent; h != nil {
-				h(m.Topic, t, d.Keys, d.Vals)
-			}
-			alerts = e.processFlat(rt, d, t, alerts)
 			continue
 		}
 		ev := &event.Event{Topic: m.Topic, Time: t, Fields: d.Fields, Seq: e.seq}
@@ -305,7 +251,7 @@ func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []e
 			}
 		}
 	}
-	return alerts, true, nil
+	return alerts, nil
 }
 
 // Tick advances every rule on the gateway's clock: a rule whose newest event

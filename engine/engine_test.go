@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-gw/vigil/event"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
+	"github.com/vigil-gw/vigil/replay"
 	"github.com/vigil-gw/vigil/rules"
 )
 
@@ -31,7 +32,7 @@ func scenario(t testing.TB, seconds int) []Message {
 	sc := bufio.NewScanner(&rec)
 	sc.Buffer(nil, 1<<20)
 	for i := 1; sc.Scan(); i++ {
-		m, err := ParseRecord(sc.Bytes(), uint64(i))
+		m, err := recordMessage(sc.Bytes(), uint64(i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,10 +193,16 @@ func newEngine(t *testing.T, src string, o Options) *Engine {
 	return e
 }
 
+// recordMessage reads a recorded line (replay's format) as a Message.
+func recordMessage(line []byte, seq uint64) (Message, error) {
+	r, err := replay.Parse(line)
+	return Message{Topic: r.Topic, Payload: r.Payload, Received: r.Received, Seq: seq}, err
+}
+
 func feed(e *Engine, lines ...string) []event.Alert {
 	var out []event.Alert
 	for i, l := range lines {
-		m, err := ParseRecord([]byte(l), uint64(i+1))
+		m, err := recordMessage([]byte(l), uint64(i+1))
 		if err != nil {
 			panic(err)
 		}

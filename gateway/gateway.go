@@ -57,12 +57,10 @@ type Options struct {
 	// OnAlert, if set, sees every alert after it is stored (the demo prints
 	// them). It must not block.
 	OnAlert func(event.Alert)
-	// OnEvent, if set, sees every decoded event (the UI's live values),
-	// except those OnFlatEvent sees. It runs on the engine loop: it must be
-	// quick and must not keep the map.
+	// OnEvent, if set, sees every decoded event (the UI's live values).
+	// It runs on the engine loop: it must be quick and must not keep the
+	// map.
 	OnEvent func(ev *event.Event)
-	// OnFlatEvent sees the events decoded without a map (engine.Options).
-	OnFlatEvent func(topic string, t time.Time, names []string, vals []any)
 	// Now is the gateway clock; default time.Now.
 	Now func() time.Time
 }
@@ -250,7 +248,7 @@ func (g *Gateway) connect() error {
 
 func (g *Gateway) engineOptions() engine.Options {
 	return engine.Options{Gateway: g.cfg.Gateway, DefaultTopic: g.cfg.Upstream.Topic,
-		MaxKeys: g.cfg.Limits.MaxKeys, Grace: g.cfg.Limits.Grace, MaxFuture: g.cfg.Limits.MaxFuture, Logger: g.log, OnEvent: g.o.OnEvent, OnFlatEvent: g.o.OnFlatEvent}
+		MaxKeys: g.cfg.Limits.MaxKeys, Grace: g.cfg.Limits.Grace, MaxFuture: g.cfg.Limits.MaxFuture, Logger: g.log, OnEvent: g.o.OnEvent}
 }
 
 // recover restores the checkpoint and replays the journal after it through

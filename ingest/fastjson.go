@@ -8,8 +8,7 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// The fast path of JSON decoding for what the one-pass scanner (scan.go)
-// declines, nesting and escapes: valyala/fastjson validates and parses a
+// The fast path of JSON decoding: valyala/fastjson validates and parses a
 // payload in one pass over reused memory, and fastJSON builds the event's
 // map at its final size (with room for the fields the engine adds), where
 // encoding/json scans twice and grows every map as it goes. It decodes
@@ -39,19 +38,8 @@ const (
 type Decoder struct {
 	p    fastjson.Parser
 	num  []byte
-	keys map[string]*name // field names seen, so each is allocated once
-	gen  uint64           // payloads decoded: name.gen finds a repeated field
+	keys map[string]string // field names seen, so each is allocated once
 	out  []Decoded
-	// flat fields of the last payload (DecodeFlat)
-	fk []string
-	fv []any
-	ff flatFields // fk and fv for eventTime
-	// times: 1 + the index in fk of each of timeFields ScanFlat saw, 0
-	// for one it did not.
-	times [len(timeFields)]int32
-	// shape: the names of the last flat payload in order, the likely
-	// names of the next one, found without hashing.
-	shape []*name
 	// strs caches boxed string values: a device sends the same few (a
 	// unit, a status, its own id) in message after message.
 	// Two entries a set, the one found or added last first: values that
@@ -87,103 +75,27 @@ type strEntry struct {
 	v any
 }
 
-type name struct {
-	s   string
-	gen uint64 // the payload it was last seen in
-	raw bool   // s stands in JSON text as it is (rawText), for scanName
-	// quoted is s and its closing quote as a little-endian word, when they
-	// fit in one (len(s) < 8 and raw): scanName compares them at once.
-	quoted, mask uint64
-	// timeRank is 1 + the index of s in timeFields, 0 if it is not there.
-	timeRank uint8
-}
-
 // NewDecoder returns a Decoder.
-func NewDecoder() *Decoder { return &Decoder{keys: map[string]*name{}} }
+func NewDecoder() *Decoder { return &Decoder{keys: map[string]string{}} }
 
-// fastJSON decodes payload if it can (ok); with flat, an object's members
-// go to d.fk and d.fv if they can (isFlat), and v is nil.
-func (d *Decoder) fastJSON(payload []byte, flat bool) (v any, isFlat, ok bool) {
+// fastJSON decodes payload if it can (ok).
+func (d *Decoder) fastJSON(payload []byte) (v any, ok bool) {
 	esc, plain := scanPlain(payload)
 	if !plain {
-		return nil, false, false
+		return nil, false
 	}
 	// The parser alone accepts more than RFC 8259 in two places: escapes
 	// in strings (it keeps an invalid one as it is), checked here by the
 	// strict validator when there is a backslash at all, and numbers (01,
 	// NaN, Inf), which convert checks one by one.
 	if esc && fastjson.ValidateBytes(payload) != nil {
-		return nil, false, false
+		return nil, false
 	}
 	pv, err := d.p.ParseBytes(payload)
 	if err != nil {
-		return nil, false, false
+		return nil, false
 	}
-	return d.fromParsed(pv, esc, flat)
-}
-
-// fromParsed is fastJSON once the payload is parsed: pv is valid JSON but
-// for its numbers, which convert checks one by one.
-func (d *Decoder) fromParsed(pv *fastjson.Value, esc, flat bool) (v any, isFlat, ok bool) {
-	d.gen++
-	if flat && pv.Type() == fastjson.TypeObject {
-		if d.flat(pv, esc) {
-			return nil, true, true
-		}
-		d.gen++ // the names flat saw are not this attempt's
-	}
-	v, ok = d.convert(pv, extraFields, 1)
-	return v, false, ok
-}
-
-// flat puts a parsed object's members into d.fk and d.fv. It fails
-// (ok=false) where the map form must decide: a repeated name, too many
-// names, a value convert declines.
-func (d *Decoder) flat(v *fastjson.Value, esc bool) bool {
-	o, _ := v.Object()
-	if o.Len() > MaxFields {
-		return false
-	}
-	d.fk, d.fv = d.fk[:0], d.fv[:0]
-	ok := true
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		if !ok {
-			return
-		}
-		if esc && hasEscape(k) { // no backslash in the payload, none in a name
-			ok = false
-			return
-		}
-		i := len(d.fk)
-		var n *name
-		if i < len(d.shape) && string(k) == d.shape[i].s {
-			n = d.shape[i]
-		} else if n = d.intern(k); n == nil {
-			ok = false // too many names to tell a repeated one
-			return
-		} else {
-			d.shape = append(d.shape[:i], n)
-		}
-		if n.gen == d.gen {
-			ok = false // a repeated name: the map decides which counts
-			return
-		}
-		n.gen = d.gen
-		var x any
-		if x, ok = d.convert(v, 0, 2); ok {
-			d.fk = append(d.fk, n.s)
-			d.fv = append(d.fv, x)
-		}
-	})
-	return ok
-}
-
-// PlainJSON reports whether b is text fastjson reads exactly as
-// encoding/json does (ASCII, no control bytes, no \u escapes) and whether
-// it holds any escape at all (then validate it strictly first).
-func PlainJSON(b []byte) (plain, escapes bool) {
-	esc, ok := scanPlain(b)
-	return ok, esc
+	return d.convert(pv, extraFields, 1)
 }
 
 // scanPlain reports whether payload is what the fast path takes: ASCII
@@ -222,42 +134,17 @@ func plainBytes(p []byte, from, to int, esc *bool) bool {
 	return true
 }
 
-// intern returns the name k, allocated once per distinct name; nil when
-// the table is full and k is not in it.
-func (d *Decoder) intern(k []byte) *name {
-	if n, ok := d.keys[string(k)]; ok {
-		return n
-	}
-	if len(d.keys) >= maxInterned || len(k) > maxInternedLen {
-		return nil
-	}
-	n := &name{s: string(k), raw: rawText(k)}
-	for i, t := range timeFields {
-		if n.s == t {
-			n.timeRank = uint8(i + 1)
-		}
-	}
-	if n.raw && len(k) < 8 {
-		var w [8]byte
-		copy(w[:], k)
-		w[len(k)] = '"'
-		n.quoted = binary.LittleEndian.Uint64(w[:])
-		n.mask = 1<<(8*(len(k)+1)) - 1
-		if len(k) == 7 {
-			n.mask = ^uint64(0)
-		}
-	}
-	d.keys[n.s] = n
-	return n
-}
-
 // key returns k as a string, allocated once per distinct name while the
 // table has room.
 func (d *Decoder) key(k []byte) string {
-	if n := d.intern(k); n != nil {
-		return n.s
+	if s, ok := d.keys[string(k)]; ok {
+		return s
 	}
-	return string(k)
+	s := string(k)
+	if len(d.keys) < maxInterned && len(k) <= maxInternedLen {
+		d.keys[s] = s
+	}
+	return s
 }
 
 // str returns b as a boxed string, from the cache when it holds it.
@@ -407,8 +294,7 @@ func simpleFloat(b []byte) (float64, bool) {
 // convert copies a parsed value out of the parser's memory into Go values
 // as encoding/json would decode it into an interface. depth is the nesting
 // level of v (the payload is at 1): an object or array deeper than
-// MaxDepth is declined, as checkDepth would refuse it (DecodeParsed has no
-// text for checkDepth to count).
+// MaxDepth is declined, as checkDepth would refuse it.
 func (d *Decoder) convert(v *fastjson.Value, extra, depth int) (any, bool) {
 	switch v.Type() {
 	case fastjson.TypeObject:

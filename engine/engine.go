@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"time"
 
@@ -219,8 +220,12 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 			continue
 		}
 		ev := &event.Event{Topic: m.Topic, Time: t, Fields: d.Fields, Seq: e.seq}
-		if ev.Fields == nil {
+		switch {
+		case ev.Fields == nil:
 			ev.Fields = map[string]any{}
+		case rt.keeps:
+			// The decoder fills this map again with the next message.
+			ev.Fields = maps.Clone(ev.Fields)
 		}
 		if src != nil && src.dedupe != nil {
 			if v, ok := ev.Fields[src.src.DedupeField]; ok && v != nil {

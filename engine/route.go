@@ -22,6 +22,10 @@ type route struct {
 	// rules[i] and tables[i] index views, -1 when the filter does not match.
 	rules  []int16
 	tables []int16
+	// keeps: a table or an operator (window, detector, pattern, absence)
+	// takes the topic and keeps its events' maps, so each event needs a
+	// map of its own rather than the decoder's (see ingest.Decoder.Decode).
+	keeps bool
 }
 
 // routeView is one distinct set of captures. views[0] is the one most
@@ -67,6 +71,12 @@ func (e *Engine) route(topic string) *route {
 	}
 	for _, name := range e.tableNames {
 		rt.tables = append(rt.tables, match(e.tables[name].t.From))
+	}
+	for i, v := range rt.rules {
+		rt.keeps = rt.keeps || v >= 0 && e.rules[i].op != nil
+	}
+	for _, v := range rt.tables {
+		rt.keeps = rt.keeps || v >= 0
 	}
 	// The view most rules share goes first: it needs no copy.
 	best := 0

@@ -65,12 +65,19 @@ func Decode(f Format, payload []byte, timeField string, recv time.Time) ([]Decod
 	return append(make([]Decoded, 0, len(out)), out...), nil
 }
 
-var decoders = sync.Pool{New: func() any { return NewDecoder() }}
+var decoders = sync.Pool{New: func() any {
+	d := NewDecoder()
+	d.fresh = true
+	return d
+}}
 
 // Decode is the package-level Decode, reusing d's memory: the slice it
-// returns is valid until the next call (the events' maps are the caller's
-// to keep). It is the one way in: every format, and within JSON the
-// fastjson way (fastjson.go) or encoding/json's, are chosen here.
+// returns is valid until the next call, and so is the map of a single
+// JSON object's event, which the next call clears and fills again (a map
+// of a dozen fields costs more to make than to fill). A caller that keeps
+// an event's map past the next call clones it. Decode is the one way in:
+// every format, and within JSON the fastjson way (fastjson.go) or
+// encoding/json's, are chosen here.
 func (d *Decoder) Decode(f Format, payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
 	if len(payload) > MaxPayload {
 		return nil, fmt.Errorf("payload of %d bytes exceeds %d", len(payload), MaxPayload)

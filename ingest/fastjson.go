@@ -40,6 +40,13 @@ type Decoder struct {
 	num  []byte
 	keys map[string]string // field names seen, so each is allocated once
 	out  []Decoded
+	// m is the map of the last single object's event, cleared and
+	// filled again by the next; fresh: every event gets a map of its own.
+	m     map[string]any
+	fresh bool
+	// shape: the names of the last object at the top in order, the likely
+	// names of the next one, found without hashing.
+	shape []string
 	// strs caches boxed string values: a device sends the same few (a
 	// unit, a status, its own id) in message after message.
 	// Two entries a set, the one found or added last first: values that
@@ -95,7 +102,29 @@ func (d *Decoder) fastJSON(payload []byte) (v any, ok bool) {
 	if err != nil {
 		return nil, false
 	}
-	return d.convert(pv, extraFields, 1)
+	return d.convert(pv, 1)
+}
+
+// maxReused is the most fields of an object whose map the decoder keeps
+// for the next payload: clearing a map costs in proportion to its size.
+const maxReused = 64
+
+// maxShape is the most names of shape.
+const maxShape = 64
+
+// eventMap returns a map for an object of n members at the top: the
+// decoder's own, emptied, unless fresh or n is large.
+func (d *Decoder) eventMap(n int) map[string]any {
+	n += extraFields
+	if d.fresh || n > maxReused {
+		return make(map[string]any, n)
+	}
+	if d.m == nil {
+		d.m = make(map[string]any, n)
+	} else {
+		clear(d.m)
+	}
+	return d.m
 }
 
 // scanPlain reports whether payload is what the fast path takes: ASCII
@@ -295,15 +324,20 @@ func simpleFloat(b []byte) (float64, bool) {
 // as encoding/json would decode it into an interface. depth is the nesting
 // level of v (the payload is at 1): an object or array deeper than
 // MaxDepth is declined, as checkDepth would refuse it.
-func (d *Decoder) convert(v *fastjson.Value, extra, depth int) (any, bool) {
+func (d *Decoder) convert(v *fastjson.Value, depth int) (any, bool) {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		if depth > MaxDepth {
 			return nil, false
 		}
 		o, _ := v.Object()
-		m := make(map[string]any, o.Len()+extra)
-		ok := true
+		var m map[string]any
+		if depth == 1 {
+			m = d.eventMap(o.Len())
+		} else {
+			m = make(map[string]any, o.Len())
+		}
+		ok, i := true, 0
 		o.Visit(func(k []byte, v *fastjson.Value) {
 			if !ok {
 				return
@@ -313,8 +347,17 @@ func (d *Decoder) convert(v *fastjson.Value, extra, depth int) (any, bool) {
 				return
 			}
 			var x any
-			if x, ok = d.convert(v, 0, depth+1); ok {
-				m[d.key(k)] = x
+			if x, ok = d.convert(v, depth+1); ok {
+				var name string
+				// A device sends the same layout every time: the name
+				// at this place last time is likely this one.
+				if depth == 1 && i < len(d.shape) && string(k) == d.shape[i] {
+					name = d.shape[i]
+				} else if name = d.key(k); depth == 1 && i <= len(d.shape) && i < maxShape {
+					d.shape = append(d.shape[:i], name)
+				}
+				m[name] = x
+				i++
 			}
 		})
 		return m, ok
@@ -325,7 +368,7 @@ func (d *Decoder) convert(v *fastjson.Value, extra, depth int) (any, bool) {
 		a, _ := v.Array()
 		out := make([]any, len(a))
 		for i, e := range a {
-			x, ok := d.convert(e, 0, depth+1)
+			x, ok := d.convert(e, depth+1)
 			if !ok {
 				return nil, false
 			}

@@ -3,8 +3,8 @@
 // becomes a Record, which the replay command hands to the engine as a
 // message like any other: the engine knows nothing of this format.
 //
-// It imports only the standard library and fastjson; it must not import
-// engine, ingest or rules.
+// It imports only the standard library; it must not import engine, ingest
+// or rules.
 package replay
 
 import (
@@ -15,8 +15,6 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	"github.com/valyala/fastjson"
 )
 
 // Record is one recorded message.
@@ -81,21 +79,31 @@ func (p *Parser) topic(t []byte) string {
 	return s
 }
 
-// parseFast reads the usual line without encoding/json's reflection: an
-// object with exactly "topic", "payload" and maybe "time", all of it
-// printable ASCII without a single escape. For such text fastjson's
-// validator is as strict as encoding/json, so once it has passed the line
-// its top-level members are found by one scan, and the payload is the
-// member's text as it stands, as encoding/json's RawMessage keeps it.
-// Anything else (other spellings encoding/json would match, a repeated
-// name, escapes, other bytes, any error) is parseStd's, which gives its own
-// result and error messages. FuzzParse holds the two to the same result.
+// parseFast reads the usual line in one pass, without encoding/json's
+// reflection: an object with exactly the members "topic", "payload" and
+// maybe "time", all of it printable ASCII without a single escape. It
+// checks the JSON grammar itself as it goes (scanValue), as strictly as
+// encoding/json, and the payload is the member's text as it stands, as
+// encoding/json's RawMessage keeps it. Anything else (other spellings
+// encoding/json would match, a repeated name, escapes, other bytes,
+// nesting deeper than maxDepth, any error) is parseStd's, which gives its
+// own result and error messages. FuzzParse holds the two to the same
+// result.
 func (p *Parser) parseFast(line []byte) (Record, bool) {
-	if !plain(line) || fastjson.ValidateBytes(line) != nil {
+	i := skipWS(line, 0)
+	if i >= len(line) || line[i] != '{' {
 		return Record{}, false
 	}
 	var topic, payload, tm []byte
-	ok := topMembers(line, func(k, v []byte) bool {
+	for i = skipWS(line, i+1); ; {
+		k, j, ok := plainString(line, i)
+		if !ok {
+			return Record{}, false
+		}
+		if i = skipWS(line, j); i >= len(line) || line[i] != ':' {
+			return Record{}, false
+		}
+		i = skipWS(line, i+1)
 		var slot *[]byte
 		switch string(k) {
 		case "topic":
@@ -105,15 +113,27 @@ func (p *Parser) parseFast(line []byte) (Record, bool) {
 		case "time":
 			slot = &tm
 		default:
-			return false // encoding/json matches names case-insensitively, and ignores others
+			return Record{}, false // encoding/json matches names case-insensitively, and ignores others
 		}
 		if *slot != nil {
-			return false // repeated
+			return Record{}, false // repeated
 		}
-		*slot = v
-		return true
-	})
-	if !ok || len(topic) < 3 || topic[0] != '"' || payload == nil {
+		if j, ok = scanValue(line, i, 0); !ok {
+			return Record{}, false
+		}
+		*slot = line[i:j]
+		if i = skipWS(line, j); i >= len(line) {
+			return Record{}, false
+		}
+		if line[i] == '}' {
+			break
+		}
+		if line[i] != ',' {
+			return Record{}, false
+		}
+		i = skipWS(line, i+1)
+	}
+	if skipWS(line, i+1) != len(line) || len(topic) < 3 || topic[0] != '"' || payload == nil {
 		return Record{}, false
 	}
 	r := Record{Topic: p.topic(topic[1 : len(topic)-1])}
@@ -140,79 +160,143 @@ func (p *Parser) parseFast(line []byte) (Record, bool) {
 	return r, true
 }
 
-// plain reports whether b is printable ASCII (space to DEL) without a
-// backslash: text that every JSON reader reads the same way.
-func plain(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c >= 0x80 || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
+// maxDepth is the deepest nesting parseFast reads; deeper lines are
+// parseStd's.
+const maxDepth = 64
 
-// topMembers calls fn with the raw name and value text of each member of
-// the JSON object in b, which must be valid JSON without escapes; false if
-// b is not an object or fn said stop.
-func topMembers(b []byte, fn func(k, v []byte) bool) bool {
-	i := skipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
-	}
-	i = skipWS(b, i+1)
-	for i < len(b) && b[i] != '}' {
-		ks := i + 1
-		i = stringEnd(b, i)
-		k := b[ks : i-1]
-		i = skipWS(b, i)
-		i = skipWS(b, i+1) // the colon
-		vs := i
-		for depth := 0; i < len(b); i++ {
-			c := b[i]
-			if !structural[c] {
-				continue
-			}
-			if c == '"' {
-				i = stringEnd(b, i) - 1
-				continue
-			}
-			if c == '{' || c == '[' {
-				depth++
-			} else if c == '}' || c == ']' {
-				if depth == 0 {
-					break
-				}
-				depth--
-			} else if c == ',' && depth == 0 {
-				break
-			}
-		}
-		v := bytes.TrimRight(b[vs:i], " \t\r\n")
-		if !fn(k, v) {
-			return false
-		}
-		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
-		}
-	}
-	return true
-}
-
-// structural marks the bytes that matter to topMembers' value scan.
-var structural = func() (t [256]bool) {
-	for _, c := range []byte(`"{}[],`) {
-		t[c] = true
+// plainByte marks the bytes a string may hold for parseFast: printable
+// ASCII (and DEL) but the quote and the backslash, read the same by every
+// JSON reader.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
 	}
 	return
 }()
 
-// stringEnd returns the index after the JSON string (without escapes)
-// starting at b[i].
-func stringEnd(b []byte, i int) int {
-	if j := bytes.IndexByte(b[i+1:], '"'); j >= 0 {
-		return i + 1 + j + 1
+// plainString reads the JSON string at b[i] if it holds only plainByte
+// bytes, returning its text and the index after it.
+func plainString(b []byte, i int) (s []byte, end int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
 	}
-	return len(b)
+	j := i + 1
+	for j < len(b) && plainByte[b[j]] {
+		j++
+	}
+	if j >= len(b) || b[j] != '"' {
+		return nil, 0, false
+	}
+	return b[i+1 : j], j + 1, true
+}
+
+// scanValue checks the JSON value at b[i] (strings of plainByte bytes
+// only, nesting up to maxDepth) and returns the index after it.
+func scanValue(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch c := b[i]; {
+	case c == '"':
+		_, j, ok := plainString(b, i)
+		return j, ok
+	case c == '{' || c == '[':
+		if depth == maxDepth {
+			return 0, false
+		}
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		if i = skipWS(b, i+1); i < len(b) && b[i] == end {
+			return i + 1, true
+		}
+		for {
+			if c == '{' {
+				_, j, ok := plainString(b, i)
+				if !ok {
+					return 0, false
+				}
+				if i = skipWS(b, j); i >= len(b) || b[i] != ':' {
+					return 0, false
+				}
+				i = skipWS(b, i+1)
+			}
+			j, ok := scanValue(b, i, depth+1)
+			if !ok {
+				return 0, false
+			}
+			if i = skipWS(b, j); i >= len(b) {
+				return 0, false
+			}
+			if b[i] == end {
+				return i + 1, true
+			}
+			if b[i] != ',' {
+				return 0, false
+			}
+			i = skipWS(b, i+1)
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return scanNumber(b, i)
+	case c == 't':
+		return literal(b, i, "true")
+	case c == 'f':
+		return literal(b, i, "false")
+	case c == 'n':
+		return literal(b, i, "null")
+	}
+	return 0, false
+}
+
+func literal(b []byte, i int, word string) (int, bool) {
+	if len(b)-i >= len(word) && string(b[i:i+len(word)]) == word {
+		return i + len(word), true
+	}
+	return 0, false
+}
+
+// scanNumber reads a number as RFC 8259 writes one:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(b []byte, i int) (int, bool) {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(b, i)
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(b, i+1)
+		if j == i+1 {
+			return 0, false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(b, i)
+		if j == i {
+			return 0, false
+		}
+		i = j
+	}
+	return i, true
+}
+
+// digits returns the index after the digits from b[i] on.
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func skipWS(b []byte, i int) int {

@@ -313,3 +313,35 @@ func TestSnapshotParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptEventsOwnTheirMaps: the decoder fills one map again message
+// after message; a table row and a window's last event, which outlive the
+// message, keep the fields they were given.
+func TestKeptEventsOwnTheirMaps(t *testing.T) {
+	e := newEngine(t, `
+tables:
+  - {name: last, from: "m/{d}/status", key: d}
+rules:
+  - {name: every, from: "m/{d}/reading", where: v > 0, key: d}
+  - {name: win, from: "m/{d}/status", key: d, window: {count: 2}, aggregate: {n: count()}, message: "{{state}}"}
+  - {name: look, from: "m/{d}/reading", where: 'lookup("last", d).state == "warn"', key: d, message: "{{v}}"}
+`, Options{})
+	got := feed(e,
+		`{"topic":"m/a/status","payload":{"state":"warn","ts":1767571200}}`,
+		`{"topic":"m/a/reading","payload":{"v":1,"state":"x","ts":1767571201}}`,
+		`{"topic":"m/a/reading","payload":{"v":2,"state":"y","ts":1767571202}}`,
+		`{"topic":"m/a/status","payload":{"state":"ok","ts":1767571203}}`,
+	)
+	var look, win []string
+	for _, a := range got {
+		switch a.Rule {
+		case "look":
+			look = append(look, a.Message)
+		case "win":
+			win = append(win, a.Message)
+		}
+	}
+	if fmt.Sprint(look) != "[1 2]" || fmt.Sprint(win) != "[ok]" {
+		t.Fatalf("look %v (want [1 2]), win %v (want [ok])", look, win)
+	}
+}

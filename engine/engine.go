@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/expr"
 	"github.com/vigil-gw/vigil/ingest"
 	"github.com/vigil-gw/vigil/rules"
 )
@@ -73,6 +74,7 @@ type Engine struct {
 	tableNames []string          // the tables in a fixed order, for routes
 	viewBuf    []*event.Event
 	dec        *ingest.Decoder
+	lookupFn   expr.LookupFunc // e.lookup, made once
 }
 
 // Stats are the engine-wide counters.
@@ -110,7 +112,7 @@ func New(set *rules.Set, o Options) (*Engine, error) {
 	}
 	e := &Engine{opts: o, set: set, tables: map[string]*tableState{}, scratch: map[string]any{}, decErr: map[string]uint64{},
 		routes: map[string]*route{}, dec: ingest.NewDecoder()}
-	set.Lookup = e.lookup
+	e.lookupFn = e.lookup
 	if n := len(set.Rules) + len(set.Tables); n > math.MaxInt16 {
 		return nil, fmt.Errorf("%d rules and tables; at most %d", n, math.MaxInt16)
 	}
@@ -229,7 +231,7 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 		}
 		if src != nil && src.dedupe != nil {
 			if v, ok := ev.Fields[src.src.DedupeField]; ok && v != nil {
-				if src.dedupe.Seen(rules.KeyString(v), ev.Time) {
+				if src.dedupe.Seen(expr.KeyString(v), ev.Time) {
 					e.stats.Duplicates++
 					continue
 				}
@@ -247,7 +249,7 @@ func (e *Engine) Process(m Message) ([]event.Alert, error) {
 		views := e.views(rt, ev)
 		for i, v := range rt.tables {
 			if v >= 0 {
-				e.tables[e.tableNames[i]].put(views[v])
+				e.tables[e.tableNames[i]].put(e, views[v])
 			}
 		}
 		for i, v := range rt.rules {
@@ -292,6 +294,12 @@ func (e *Engine) Flush() []event.Alert {
 		}
 	}
 	return alerts
+}
+
+// env is the environment expressions evaluate in: vars, and the tables
+// for lookup.
+func (e *Engine) env(vars map[string]any) expr.Env {
+	return expr.Env{Vars: vars, Lookup: e.lookupFn}
 }
 
 // lookup serves lookup(table, key).

@@ -345,3 +345,33 @@ rules:
 		t.Fatalf("look %v (want [1 2]), win %v (want [ok])", look, win)
 	}
 }
+
+// TestLookupIsTheEngines: lookup() reads the tables of the engine that
+// evaluates the expression, even when another engine was built from the
+// same rule set since (engine.Check does that on a reload).
+func TestLookupIsTheEngines(t *testing.T) {
+	src := `
+tables:
+  - {name: last, from: "m/{d}/status", key: d}
+rules:
+  - {name: look, from: "m/{d}/reading", where: 'lookup("last", d).state == "warn"', key: d}
+`
+	set, err := rules.Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(set, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(set); err != nil {
+		t.Fatal(err)
+	}
+	got := feed(e,
+		`{"topic":"m/a/status","payload":{"state":"warn","ts":1767571200}}`,
+		`{"topic":"m/a/reading","payload":{"v":1,"ts":1767571201}}`,
+	)
+	if len(got) != 1 || got[0].Rule != "look" {
+		t.Fatalf("alerts %v, want one of look", got)
+	}
+}

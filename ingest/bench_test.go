@@ -27,7 +27,7 @@ func BenchmarkDecodeJSON(b *testing.B)       { benchDecode(b, JSON, benchJSON) }
 func BenchmarkDecodeJSONUnixMs(b *testing.B) { benchDecode(b, JSON, benchJSONms) }
 
 // BenchmarkDecodeJSONStd is the encoding/json path alone, for the ratio
-// against the fastjson path (BenchmarkDecodeJSON) in one run.
+// against the one-pass way (BenchmarkDecodeJSON) in one run.
 // BenchmarkDecoder: the engine's way, one Decoder reused.
 func BenchmarkDecoder(b *testing.B) {
 	d := NewDecoder()

@@ -76,7 +76,7 @@ var decoders = sync.Pool{New: func() any {
 // JSON object's event, which the next call clears and fills again (a map
 // of a dozen fields costs more to make than to fill). A caller that keeps
 // an event's map past the next call clones it. Decode is the one way in:
-// every format, and within JSON the fastjson way (fastjson.go) or
+// every format, and within JSON the one-pass way (scan.go) or
 // encoding/json's, are chosen here.
 func (d *Decoder) Decode(f Format, payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
 	if len(payload) > MaxPayload {
@@ -157,22 +157,18 @@ func valueEvent(v float64, recv time.Time) ([]Decoded, error) {
 }
 
 func (d *Decoder) decodeJSON(payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
-	if err := checkDepth(payload); err != nil {
-		return nil, err
-	}
-	v, ok := d.fastJSON(payload)
-	if !ok {
-		return decodeJSONStd(payload, timeField, recv)
-	}
-	if m, ok := v.(map[string]any); ok {
-		ev, err := jsonEvent(m, timeField, recv)
-		if err != nil {
-			return nil, err
+	// The usual payload, an object of plain members, in one pass (scan.go).
+	if b := skipSpace(payload); len(b) > 0 && b[0] == '{' {
+		if m, n, ok := d.scanObject(b); ok && len(skipSpace(b[n:])) == 0 {
+			ev, err := jsonEvent(m, timeField, recv)
+			if err != nil {
+				return nil, err
+			}
+			d.out = append(d.out[:0], ev)
+			return d.out, nil
 		}
-		d.out = append(d.out[:0], ev)
-		return d.out, nil
 	}
-	return jsonValue(v, timeField, recv)
+	return decodeJSONStd(payload, timeField, recv)
 }
 
 // decodeJSONStd decodes with encoding/json: the reference the fast path is

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -70,13 +71,13 @@ func FuzzDecodeAuto(f *testing.F) {
 
 // checkDecode holds what every decode must: no panic (the fuzzer catches
 // that), events xor an error, and every event with fields and a time.
-// FuzzJSONFastPath holds the fastjson decoder to encoding/json's result:
+// FuzzJSONFastPath holds the one-pass decoder (scan.go) to encoding/json's result:
 // the same fields and time, or an error exactly when encoding/json errs.
 func FuzzJSONFastPath(f *testing.F) {
 	for _, s := range jsonSeeds {
 		f.Add([]byte(s))
 	}
-	// What fastjson's parser takes and RFC 8259 does not.
+	// What a lax parser takes and RFC 8259 does not.
 	for _, s := range []string{`{"a":01}`, `{"a":NaN}`, `{"a":nan}`, `{"a":Infinity}`, `{"a":inf}`, `{"a":1.}`, `{"a":.5}`,
 		`{"a":+1}`, `{"a":-}`, `{"a":1e}`, `{"a":1e+}`, `{"a":-0}`, `{"a":1E-2}`, `{"a":"\q"}`, `{"a":"\x41"}`, `{"a":"\/\b"}`,
 		`{"a":1,}`, `{"a" 1}`, `{"a":tru}`, `{"a":nul}`, `[{"a":1},]`, `{"a":1}x`} {
@@ -103,44 +104,26 @@ func FuzzJSONFastPath(f *testing.F) {
 	})
 }
 
-// TestScanPlain holds the word-at-a-time scan to the byte-by-byte rule.
-func TestScanPlain(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []byte{'a', '"', '\\', 'u', 0x1f, 0x20, 0x7f, 0x80, 0xff, '{', '0', 0}
-	for n := 0; n < 200000; n++ {
-		b := make([]byte, rng.IntN(40))
-		for i := range b {
-			if rng.IntN(4) == 0 {
-				b[i] = alphabet[rng.IntN(len(alphabet))]
-			} else {
-				b[i] = byte(0x20 + rng.IntN(0x5f))
-			}
-		}
-		var wantEsc bool
-		wantOK := plainBytes(b, 0, len(b), &wantEsc)
-		esc, ok := scanPlain(b)
-		if ok != wantOK || ok && esc != wantEsc {
-			t.Fatalf("scanPlain(%q) = %v, %v; byte by byte %v, %v", b, esc, ok, wantEsc, wantOK)
-		}
-	}
-}
-
-// TestSimpleFloat holds the fast number conversion to strconv.ParseFloat,
-// bit for bit, where it answers.
-func TestSimpleFloat(t *testing.T) {
+// TestParseNumberAt holds the number scan to encoding/json's grammar and
+// strconv.ParseFloat, bit for bit, where it answers.
+func TestParseNumberAt(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	check := func(s string) {
 		t.Helper()
-		got, ok := simpleFloat([]byte(s))
-		if !ok {
+		if s == "" {
 			return
 		}
-		if !jsonNumber([]byte(s)) {
-			t.Fatalf("simpleFloat took %q, not a JSON number", s)
+		got, end, ok := parseNumberAt([]byte(s), 0)
+		if !ok || end != len(s) {
+			return
+		}
+		var v any
+		if json.Unmarshal([]byte(s), &v) != nil {
+			t.Fatalf("parseNumberAt took %q, not a JSON number", s)
 		}
 		want, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
-			t.Fatalf("simpleFloat(%q) = %v, ParseFloat %v, %v", s, got, want, err)
+			t.Fatalf("parseNumberAt(%q) = %v, ParseFloat %v, %v", s, got, want, err)
 		}
 	}
 	for _, s := range []string{"", "-", ".5", "5.", "01", "-01", "00.5", "1.2.3", "+1", "1e5", "-.5", "0x1", "1_0", "NaN", " 1",
@@ -149,9 +132,9 @@ func TestSimpleFloat(t *testing.T) {
 		check(s)
 	}
 	// The fast path's business: readings, prices, Unix times in ms.
-	for _, s := range []string{"0", "-0", "123.5", "-2.25", "1767571200000", "999999999999999", "0.000000000000000001"} {
-		if _, ok := simpleFloat([]byte(s)); !ok {
-			t.Errorf("simpleFloat declined %q", s)
+	for _, s := range []string{"0", "-0", "123.5", "-2.25", "1767571200000", "999999999999999", "0.000000000000000001", "1e5", "2.5E-3"} {
+		if _, end, ok := parseNumberAt([]byte(s), 0); !ok || end != len(s) {
+			t.Errorf("parseNumberAt declined %q", s)
 		}
 	}
 	for n := 0; n < 500000; n++ {
@@ -175,7 +158,7 @@ func TestSimpleFloat(t *testing.T) {
 			}
 		}
 		check(string(b))
-		// and mangled: what simpleFloat takes must still be JSON
+		// and mangled: what parseNumberAt takes must still be JSON
 		if len(b) > 0 {
 			b[rng.IntN(len(b))] = "0123456789.-+eE x"[rng.IntN(17)]
 			check(string(b))

@@ -1,10 +1,12 @@
-// Package engine drives the rules over events: it decodes messages, keeps the
-// per-rule watermarks, routes events to tables, stateless rules and the
-// window, pattern and detector operators, applies cooldowns and assembles
-// alerts. It owns no goroutines and never reads the clock: `replay` and
-// `run` drive the same code, `run` adding Tick with the gateway's clock.
+// Package engine drives the rules over events: Process, the one way in,
+// decodes a message (ingest), keeps the per-rule watermarks, routes events
+// to tables, stateless rules and the window, pattern and detector
+// operators, applies cooldowns and assembles alerts. It owns no goroutines
+// and never reads the clock: `replay` and `run` drive the same code, `run`
+// adding Tick with the gateway's clock. It knows no file format: rule
+// files are rules', recorded messages replay's.
 //
-// It is the one place where rules, windows, cep and detect meet.
+// It is the one place where rules, expr, windows, cep and detect meet.
 package engine
 
 import (

@@ -220,7 +220,7 @@ func (rs *ruleState) fail(err error) {
 // process runs ev, the event with the captures of the rule's filter,
 // through the rule.
 func (rs *ruleState) process(e *Engine, ev *event.Event, alerts []event.Alert) []event.Alert {
-	if rs.r.Disabled() != "" { // over its expression budget (rules/budget.go)
+	if rs.r.Disabled() != "" { // over its expression budget (expr/budget.go)
 		return alerts
 	}
 	rs.observe(e, ev.Time, instantOf(ev.Time))

@@ -56,8 +56,9 @@ func TestBudgetRuntimeMemory(t *testing.T) {
 	if !strings.Contains(h.Reason(), "memory budget exceeded") {
 		t.Fatalf("rule not disabled: %q", h.Reason())
 	}
-	// From then on the rule's expressions fail at once, the VM's and the
-	// fast path's alike.
+	// From then on the rule's expressions fail at once when they reach
+	// the VM, this one and any other of the rule's (the engine skips a
+	// disabled rule altogether).
 	key := compileT(t, `s + "x"`, h)
 	if _, err := where.Bool(vars(map[string]any{"s": "x", "n": 10})); !errors.Is(err, ErrBudget) {
 		t.Fatalf("after disabling: %v", err)

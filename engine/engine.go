@@ -55,7 +55,8 @@ type Options struct {
 	// message's receive time (when known), counting it; 0 keeps everything.
 	MaxFuture time.Duration
 	// OnEvent, if set, sees every decoded event before the rules do (the
-	// UI's live values). It must not keep or change ev.Fields.
+	// UI's live values). It must not change ev.Fields nor keep it past the
+	// call: the decoder fills the same map with the next message.
 	OnEvent func(ev *event.Event)
 }
 

@@ -18,10 +18,10 @@ import (
 	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/expr"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
 	"github.com/vigil-gw/vigil/gateway"
 	"github.com/vigil-gw/vigil/internal/freeport"
-	"github.com/vigil-gw/vigil/rules"
 )
 
 //go:embed examples/demo-rules.yaml
@@ -196,7 +196,7 @@ func compactValues(v map[string]any) string {
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + "=" + rules.FormatValue(v[k])
+		parts[i] = k + "=" + expr.FormatValue(v[k])
 	}
 	return strings.Join(parts, " ")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-gw/vigil/config"
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/replay"
 	"github.com/vigil-gw/vigil/rules"
 )
 
@@ -85,7 +86,7 @@ func cmdReplay(ctx context.Context, args []string, sio stdio) error {
 	}
 	out := bufio.NewWriter(sio.out)
 	defer out.Flush()
-	sum, err := replay(ctx, eng, in, out)
+	sum, err := replayAll(ctx, eng, in, out)
 	if ferr := out.Flush(); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -129,7 +130,8 @@ func (s *summary) badf(line int, format string, args ...any) {
 	}
 }
 
-func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer) (*summary, error) {
+// replayAll runs every line of in through eng, writing the alerts to out.
+func replayAll(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer) (*summary, error) {
 	s := &summary{}
 	var line []byte
 	write := func(alerts []event.Alert) error {
@@ -148,7 +150,7 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 	}
 	r := bufio.NewReaderSize(in, 64<<10)
 	var buf []byte // a long line, reused: nothing keeps a message's bytes past Process
-	var records engine.RecordParser
+	var records replay.Parser
 	for {
 		if ctx.Err() != nil {
 			return s, ctx.Err()
@@ -168,15 +170,18 @@ func replay(ctx context.Context, eng *engine.Engine, in io.Reader, out io.Writer
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		alerts, err := eng.ProcessRecord(&records, line, uint64(s.lines))
+		rec, err := records.Parse(line)
 		if err != nil {
-			var re *engine.RecordError
+			s.badf(s.lines, "%v", err)
+			continue
+		}
+		alerts, err := eng.Process(engine.Message{Topic: rec.Topic, Payload: rec.Payload, Received: rec.Received, Seq: uint64(s.lines)})
+		if err != nil {
 			var de *engine.DecodeError
-			if errors.As(err, &re) || errors.As(err, &de) {
-				s.badf(s.lines, "%v", err)
-			} else {
+			if !errors.As(err, &de) {
 				return s, err
 			}
+			s.badf(s.lines, "%v", err)
 		}
 		if err := write(alerts); err != nil {
 			return s, err

@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-gw/vigil/event"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
 	"github.com/vigil-gw/vigil/internal/freeport"
+	"github.com/vigil-gw/vigil/replay"
 )
 
 // buildVigil compiles the real binary once per test run.
@@ -134,11 +135,11 @@ func crashRecovery(t *testing.T, inProcess bool) {
 	sc := bufio.NewScanner(bytes.NewReader(rec.Bytes()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		m, err := engine.ParseRecord(sc.Bytes(), 0)
+		r, err := replay.Parse(sc.Bytes())
 		if err != nil {
 			t.Fatalf("recorded line: %v", err)
 		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, engine.Message{Topic: r.Topic, Payload: r.Payload, Received: r.Received})
 	}
 
 	// The embedded broker (mochi) resends in-flight messages after a

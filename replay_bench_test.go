@@ -51,7 +51,7 @@ func BenchmarkReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 		cpu0 := cputime.Now()
-		s, err := replay(context.Background(), eng, bytes.NewReader(in.Bytes()), io.Discard)
+		s, err := replayAll(context.Background(), eng, bytes.NewReader(in.Bytes()), io.Discard)
 		cpu += cputime.Now() - cpu0
 		if err != nil || s.lines != lines || s.alerts == 0 {
 			b.Fatalf("replay: %v, %d lines, %d alerts", err, s.lines, s.alerts)

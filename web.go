@@ -58,12 +58,6 @@ func (w *web) hook(o *gateway.Options) {
 	o.OnEvent = func(ev *event.Event) {
 		w.srv.PublishReading(ev.Topic, ev.Topic, ev.Time, ev.Fields)
 	}
-	// Events of topics only stateless rules take come without a map: the
-	// UI takes them as they are, so the live view does not cost them the
-	// engine's fast path.
-	o.OnFlatEvent = func(topic string, t time.Time, names []string, vals []any) {
-		w.srv.PublishReadingFlat(topic, topic, t, names, vals)
-	}
 }
 
 func (w *web) run(ctx context.Context, g *gateway.Gateway, onListen func(string)) error {

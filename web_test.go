@@ -16,8 +16,8 @@ import (
 )
 
 // TestLiveValuesWithStatelessRules: a real `vigil run` whose topics only
-// stateless rules take (the engine's flat path, no event map) still shows
-// each device's latest values, with the event's time, in GET /api/devices.
+// stateless rules take shows each device's latest values, with the event's
+// time, in GET /api/devices.
 func TestLiveValuesWithStatelessRules(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary") // as the crash tests: not under qemu (make test-arm)

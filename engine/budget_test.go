@@ -6,8 +6,8 @@ import (
 )
 
 // TestRuleOverBudgetDisabled: a rule whose expression goes over its
-// run-time budget is counted once and disabled; the other rules, on the
-// map path and the flat path, go on.
+// run-time budget is counted once and disabled; the other rules, stateless
+// and windowed, go on.
 func TestRuleOverBudgetDisabled(t *testing.T) {
 	e := newEngine(t, `rules:
   - {name: heavy, from: 'x/{k}', key: k, where: 'map(1..n, # * 2)[0] > 0'}

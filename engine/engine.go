@@ -1,21 +1,24 @@
-// Package engine drives the rules over events: it decodes messages, keeps the
-// per-rule watermarks, routes events to tables, stateless rules and the
-// window, pattern and detector operators, applies cooldowns and assembles
-// alerts. It owns no goroutines and never reads the clock: `replay` and
-// `run` drive the same code, `run` adding Tick with the gateway's clock.
+// Package engine drives the rules over events: Process, the one way in,
+// decodes a message (ingest), keeps the per-rule watermarks, routes events
+// to tables, stateless rules and the window, pattern and detector
+// operators, applies cooldowns and assembles alerts. It owns no goroutines
+// and never reads the clock: `replay` and `run` drive the same code, `run`
+// adding Tick with the gateway's clock. It knows no file format: rule
+// files are rules', recorded messages replay's.
 //
-// It is the one place where rules, windows, cep and detect meet.
+// It is the one place where rules, expr, windows, cep and detect meet.
 package engine
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"time"
 
-	"github.com/valyala/fastjson"
 	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/expr"
 	"github.com/vigil-gw/vigil/ingest"
 	"github.com/vigil-gw/vigil/rules"
 )
@@ -52,16 +55,9 @@ type Options struct {
 	// message's receive time (when known), counting it; 0 keeps everything.
 	MaxFuture time.Duration
 	// OnEvent, if set, sees every decoded event before the rules do (the
-	// UI's live values), except those OnFlatEvent sees. It must not keep or
-	// change ev.Fields.
+	// UI's live values). It must not change ev.Fields nor keep it past the
+	// call: the decoder fills the same map with the next message.
 	OnEvent func(ev *event.Event)
-	// OnFlatEvent, if set, sees the events that take the flat path instead
-	// (only stateless rules take their topic, see route): the payload's
-	// fields as names and values in payload order, valid only during the
-	// call; ev.Fields would have held them with "topic" and "time" set
-	// (over the payload's own fields of those names). With
-	// OnEvent set and OnFlatEvent not, every event is decoded into a map.
-	OnFlatEvent func(topic string, t time.Time, names []string, vals []any)
 }
 
 // Engine is not safe for concurrent use.
@@ -81,13 +77,7 @@ type Engine struct {
 	tableNames []string          // the tables in a fixed order, for routes
 	viewBuf    []*event.Event
 	dec        *ingest.Decoder
-	flatViews  []*flatView
-	flatT      time.Time     // the flat event's time, for processFlat
-	flatAt     instant       // flatT for observe
-	flatAlerts []event.Alert // the flat event's alerts so far
-	flatEvents uint64        // events that took the flat path (tests)
-	parsedOnce uint64        // records decoded from the line's parse (tests)
-	scanned    uint64        // records decoded as the line was scanned (tests)
+	lookupFn   expr.LookupFunc // e.lookup, made once
 }
 
 // Stats are the engine-wide counters.
@@ -125,7 +115,7 @@ func New(set *rules.Set, o Options) (*Engine, error) {
 	}
 	e := &Engine{opts: o, set: set, tables: map[string]*tableState{}, scratch: map[string]any{}, decErr: map[string]uint64{},
 		routes: map[string]*route{}, dec: ingest.NewDecoder()}
-	set.Lookup = e.lookup
+	e.lookupFn = e.lookup
 	if n := len(set.Rules) + len(set.Tables); n > math.MaxInt16 {
 		return nil, fmt.Errorf("%d rules and tables; at most %d", n, math.MaxInt16)
 	}
@@ -201,20 +191,10 @@ func (d *DecodeError) Error() string { return fmt.Sprintf("decode %s: %v", d.Top
 func (d *DecodeError) Unwrap() error { return d.Err }
 
 // Process runs one message through every table and rule and returns the
-// alerts it caused. A message that cannot be decoded returns a *DecodeError
-// (counted); expression errors are counted per rule and do not stop the
-// other rules.
+// alerts it caused: the one way in, for `run` and `replay` alike. A message
+// that cannot be decoded returns a *DecodeError (counted); expression
+// errors are counted per rule and do not stop the other rules.
 func (e *Engine) Process(m Message) ([]event.Alert, error) {
-	alerts, _, err := e.process(m, nil, false)
-	return alerts, err
-}
-
-// process is Process; with parsed set, the message's payload is that JSON
-// object instead of m.Payload, with scanned, it is what the decoder's
-// ScanFlat has read (see ProcessRecord); ok=false says the decoder
-// declined it before anything was counted or changed: the caller then
-// processes the payload's text.
-func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []event.Alert, ok bool, _ error) {
 	rt := e.route(m.Topic)
 	src := rt.src
 	var format ingest.Format
@@ -222,34 +202,13 @@ func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []e
 	if src != nil {
 		format, timeField, srcName = src.src.Format, src.src.TimeField, src.src.Filter.String()
 	}
-	var decoded []ingest.Decoded
-	var err error
-	switch {
-	case scanned:
-		if format != ingest.Auto && format != ingest.JSON {
-			return nil, false, nil
-		}
-		decoded, err = e.dec.ScannedEvents(timeField, m.Received, rt.flat)
-		e.scanned++
-	case parsed != nil:
-		if format != ingest.Auto && format != ingest.JSON {
-			return nil, false, nil
-		}
-		if decoded, ok, err = e.dec.DecodeParsed(parsed, timeField, m.Received, rt.flat); !ok {
-			return nil, false, nil
-		}
-		e.parsedOnce++
-	case rt.flat:
-		decoded, err = e.dec.DecodeFlat(format, m.Payload, timeField, m.Received)
-	default:
-		decoded, err = e.dec.Decode(format, m.Payload, timeField, m.Received)
-	}
+	decoded, err := e.dec.Decode(format, m.Payload, timeField, m.Received)
 	e.stats.Messages++
 	e.recv, e.recvSet = m.Received, !m.Received.IsZero()
 	if err != nil {
 		e.stats.DecodeErrors++
 		e.decErr[srcName]++
-		return nil, true, &DecodeError{Topic: m.Topic, Err: err}
+		return nil, &DecodeError{Topic: m.Topic, Err: err}
 	}
 	var alerts []event.Alert
 	for _, d := range decoded {
@@ -265,20 +224,17 @@ func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []e
 			e.decErr[srcName]++
 			continue
 		}
-		if d.Flat {
-			if h := e.opts.OnFlatEvent; h != nil {
-				h(m.Topic, t, d.Keys, d.Vals)
-			}
-			alerts = e.processFlat(rt, d, t, alerts)
-			continue
-		}
 		ev := &event.Event{Topic: m.Topic, Time: t, Fields: d.Fields, Seq: e.seq}
-		if ev.Fields == nil {
+		switch {
+		case ev.Fields == nil:
 			ev.Fields = map[string]any{}
+		case rt.keeps:
+			// The decoder fills this map again with the next message.
+			ev.Fields = maps.Clone(ev.Fields)
 		}
 		if src != nil && src.dedupe != nil {
 			if v, ok := ev.Fields[src.src.DedupeField]; ok && v != nil {
-				if src.dedupe.Seen(rules.KeyString(v), ev.Time) {
+				if src.dedupe.Seen(expr.KeyString(v), ev.Time) {
 					e.stats.Duplicates++
 					continue
 				}
@@ -296,7 +252,7 @@ func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []e
 		views := e.views(rt, ev)
 		for i, v := range rt.tables {
 			if v >= 0 {
-				e.tables[e.tableNames[i]].put(views[v])
+				e.tables[e.tableNames[i]].put(e, views[v])
 			}
 		}
 		for i, v := range rt.rules {
@@ -305,7 +261,7 @@ func (e *Engine) process(m Message, parsed *fastjson.Value, scanned bool) (_ []e
 			}
 		}
 	}
-	return alerts, true, nil
+	return alerts, nil
 }
 
 // Tick advances every rule on the gateway's clock: a rule whose newest event
@@ -341,6 +297,12 @@ func (e *Engine) Flush() []event.Alert {
 		}
 	}
 	return alerts
+}
+
+// env is the environment expressions evaluate in: vars, and the tables
+// for lookup.
+func (e *Engine) env(vars map[string]any) expr.Env {
+	return expr.Env{Vars: vars, Lookup: e.lookupFn}
 }
 
 // lookup serves lookup(table, key).

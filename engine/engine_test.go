@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-gw/vigil/event"
 	sim "github.com/vigil-gw/vigil/firmware-sim"
+	"github.com/vigil-gw/vigil/replay"
 	"github.com/vigil-gw/vigil/rules"
 )
 
@@ -31,7 +32,7 @@ func scenario(t testing.TB, seconds int) []Message {
 	sc := bufio.NewScanner(&rec)
 	sc.Buffer(nil, 1<<20)
 	for i := 1; sc.Scan(); i++ {
-		m, err := ParseRecord(sc.Bytes(), uint64(i))
+		m, err := recordMessage(sc.Bytes(), uint64(i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,10 +193,16 @@ func newEngine(t *testing.T, src string, o Options) *Engine {
 	return e
 }
 
+// recordMessage reads a recorded line (replay's format) as a Message.
+func recordMessage(line []byte, seq uint64) (Message, error) {
+	r, err := replay.Parse(line)
+	return Message{Topic: r.Topic, Payload: r.Payload, Received: r.Received, Seq: seq}, err
+}
+
 func feed(e *Engine, lines ...string) []event.Alert {
 	var out []event.Alert
 	for i, l := range lines {
-		m, err := ParseRecord([]byte(l), uint64(i+1))
+		m, err := recordMessage([]byte(l), uint64(i+1))
 		if err != nil {
 			panic(err)
 		}
@@ -304,5 +311,67 @@ func TestSnapshotParallel(t *testing.T) {
 		if !bytes.Equal(b, many[name]) {
 			t.Errorf("part %s differs between one and several goroutines", name)
 		}
+	}
+}
+
+// TestKeptEventsOwnTheirMaps: the decoder fills one map again message
+// after message; a table row and a window's last event, which outlive the
+// message, keep the fields they were given.
+func TestKeptEventsOwnTheirMaps(t *testing.T) {
+	e := newEngine(t, `
+tables:
+  - {name: last, from: "m/{d}/status", key: d}
+rules:
+  - {name: every, from: "m/{d}/reading", where: v > 0, key: d}
+  - {name: win, from: "m/{d}/status", key: d, window: {count: 2}, aggregate: {n: count()}, message: "{{state}}"}
+  - {name: look, from: "m/{d}/reading", where: 'lookup("last", d).state == "warn"', key: d, message: "{{v}}"}
+`, Options{})
+	got := feed(e,
+		`{"topic":"m/a/status","payload":{"state":"warn","ts":1767571200}}`,
+		`{"topic":"m/a/reading","payload":{"v":1,"state":"x","ts":1767571201}}`,
+		`{"topic":"m/a/reading","payload":{"v":2,"state":"y","ts":1767571202}}`,
+		`{"topic":"m/a/status","payload":{"state":"ok","ts":1767571203}}`,
+	)
+	var look, win []string
+	for _, a := range got {
+		switch a.Rule {
+		case "look":
+			look = append(look, a.Message)
+		case "win":
+			win = append(win, a.Message)
+		}
+	}
+	if fmt.Sprint(look) != "[1 2]" || fmt.Sprint(win) != "[ok]" {
+		t.Fatalf("look %v (want [1 2]), win %v (want [ok])", look, win)
+	}
+}
+
+// TestLookupIsTheEngines: lookup() reads the tables of the engine that
+// evaluates the expression, even when another engine was built from the
+// same rule set since (engine.Check does that on a reload).
+func TestLookupIsTheEngines(t *testing.T) {
+	src := `
+tables:
+  - {name: last, from: "m/{d}/status", key: d}
+rules:
+  - {name: look, from: "m/{d}/reading", where: 'lookup("last", d).state == "warn"', key: d}
+`
+	set, err := rules.Parse([]string{"r.yaml"}, map[string][]byte{"r.yaml": []byte(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(set, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(set); err != nil {
+		t.Fatal(err)
+	}
+	got := feed(e,
+		`{"topic":"m/a/status","payload":{"state":"warn","ts":1767571200}}`,
+		`{"topic":"m/a/reading","payload":{"v":1,"ts":1767571201}}`,
+	)
+	if len(got) != 1 || got[0].Rule != "look" {
+		t.Fatalf("alerts %v, want one of look", got)
 	}
 }

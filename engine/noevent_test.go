@@ -33,7 +33,7 @@ func TestRulesKeepEventsOnlyWhenRead(t *testing.T) {
 	for _, c := range cases {
 		e := newEngine(t, "rules:\n  - name: r\n    from: s/{dev}\n    key: dev\n    "+c.rule+"\n", Options{})
 		for i, l := range lines {
-			m, err := ParseRecord([]byte(l), uint64(i+1))
+			m, err := recordMessage([]byte(l), uint64(i+1))
 			if err != nil {
 				t.Fatal(err)
 			}

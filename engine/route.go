@@ -22,10 +22,10 @@ type route struct {
 	// rules[i] and tables[i] index views, -1 when the filter does not match.
 	rules  []int16
 	tables []int16
-	// flat: every rule that takes the topic is stateless, no table or
-	// dedupe does, and an OnEvent hook, if set, has its OnFlatEvent, so its
-	// events need no map unless a rule fires (flat.go).
-	flat bool
+	// keeps: a table or an operator (window, detector, pattern, absence)
+	// takes the topic and keeps its events' maps, so each event needs a
+	// map of its own rather than the decoder's (see ingest.Decoder.Decode).
+	keeps bool
 }
 
 // routeView is one distinct set of captures. views[0] is the one most
@@ -72,17 +72,11 @@ func (e *Engine) route(topic string) *route {
 	for _, name := range e.tableNames {
 		rt.tables = append(rt.tables, match(e.tables[name].t.From))
 	}
-	// An OnEvent hook without OnFlatEvent wants every event's map.
-	rt.flat = (e.opts.OnEvent == nil || e.opts.OnFlatEvent != nil) && (rt.src == nil || rt.src.dedupe == nil)
 	for i, v := range rt.rules {
-		if v >= 0 && e.rules[i].op != nil {
-			rt.flat = false
-		}
+		rt.keeps = rt.keeps || v >= 0 && e.rules[i].op != nil
 	}
 	for _, v := range rt.tables {
-		if v >= 0 {
-			rt.flat = false
-		}
+		rt.keeps = rt.keeps || v >= 0
 	}
 	// The view most rules share goes first: it needs no copy.
 	best := 0

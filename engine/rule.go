@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-gw/vigil/cep"
 	"github.com/vigil-gw/vigil/detect"
 	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/expr"
 	"github.com/vigil-gw/vigil/rules"
 	"github.com/vigil-gw/vigil/windows"
 )
@@ -48,7 +49,7 @@ func (e *Engine) newRule(r *rules.Rule) (*ruleState, error) {
 		rs.op, err = e.patternOp(r)
 	case rules.Absent:
 		rs.op, err = cep.NewAbsent(cep.AbsentSpec{After: r.AbsentFor, MaxKeys: e.opts.MaxKeys,
-			NoEvent: rules.ReadsOnly(r.Message.Names(), "key", "rule", "last_seen", "silent_for")})
+			NoEvent: expr.ReadsOnly(r.Message.Names(), "key", "rule", "last_seen", "silent_for")})
 	}
 	if err != nil {
 		return nil, err
@@ -65,14 +66,14 @@ func (e *Engine) windowOp(r *rules.Rule) (Operator, error) {
 	}
 	// A window keeps its last event only for a when or a message that
 	// reads the event's fields (emit puts key and rule beside the values).
-	spec.NoEvent = rules.ReadsOnly(r.When.Names(), aggNames...) &&
-		rules.ReadsOnly(r.Message.Names(), append(aggNames, "key", "rule")...)
+	spec.NoEvent = expr.ReadsOnly(r.When.Names(), aggNames...) &&
+		expr.ReadsOnly(r.Message.Names(), append(aggNames, "key", "rule")...)
 	for _, a := range r.Aggregates {
 		agg := windows.Agg{Name: a.Name, Func: a.Func, P: a.P}
 		if a.Arg != nil {
 			prog := a.Arg
 			agg.Arg = func(ev *event.Event) (any, bool) {
-				v, err := prog.Run(ev.Fields)
+				v, err := prog.Run(e.env(ev.Fields))
 				if err != nil || v == nil {
 					return nil, false
 				}
@@ -93,7 +94,7 @@ func (e *Engine) windowOp(r *rules.Rule) (Operator, error) {
 			for k, v := range values {
 				scratch[k] = v
 			}
-			return when.Bool(scratch)
+			return when.Bool(e.env(scratch))
 		}
 	}
 	op, err := windows.New(spec)
@@ -108,7 +109,7 @@ func (e *Engine) detectOp(r *rules.Rule) (Operator, error) {
 	prog := ds.Value
 	spec := detect.Spec{Method: ds.Method, Params: ds.Params, MaxKeys: e.opts.MaxKeys,
 		Value: func(ev *event.Event) (float64, bool) {
-			v, err := prog.Run(ev.Fields)
+			v, err := prog.Run(e.env(ev.Fields))
 			if err != nil {
 				return 0, false
 			}
@@ -145,7 +146,7 @@ func (e *Engine) patternOp(r *rules.Rule) (Operator, error) {
 	for _, s := range steps {
 		st := cep.Step{Alias: s.Alias, Within: s.Within, Times: s.Times, Not: s.Not}
 		if s.Where != nil {
-			st.Where = aliasCond(s.Where, steps)
+			st.Where = aliasCond(e, s.Where, steps)
 		}
 		spec.Steps = append(spec.Steps, st)
 	}
@@ -161,7 +162,7 @@ func (e *Engine) patternOp(r *rules.Rule) (Operator, error) {
 // evaluation, it lends the aliases to the event's own map for the call and
 // puts back what was there: the engine is single-threaded, so nothing else
 // reads the map meanwhile.
-func aliasCond(where *rules.Program, steps []rules.Step) cep.Cond {
+func aliasCond(e *Engine, where *expr.Program, steps []rules.Step) cep.Cond {
 	type saved struct {
 		key string
 		val any
@@ -180,7 +181,7 @@ func aliasCond(where *rules.Program, steps []rules.Step) cep.Cond {
 			undo = append(undo, saved{a, old, had})
 			env[a] = b.Fields
 		}
-		ok, err := where.Bool(env)
+		ok, err := where.Bool(e.env(env))
 		for j := len(undo) - 1; j >= 0; j-- {
 			if u := undo[j]; u.had {
 				env[u.key] = u.val
@@ -219,13 +220,13 @@ func (rs *ruleState) fail(err error) {
 // process runs ev, the event with the captures of the rule's filter,
 // through the rule.
 func (rs *ruleState) process(e *Engine, ev *event.Event, alerts []event.Alert) []event.Alert {
-	if rs.r.Disabled() != "" { // over its expression budget (rules/budget.go)
+	if rs.r.Disabled() != "" { // over its expression budget (expr/budget.go)
 		return alerts
 	}
 	rs.observe(e, ev.Time, instantOf(ev.Time))
 	pass := true
 	if rs.r.Where != nil {
-		b, err := rs.r.Where.Bool(ev.Fields)
+		b, err := rs.r.Where.Bool(e.env(ev.Fields))
 		if err != nil {
 			rs.fail(fmt.Errorf("where: %w", err))
 		}
@@ -236,7 +237,7 @@ func (rs *ruleState) process(e *Engine, ev *event.Event, alerts []event.Alert) [
 		if rs.r.Key == nil {
 			key = ev.Topic
 		} else {
-			v, err := rs.r.Key.Run(ev.Fields)
+			v, err := rs.r.Key.Run(e.env(ev.Fields))
 			switch {
 			case err != nil:
 				rs.fail(fmt.Errorf("key: %w", err))
@@ -245,7 +246,7 @@ func (rs *ruleState) process(e *Engine, ev *event.Event, alerts []event.Alert) [
 				rs.fail(ErrNoKey)
 				pass = false
 			default:
-				key = rules.KeyString(v)
+				key = expr.KeyString(v)
 			}
 		}
 	}
@@ -335,7 +336,7 @@ func (rs *ruleState) emit(e *Engine, results []event.Result, alerts []event.Aler
 			env["key"] = res.Key
 			env["rule"] = r.Name
 			var err error
-			if msg, err = r.Message.Render(env); err != nil {
+			if msg, err = r.Message.Render(e.env(env)); err != nil {
 				rs.fail(fmt.Errorf("message: %w", err))
 			}
 		}

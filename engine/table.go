@@ -4,6 +4,7 @@ import (
 	"container/list"
 
 	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/expr"
 	"github.com/vigil-gw/vigil/rules"
 )
 
@@ -28,15 +29,15 @@ func newTable(t *rules.Table, max int) *tableState {
 }
 
 // put records ev, the event with the captures of the table's filter.
-func (ts *tableState) put(ev *event.Event) {
+func (ts *tableState) put(e *Engine, ev *event.Event) {
 	key := ev.Topic
 	if ts.t.Key != nil {
-		v, err := ts.t.Key.Run(ev.Fields)
+		v, err := ts.t.Key.Run(e.env(ev.Fields))
 		if err != nil || v == nil {
 			ts.errors++
 			return
 		}
-		key = rules.KeyString(v)
+		key = expr.KeyString(v)
 	}
 	ts.set(key, ev.Fields)
 }

@@ -57,12 +57,10 @@ type Options struct {
 	// OnAlert, if set, sees every alert after it is stored (the demo prints
 	// them). It must not block.
 	OnAlert func(event.Alert)
-	// OnEvent, if set, sees every decoded event (the UI's live values),
-	// except those OnFlatEvent sees. It runs on the engine loop: it must be
-	// quick and must not keep the map.
+	// OnEvent, if set, sees every decoded event (the UI's live values).
+	// It runs on the engine loop: it must be quick and must not keep the
+	// map.
 	OnEvent func(ev *event.Event)
-	// OnFlatEvent sees the events decoded without a map (engine.Options).
-	OnFlatEvent func(topic string, t time.Time, names []string, vals []any)
 	// Now is the gateway clock; default time.Now.
 	Now func() time.Time
 }
@@ -252,7 +250,7 @@ func (g *Gateway) connect() error {
 
 func (g *Gateway) engineOptions() engine.Options {
 	o := g.cfg.EngineOptions()
-	o.Logger, o.OnEvent, o.OnFlatEvent = g.log, g.o.OnEvent, g.o.OnFlatEvent
+	o.Logger, o.OnEvent = g.log, g.o.OnEvent
 	return o
 }
 

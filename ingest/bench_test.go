@@ -27,26 +27,15 @@ func BenchmarkDecodeJSON(b *testing.B)       { benchDecode(b, JSON, benchJSON) }
 func BenchmarkDecodeJSONUnixMs(b *testing.B) { benchDecode(b, JSON, benchJSONms) }
 
 // BenchmarkDecodeJSONStd is the encoding/json path alone, for the ratio
-// against the fastjson path (BenchmarkDecodeJSON) in one run.
-// BenchmarkDecoder: the engine's way, one Decoder reused, map form; and
-// flat form (DecodeFlat), as the engine decodes for stateless rules.
+// against the one-pass way (BenchmarkDecodeJSON) in one run.
+// BenchmarkDecoder: the engine's way, one Decoder reused.
 func BenchmarkDecoder(b *testing.B) {
-	for _, flat := range []bool{false, true} {
-		b.Run(fmt.Sprintf("flat=%v", flat), func(b *testing.B) {
-			d := NewDecoder()
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				var err error
-				if flat {
-					_, err = d.DecodeFlat(JSON, benchJSONms, "", recv)
-				} else {
-					_, err = d.Decode(JSON, benchJSONms, "", recv)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	d := NewDecoder()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Decode(JSON, benchJSONms, "", recv); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

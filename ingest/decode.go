@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/valyala/fastjson"
 )
 
 // Format names how a payload is encoded.
@@ -47,12 +45,6 @@ func ParseFormat(s string) (Format, error) {
 type Decoded struct {
 	Fields map[string]any
 	Time   time.Time
-	// With Decoder.DecodeFlat, a JSON object's fields may come as names
-	// and values in payload order instead (Flat; Fields is nil then), no
-	// name twice. They are valid until the Decoder's next call.
-	Flat bool
-	Keys []string
-	Vals []any
 }
 
 var errNoTime = errors.New("no event time")
@@ -73,28 +65,26 @@ func Decode(f Format, payload []byte, timeField string, recv time.Time) ([]Decod
 	return append(make([]Decoded, 0, len(out)), out...), nil
 }
 
-var decoders = sync.Pool{New: func() any { return NewDecoder() }}
+var decoders = sync.Pool{New: func() any {
+	d := NewDecoder()
+	d.fresh = true
+	return d
+}}
 
 // Decode is the package-level Decode, reusing d's memory: the slice it
-// returns is valid until the next call (the events' maps are the caller's
-// to keep).
+// returns is valid until the next call, and so is the map of a single
+// JSON object's event, which the next call clears and fills again (a map
+// of a dozen fields costs more to make than to fill). A caller that keeps
+// an event's map past the next call clones it. Decode is the one way in:
+// every format, and within JSON the one-pass way (scan.go) or
+// encoding/json's, are chosen here.
 func (d *Decoder) Decode(f Format, payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
-	return d.decode(f, payload, timeField, recv, false)
-}
-
-// DecodeFlat is Decode that may return a JSON object's fields flat (see
-// Decoded), sparing the map for callers that may not need one.
-func (d *Decoder) DecodeFlat(f Format, payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
-	return d.decode(f, payload, timeField, recv, true)
-}
-
-func (d *Decoder) decode(f Format, payload []byte, timeField string, recv time.Time, flat bool) ([]Decoded, error) {
 	if len(payload) > MaxPayload {
 		return nil, fmt.Errorf("payload of %d bytes exceeds %d", len(payload), MaxPayload)
 	}
 	switch f {
 	case JSON:
-		return d.decodeJSON(payload, timeField, recv, flat)
+		return d.decodeJSON(payload, timeField, recv)
 	case Influx:
 		return decodeInflux(payload, timeField, recv)
 	case Value:
@@ -105,7 +95,7 @@ func (d *Decoder) decode(f Format, payload []byte, timeField string, recv time.T
 			return nil, errors.New("empty payload")
 		}
 		if c := trimmed[0]; c == '{' || c == '[' {
-			return d.decodeJSON(payload, timeField, recv, flat)
+			return d.decodeJSON(payload, timeField, recv)
 		}
 		if v, ok := parseNumber(payload); ok {
 			return valueEvent(v, recv)
@@ -166,70 +156,19 @@ func valueEvent(v float64, recv time.Time) ([]Decoded, error) {
 	return []Decoded{{Fields: map[string]any{"value": v}, Time: recv.UTC()}}, nil
 }
 
-func (d *Decoder) decodeJSON(payload []byte, timeField string, recv time.Time, flat bool) ([]Decoded, error) {
-	// The usual payload, a flat object of plain text, in one pass.
+func (d *Decoder) decodeJSON(payload []byte, timeField string, recv time.Time) ([]Decoded, error) {
+	// The usual payload, an object of plain members, in one pass (scan.go).
 	if b := skipSpace(payload); len(b) > 0 && b[0] == '{' {
-		if n, ok := d.ScanFlat(b); ok && len(skipSpace(b[n:])) == 0 {
-			return d.ScannedEvents(timeField, recv, flat)
+		if m, n, ok := d.scanObject(b); ok && len(skipSpace(b[n:])) == 0 {
+			ev, err := jsonEvent(m, timeField, recv)
+			if err != nil {
+				return nil, err
+			}
+			d.out = append(d.out[:0], ev)
+			return d.out, nil
 		}
 	}
-	if err := checkDepth(payload); err != nil {
-		return nil, err
-	}
-	v, isFlat, ok := d.fastJSON(payload, flat)
-	if !ok {
-		return decodeJSONStd(payload, timeField, recv)
-	}
-	return d.fastEvents(v, isFlat, timeField, recv)
-}
-
-// DecodeParsed is DecodeFlat (flat) or Decode of a JSON object payload the
-// caller has already parsed with fastjson, as part of a larger document:
-// a recorded line, read once. The caller vouches for what decode checks
-// on the text: v was parsed from text of at most MaxPayload bytes that
-// PlainJSON calls plain and without escapes. Numbers and nesting are
-// checked here, as in Decode. ok=false: the fast path declines (an
-// invalid number, nesting deeper than MaxDepth, a name repeated or
-// escaped, a number out of range …), nothing is decoded, and the caller
-// decodes the payload's
-// text with Decode or DecodeFlat instead, which gives the result or the
-// error. The engine's FuzzProcessRecord holds the two ways to the same
-// alerts, errors and counters.
-func (d *Decoder) DecodeParsed(v *fastjson.Value, timeField string, recv time.Time, flat bool) (_ []Decoded, ok bool, _ error) {
-	if v.Type() != fastjson.TypeObject {
-		return nil, false, nil
-	}
-	x, isFlat, ok := d.fromParsed(v, false, flat)
-	if !ok {
-		return nil, false, nil
-	}
-	out, err := d.fastEvents(x, isFlat, timeField, recv)
-	return out, true, err
-}
-
-// fastEvents turns what the fast path decoded into events.
-func (d *Decoder) fastEvents(v any, isFlat bool, timeField string, recv time.Time) ([]Decoded, error) {
-	if isFlat {
-		// Through a pointer: a flatFields value in the interface would be
-		// allocated, one per event.
-		d.ff = flatFields{d.fk, d.fv}
-		t, err := eventTime(&d.ff, timeField, recv)
-		d.ff = flatFields{}
-		if err != nil {
-			return nil, err
-		}
-		d.out = append(d.out[:0], Decoded{Time: t, Flat: true, Keys: d.fk, Vals: d.fv})
-		return d.out, nil
-	}
-	if m, ok := v.(map[string]any); ok {
-		ev, err := jsonEvent(m, timeField, recv)
-		if err != nil {
-			return nil, err
-		}
-		d.out = append(d.out[:0], ev)
-		return d.out, nil
-	}
-	return jsonValue(v, timeField, recv)
+	return decodeJSONStd(payload, timeField, recv)
 }
 
 // decodeJSONStd decodes with encoding/json: the reference the fast path is
@@ -290,7 +229,7 @@ func jsonEvent(m map[string]any, timeField string, recv time.Time) (Decoded, err
 	if len(m) > MaxFields {
 		return Decoded{}, fmt.Errorf("json: %d fields exceed %d", len(m), MaxFields)
 	}
-	t, err := eventTime(mapFields(m), timeField, recv)
+	t, err := eventTime(m, timeField, recv)
 	if err != nil {
 		return Decoded{}, err
 	}

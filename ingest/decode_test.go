@@ -273,3 +273,26 @@ func TestDecodeAtLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeMapReuse: a Decoder fills one object's map again with the
+// next payload (callers that keep it clone it); the package-level Decode
+// returns maps of their own.
+func TestDecodeMapReuse(t *testing.T) {
+	d := NewDecoder()
+	first, err := d.Decode(JSON, []byte(`{"x":1}`), "", recv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := first[0].Fields
+	if _, err := d.Decode(JSON, []byte(`{"x":2,"y":3}`), "", recv); err != nil {
+		t.Fatal(err)
+	}
+	if m["x"] != 2.0 || m["y"] != 3.0 {
+		t.Fatalf("the decoder's map after the next payload: %v", m)
+	}
+	a, _ := Decode(JSON, []byte(`{"x":1}`), "", recv)
+	b, _ := Decode(JSON, []byte(`{"x":2}`), "", recv)
+	if a[0].Fields["x"] != 1.0 || b[0].Fields["x"] != 2.0 {
+		t.Fatalf("package-level Decode shares maps: %v %v", a[0].Fields, b[0].Fields)
+	}
+}

@@ -1,7 +1,9 @@
 // Package ingest turns what arrives on MQTT into something the engine can
-// evaluate: it owns the payload decoders (JSON, InfluxDB line protocol, bare
-// numbers and auto-detection), event-time parsing, topic filters with named
-// {name} captures, and the bounded dedupe sets behind a source's `dedupe:`.
+// evaluate: it owns payload decoding (JSON, InfluxDB line protocol, bare
+// numbers and auto-detection) behind one API, Decoder.Decode, event-time
+// parsing, topic filters with named {name} captures, and the bounded dedupe
+// sets behind a source's `dedupe:`. JSON is encoding/json's, but for one
+// speed path inside Decode (scan.go) held to it by FuzzJSONFastPath.
 //
 // Everything here is pure and driven by its arguments: no goroutines, no
 // clock, no I/O. It imports only the standard library, the line-protocol

@@ -71,13 +71,13 @@ func FuzzDecodeAuto(f *testing.F) {
 
 // checkDecode holds what every decode must: no panic (the fuzzer catches
 // that), events xor an error, and every event with fields and a time.
-// FuzzJSONFastPath holds the fastjson decoder to encoding/json's result:
+// FuzzJSONFastPath holds the one-pass decoder (scan.go) to encoding/json's result:
 // the same fields and time, or an error exactly when encoding/json errs.
 func FuzzJSONFastPath(f *testing.F) {
 	for _, s := range jsonSeeds {
 		f.Add([]byte(s))
 	}
-	// What fastjson's parser takes and RFC 8259 does not.
+	// What a lax parser takes and RFC 8259 does not.
 	for _, s := range []string{`{"a":01}`, `{"a":NaN}`, `{"a":nan}`, `{"a":Infinity}`, `{"a":inf}`, `{"a":1.}`, `{"a":.5}`,
 		`{"a":+1}`, `{"a":-}`, `{"a":1e}`, `{"a":1e+}`, `{"a":-0}`, `{"a":1E-2}`, `{"a":"\q"}`, `{"a":"\x41"}`, `{"a":"\/\b"}`,
 		`{"a":1,}`, `{"a" 1}`, `{"a":tru}`, `{"a":nul}`, `[{"a":1},]`, `{"a":1}x`} {
@@ -101,73 +101,29 @@ func FuzzJSONFastPath(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q:\nfast path     %#v\nencoding/json %#v", payload, got, want)
 		}
-		// The flat form holds the same fields, in payload order.
-		flat, ferr := dec.DecodeFlat(JSON, payload, "", recv)
-		if ferr != nil {
-			t.Fatalf("%q: DecodeFlat error %v, Decode none", payload, ferr)
-		}
-		if len(flat) != len(want) {
-			t.Fatalf("%q: DecodeFlat %d events, Decode %d", payload, len(flat), len(want))
-		}
-		for i, ev := range flat {
-			if !ev.Flat {
-				if !reflect.DeepEqual(ev, want[i]) {
-					t.Fatalf("%q: DecodeFlat %#v, Decode %#v", payload, ev, want[i])
-				}
-				continue
-			}
-			m := map[string]any{}
-			for j, k := range ev.Keys {
-				if _, dup := m[k]; dup {
-					t.Fatalf("%q: DecodeFlat repeats %q", payload, k)
-				}
-				m[k] = ev.Vals[j]
-			}
-			if !reflect.DeepEqual(m, want[i].Fields) || !ev.Time.Equal(want[i].Time) {
-				t.Fatalf("%q: DecodeFlat %v at %v, Decode %v at %v", payload, m, ev.Time, want[i].Fields, want[i].Time)
-			}
-		}
 	})
 }
 
-// TestScanPlain holds the word-at-a-time scan to the byte-by-byte rule.
-func TestScanPlain(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := []byte{'a', '"', '\\', 'u', 0x1f, 0x20, 0x7f, 0x80, 0xff, '{', '0', 0}
-	for n := 0; n < 200000; n++ {
-		b := make([]byte, rng.IntN(40))
-		for i := range b {
-			if rng.IntN(4) == 0 {
-				b[i] = alphabet[rng.IntN(len(alphabet))]
-			} else {
-				b[i] = byte(0x20 + rng.IntN(0x5f))
-			}
-		}
-		var wantEsc bool
-		wantOK := plainBytes(b, 0, len(b), &wantEsc)
-		esc, ok := scanPlain(b)
-		if ok != wantOK || ok && esc != wantEsc {
-			t.Fatalf("scanPlain(%q) = %v, %v; byte by byte %v, %v", b, esc, ok, wantEsc, wantOK)
-		}
-	}
-}
-
-// TestSimpleFloat holds the fast number conversion to strconv.ParseFloat,
-// bit for bit, where it answers.
-func TestSimpleFloat(t *testing.T) {
+// TestParseNumberAt holds the number scan to encoding/json's grammar and
+// strconv.ParseFloat, bit for bit, where it answers.
+func TestParseNumberAt(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	check := func(s string) {
 		t.Helper()
-		got, ok := simpleFloat([]byte(s))
-		if !ok {
+		if s == "" {
 			return
 		}
-		if !jsonNumber([]byte(s)) {
-			t.Fatalf("simpleFloat took %q, not a JSON number", s)
+		got, end, ok := parseNumberAt([]byte(s), 0)
+		if !ok || end != len(s) {
+			return
+		}
+		var v any
+		if json.Unmarshal([]byte(s), &v) != nil {
+			t.Fatalf("parseNumberAt took %q, not a JSON number", s)
 		}
 		want, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
-			t.Fatalf("simpleFloat(%q) = %v, ParseFloat %v, %v", s, got, want, err)
+			t.Fatalf("parseNumberAt(%q) = %v, ParseFloat %v, %v", s, got, want, err)
 		}
 	}
 	for _, s := range []string{"", "-", ".5", "5.", "01", "-01", "00.5", "1.2.3", "+1", "1e5", "-.5", "0x1", "1_0", "NaN", " 1",
@@ -176,9 +132,9 @@ func TestSimpleFloat(t *testing.T) {
 		check(s)
 	}
 	// The fast path's business: readings, prices, Unix times in ms.
-	for _, s := range []string{"0", "-0", "123.5", "-2.25", "1767571200000", "999999999999999", "0.000000000000000001"} {
-		if _, ok := simpleFloat([]byte(s)); !ok {
-			t.Errorf("simpleFloat declined %q", s)
+	for _, s := range []string{"0", "-0", "123.5", "-2.25", "1767571200000", "999999999999999", "0.000000000000000001", "1e5", "2.5E-3"} {
+		if _, end, ok := parseNumberAt([]byte(s), 0); !ok || end != len(s) {
+			t.Errorf("parseNumberAt declined %q", s)
 		}
 	}
 	for n := 0; n < 500000; n++ {
@@ -202,7 +158,7 @@ func TestSimpleFloat(t *testing.T) {
 			}
 		}
 		check(string(b))
-		// and mangled: what simpleFloat takes must still be JSON
+		// and mangled: what parseNumberAt takes must still be JSON
 		if len(b) > 0 {
 			b[rng.IntN(len(b))] = "0123456789.-+eE x"[rng.IntN(17)]
 			check(string(b))
@@ -297,110 +253,6 @@ func TestBoxFloatCache(t *testing.T) {
 			if !ok || math.Float64bits(got) != math.Float64bits(f) {
 				t.Fatalf("boxFloat(%v) = %v", f, got)
 			}
-		}
-	}
-}
-
-// FuzzScanFlat holds the one-pass scanner to encoding/json: where it
-// takes an object, that text is valid JSON whose decoding gives the same
-// events, flat and as a map, or the same error. One Decoder serves it and
-// DecodeFlat in turn, so the names either way leaves behind (unescaped
-// ones too) are hints the other must not trust blindly.
-func FuzzScanFlat(f *testing.F) {
-	for _, s := range jsonSeeds {
-		f.Add([]byte(s))
-	}
-	for _, s := range []string{`{"order":"o1","customer":"c1","amount":37.5,"qty":1,"country":"FR","express":false,"ts":1767571200000}`,
-		`{"a\"b":1}`, `{"a"b":1}`, `{"a\\b":1}`, `{"a\tb":1}`, "{\"a\tb\":1}", `{}`, ` {} `, `{"a":1}}`, `{"a":1},"b":2}`,
-		`{"a":-0.0,"b":1E5,"c":1e-400,"d":0.1e1,"e":-12.50}`, `{"x":"` + "\x7f" + `","y":"\u0041"}`,
-		`{"a":true,"b":false,"c":null,"d":truex}`, `{"a":1 , "b" : 2 }`, `{"a":1,"b":2,"a":3}`, `{"ts":"2026-01-05T10:00:00Z","v":[1]}`,
-		`{"timestamp":1767571200,"time":"2026-01-05T10:00:00Z","ts":"bad"}`, `{"timestamp":1767571200,"time":"x"}`,
-		`{"timestamp":1767571200123}`, `{"time":null,"ts":1}`, `{"ts":true}`, `{"Ts":1,"TS":2,"tS":3}`} {
-		f.Add([]byte(s))
-	}
-	dec := NewDecoder()
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		if len(payload) > MaxPayload {
-			return
-		}
-		dec.DecodeFlat(JSON, payload, "", recv) // leaves its names behind
-		end, ok := dec.ScanFlat(payload)
-		if !ok {
-			return
-		}
-		text := payload[:end]
-		if !json.Valid(text) {
-			t.Fatalf("%q: ScanFlat took %q, not JSON", payload, text)
-		}
-		keys := append([]string(nil), dec.fk...)
-		want, werr := decodeJSONStd(text, "", recv)
-		flat, ferr := dec.ScannedEvents("", recv, true)
-		if (ferr != nil) != (werr != nil) || ferr != nil && ferr.Error() != werr.Error() {
-			t.Fatalf("%q: ScannedEvents error %v, encoding/json %v", text, ferr, werr)
-		}
-		if ferr == nil {
-			m := map[string]any{}
-			for j, k := range flat[0].Keys {
-				if _, dup := m[k]; dup {
-					t.Fatalf("%q: ScanFlat repeats %q", text, k)
-				}
-				m[k] = flat[0].Vals[j]
-			}
-			if len(want) != 1 || !reflect.DeepEqual(m, want[0].Fields) || !flat[0].Time.Equal(want[0].Time) {
-				t.Fatalf("%q: ScanFlat %v at %v, encoding/json %#v", text, m, flat[0].Time, want)
-			}
-		}
-		dec.fk = keys // as ScanFlat left them
-		got, gerr := dec.ScannedEvents("", recv, false)
-		if (gerr != nil) != (werr != nil) || gerr != nil && gerr.Error() != werr.Error() {
-			t.Fatalf("%q: ScannedEvents error %v, encoding/json %v", text, gerr, werr)
-		}
-		if gerr == nil && !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q:\nScannedEvents %#v\nencoding/json %#v", text, got, want)
-		}
-	})
-}
-
-// TestScanFlatNames: a name learnt from an escaped spelling is not taken
-// for raw text at the same place.
-func TestScanFlatNames(t *testing.T) {
-	dec := NewDecoder()
-	if _, err := dec.DecodeFlat(JSON, []byte(`{"a\"b":1,"ts":5}`), "", recv); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := dec.ScanFlat([]byte(`{"a"b":1,"ts":5}`)); ok {
-		t.Fatal(`ScanFlat took {"a"b":1}`)
-	}
-	for _, s := range []string{`{"a":1,"ts":5}`, `{"a":1,"b":"x","ts":5}`, `{"b":"x","a":1}`, `{ "a" : 1 , "b" : "x" }`} {
-		end, ok := dec.ScanFlat([]byte(s + `,"more":1}`))
-		if !ok || end != len(s) {
-			t.Fatalf("%s: ScanFlat = %d, %v", s, end, ok)
-		}
-	}
-}
-
-// TestRawString holds the word-at-a-time scan to the byte-by-byte rule.
-func TestRawString(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	alphabet := []byte{'a', '"', '\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, 0}
-	for n := 0; n < 200000; n++ {
-		b := make([]byte, 1+rng.IntN(40))
-		b[0] = '"'
-		for i := 1; i < len(b); i++ {
-			if rng.IntN(8) == 0 {
-				b[i] = alphabet[rng.IntN(len(alphabet))]
-			} else {
-				b[i] = byte(0x20 + rng.IntN(0x5f))
-			}
-		}
-		j := 1
-		for j < len(b) && b[j] >= 0x20 && b[j] < 0x80 && b[j] != '"' && b[j] != '\\' {
-			j++
-		}
-		wantOK := j < len(b) && b[j] == '"'
-		s, end, ok := RawString(b, 0)
-		if ok != wantOK || ok && (string(s) != string(b[1:j]) || end != j+1) {
-			t.Fatalf("RawString(%q) = %q, %d, %v; byte by byte %q, %d, %v", b, s, end, ok, b[1:j], j+1, wantOK)
 		}
 	}
 }

@@ -88,7 +88,7 @@ func influxLine(dec *lineprotocol.Decoder, timeField string, recv time.Time) (De
 		}
 		t = time.Unix(0, ns)
 	case timeField != "":
-		if t, err = eventTime(mapFields(fields), timeField, recv); err != nil {
+		if t, err = eventTime(fields, timeField, recv); err != nil {
 			return Decoded{}, err
 		}
 	case recv.IsZero():

@@ -230,13 +230,13 @@ func floatTime(f float64) (time.Time, error) {
 
 // eventTime finds the event time of fields: the named field only when
 // timeField is set, else the first of ts, time, timestamp; recv when absent.
-func eventTime(fields fieldSet, timeField string, recv time.Time) (time.Time, error) {
+func eventTime(fields map[string]any, timeField string, recv time.Time) (time.Time, error) {
 	name, v, ok := timeField, any(nil), false
 	if timeField != "" {
-		v, ok = fields.field(timeField)
+		v, ok = fields[timeField]
 	} else {
 		for _, n := range timeFields {
-			if v, ok = fields.field(n); ok {
+			if v, ok = fields[n]; ok {
 				name = n
 				break
 			}
@@ -259,30 +259,4 @@ func timeOf(name string, v any, ok bool, recv time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("time field %q: %w", name, err)
 	}
 	return t, nil
-}
-
-// fieldSet is an event's fields, as a map or flat.
-type fieldSet interface {
-	field(name string) (any, bool)
-}
-
-type mapFields map[string]any
-
-func (m mapFields) field(name string) (any, bool) {
-	v, ok := m[name]
-	return v, ok
-}
-
-type flatFields struct {
-	keys []string
-	vals []any
-}
-
-func (f flatFields) field(name string) (any, bool) {
-	for i, k := range f.keys {
-		if k == name {
-			return f.vals[i], true
-		}
-	}
-	return nil, false
 }

@@ -2,14 +2,10 @@ package rules
 
 import (
 	"fmt"
-	"regexp"
-	"slices"
 	"sort"
 	"strings"
 
-	exprast "github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/builtin"
-	"github.com/expr-lang/expr/parser"
+	"github.com/vigil-gw/vigil/expr"
 )
 
 // aggregateFuncs are the functions of `aggregate:` (see aggregates).
@@ -21,70 +17,16 @@ var aggregateFuncs = map[string]bool{"count": true, "sum": true, "avg": true, "m
 // (`when: count > 3`) with its Go function type, and operand types with Go
 // names (int, time.Time, interface {}). what is the expression's place
 // ("rule \"x\": when"), vars its variables.
-func userTerms(what, src, msg string, vars envSpec) string {
+func userTerms(what, src, msg string, vars expr.Vars) string {
 	if strings.Contains(msg, "func(") {
-		if name := builtinAsValue(src, vars); name != "" {
+		if name := expr.BuiltinAsValue(src, vars, func(s string) bool { return aggregateFuncs[s] }); name != "" {
 			return builtinMessage(what, name, vars)
 		}
 	}
-	return goTypeWords(msg)
+	return msg
 }
 
-// goTypeWords replaces Go's type names in msg with the rule file's words
-// (int and float64: number; time.Time: time; map[string]interface {}:
-// object …).
-func goTypeWords(msg string) string {
-	return goTypes.ReplaceAllStringFunc(msg, func(t string) string { return goTypeNames[t] })
-}
-
-// valueKind names a value's kind in the rule file's words.
-func valueKind(v any) string {
-	return goTypeWords(fmt.Sprintf("%T", v))
-}
-
-var goTypeNames = map[string]string{
-	"int": "number", "int64": "number", "float64": "number", "string": "string", "bool": "boolean",
-	"time.Time": "time", "time.Duration": "duration",
-	"map[string]interface {}": "object", "[]interface {}": "list", "interface {}": "any value",
-}
-
-var goTypes = regexp.MustCompile(`map\[string\]interface \{\}|\[\]interface \{\}|interface \{\}|time\.Time|time\.Duration|\b(?:int|int64|float64|bool)\b`)
-
-// builtinAsValue is the first identifier of src that names a builtin
-// function but is not called: `count` in `count > 3`, `first` in
-// `first.amount` where no earlier step is called first.
-func builtinAsValue(src string, vars envSpec) string {
-	tree, err := parser.Parse(src)
-	if err != nil {
-		return ""
-	}
-	v := &identFinder{vars: vars}
-	exprast.Walk(&tree.Node, v)
-	return v.name
-}
-
-type identFinder struct {
-	vars envSpec
-	name string
-}
-
-func (v *identFinder) Visit(node *exprast.Node) {
-	id, ok := (*node).(*exprast.IdentifierNode)
-	if !ok || v.name != "" {
-		return
-	}
-	if _, declared := v.vars[id.Value]; declared {
-		return
-	}
-	if slices.Contains(disabledBuiltins, id.Value) {
-		return // a field here
-	}
-	if _, isBuiltin := builtin.Index[id.Value]; isBuiltin || aggregateFuncs[id.Value] {
-		v.name = id.Value
-	}
-}
-
-func builtinMessage(what, name string, vars envSpec) string {
+func builtinMessage(what, name string, vars expr.Vars) string {
 	if strings.HasSuffix(what, ": when") && aggregateFuncs[name] {
 		var aggs []string
 		for k, t := range vars {

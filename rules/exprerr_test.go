@@ -3,6 +3,8 @@ package rules
 import (
 	"strings"
 	"testing"
+
+	"github.com/vigil-gw/vigil/expr"
 )
 
 // TestErrorsInRuleTerms: expression errors name what the rule file wrote
@@ -45,7 +47,7 @@ func TestEnvFieldNamedLikeBuiltin(t *testing.T) {
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	if ok, err := set.Rules[0].Where.Bool(map[string]any{"count": 5.0}); err != nil || !ok {
+	if ok, err := set.Rules[0].Where.Bool(expr.Env{Vars: map[string]any{"count": 5.0}}); err != nil || !ok {
 		t.Fatalf("$env.count > 3 with count 5: %v, %v", ok, err)
 	}
 }

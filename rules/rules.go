@@ -3,7 +3,11 @@
 // every node, validates everything the contract defines, compiles and
 // type-checks every expression, and reports all problems as FILE:LINE:COL.
 //
-// It imports event and ingest, never windows, cep or detect: operator
+// Expressions are compiled by expr, which knows nothing of files: rules
+// gives it each expression's declared variables and maps its errors to the
+// file's lines and columns (compile.go).
+//
+// It imports event, ingest and expr, never windows, cep or detect: operator
 // parameters are carried as plain values and built by the engine.
 package rules
 
@@ -22,6 +26,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/vigil-gw/vigil/event"
+	"github.com/vigil-gw/vigil/expr"
 	"github.com/vigil-gw/vigil/ingest"
 )
 
@@ -42,8 +47,6 @@ type Set struct {
 	Sources []*Source
 	Tables  []*Table
 	Rules   []*Rule
-	// Lookup serves lookup(table, key) at run time; the engine sets it.
-	Lookup func(table, key string) map[string]any
 }
 
 // Source says how the topics it matches are read.
@@ -62,8 +65,8 @@ type Table struct {
 	Pos     Pos
 	Name    string
 	From    []*ingest.Filter
-	Key     *Program // nil: the topic
-	KeyName string   // the key expression's text ("" for the topic)
+	Key     *expr.Program // nil: the topic
+	KeyName string        // the key expression's text ("" for the topic)
 }
 
 // Rule is one compiled rule.
@@ -72,17 +75,17 @@ type Rule struct {
 	File     string
 	Name     string
 	From     []*ingest.Filter
-	Where    *Program // nil: every event
-	Key      *Program // nil: the topic
+	Where    *expr.Program // nil: every event
+	Key      *expr.Program // nil: the topic
 	Severity string
-	Message  *Template
+	Message  *expr.Template
 	Cooldown time.Duration
 	Topic    string // upstream topic template; "" = the config's default
 	Kind     Kind
 
 	WindowSpec *WindowSpec
 	Aggregates []Aggregate
-	When       *Program
+	When       *expr.Program
 
 	DetectSpec *DetectSpec
 	Steps      []Step
@@ -95,8 +98,8 @@ type Rule struct {
 	// only for rules whose hash is unchanged.
 	Hash string
 	// Halt disables the rule when one of its expressions goes over its
-	// run-time budget (budget.go); Halt.Reason says why.
-	Halt *Halt
+	// run-time budget (expr/budget.go); Halt.Reason says why.
+	Halt *expr.Halt
 }
 
 // Disabled is why the rule was disabled at run time, "" while it runs.
@@ -116,15 +119,15 @@ type Aggregate struct {
 	Pos  Pos
 	Name string
 	Func string
-	Arg  *Program // nil for count()
-	P    float64  // percentile
+	Arg  *expr.Program // nil for count()
+	P    float64       // percentile
 }
 
 // DetectSpec is a rule's `detect:`.
 type DetectSpec struct {
 	Pos      Pos
 	Field    string
-	Value    *Program
+	Value    *expr.Program
 	Method   string
 	Params   map[string]any
 	ParamPos map[string]Pos
@@ -134,7 +137,7 @@ type DetectSpec struct {
 type Step struct {
 	Pos    Pos
 	Alias  string
-	Where  *Program
+	Where  *expr.Program
 	Within time.Duration
 	Times  int
 	Not    bool
@@ -243,7 +246,7 @@ func Parse(names []string, srcs map[string][]byte) (*Set, error) {
 func parse(names []string, srcs map[string][]byte) (*Set, Errors) {
 	var errs Errors
 	set := &Set{Files: names}
-	c := &compiler{set: set, tables: map[string]bool{}}
+	c := &compiler{tables: map[string]bool{}}
 	var parts []fileParts
 	for _, name := range names {
 		root, d := parseYAML(name, srcs[name], &errs)
@@ -597,8 +600,8 @@ func (c *compiler) table(d *doc, n yamlNode) *Table {
 
 // baseVars are the variables every event exposes to a rule with these
 // filters.
-func baseVars(from []*ingest.Filter) envSpec {
-	v := envSpec{"topic": typString, "time": typTime}
+func baseVars(from []*ingest.Filter) expr.Vars {
+	v := expr.Vars{"topic": typString, "time": typTime}
 	for _, f := range from {
 		for _, name := range f.Names() {
 			v[name] = typString
@@ -635,7 +638,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 	if !ok {
 		return nil
 	}
-	r := &Rule{Pos: d.pos(n), File: d.file, Severity: "warning", Kind: Stateless, Halt: &Halt{}}
+	r := &Rule{Pos: d.pos(n), File: d.file, Severity: "warning", Kind: Stateless, Halt: &expr.Halt{}}
 	c.halt = r.Halt
 	defer func() { c.halt = nil }()
 	by := map[string]field{}
@@ -649,7 +652,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 			d.errf(f.val, "rule: name %q: use lowercase letters, digits and _", v)
 		}
 		r.Name = v
-		r.Halt.rule = v
+		r.Halt.Rule = v
 	} else {
 		d.errf(n, "rule: missing `name`")
 	}
@@ -708,7 +711,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 			}
 		}
 	}
-	msgVars := envSpec{}
+	msgVars := expr.Vars{}
 	for k, v := range vars {
 		msgVars[k] = v
 	}
@@ -724,7 +727,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 		} else {
 			d.errf(by["window"].knode, "%s: a window needs `aggregate:`", what)
 		}
-		whenVars := envSpec{}
+		whenVars := expr.Vars{}
 		for k, v := range vars {
 			whenVars[k] = v
 		}
@@ -865,7 +868,7 @@ func (d *doc) window(n yamlNode, what string) *WindowSpec {
 	return w
 }
 
-func (c *compiler) aggregates(d *doc, n yamlNode, what string, vars envSpec) []Aggregate {
+func (c *compiler) aggregates(d *doc, n yamlNode, what string, vars expr.Vars) []Aggregate {
 	fs, ok := d.fields(n, what+": aggregate")
 	if !ok {
 		return nil
@@ -962,7 +965,7 @@ func splitArgs(s string) []string {
 	return append(out, strings.TrimSpace(s[start:]))
 }
 
-func (c *compiler) detect(d *doc, n yamlNode, what string, vars envSpec) *DetectSpec {
+func (c *compiler) detect(d *doc, n yamlNode, what string, vars expr.Vars) *DetectSpec {
 	fs, ok := d.fields(n, what+": detect")
 	if !ok {
 		return nil
@@ -991,13 +994,13 @@ func (c *compiler) detect(d *doc, n yamlNode, what string, vars envSpec) *Detect
 	return ds
 }
 
-func (c *compiler) pattern(d *doc, n yamlNode, what string, vars envSpec) []Step {
+func (c *compiler) pattern(d *doc, n yamlNode, what string, vars expr.Vars) []Step {
 	list := d.list(n, what+": pattern")
 	if len(list) == 0 {
 		d.errf(n, "%s: pattern: want a list of steps", what)
 		return nil
 	}
-	env := envSpec{}
+	env := expr.Vars{}
 	for k, v := range vars {
 		env[k] = v
 	}

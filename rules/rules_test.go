@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-gw/vigil/expr"
 )
 
 func parseT(t *testing.T, src string) (*Set, Errors) {
@@ -54,7 +56,7 @@ func TestParseErrors(t *testing.T) {
 		{"severity", "rules:\n  - name: a\n    from: a\n    severity: high\n", `severity "high": want info, warning or critical`},
 		{"topic template", "rules:\n  - name: a\n    from: a\n    topic: x/{device}\n", `unknown placeholder {device}`},
 		{"yaml", "rules:\n  - name: a\n   from: a\n", "r.yaml:3:"},
-		{"too long", "rules:\n  - name: a\n    from: a\n    where: x == \"" + strings.Repeat("a", MaxExprLen) + "\"\n", "limit is 4096"},
+		{"too long", "rules:\n  - name: a\n    from: a\n    where: x == \"" + strings.Repeat("a", expr.MaxLen) + "\"\n", "limit is 4096"},
 		{"too many nodes", "rules:\n  - name: a\n    from: a\n    where: " + strings.Repeat("x + ", 1500) + "x > 1\n", "rule \"a\": where:"},
 		{"source dedupe", "sources:\n  - from: a\n    dedupe: {field: id}\nrules: []\n", "needs both field and within"},
 		{"source format", "sources:\n  - from: a\n    format: xml\nrules: []\n", `r.yaml:3:13: source: format:`},
@@ -186,7 +188,7 @@ func TestTemplate(t *testing.T) {
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	got, err := set.Rules[0].Message.Render(map[string]any{"v": 3.0, "f": 1.0 / 3, "s": "x", "time": time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)})
+	got, err := set.Rules[0].Message.Render(expr.Env{Vars: map[string]any{"v": 3.0, "f": 1.0 / 3, "s": "x", "time": time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)}})
 	if err == nil || got != "v=3 f=0.333333 s=x n= t=2026-01-05T10:00:00Z bad=<error>" {
 		t.Fatalf("render %q, %v", got, err)
 	}
@@ -229,7 +231,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		env := map[string]any{"topic": "x", "time": time.Unix(0, 0)}
+		env := expr.Env{Vars: map[string]any{"topic": "x", "time": time.Unix(0, 0)}}
 		for _, r := range set.Rules {
 			if r.Where != nil {
 				r.Where.Bool(env)

@@ -54,12 +54,9 @@ type device struct {
 	// values and series are slices, not maps: a device has a handful of
 	// fields, each reading replaces them all, and this runs for every
 	// message (as maps they cost a tenth of a message's CPU).
-	values []field
-	series []fieldRing // at most maxFields
-	// eventTime: the values came flat (publishReadingFlat) and lack the
-	// "time" field the engine's map would have had: view adds lastSeen.
-	eventTime bool
-	version   uint64
+	values  []field
+	series  []fieldRing // at most maxFields
+	version uint64
 	// newer and older link the devices in the order of their readings.
 	newer, older *device
 }
@@ -145,25 +142,6 @@ func (l *live) publishReading(key, topic string, t, now time.Time, values map[st
 	}
 }
 
-// publishReadingFlat is publishReading for an event decoded without a map:
-// the payload's fields as names and values (payload order, no name twice),
-// valid only during the call. It shows what publishReading shows for the
-// map the engine would have made of them, which adds "time" (the event's
-// time, see view) and "topic".
-func (l *live) publishReadingFlat(key, topic string, t, now time.Time, names []string, vals []any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if d := l.reading(key, topic, t, now); d != nil {
-		ms := t.UnixMilli()
-		for i, k := range names {
-			if k != "time" { // the engine's map has the event's time there
-				d.set(k, vals[i], ms)
-			}
-		}
-		d.eventTime = true
-	}
-}
-
 // reading finds or makes key's device for a reading at t and makes it the
 // newest; nil when the reading is out of order (older than the latest
 // values, which stay) or has no key; else d's values are emptied for the
@@ -200,7 +178,7 @@ func (l *live) reading(key, topic string, t, now time.Time) *device {
 	}
 	d.topic, d.lastSeen = topic, t
 	clear(d.values) // no old value kept alive
-	d.values, d.eventTime = d.values[:0], false
+	d.values = d.values[:0]
 	return d
 }
 
@@ -290,12 +268,9 @@ type Device struct {
 }
 
 func (d *device) view() Device {
-	vals := make(map[string]any, len(d.values)+1)
+	vals := make(map[string]any, len(d.values))
 	for _, f := range d.values {
 		vals[f.name] = jsonSafe(f.v)
-	}
-	if d.eventTime {
-		vals["time"] = d.lastSeen
 	}
 	return Device{Key: d.key, Topic: d.topic, LastSeen: d.lastSeen, Values: vals}
 }

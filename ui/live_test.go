@@ -9,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -545,56 +544,5 @@ func TestDeviceValuesReplaced(t *testing.T) {
 	l.publishReading("d", "t", t0.Add(2*time.Second), t0, map[string]any{"a": 3.0, "e": 6.0, "f": "newer"})
 	if got := l.devices["d"].view().Values; len(got) != 3 || got["a"] != 3.0 || got["e"] != 6.0 || got["f"] != "newer" {
 		t.Fatalf("values %v", got)
-	}
-}
-
-// TestPublishReadingFlatMatchesMap: a reading given flat (the payload's
-// names and values) shows as the engine's map of it does (payload fields,
-// "topic" and "time" set over the payload's own): same values, same series.
-func TestPublishReadingFlatMatchesMap(t *testing.T) {
-	names := []string{"temperature", "status", "time", "topic", "nested", "ts", "on"}
-	vals := []any{21.5, "ok", "2026-01-05T09:00:00Z", "spoof", map[string]any{"a": 1.0}, 1767607200.0, true}
-	flat, mapped := newLive(10), newLive(10)
-	for i := range 3 {
-		tm := t0.Add(time.Duration(i) * seriesStep)
-		vals[0] = 21.5 + float64(i)
-		m := map[string]any{}
-		for j, k := range names {
-			m[k] = vals[j]
-		}
-		m["topic"], m["time"] = "sensors/d/t", tm
-		mapped.publishReading("d", "sensors/d/t", tm, t0, m)
-		flat.publishReadingFlat("d", "sensors/d/t", tm, t0, names, vals)
-	}
-	vf, vm := flat.devices["d"].view(), mapped.devices["d"].view()
-	if !reflect.DeepEqual(vf, vm) {
-		t.Fatalf("flat  %+v\nmap   %+v", vf, vm)
-	}
-	if vf.Values["time"] != t0.Add(2*seriesStep) {
-		t.Fatalf("time %v, want the event time", vf.Values["time"])
-	}
-	pf, _ := flat.series("d", time.Time{})
-	pm, _ := mapped.series("d", time.Time{})
-	if !reflect.DeepEqual(pf, pm) || len(pf) != 3 {
-		t.Fatalf("series flat %v, map %v", pf, pm)
-	}
-	// Out of order: neither takes an older reading's values.
-	flat.publishReadingFlat("d", "sensors/d/t", t0, t0, names[:1], []any{-5.0})
-	if v := flat.devices["d"].view().Values["temperature"]; v != 23.5 {
-		t.Fatalf("temperature %v after an older reading, want 23.5", v)
-	}
-}
-
-func BenchmarkPublishReadingFlat(b *testing.B) {
-	l := newLive(1000)
-	names := []string{"temperature", "humidity", "status", "ts"}
-	vals := []any{21.5, 40.0, "ok", 1767607200.0}
-	keys := make([]string, 500)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("pump-%03d", i)
-	}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		l.publishReadingFlat(keys[i%len(keys)], "sensors/x", t0.Add(time.Duration(i)*time.Millisecond), t0, names, vals)
 	}
 }

@@ -284,10 +284,3 @@ func (s *Server) PublishAlert(a event.Alert) { s.live.publishAlert(a) }
 func (s *Server) PublishReading(key, topic string, t time.Time, values map[string]any) {
 	s.live.publishReading(key, topic, t, s.o.Now(), values)
 }
-
-// PublishReadingFlat is PublishReading for an event decoded without a map:
-// the payload's fields as names and values (valid only during the call),
-// shown as PublishReading shows the engine's map of them.
-func (s *Server) PublishReadingFlat(key, topic string, t time.Time, names []string, vals []any) {
-	s.live.publishReadingFlat(key, topic, t, s.o.Now(), names, vals)
-}

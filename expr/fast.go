@@ -1,4 +1,4 @@
-package rules
+package expr
 
 import (
 	"slices"
@@ -47,45 +47,9 @@ type fval struct {
 	s string
 }
 
-// fexpr evaluates a node; ok=false hands the whole evaluation to the VM.
-type fexpr func(env Vars) (v fval, ok bool)
-
-// Vars is where the fast path reads variables: a map, or a Flat event.
-type Vars interface {
-	// Var returns the variable's value, nil if there is none.
-	Var(id *ident) any
-}
-
-// ident is a variable as the fast path reads it: its name and what Flat
-// remembers of it between events.
-type ident struct {
-	name    string
-	special uint8  // identTopic, identTime: what Flat keeps apart
-	hint    int    // where Flat found name among its keys last time
-	key     string // the key found there; name until then (never "" for another name)
-}
-
-const (
-	identField uint8 = iota
-	identTopic
-	identTime
-)
-
-func newIdent(name string) *ident {
-	id := &ident{name: name, key: name}
-	switch name {
-	case "topic":
-		id.special = identTopic
-	case "time":
-		id.special = identTime
-	}
-	return id
-}
-
-// MapVars is a map as Vars.
-type MapVars map[string]any
-
-func (m MapVars) Var(id *ident) any { return m[id.name] }
+// fexpr evaluates a node over an event's variables; ok=false hands the
+// whole evaluation to the VM.
+type fexpr func(env map[string]any) (v fval, ok bool)
 
 // maxExactInt is the largest integer constant the fast path takes: beyond
 // it float64 cannot hold every integer, and expr's int arithmetic differs.
@@ -99,8 +63,8 @@ func compileFast(n exprast.Node) fexpr {
 		if strings.HasPrefix(x.Value, "$") { // $env: the whole environment
 			return nil
 		}
-		id := newIdent(x.Value)
-		return func(env Vars) (fval, bool) { return load(env.Var(id)) }
+		name := x.Value
+		return func(env map[string]any) (fval, bool) { return load(env[name]) }
 	case *exprast.IntegerNode:
 		if v := int64(x.Value); v > maxExactInt || v < -maxExactInt {
 			return nil
@@ -129,7 +93,7 @@ func compileFast(n exprast.Node) fexpr {
 }
 
 func constant(v fval) fexpr {
-	return func(Vars) (fval, bool) { return v, true }
+	return func(map[string]any) (fval, bool) { return v, true }
 }
 
 func constValue(v any) (fval, bool) {
@@ -176,7 +140,7 @@ func fastUnary(x *exprast.UnaryNode) fexpr {
 	}
 	switch x.Operator {
 	case "!", "not":
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			v, ok := in(env)
 			if !ok || v.k != fBool {
 				return fval{}, false
@@ -184,7 +148,7 @@ func fastUnary(x *exprast.UnaryNode) fexpr {
 			return fval{k: fBool, b: !v.b}, true
 		}
 	case "-":
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			v, ok := in(env)
 			if !ok || v.k != fNum {
 				return fval{}, false
@@ -192,7 +156,7 @@ func fastUnary(x *exprast.UnaryNode) fexpr {
 			return fval{k: fNum, n: -v.n}, true
 		}
 	case "+":
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			v, ok := in(env)
 			if !ok || v.k != fNum {
 				return fval{}, false
@@ -243,14 +207,14 @@ func fastCompareConst(x *exprast.BinaryNode, gen fexpr) fexpr {
 	default:
 		return nil
 	}
-	v, op := newIdent(id.Value), x.Operator
+	v, op := id.Value, x.Operator
 	if c.k == fStr {
 		if op != "==" && op != "!=" {
 			return nil
 		}
 		neg := op == "!="
-		return func(env Vars) (fval, bool) {
-			if s, ok := env.Var(v).(string); ok {
+		return func(env map[string]any) (fval, bool) {
+			if s, ok := env[v].(string); ok {
 				return fval{k: fBool, b: (s == c.s) != neg}, true
 			}
 			return gen(env)
@@ -274,8 +238,8 @@ func fastCompareConst(x *exprast.BinaryNode, gen fexpr) fexpr {
 	default:
 		return nil
 	}
-	return func(env Vars) (fval, bool) {
-		if a, ok := env.Var(v).(float64); ok {
+	return func(env map[string]any) (fval, bool) {
+		if a, ok := env[v].(float64); ok {
 			return fval{k: fBool, b: cmp(a)}, true
 		}
 		return gen(env)
@@ -289,7 +253,7 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 		// The VM leaves the right operand's value as the result; only a
 		// boolean is taken here.
 		decides := x.Operator == "||" || x.Operator == "or"
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			a, ok := l(env)
 			if !ok || a.k != fBool {
 				return fval{}, false
@@ -304,7 +268,7 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 			return b, true
 		}
 	case "??":
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			a, ok := l(env)
 			if !ok {
 				return fval{}, false
@@ -316,7 +280,7 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 		}
 	case "==", "!=":
 		neg := x.Operator == "!="
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			a, b, ok := pair(l, r, env)
 			if !ok {
 				return fval{}, false
@@ -338,7 +302,7 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 		}
 	case "<", "<=", ">", ">=":
 		op := x.Operator
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			a, b, ok := pair(l, r, env)
 			if !ok {
 				return fval{}, false
@@ -376,7 +340,7 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 		}
 	case "+", "-", "*", "/":
 		op := x.Operator[0]
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			a, b, ok := pair(l, r, env)
 			if !ok || !numeric(a) || !numeric(b) {
 				return fval{}, false
@@ -408,7 +372,7 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 		default:
 			f = strings.Contains
 		}
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			a, b, ok := pair(l, r, env)
 			if !ok || a.k != fStr || b.k != fStr {
 				return fval{}, false
@@ -420,7 +384,7 @@ func fastBinaryGeneric(x *exprast.BinaryNode, l, r fexpr) fexpr {
 }
 
 // pair evaluates both operands.
-func pair(l, r fexpr, env Vars) (a, b fval, ok bool) {
+func pair(l, r fexpr, env map[string]any) (a, b fval, ok bool) {
 	if a, ok = l(env); !ok {
 		return a, b, false
 	}
@@ -450,7 +414,7 @@ func fastIn(x *exprast.BinaryNode) fexpr {
 		for s := range set {
 			list = append(list, s)
 		}
-		return func(env Vars) (fval, bool) {
+		return func(env map[string]any) (fval, bool) {
 			a, ok := l(env)
 			if !ok || a.k != fStr {
 				return fval{}, false
@@ -458,7 +422,7 @@ func fastIn(x *exprast.BinaryNode) fexpr {
 			return fval{k: fBool, b: slices.Contains(list, a.s)}, true
 		}
 	}
-	return func(env Vars) (fval, bool) {
+	return func(env map[string]any) (fval, bool) {
 		a, ok := l(env)
 		if !ok || a.k != fStr {
 			return fval{}, false

@@ -1,4 +1,17 @@
-package rules
+// Package expr compiles and evaluates the expressions of rule files
+// (expr-lang, github.com/expr-lang/expr): type checking against declared
+// variables, the compile-time budgets (budget.go), the run-time budget
+// switch (Halt), templates with {{ expr }} placeholders, and the format of
+// values in keys and messages. An expression evaluates in an Env: an
+// event's variables and the tables lookup() reads.
+//
+// Evaluation has one speed path, contained here: the closures of fast.go,
+// which answer the simple comparisons most rules are made of without the
+// VM (FuzzFastPath holds them to the VM).
+//
+// It imports the standard library, expr-lang and event; it must not
+// import rules, engine, ingest or the operators.
+package expr
 
 import (
 	"fmt"
@@ -9,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/expr-lang/expr"
+	exprlang "github.com/expr-lang/expr"
 	exprast "github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/types"
@@ -20,16 +33,26 @@ import (
 // Limits on expressions: rule files may come from many hands, and an
 // expression must never be able to stall or exhaust the gateway.
 const (
-	MaxExprLen   = 4096   // characters in one expression
+	MaxLen       = 4096   // characters in one expression
 	maxExprNodes = 2000   // AST nodes after parsing
 	memoryBudget = 100000 // expr VM allocation budget per run
 )
+
+// Env is what an expression evaluates in: an event's variables by name,
+// and the tables lookup(table, key) reads.
+type Env struct {
+	Vars   map[string]any
+	Lookup LookupFunc // nil: every lookup finds nothing
+}
+
+// LookupFunc serves lookup(table, key): the latest event of the table's
+// key, or nil.
+type LookupFunc func(table, key string) map[string]any
 
 // Program is a compiled expression. It is not safe for concurrent use: the
 // engine evaluates on one goroutine and Program reuses one VM.
 type Program struct {
 	Src  string
-	Pos  Pos
 	prog *vm.Program
 	vm   vm.VM
 	// fast is the closure form of the expression (fast.go), nil when the
@@ -37,7 +60,9 @@ type Program struct {
 	// expression is one variable.
 	fast  fexpr
 	ident string
-	id    *ident // ident's, for Flat
+	// lookup is the Env's LookupFunc while the VM runs: the lookup
+	// function compiled into the program calls it.
+	lookup *LookupFunc
 	// halt is the rule's budget switch (budget.go); timed is set when the
 	// expression has closures or calls, whose evaluations are timed.
 	halt  *Halt
@@ -45,11 +70,11 @@ type Program struct {
 	slow  int // evaluations in a row slower than evalTimeLimit
 }
 
-func newProgram(src string, pos Pos, prog *vm.Program) *Program {
-	p := &Program{Src: src, Pos: pos, prog: prog}
+func newProgram(src string, prog *vm.Program) *Program {
+	p := &Program{Src: src, prog: prog}
 	n := prog.Node()
 	if id, ok := n.(*exprast.IdentifierNode); ok && !strings.HasPrefix(id.Value, "$") {
-		p.ident, p.id = id.Value, newIdent(id.Value)
+		p.ident = id.Value
 	}
 	p.fast = compileFast(n)
 	exprast.Find(n, func(n exprast.Node) bool {
@@ -63,61 +88,32 @@ func newProgram(src string, pos Pos, prog *vm.Program) *Program {
 }
 
 // Run evaluates the expression in env.
-func (p *Program) Run(env map[string]any) (any, error) {
+func (p *Program) Run(env Env) (any, error) {
 	if p.ident != "" {
-		return env[p.ident], nil
+		return env.Vars[p.ident], nil
 	}
 	if p.fast != nil {
-		if v, ok := p.fast(MapVars(env)); ok {
+		if v, ok := p.fast(env.Vars); ok {
 			return v.box(), nil
 		}
 	}
 	return p.runVM(env)
 }
 
-// Fast reports whether the expression has a fast form (see fast.go), the
-// condition for RunFlat and BoolFlat to skip building a map.
-func (p *Program) Fast() bool { return p.ident != "" || p.fast != nil }
-
-// RunFlat is Run on a Flat event; it builds the event's map only when the
-// VM has to run.
-func (p *Program) RunFlat(f *Flat) (any, error) {
-	if p.ident != "" {
-		return f.Var(p.id), nil
-	}
-	if p.fast != nil {
-		if v, ok := p.fast(f); ok {
-			return v.box(), nil
-		}
-	}
-	return p.runVM(f.Map())
-}
-
-// BoolFlat is Bool on a Flat event.
-func (p *Program) BoolFlat(f *Flat) (bool, error) {
-	if p.fast != nil {
-		if v, ok := p.fast(f); ok {
-			switch v.k {
-			case fBool:
-				return v.b, nil
-			case fNil:
-				return false, nil
-			}
-		}
-	}
-	return p.Bool(f.Map())
-}
-
-func (p *Program) runVM(env map[string]any) (any, error) {
+func (p *Program) runVM(env Env) (any, error) {
 	if p.halt != nil && p.halt.reason.Load() != nil {
 		return nil, ErrBudget
+	}
+	if p.lookup != nil {
+		*p.lookup = env.Lookup
+		defer func() { *p.lookup = nil }()
 	}
 	p.vm.MemoryBudget = memoryBudget
 	var start time.Time
 	if p.timed {
 		start = time.Now()
 	}
-	out, err := p.vm.Run(p.prog, env)
+	out, err := p.vm.Run(p.prog, env.Vars)
 	if err != nil {
 		msg := goTypeWords(firstLine(err.Error()))
 		if strings.Contains(msg, "memory budget exceeded") {
@@ -142,9 +138,9 @@ func (p *Program) runVM(env map[string]any) (any, error) {
 }
 
 // Bool evaluates a boolean expression; nil counts as false.
-func (p *Program) Bool(env map[string]any) (bool, error) {
+func (p *Program) Bool(env Env) (bool, error) {
 	if p.fast != nil {
-		if v, ok := p.fast(MapVars(env)); ok {
+		if v, ok := p.fast(env.Vars); ok {
 			switch v.k {
 			case fBool:
 				return v.b, nil
@@ -169,25 +165,33 @@ func (p *Program) Bool(env map[string]any) (bool, error) {
 
 var disabledBuiltins = []string{"type", "now", "repeat"}
 
-// envSpec describes the variables an expression may use, for type checking.
-// Undeclared identifiers are payload fields of unknown type.
-type envSpec map[string]any
+// Vars declares the variables an expression may use, each with a value of
+// its type (nil: any type), for type checking. Undeclared identifiers are
+// payload fields of unknown type.
+type Vars map[string]any
 
-var (
-	typString = ""
-	typTime   = time.Time{}
-	typFloat  = 0.0
-	typMap    = map[string]any{}
-)
-
-// compiler compiles the expressions of one rule set; it knows the tables for
-// lookup() and where to report errors.
-type compiler struct {
-	set    *Set
-	tables map[string]bool
-	offset int   // column of the next expression within its scalar (templates)
-	halt   *Halt // the run-time budget switch of the rule being compiled
+// Options say how to compile an expression.
+type Options struct {
+	Vars Vars
+	// Tables are the tables lookup(table, key) may name.
+	Tables map[string]bool
+	// Bool: the expression must be boolean.
+	Bool bool
+	// Halt is the run-time budget switch of the rule the expression
+	// belongs to, shared by all its expressions; nil: none.
+	Halt *Halt
 }
+
+// Error is what is wrong with an expression, where expr-lang can tell:
+// Offset is where the expression starts in the text given (after leading
+// blanks), Line and Column where within it (Line 0: no place).
+type Error struct {
+	Offset       int
+	Line, Column int
+	Msg          string
+}
+
+func (e Error) Error() string { return e.Msg }
 
 type lookupCheck struct {
 	tables map[string]bool
@@ -217,52 +221,55 @@ func (v *lookupCheck) Visit(node *exprast.Node) {
 	}
 }
 
-// compile type-checks src. kind is "bool" or "any". Errors go to d at n.
-func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, kind string) *Program {
-	p, exact := d.valuePos(n)
-	if exact {
-		p.Col += c.offset
-	}
-	c.offset = 0
+// Compile type-checks src and compiles it; on failure it returns every
+// error found (the messages in a rule file's words, not Go's).
+func Compile(src string, o Options) (*Program, []Error) {
 	lead := len(src) - len(strings.TrimLeft(src, " \t"))
 	src = strings.TrimSpace(src)
-	if exact {
-		p.Col += lead
+	fail := func(line, col int, format string, args ...any) []Error {
+		return []Error{{Offset: lead, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)}}
 	}
-	if len(src) > MaxExprLen {
-		d.errAt(p, "%s: expression is %d characters long; the limit is %d", what, len(src), MaxExprLen)
-		return nil
+	if len(src) > MaxLen {
+		return nil, fail(0, 0, "expression is %d characters long; the limit is %d", len(src), MaxLen)
 	}
 	env := types.Map{}
-	for k, v := range vars {
+	for k, v := range o.Vars {
 		if v == nil {
 			env[k] = types.Any
 		} else {
 			env[k] = types.TypeOf(v)
 		}
 	}
-	check := &lookupCheck{tables: c.tables}
-	opts := []expr.Option{
-		expr.Env(env),
-		expr.AllowUndefinedVariables(),
-		expr.MaxNodes(maxExprNodes),
-		expr.Patch(check),
-		expr.Function("lookup", c.set.lookupFunc, new(func(string, any) map[string]any)),
+	check := &lookupCheck{tables: o.Tables}
+	lookup := new(LookupFunc)
+	opts := []exprlang.Option{
+		exprlang.Env(env),
+		exprlang.AllowUndefinedVariables(),
+		exprlang.MaxNodes(maxExprNodes),
+		exprlang.Patch(check),
+		exprlang.Function("lookup", func(params ...any) (any, error) {
+			name, _ := params[0].(string)
+			if *lookup == nil {
+				return map[string]any(nil), nil
+			}
+			return (*lookup)(name, KeyString(params[1])), nil
+		}, new(func(string, any) map[string]any)),
 	}
 	// Builtins whose names are common payload fields ("type") or that would
 	// break determinism (now) or memory bounds (repeat) are switched off.
 	for _, b := range disabledBuiltins {
-		opts = append(opts, expr.DisableBuiltin(b))
+		opts = append(opts, exprlang.DisableBuiltin(b))
 	}
-	if kind == "bool" {
-		opts = append(opts, expr.AsBool())
+	if o.Bool {
+		opts = append(opts, exprlang.AsBool())
 	}
-	prog, err := expr.Compile(src, opts...)
+	prog, err := exprlang.Compile(src, opts...)
 	if len(check.errs) > 0 {
+		var errs []Error
 		for _, e := range check.errs {
-			d.errAt(p, "%s: %s", what, e)
+			errs = append(errs, Error{Offset: lead, Msg: e})
 		}
-		return nil
+		return nil, errs
 	}
 	if err == nil {
 		// Checked here, on the optimized AST, so what is bounded is what
@@ -273,32 +280,38 @@ func (c *compiler) compile(d *doc, n yamlNode, what, src string, vars envSpec, k
 	}
 	if err != nil {
 		msg := err.Error()
+		line, col := 0, 0
 		if fe, ok := err.(*file.Error); ok {
-			msg = fe.Message
-			// Within a block scalar the expression's lines do not map onto
-			// the file's simply: point at the scalar itself there.
-			if exact && fe.Line <= 1 {
-				p.Col += fe.Column
-			} else if exact {
-				p.Line += fe.Line - 1
-				p.Col = fe.Column + 1
-			}
+			msg, line, col = fe.Message, fe.Line, fe.Column
 		}
-		if kind == "bool" && strings.Contains(msg, "expected bool") {
+		if o.Bool && strings.Contains(msg, "expected bool") {
 			msg = "must be a boolean expression: " + msg
 		}
-		d.errAt(p, "%s: %s", what, userTerms(what, src, firstLine(msg), vars))
-		return nil
+		return nil, fail(line, col, "%s", goTypeWords(firstLine(msg)))
 	}
-	if kind == "bool" {
-		if what2 := notBool(prog.Node()); what2 != "" {
-			d.errAt(p, "%s: must be a boolean expression, but %q is %s", what, src, what2)
-			return nil
+	if o.Bool {
+		if what := notBool(prog.Node()); what != "" {
+			return nil, fail(0, 0, "must be a boolean expression, but %q is %s", src, what)
 		}
 	}
-	np := newProgram(src, p, prog)
-	np.halt = c.halt
-	return np
+	p := newProgram(src, prog)
+	p.halt = o.Halt
+	if usesLookup(prog.Node()) {
+		p.lookup = lookup
+	}
+	return p, nil
+}
+
+// usesLookup reports whether the expression calls lookup.
+func usesLookup(n exprast.Node) bool {
+	return exprast.Find(n, func(n exprast.Node) bool {
+		call, ok := n.(*exprast.CallNode)
+		if !ok {
+			return false
+		}
+		id, ok := call.Callee.(*exprast.IdentifierNode)
+		return ok && id.Value == "lookup"
+	}) != nil
 }
 
 // notBool recognises expressions that can never be boolean even when their
@@ -327,15 +340,6 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// lookupFunc is the runtime of lookup(table, key).
-func (s *Set) lookupFunc(params ...any) (any, error) {
-	name, _ := params[0].(string)
-	if s.Lookup == nil {
-		return map[string]any(nil), nil
-	}
-	return s.Lookup(name, KeyString(params[1])), nil
 }
 
 // KeyString turns a key value into the string alerts and state use.
@@ -396,15 +400,49 @@ type Template struct {
 	progs []*Program // placeholders
 }
 
-// Render fills the placeholders from env; a failing placeholder renders as
-// "<error>" so an alert is never lost to its message.
-func (t *Template) Render(env map[string]any) (string, error) {
-	return t.render(func(p *Program) (any, error) { return p.Run(env) })
+// Placeholder is one {{ expr }} of a template's text: where its
+// expression starts (the byte after {{) and ends (the byte of }}).
+type Placeholder struct{ Start, End int }
+
+// Placeholders finds the {{ expr }} of src; it reports an unclosed {{ and
+// an empty {{ }}.
+func Placeholders(src string) ([]Placeholder, error) {
+	var out []Placeholder
+	for at := 0; ; {
+		i := strings.Index(src[at:], "{{")
+		if i < 0 {
+			return out, nil
+		}
+		j := strings.Index(src[at+i:], "}}")
+		if j < 0 {
+			return nil, fmt.Errorf("unclosed {{")
+		}
+		ph := Placeholder{Start: at + i + 2, End: at + i + j}
+		if strings.TrimSpace(src[ph.Start:ph.End]) == "" {
+			return nil, fmt.Errorf("empty {{ }}")
+		}
+		out = append(out, ph)
+		at = ph.End + 2
+	}
 }
 
-// RenderFlat is Render with the variables of a Flat event.
-func (t *Template) RenderFlat(f *Flat) (string, error) {
-	return t.render(func(p *Program) (any, error) { return p.RunFlat(f) })
+// NewTemplate is the template src whose placeholders (from Placeholders)
+// were compiled into progs.
+func NewTemplate(src string, phs []Placeholder, progs []*Program) *Template {
+	t := &Template{Src: src, progs: progs}
+	at := 0
+	for _, ph := range phs {
+		t.parts = append(t.parts, src[at:ph.Start-2])
+		at = ph.End + 2
+	}
+	t.parts = append(t.parts, src[at:])
+	return t
+}
+
+// Render fills the placeholders from env; a failing placeholder renders as
+// "<error>" so an alert is never lost to its message.
+func (t *Template) Render(env Env) (string, error) {
+	return t.render(func(p *Program) (any, error) { return p.Run(env) })
 }
 
 func (t *Template) render(run func(*Program) (any, error)) (string, error) {
@@ -438,37 +476,6 @@ func (t *Template) render(run func(*Program) (any, error)) (string, error) {
 		return event.Cut(b.String(), maxBuild), firstErr
 	}
 	return b.String(), firstErr
-}
-
-func (c *compiler) template(d *doc, n yamlNode, what, src string, vars envSpec) *Template {
-	t := &Template{Src: src}
-	rest := src
-	for {
-		i := strings.Index(rest, "{{")
-		if i < 0 {
-			t.parts = append(t.parts, rest)
-			break
-		}
-		j := strings.Index(rest[i:], "}}")
-		if j < 0 {
-			d.errf(n, "%s: unclosed {{", what)
-			return nil
-		}
-		t.parts = append(t.parts, rest[:i])
-		inner := rest[i+2 : i+j]
-		if strings.TrimSpace(inner) == "" {
-			d.errf(n, "%s: empty {{ }}", what)
-			return nil
-		}
-		c.offset = len(src) - len(rest) + i + 2
-		p := c.compile(d, n, what, inner, vars, "any")
-		if p == nil {
-			return nil
-		}
-		t.progs = append(t.progs, p)
-		rest = rest[i+j+2:]
-	}
-	return t
 }
 
 // Names returns the variables the expression reads, each once. "$env"

@@ -1,4 +1,4 @@
-package rules
+package expr
 
 import (
 	"fmt"
@@ -62,7 +62,7 @@ var ErrBudget = fmt.Errorf("expression over its budget: rule disabled until the 
 // expressions fail at once with ErrBudget. Loading the rule files again
 // builds new Halts.
 type Halt struct {
-	rule   string
+	Rule   string // the rule's name, for the log
 	reason atomic.Pointer[string]
 	log    *slog.Logger
 }
@@ -97,7 +97,7 @@ func (h *Halt) trip(reason string) {
 			log = slog.Default()
 		}
 		log.Warn("rule disabled: an expression went over its budget; fix it and reload the rules",
-			"rule", h.rule, "reason", reason)
+			"rule", h.Rule, "reason", reason)
 	}
 }
 

@@ -1,31 +1,30 @@
-package rules
+package expr
 
 import (
 	"math"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/expr-lang/expr"
+	exprlang "github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/types"
 )
 
 // compileTest compiles src as rule expressions are compiled (undeclared
 // variables allowed, the same disabled builtins).
 func compileTest(src string, asBool bool) (*Program, error) {
-	opts := []expr.Option{expr.Env(types.Map{"topic": types.String}), expr.AllowUndefinedVariables(), expr.MaxNodes(maxExprNodes)}
+	opts := []exprlang.Option{exprlang.Env(types.Map{"topic": types.String}), exprlang.AllowUndefinedVariables(), exprlang.MaxNodes(maxExprNodes)}
 	for _, b := range disabledBuiltins {
-		opts = append(opts, expr.DisableBuiltin(b))
+		opts = append(opts, exprlang.DisableBuiltin(b))
 	}
 	if asBool {
-		opts = append(opts, expr.AsBool())
+		opts = append(opts, exprlang.AsBool())
 	}
-	prog, err := expr.Compile(src, opts...)
+	prog, err := exprlang.Compile(src, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return newProgram(src, Pos{}, prog), nil
+	return newProgram(src, prog), nil
 }
 
 // sameValue compares results as the VM's would be compared, NaN equal to
@@ -48,22 +47,21 @@ func checkFast(t *testing.T, src string, env map[string]any) (fast bool) {
 	if err != nil {
 		return false
 	}
-	want, wantErr := p.runVM(env)
-	got, gotErr := p.Run(env)
+	want, wantErr := p.runVM(Env{Vars: env})
+	got, gotErr := p.Run(Env{Vars: env})
 	if (wantErr != nil) != (gotErr != nil) || wantErr == nil && !sameValue(got, want) {
 		t.Fatalf("%s with %v: Run = %#v, %v; VM = %#v, %v", src, env, got, gotErr, want, wantErr)
 	}
 	if p.fast != nil {
-		_, fast = p.fast(MapVars(env))
-		checkFlatVars(t, p, env)
+		_, fast = p.fast(env)
 	}
 	pb, err := compileTest(src, true)
 	if err != nil {
 		return fast
 	}
-	b, err := pb.Bool(env)
+	b, err := pb.Bool(Env{Vars: env})
 	var vb bool
-	out, verr := pb.runVM(env)
+	out, verr := pb.runVM(Env{Vars: env})
 	if verr == nil {
 		switch x := out.(type) {
 		case bool:
@@ -77,51 +75,6 @@ func checkFast(t *testing.T, src string, env map[string]any) (fast bool) {
 		t.Fatalf("%s with %v as bool: Bool = %v, %v; VM = %v, %v", src, env, b, err, vb, verr)
 	}
 	return fast
-}
-
-// checkFlatVars holds the fast path on a Flat event to the same
-// environment as a map: fields in another order, every other one pushed as
-// a capture over a decoy payload field of its name, read twice (the second
-// time by the hints of the first).
-func checkFlatVars(t *testing.T, p *Program, env map[string]any) {
-	t.Helper()
-	names := make([]string, 0, len(env))
-	for k := range env {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	slices.Reverse(names)
-	var f Flat
-	for i, k := range names {
-		if i%2 == 1 {
-			f.Keys, f.Vals = append(f.Keys, k), append(f.Vals, "decoy")
-			f.Push(k, env[k])
-			continue
-		}
-		f.Keys, f.Vals = append(f.Keys, k), append(f.Vals, env[k])
-	}
-	want, wok := p.fast(MapVars(env))
-	for range 2 {
-		got, ok := p.fast(&f)
-		if ok != wok || ok && !sameValue(got.box(), want.box()) {
-			t.Fatalf("%s with %v: on a Flat %#v, %v; on the map %#v, %v", p.Src, env, got, ok, want, wok)
-		}
-	}
-}
-
-// TestFlatVarNoFalseHint: before a variable is first found, its hint must
-// not take a field of another name at the hinted place (FuzzFlatPath found
-// an empty field name read as amount).
-func TestFlatVarNoFalseHint(t *testing.T) {
-	p, err := compileTest(`amount < 50`, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &Flat{Keys: []string{""}, Vals: []any{0.0}}
-	if v, ok := p.fast(f); ok && v.k == fBool && v.b {
-		t.Fatalf("amount read from the field named \"\": %+v", v)
-	}
-	checkFlatVars(t, p, map[string]any{"": 0.0})
 }
 
 var errNotBool = errorString("not a boolean")

@@ -1,7 +1,6 @@
-package rules
+package expr
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 )
@@ -23,12 +22,7 @@ func TestNames(t *testing.T) {
 		{`device + "!" != ""`, []string{"device"}},
 		{"1 + 2 > 2", nil},
 	} {
-		src := fmt.Sprintf("rules:\n  - name: a\n    from: x\n    where: '%s'\n", c.expr)
-		set, errs := parseT(t, src)
-		if errs != nil {
-			t.Fatalf("%s: %v", c.expr, errs)
-		}
-		got := set.Rules[0].Where.Names()
+		got := compileT(t, c.expr, nil).Names()
 		for _, w := range c.want {
 			if !slices.Contains(got, w) {
 				t.Errorf("%s: names %q, want %q among them", c.expr, got, w)
@@ -41,11 +35,7 @@ func TestNames(t *testing.T) {
 }
 
 func TestTemplateNames(t *testing.T) {
-	set, errs := parseT(t, "rules:\n  - name: a\n    from: x\n    message: \"{{key}} {{n}} {{ n * 2 }} {{device}}\"\n")
-	if errs != nil {
-		t.Fatal(errs)
-	}
-	got := set.Rules[0].Message.Names()
+	got := templateT(t, "{{key}} {{n}} {{ n * 2 }} {{device}}").Names()
 	if !slices.Equal(got, []string{"key", "n", "device"}) {
 		t.Fatalf("names %q", got)
 	}
@@ -54,5 +44,22 @@ func TestTemplateNames(t *testing.T) {
 	}
 	if !ReadsOnly(got, "key", "n", "device") || ReadsOnly(got, "key", "n") || !ReadsOnly(nil) {
 		t.Fatal("ReadsOnly")
+	}
+}
+
+// TestPlaceholders: a template's {{ expr }} are found where they stand;
+// an unclosed or empty one is an error.
+func TestPlaceholders(t *testing.T) {
+	phs, err := Placeholders("a {{x}} b {{ y + 1 }}{{z}}")
+	if err != nil || !slices.Equal(phs, []Placeholder{{4, 5}, {12, 19}, {23, 24}}) {
+		t.Fatalf("%v %v", phs, err)
+	}
+	for _, bad := range []string{"{{x", "a {{ }}", "{{x}} {{"} {
+		if _, err := Placeholders(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	if got, _ := templateT(t, "a {{x}} b").Render(Env{Vars: map[string]any{"x": 1.0}}); got != "a 1 b" {
+		t.Fatalf("render %q", got)
 	}
 }

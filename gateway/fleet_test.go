@@ -94,15 +94,6 @@ func fleetConfig(dir, pub string) rules.FleetConfig {
 
 func waitFleet(t *testing.T, g *Gateway, cond func(fleet.Info) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		in, _ := g.Fleet()
-		if cond(in) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fleet info: %+v %+v", in, in.Last)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// A bundle is applied through a reload, which changes the status.
+	waitFor(t, g, 10*time.Second, "the bundle's outcome", func() bool { in, _ := g.Fleet(); return cond(in) })
 }

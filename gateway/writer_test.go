@@ -1,33 +1,34 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vigil-gw/vigil/event"
-	"github.com/vigil-gw/vigil/rules"
 	"github.com/vigil-gw/vigil/store"
 )
 
-func writerGateway(t *testing.T) *Gateway {
+// testWriter is a store writer on a fresh database, as New builds it.
+func testWriter(t *testing.T) *storeWriter {
 	t.Helper()
-	dir := t.TempDir()
-	rd := filepath.Join(dir, "rules")
-	os.MkdirAll(rd, 0o755)
-	os.WriteFile(filepath.Join(rd, "r.yaml"), []byte(hotRules), 0o644)
-	c := rules.DefaultConfig()
-	c.State.Path = filepath.Join(dir, "vigil.db")
-	c.Rules = []string{rd}
-	g, err := New(Options{Config: c, Logger: quiet})
+	db, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "vigil.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { g.db.Close() })
-	return g
+	t.Cleanup(func() { db.Close() })
+	return newStoreWriter(db, make(chan struct{}, 1), nil, quiet)
+}
+
+// testWriterWoken is testWriter with the forwarder's wake-up it is given.
+func testWriterWoken(t *testing.T) (*storeWriter, <-chan struct{}) {
+	w := testWriter(t)
+	wake := make(chan struct{}, 1)
+	w.stored = wake
+	return w, wake
 }
 
 func testAlerts(from, n int) []event.Alert {
@@ -45,33 +46,36 @@ func testAlerts(from, n int) []event.Alert {
 // queued before it are in the outbox — a checkpoint durable before its
 // alerts would let a crash lose them.
 func TestStoreWriterOrder(t *testing.T) {
-	g := writerGateway(t)
+	w, woken := testWriterWoken(t)
 	var atSave []event.Alert
-	g.saveCheckpoint = func(cp store.Checkpoint) error {
+	w.save = func(cp store.Checkpoint) error {
 		var err error
-		atSave, err = g.db.Pending(1000)
+		atSave, err = w.db.Pending(1000)
 		if err != nil {
 			return err
 		}
-		return g.db.SaveCheckpoint(cp)
+		return w.db.SaveCheckpoint(cp)
 	}
-	jobs := make(chan storeJob, 8)
-	results := make(chan cpResult, 1)
-	jobs <- storeJob{alerts: testAlerts(0, 3)}
-	jobs <- storeJob{alerts: testAlerts(3, 2)}
-	jobs <- storeJob{cp: &cpJob{cp: store.Checkpoint{Version: 1, Parts: map[string][]byte{"engine": {1}}}}}
-	jobs <- storeJob{alerts: testAlerts(5, 4)}
-	done := make(chan struct{})
-	go func() { g.store.run(jobs, results); close(done) }()
-	if r := <-results; r.err != nil {
+	w.jobs <- storeJob{alerts: testAlerts(0, 3)}
+	w.jobs <- storeJob{alerts: testAlerts(3, 2)}
+	w.jobs <- storeJob{cp: &cpJob{cp: store.Checkpoint{Version: 1, Parts: map[string][]byte{"engine": {1}}}}}
+	w.jobs <- storeJob{alerts: testAlerts(5, 4)}
+	// Run stops once its context has ended and the queue is empty: as the
+	// engine loop's end does, ending it now leaves the queued jobs to do.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	if r := <-w.results; r.err != nil {
 		t.Fatal(r.err)
 	}
 	if len(atSave) != 5 {
 		t.Fatalf("checkpoint saved with %d alerts in the outbox, want the 5 queued before it", len(atSave))
 	}
-	close(jobs)
-	<-done
-	got, err := g.db.Pending(1000)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.db.Pending(1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,21 +87,26 @@ func TestStoreWriterOrder(t *testing.T) {
 			t.Fatalf("outbox[%d] is alert %s: order lost", i, a.Key)
 		}
 	}
+	select {
+	case <-woken:
+	default:
+		t.Fatal("the forwarder was not woken after alerts were stored")
+	}
 }
 
 // TestStoreWriterRefusesCheckpointWithUnstoredAlerts: alerts the store
 // cannot take stay in memory, and no checkpoint is saved meanwhile (a crash
 // must replay the journal that made them).
 func TestStoreWriterRefusesCheckpointWithUnstoredAlerts(t *testing.T) {
-	g := writerGateway(t)
+	w := testWriter(t)
 	saved := false
-	g.saveCheckpoint = func(store.Checkpoint) error { saved = true; return nil }
-	g.db.Close() // every Put fails now
-	g.store.put(testAlerts(0, 2))
-	if len(g.store.unstored) != 2 {
-		t.Fatalf("held %d alerts after a failed put, want 2", len(g.store.unstored))
+	w.save = func(store.Checkpoint) error { saved = true; return nil }
+	w.db.Close() // every Put fails now
+	w.put(testAlerts(0, 2))
+	if len(w.unstored) != 2 {
+		t.Fatalf("held %d alerts after a failed put, want 2", len(w.unstored))
 	}
-	r := g.store.checkpoint(cpJob{cp: store.Checkpoint{Version: 1}})
+	r := w.checkpoint(cpJob{cp: store.Checkpoint{Version: 1}})
 	if !errors.Is(r.err, errUnstored) || saved {
 		t.Fatalf("checkpoint with alerts held: err %v, saved %v; want errUnstored and not saved", r.err, saved)
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/store"
 )
@@ -110,4 +112,59 @@ func TestStoreWriterRefusesCheckpointWithUnstoredAlerts(t *testing.T) {
 	if !errors.Is(r.err, errUnstored) || saved {
 		t.Fatalf("checkpoint with alerts held: err %v, saved %v; want errUnstored and not saved", r.err, saved)
 	}
+}
+
+// TestFlushOutboxWakesOnDelivery: at a stop, flushOutbox waits while the
+// outbox holds alerts and upstream is connected, and returns as soon as
+// the forwarder's removal empties it, woken by the outbox's signal. In a
+// synctest bubble: no time passes on the bubble's clock, where a wait for
+// its limit (an hour) would.
+func TestFlushOutboxWakesOnDelivery(t *testing.T) {
+	b := startBroker(t, "")
+	w := testWriter(t)
+	pub, err := conn.NewPublisher(conn.Options{Broker: "tcp://" + b.Addr(), ClientID: "flush-" + t.Name(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- pub.Run(ctx) }()
+	defer func() { cancel(); <-pubDone }()
+	eventually(t, 10*time.Second, "upstream connected", pub.Connected)
+	w.put(testAlerts(0, 3))
+
+	synctest.Test(t, func(t *testing.T) {
+		g := &Gateway{db: w.db, pub: pub, outbox: newOutbox(w.db)}
+		pending, err := g.outbox.PendingBodies(10, func(string) bool { return false })
+		if err != nil || len(pending) != 3 {
+			t.Fatalf("outbox: %d alerts, %v", len(pending), err)
+		}
+		t0 := time.Now()
+		left := make(chan int, 1)
+		go func() {
+			g.flushOutbox(time.Hour)
+			n, _ := w.db.OutboxLen()
+			left <- n
+		}()
+		synctest.Wait()
+		// Upstream acknowledged the first two: the outbox is not empty yet.
+		if err := g.outbox.Delivered([]string{pending[0].ID, pending[1].ID}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		select {
+		case n := <-left:
+			t.Fatalf("flushOutbox returned with %d alerts in the outbox", n)
+		default:
+		}
+		if err := g.outbox.Delivered([]string{pending[2].ID}); err != nil {
+			t.Fatal(err)
+		}
+		if n := <-left; n != 0 {
+			t.Fatalf("flushOutbox returned with %d alerts in the outbox", n)
+		}
+		if d := time.Since(t0); d != 0 {
+			t.Fatalf("flushOutbox returned after %v on the bubble's clock: at its limit, not woken by the removal", d)
+		}
+	})
 }

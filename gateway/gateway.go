@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -318,8 +319,8 @@ func (g *Gateway) recover() error {
 //     alerts and the final checkpoint, and returns;
 //  5. the store writer has returned: the forwarder has up to flushWait to
 //     send what the outbox holds while upstream is connected; then the
-//     publisher (its will or a goodbye), the forwarder and the fleet agent
-//     stop.
+//     publisher (disconnecting cleanly, with a fleet after its "offline"
+//     status), the forwarder and the fleet agent stop.
 //
 // Then, every goroutine done, the embedded broker closes and last the
 // database.
@@ -350,12 +351,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	journalEnded, endJournal := context.WithCancel(context.WithoutCancel(ctx))
 	engineEnded, endEngine := context.WithCancel(context.WithoutCancel(ctx))
 	upCtx, stopUp := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopUp() // on every path, so no stage waits for ever
 
 	eg.Go(func() error {
 		defer endIngest()
 		if err := g.sub.Run(egCtx); err != nil {
 			return fmt.Errorf("mqtt: %w", err)
+		}
+		if egCtx.Err() == nil {
+			return errIngestEnded // the pipeline behind it stops too: so does Run
 		}
 		return nil
 	})
@@ -396,6 +399,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		"decode_errors", st.DecodeErrors, "redelivered", st.Redelivered, "journal_pos", st.LastPos)
 	return err
 }
+
+var errIngestEnded = errors.New("mqtt: ingest ended on its own")
 
 // flushWait is how long a stop waits for the forwarder to empty the outbox
 // (while upstream is connected).

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -593,5 +594,31 @@ func TestStopDrains(t *testing.T) {
 	}
 	if got := up.barrier(t, upb.Addr()); uint64(len(got)) != journaled {
 		t.Fatalf("%d alerts delivered upstream by the stop, want one for each of the %d messages journaled", len(got), journaled)
+	}
+}
+
+// endedIngest is an ingest whose Run returns at once, as if it had failed
+// without saying why.
+type endedIngest struct{ Ingest }
+
+func (endedIngest) Run(context.Context) error { return nil }
+
+// TestIngestEndedStopsRun: an ingest that returns before the stop leaves
+// a pipeline with nothing coming in: Run stops, cleanly, and says why,
+// instead of running on without input.
+func TestIngestEndedStopsRun(t *testing.T) {
+	b := startBroker(t, "")
+	g, err := New(Options{Config: config(t, t.TempDir(), b.Addr(), "", hotRules), Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.sub = endedIngest{g.sub}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := g.Run(ctx); !errors.Is(err, errIngestEnded) {
+		t.Fatalf("Run: %v, want %v", err, errIngestEnded)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Run returned only when its context ended")
 	}
 }

@@ -49,6 +49,9 @@ rules:
 	send(2, "meters/m1/kwh", "kwh")
 	waitEvents(t, g, 2)
 
+	// One pusher for every push: two clients with one id would take the
+	// session from each other.
+	pusher := device(t, b.Addr())
 	pushed := 0
 	push := func(version string, files map[string]string) {
 		t.Helper()
@@ -56,7 +59,7 @@ rules:
 		if err := bd.Sign("ops", priv); err != nil {
 			t.Fatal(err)
 		}
-		if err := device(t, b.Addr()).Publish("site/all/rules", bd.Marshal(), 1, true); err != nil {
+		if err := pusher.Publish("site/all/rules", bd.Marshal(), 1, true); err != nil {
 			t.Fatal(err)
 		}
 		pushed++

@@ -317,9 +317,10 @@ func TestUpstreamOutage(t *testing.T) {
 	}
 	// All stored, none sent.
 	waitFor(t, g, 10*time.Second, fmt.Sprintf("%d alerts in the outbox", n), func() bool { l, _ := g.DB().OutboxLen(); return l == n })
-	// The forwarder retries against a dead broker meanwhile.
+	// The forwarder retries against a dead broker meanwhile (a longer
+	// outage only lengthens the publisher's reconnect backoff).
 	errs := g.Forwarder().Stats().Errors
-	waitFor(t, g, 10*time.Second, "two failed rounds of the forwarder", func() bool { return g.Forwarder().Stats().Errors >= errs+2 })
+	waitFor(t, g, 10*time.Second, "a failed round of the forwarder", func() bool { return g.Forwarder().Stats().Errors > errs })
 	startBroker(t, upAddr)
 	up := watchUpstream(t, upAddr)
 	up.waitFor(t, n, 90*time.Second)

@@ -11,7 +11,9 @@
 // acknowledges them after the commit, and hands the batch to the
 // engine loop, which is the only goroutine touching the engine. The engine
 // loop never waits for SQLite: the store writer (writer.go) stores its
-// alerts and saves its checkpoints, in its order.
+// alerts and saves its checkpoints, in its order. Gateway.Run starts every
+// one of these goroutines, in one errgroup, and stops them in this order
+// (its comment; docs/design.md).
 package gateway
 
 import (

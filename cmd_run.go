@@ -92,7 +92,7 @@ func runGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, extra
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for {
@@ -103,12 +103,6 @@ func runGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, extra
 				log.Info("SIGHUP: reloading rules")
 				_ = g.Reload(ctx)
 			}
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := g.Watch(ctx); err != nil {
-			log.Warn("rules: file watching off; reload with SIGHUP", "err", err)
 		}
 	}()
 	if web != nil {

@@ -340,6 +340,7 @@ func TestManyUnacknowledged(t *testing.T) {
 // an unknown id never is.
 func TestConnected(t *testing.T) {
 	b := start(t, Options{})
+	ev := watchEvents(t, b)
 	id := "t-" + t.Name()
 	if b.Connected(id) {
 		t.Fatal("connected before connecting")
@@ -352,12 +353,9 @@ func TestConnected(t *testing.T) {
 		t.Fatal("not connected after CONNACK")
 	}
 	c.Disconnect(100)
-	deadline := time.Now().Add(10 * time.Second)
-	for b.Connected(id) {
-		if time.Now().After(deadline) {
-			t.Fatal("still connected 10 s after DISCONNECT")
-		}
-		time.Sleep(5 * time.Millisecond)
+	wait(t, ev.disconnected, id, "disconnected", 10*time.Second)
+	if b.Connected(id) {
+		t.Fatal("still connected after DISCONNECT")
 	}
 	if b.Connected("nobody") {
 		t.Fatal("an unknown id is connected")

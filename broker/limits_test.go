@@ -96,23 +96,6 @@ func closedByPeer(c net.Conn, wait time.Duration) bool {
 	return !(errors.As(err, &ne) && ne.Timeout())
 }
 
-// waitHits waits until the counter reaches want (counters follow the
-// connection's end by a moment), and fails if it passes it.
-func waitHits(t *testing.T, b *Broker, name string, want uint64) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := b.Stats().Hits[name]
-		if got == want {
-			return
-		}
-		if got > want || time.Now().After(deadline) {
-			t.Fatalf("%s: %d hits, want %d", name, got, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestHugeConnectBeforeLogin: clients announcing a 255 MB CONNECT and
 // sending 40 MB each are cut off at the fixed header: the broker does not
 // allocate what they announce (it did, before the limit: 170 MB of RSS for
@@ -153,7 +136,8 @@ func TestHugeConnectBeforeLogin(t *testing.T) {
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 32<<20 {
 		t.Errorf("allocated %d MB while refusing 4 huge CONNECTs", grew>>20)
 	}
-	waitHits(t, b, HitPacketTooLarge, 4)
+	connsDone(t, b)
+	hits(t, b, HitPacketTooLarge, 4)
 	// And a client that behaves still gets in.
 	if code, err := login(t, b.Addr(), "ok", "u", "p", true); err != nil || code != 0 {
 		t.Fatalf("login after the attack: code %d, %v", code, err)
@@ -170,7 +154,8 @@ func TestPacketTooLargeAfterLogin(t *testing.T) {
 	}
 	tok := c.Publish("a/b", 0, false, bytes.Repeat([]byte{'x'}, 2000))
 	tok.WaitTimeout(5 * time.Second)
-	waitHits(t, b, HitPacketTooLarge, 1)
+	connsDone(t, b)
+	hits(t, b, HitPacketTooLarge, 1)
 }
 
 // TestIdleConnectionsWithoutConnect: thousands of connections that never
@@ -201,8 +186,9 @@ func TestIdleConnectionsWithoutConnect(t *testing.T) {
 	if open > 0 {
 		t.Fatalf("%d of %d idle connections still open after 20 s", open, n)
 	}
-	waitHits(t, b, HitClients, n-max)
-	waitHits(t, b, HitConnectTimeout, max)
+	connsDone(t, b)
+	hits(t, b, HitClients, n-max)
+	hits(t, b, HitConnectTimeout, max)
 	if st := b.Stats(); st.Clients != 0 {
 		t.Fatalf("%d connections counted open", st.Clients)
 	}
@@ -224,7 +210,8 @@ func TestSlowConnect(t *testing.T) {
 	if !closedByPeer(c, 10*time.Second) {
 		t.Fatal("a half-sent CONNECT kept its connection for 10 s")
 	}
-	waitHits(t, b, HitConnectTimeout, 1)
+	connsDone(t, b)
+	hits(t, b, HitConnectTimeout, 1)
 }
 
 func TestClientsPerAddress(t *testing.T) {
@@ -234,24 +221,20 @@ func TestClientsPerAddress(t *testing.T) {
 		if _, err := c.Write(connectPacket("c"+string(rune('0'+i)), "", "", true)); err != nil {
 			t.Fatal(err)
 		}
+		// Its CONNACK: the broker has admitted it.
+		var ack [4]byte
+		if _, err := io.ReadFull(c, ack[:]); err != nil || ack[3] != 0 {
+			t.Fatalf("client %d: CONNACK % x, %v", i, ack, err)
+		}
 	}
-	waitClients(t, b, 3)
+	if st := b.Stats(); st.Clients != 3 {
+		t.Fatalf("%d clients, want 3", st.Clients)
+	}
 	c := rawDial(t, b.Addr())
 	if !closedByPeer(c, 10*time.Second) {
 		t.Fatal("a fourth connection from the address stayed open")
 	}
-	waitHits(t, b, HitClientsPerAddress, 1)
-}
-
-func waitClients(t *testing.T, b *Broker, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for b.Stats().Clients != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d clients, want %d", b.Stats().Clients, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	hits(t, b, HitClientsPerAddress, 1)
 }
 
 // TestBruteForceThrottled: after max_login_failures wrong passwords an
@@ -265,7 +248,7 @@ func TestBruteForceThrottled(t *testing.T) {
 			t.Fatalf("attempt %d: code %d, %v", i, code, err)
 		}
 	}
-	waitHits(t, b, HitLoginFailed, 3)
+	hits(t, b, HitLoginFailed, 3)
 	// Now refused before any password is tried.
 	for range 20 {
 		if code, err := login(t, b.Addr(), "bf", "dev", "right", true); err == nil && code == 0 {
@@ -321,6 +304,7 @@ func TestTopicRules(t *testing.T) {
 		testUser(t, "admin", "a", RoleAdmin, ""),
 		testUser(t, "pump1", "p1", RoleDevice, "sensors/pump1"),
 	}})
+	ev := watchEvents(t, b)
 	url := "tcp://" + b.Addr()
 	admin := pahoClient(t, url, "admin", "admin", "a")
 	got := make(chan string, 10)
@@ -371,13 +355,7 @@ func TestTopicRules(t *testing.T) {
 	}
 	// QoS 1 outside the prefix: an MQTT 3 client is disconnected.
 	dev.Publish("sensors/pump2/temperature", 1, false, "forged").WaitTimeout(2 * time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for dev.IsConnectionOpen() {
-		if time.Now().After(deadline) {
-			t.Fatal("still connected after a QoS 1 publish outside its prefix")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait(t, ev.disconnected, "pump1", "disconnected after a QoS 1 publish outside its prefix", 10*time.Second)
 	select {
 	case topic := <-got:
 		t.Fatalf("admin received %s", topic)
@@ -411,7 +389,7 @@ func TestClientIDOfAnotherUser(t *testing.T) {
 	if !admin.IsConnectionOpen() {
 		t.Fatal("the client whose id was tried got disconnected")
 	}
-	waitHits(t, b, HitClientIDTaken, 1)
+	hits(t, b, HitClientIDTaken, 1)
 	// The same user may come back under its id (a reconnect).
 	if code, err := login(t, b.Addr(), "vigil-gw", "admin", "a", true); err != nil || code != 0 {
 		t.Fatalf("the owner reconnecting: code %d, %v", code, err)
@@ -430,7 +408,7 @@ func TestMaxSessions(t *testing.T) {
 	if _, err := login(t, b.Addr(), "s3", "", "", false); err == nil {
 		t.Fatal("a third session was accepted")
 	}
-	waitHits(t, b, HitSessions, 1)
+	hits(t, b, HitSessions, 1)
 	if code, err := login(t, b.Addr(), "s1", "", "", false); err != nil || code != 0 {
 		t.Fatalf("s1 coming back: code %d, %v", code, err)
 	}
@@ -440,15 +418,14 @@ func TestMaxSessions(t *testing.T) {
 // dropped after max_session_expiry (mochi's default keeps it 136 years).
 func TestSessionExpiryCapped(t *testing.T) {
 	b := start(t, Options{Limits: Limits{MaxSessionExpiry: time.Second}})
+	ev := watchEvents(t, b)
 	if code, err := login(t, b.Addr(), "gone", "", "", false); err != nil || code != 0 {
 		t.Fatalf("code %d, %v", code, err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for b.Stats().Sessions != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions 20 s after a 1 s expiry", b.Stats().Sessions)
-		}
-		time.Sleep(50 * time.Millisecond)
+	wait(t, ev.expired, "gone", "session expired", 20*time.Second)
+	ev.nextTick(t) // the expiry's removal is done
+	if n := b.Stats().Sessions; n != 0 {
+		t.Fatalf("%d sessions after the 1 s expiry", n)
 	}
 }
 
@@ -563,12 +540,13 @@ func TestWillOutsidePrefix(t *testing.T) {
 			t.Errorf("will to %s: connected %v, want %v (%v)", tc.topic, ok, tc.ok, tok.Error())
 		}
 	}
-	waitHits(t, b, HitPublishDenied, 1)
+	hits(t, b, HitPublishDenied, 1)
 }
 
 // TestRetainedWill: a retained will counts against max_retained too.
 func TestRetainedWill(t *testing.T) {
 	b := start(t, Options{Limits: Limits{MaxRetained: 1}})
+	ev := watchEvents(t, b)
 	pub := pahoClient(t, "tcp://"+b.Addr(), "pub", "", "")
 	if tok := pub.Publish("r/1", 1, true, "v"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
@@ -588,7 +566,8 @@ func TestRetainedWill(t *testing.T) {
 		t.Fatalf("CONNACK % x, %v", ack, err)
 	}
 	c.Close()
-	waitHits(t, b, HitRetained, 1)
+	wait(t, ev.willSent, "w", "will sent", 10*time.Second)
+	hits(t, b, HitRetained, 1)
 	if n := b.Stats().Retained; n != 1 {
 		t.Fatalf("%d retained, want 1", n)
 	}
@@ -611,7 +590,7 @@ func TestMaxSubscriptions(t *testing.T) {
 			t.Errorf("subscribe %s: allowed %v, want %v", f.filter, ok, f.ok)
 		}
 	}
-	waitHits(t, b, HitSubscriptions, 1)
+	hits(t, b, HitSubscriptions, 1)
 	if !c.IsConnectionOpen() {
 		t.Fatal("disconnected")
 	}

@@ -187,15 +187,18 @@ rules:
 func BenchmarkRecovery(b *testing.B) {
 	g := benchGateway(b, true)
 	msgs := benchMessages(20000, 1000)
+	done := make(chan struct{})
 	go func() {
 		for batch := range g.batches {
 			g.process(batch)
 		}
+		close(done)
 	}()
 	for i := 0; i < 10000; i += 100 {
 		g.commit(msgs[i : i+100])
 	}
-	time.Sleep(100 * time.Millisecond)
+	close(g.batches)
+	<-done // every batch processed: the checkpoint covers them
 	g.checkpoint()
 	for i := 10000; i < 20000; i += 100 {
 		recs := make([]store.Message, 0, 100)
@@ -254,9 +257,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			done := make(chan error, 1)
 			go func() { done <- g.Run(ctx) }()
 			defer func() { cancel(); <-done }()
-			for g.Subscriber() == nil || !g.Subscriber().Stats().Connected {
-				time.Sleep(10 * time.Millisecond)
-			}
+			waitConnected(b, g)
 			const pubs = 4
 			msgs := benchMessages(b.N, 1000)
 			var clients []*conn.Client
@@ -286,9 +287,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			for g.Status().Messages < uint64(b.N) {
-				time.Sleep(time.Millisecond)
-			}
+			waitFor(b, g, time.Minute, "every message processed", func() bool { return g.Status().Messages >= uint64(b.N) })
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})

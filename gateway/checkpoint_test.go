@@ -33,7 +33,7 @@ rules:
 	}
 	entered := make(chan store.Checkpoint, 1)
 	release := make(chan error)
-	g.saveCheckpoint = func(cp store.Checkpoint) error {
+	g.store.save = func(cp store.Checkpoint) error {
 		select {
 		case entered <- cp:
 		default:
@@ -95,13 +95,10 @@ rules:
 		t.Fatalf("status after a failed checkpoint write: CheckpointErr %q", st.CheckpointErr)
 	}
 	release <- nil
-	deadline := time.Now().Add(10 * time.Second)
-	for st := g.Status(); st.CheckpointErr != "" || !st.LastCheckpoint.Equal(cp2.Taken); st = g.Status() {
-		if time.Now().After(deadline) {
-			t.Fatalf("status after the checkpoint was written: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, g, 10*time.Second, "the checkpoint's write in the status", func() bool {
+		st := g.Status()
+		return st.CheckpointErr == "" && st.LastCheckpoint.Equal(cp2.Taken)
+	})
 	stop()
 
 	g2, err := New(Options{Config: testConfig(t, dir, b.Addr(), "", r), Logger: logger(t)})

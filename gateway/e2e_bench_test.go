@@ -135,14 +135,32 @@ func startE2E(b *testing.B, journal bool, ingest, name string) *e2eRig {
 	r := &e2eRig{brk: brk, blog: blog, g: g, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- g.Run(ctx) }()
 	b.Cleanup(func() { cancel(); <-r.done })
-	deadline := time.Now().Add(10 * time.Second)
-	for !g.Subscriber().Stats().Connected || !g.pub.Connected() {
-		if time.Now().After(deadline) {
-			b.Fatal("gateway did not connect")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitConnected(b, g)
 	return r
+}
+
+// waitProcessed waits, on g's status, until g has processed n messages in
+// all, or none more for idle: then it returns false.
+func waitProcessed(g *Gateway, n uint64, idle time.Duration) bool {
+	t := time.NewTimer(idle)
+	defer t.Stop()
+	last := g.Status().Messages
+	for {
+		changed := g.statusSig.changed()
+		m := g.Status().Messages
+		if m >= n {
+			return true
+		}
+		if m != last {
+			last = m
+			t.Reset(idle)
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return false
+		}
+	}
 }
 
 // countHandler counts the broker's warnings (it logs a message it drops,
@@ -301,19 +319,7 @@ func BenchmarkE2EThroughput(b *testing.B) {
 					wg.Wait()
 					published := time.Since(t0)
 					// Wait for the gateway: all of them, or no progress for 5 s.
-					last, lastChange := r.g.Status().Messages, time.Now()
-					for {
-						n := r.g.Status().Messages
-						if n-m0 >= uint64(b.N) {
-							break
-						}
-						if n != last {
-							last, lastChange = n, time.Now()
-						} else if time.Since(lastChange) > 5*time.Second {
-							break
-						}
-						time.Sleep(time.Millisecond)
-					}
+					waitProcessed(r.g, m0+uint64(b.N), 5*time.Second)
 					processed := r.g.Status().Messages - m0
 					elapsed := time.Since(t0)
 					if processed < uint64(b.N) {
@@ -381,6 +387,7 @@ func BenchmarkE2ELatency(b *testing.B) {
 				lat := make([]time.Duration, 0, marks)
 				at := make([]time.Time, 0, marks) // send time of lat[i]
 				var mu sync.Mutex
+				var latSig signal // wakes at each latency measured
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				up, err := conn.Dial(ctx, conn.Options{Broker: "tcp://" + r.brk.Addr(), ClientID: id + "-up", Logger: quiet})
@@ -413,6 +420,7 @@ func BenchmarkE2ELatency(b *testing.B) {
 					lat = append(lat, now.Sub(time.Unix(0, t)))
 					at = append(at, time.Unix(0, t))
 					mu.Unlock()
+					latSig.wake()
 				})
 				if err != nil {
 					b.Fatal(err)
@@ -454,8 +462,10 @@ func BenchmarkE2ELatency(b *testing.B) {
 					go func(p int) {
 						defer wg.Done()
 						i := p
+						tick := time.NewTicker(time.Millisecond) // the schedule's pace
+						defer tick.Stop()
 						for i < total {
-							// Catch up with the schedule, then sleep a tick.
+							// Catch up with the schedule, then wait a tick.
 							due := int(time.Since(t0).Seconds() * rate)
 							for ; i < total && i <= due; i += len(pubs) {
 								mark := 0
@@ -469,7 +479,7 @@ func BenchmarkE2ELatency(b *testing.B) {
 								}
 								pubs[p].publish(e2eTopics[i%e2eDevices], buf)
 							}
-							time.Sleep(time.Millisecond)
+							<-tick.C
 						}
 						pubs[p].flush()
 					}(p)
@@ -477,24 +487,24 @@ func BenchmarkE2ELatency(b *testing.B) {
 				wg.Wait()
 				pubTook := time.Since(t0)
 				// Wait for the stragglers: every mark, or 10 s.
-				deadline := time.Now().Add(10 * time.Second)
-				for time.Now().Before(deadline) {
+				stragglers := time.NewTimer(10 * time.Second)
+			marks:
+				for {
+					changed := latSig.changed()
 					mu.Lock()
 					n := len(lat)
 					mu.Unlock()
 					if n >= marks {
 						break
 					}
-					time.Sleep(10 * time.Millisecond)
-				}
-				for last, since := r.g.Status().Messages, time.Now(); r.g.Status().Messages < uint64(total); {
-					if n := r.g.Status().Messages; n != last {
-						last, since = n, time.Now()
-					} else if time.Since(since) > 2*time.Second {
-						break
+					select {
+					case <-changed:
+					case <-stragglers.C:
+						break marks
 					}
-					time.Sleep(10 * time.Millisecond)
 				}
+				stragglers.Stop()
+				waitProcessed(r.g, uint64(total), 2*time.Second)
 				b.StopTimer()
 				mu.Lock()
 				ls := slices.Clone(lat)

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/vigil-gw/vigil/conn"
 	"github.com/vigil-gw/vigil/engine"
 	"github.com/vigil-gw/vigil/fleet"
@@ -164,13 +162,6 @@ func (g *Gateway) fleetPublisherOptions() conn.PublisherOptions {
 	topic, will := a.Will()
 	return conn.PublisherOptions{WillTopic: topic, WillPayload: will, OnConnect: a.Connected,
 		Filters: a.Filters(), OnMessage: a.Receive, OnStop: a.Goodbye}
-}
-
-// runFleet starts the agent in eg (the upstream connection's group).
-func (g *Gateway) runFleet(eg *errgroup.Group, ctx context.Context) {
-	if g.fleet != nil && g.pub != nil {
-		eg.Go(func() error { return g.fleet.agent.Run(ctx) })
-	}
 }
 
 // Fleet returns what the UI shows of the fleet rules; false without a

@@ -49,6 +49,9 @@ rules:
 	send(2, "meters/m1/kwh", "kwh")
 	waitEvents(t, g, 2)
 
+	// One pusher for every push: two clients with one id would take the
+	// session from each other.
+	pusher := device(t, b.Addr())
 	pushed := 0
 	push := func(version string, files map[string]string) {
 		t.Helper()
@@ -56,7 +59,7 @@ rules:
 		if err := bd.Sign("ops", priv); err != nil {
 			t.Fatal(err)
 		}
-		if err := device(t, b.Addr()).Publish("site/all/rules", bd.Marshal(), 1, true); err != nil {
+		if err := pusher.Publish("site/all/rules", bd.Marshal(), 1, true); err != nil {
 			t.Fatal(err)
 		}
 		pushed++
@@ -94,15 +97,6 @@ func fleetConfig(dir, pub string) config.Fleet {
 
 func waitFleet(t *testing.T, g *Gateway, cond func(fleet.Info) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		in, _ := g.Fleet()
-		if cond(in) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fleet info: %+v %+v", in, in.Last)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// A bundle is applied through a reload, which changes the status.
+	waitFor(t, g, 10*time.Second, "the bundle's outcome", func() bool { in, _ := g.Fleet(); return cond(in) })
 }

@@ -11,7 +11,9 @@
 // acknowledges them after the commit, and hands the batch to the
 // engine loop, which is the only goroutine touching the engine. The engine
 // loop never waits for SQLite: the store writer (writer.go) stores its
-// alerts and saves its checkpoints, in its order.
+// alerts and saves its checkpoints, in its order. Gateway.Run starts every
+// one of these goroutines, in one errgroup, and stops them in this order
+// (its comment; docs/design.md).
 package gateway
 
 import (
@@ -73,16 +75,15 @@ type Gateway struct {
 	db     *store.DB
 	eng    *engine.Engine
 	sub    Ingest
+	in     *inline // the ingest when it is in-process, else nil
 	pub    *conn.Publisher
 	fwd    *conn.Forwarder
 	brk    *broker.Broker
 	notify chan struct{}
+	outbox *outbox // the forwarder's view of the database
 
 	batches chan []journaled
 	reloads chan chan error
-	// saveCheckpoint writes a checkpoint (db.SaveCheckpoint; tests
-	// replace it to hold or fail a write).
-	saveCheckpoint func(store.Checkpoint) error
 
 	store *storeWriter // alerts and checkpoints into the database
 	fleet *fleetState  // nil without a fleet: block (fleet.go)
@@ -103,6 +104,8 @@ type Gateway struct {
 	mu     sync.Mutex
 	status Status
 	start  time.Time
+	// statusSig wakes whoever waits for a status (tests) at each change.
+	statusSig signal
 }
 
 // journaled is a message with its journal position.
@@ -180,8 +183,7 @@ func New(o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
 	g.db = db
-	g.saveCheckpoint = db.SaveCheckpoint
-	g.store = &storeWriter{g: g}
+	g.store = newStoreWriter(db, g.notify, o.OnAlert, g.log)
 	if moved, ok := db.Recovered(); ok {
 		g.log.Error("state database was damaged: moved aside, starting with empty state", "moved_to", moved)
 		g.status.RecoveredFrom = moved
@@ -219,7 +221,7 @@ func (g *Gateway) connect() error {
 			return fmt.Errorf("mqtt: %w", err)
 		}
 		in.limits, in.log = limits, g.log
-		g.sub = in
+		g.sub, g.in = in, in
 	} else {
 		subOpts, err := g.connOptions(cfg.MQTT.Options, cfg.MQTT.PasswordFile, cfg.MQTT.TLS)
 		if err != nil {
@@ -243,7 +245,8 @@ func (g *Gateway) connect() error {
 		g.pub = pub
 		fo := cfg.Upstream.ForwarderOptions
 		fo.Notify, fo.Logger, fo.QoS0 = g.notify, g.log, cfg.Upstream.QoS == 0
-		g.fwd = conn.NewForwarder(g.db, pub, fo)
+		g.outbox = newOutbox(g.db)
+		g.fwd = conn.NewForwarder(g.outbox, pub, fo)
 	}
 	return nil
 }
@@ -301,8 +304,29 @@ func (g *Gateway) recover() error {
 }
 
 // Run connects and processes until ctx ends, then stops cleanly: the
-// subscriber first, then the queued messages, a final checkpoint, and the
-// outbox is flushed or kept.
+// ingest first, then the queued messages, a final checkpoint, and the
+// outbox is flushed or kept. It returns the first error of its parts.
+//
+// Run owns every goroutine of the gateway: it starts them here, in one
+// errgroup, and returns once all have returned. Each stage of the pipeline
+// stops when the one feeding it has returned, so nothing queued is lost:
+//
+//  1. ctx ends, or a part fails: the ingest (subscriber or in-process)
+//     stops taking messages and the rule watcher stops;
+//  2. the ingest has returned: the journal writer commits and acknowledges
+//     what it queued, and returns;
+//  3. the journal writer has returned: no more acks come, so the releaser
+//     (in-process ingest) writes the last PUBACKs; the engine loop
+//     processes the last batches and takes the final checkpoint;
+//  4. the engine loop has returned: the store writer stores its last
+//     alerts and the final checkpoint, and returns;
+//  5. the store writer has returned: the forwarder has up to flushWait to
+//     send what the outbox holds while upstream is connected; then the
+//     publisher (disconnecting cleanly, with a fleet after its "offline"
+//     status), the forwarder and the fleet agent stop.
+//
+// Then, every goroutine done, the embedded broker closes and last the
+// database.
 func (g *Gateway) Run(ctx context.Context) error {
 	defer g.db.Close()
 	cfg := g.cfg
@@ -317,83 +341,92 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	sub := g.sub
 	mqttFrom := cfg.MQTT.Broker
-	if _, ok := sub.(*inline); ok {
+	if g.in != nil {
 		mqttFrom = "in-process from the embedded broker"
 	}
 	g.log.Info("vigil running", "gateway", cfg.Gateway, "rules", len(g.eng.Rules().Rules), "subscriptions", strings.Join(g.eng.Rules().Filters(), " "), "mqtt", mqttFrom, "upstream", cfg.Upstream.Broker, "state", cfg.State.Path)
 
-	// The subscriber stops first; the journal writer and the engine loop
-	// drain what is queued before the final checkpoint.
-	subCtx, stopSub := context.WithCancel(context.Background())
-	defer stopSub()
-	outCtx, stopOut := context.WithCancel(context.Background())
-	defer stopOut()
-	var wg sync.WaitGroup
-	subErr := make(chan error, 1)
-	// The journal writer drains and stops once the subscriber has returned:
-	// then nothing more enters the queue.
-	subEnded, endSub := context.WithCancel(context.Background())
-	defer endSub()
-	wg.Add(1)
-	go func() { defer wg.Done(); err := sub.Run(subCtx); endSub(); subErr <- err }()
+	eg, egCtx := errgroup.WithContext(ctx)
+	// Each stage's context ends when the stage before it has returned; the
+	// upstream's when the outbox is flushed (or flushWait has passed).
+	ingestEnded, endIngest := context.WithCancel(context.WithoutCancel(ctx))
+	journalEnded, endJournal := context.WithCancel(context.WithoutCancel(ctx))
+	engineEnded, endEngine := context.WithCancel(context.WithoutCancel(ctx))
+	upCtx, stopUp := context.WithCancel(context.WithoutCancel(ctx))
 
-	eg, egCtx := errgroup.WithContext(outCtx)
+	eg.Go(func() error {
+		defer endIngest()
+		if err := g.sub.Run(egCtx); err != nil {
+			return fmt.Errorf("mqtt: %w", err)
+		}
+		if egCtx.Err() == nil {
+			return errIngestEnded // the pipeline behind it stops too: so does Run
+		}
+		return nil
+	})
+	eg.Go(func() error { return g.watch(egCtx) })
+	eg.Go(func() error {
+		defer endJournal()
+		return g.journalLoop(g.sub.Messages(), ingestEnded)
+	})
+	if g.in != nil {
+		eg.Go(func() error { return g.in.rel.Run(journalEnded) })
+	}
+	eg.Go(func() error {
+		defer endEngine()
+		return g.engineLoop(journalEnded)
+	})
+	eg.Go(func() error {
+		defer stopUp()
+		err := g.store.Run(engineEnded)
+		if g.fwd != nil {
+			// Give the forwarder a moment to send what the last batches
+			// produced.
+			g.flushOutbox(flushWait)
+		}
+		return err
+	})
 	if g.pub != nil {
-		eg.Go(func() error { return g.pub.Run(egCtx) })
-		eg.Go(func() error { return g.fwd.Run(egCtx) })
+		eg.Go(func() error { return g.pub.Run(upCtx) })
+		eg.Go(func() error { return g.fwd.Run(upCtx) })
+		if g.fleet != nil {
+			eg.Go(func() error { return g.fleet.agent.Run(upCtx) })
+		}
 	}
-	g.runFleet(eg, egCtx)
-	journalDone := make(chan error, 1)
-	go func() { journalDone <- g.journalLoop(sub.Messages(), subEnded) }()
-	engineDone := make(chan error, 1)
-	go func() { engineDone <- g.engineLoop(ctx) }()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-subErr:
-		runErr = fmt.Errorf("mqtt: %w", err)
-	case err := <-engineDone:
-		runErr = err
-		engineDone <- err
-	}
+	<-egCtx.Done()
 	g.log.Info("stopping: draining queued messages")
-	stopSub()
-	wg.Wait()
-	if err := <-journalDone; err != nil && runErr == nil {
-		runErr = err
-	}
-	if d, ok := sub.(interface{ drained() }); ok {
-		d.drained()
-	}
-	close(g.batches)
-	if err := <-engineDone; err != nil && runErr == nil {
-		runErr = err
-	}
-	if g.fwd != nil {
-		// Give the forwarder a moment to send what the last batch produced.
-		g.waitOutbox(2 * time.Second)
-	}
-	stopOut()
-	if err := eg.Wait(); err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
-		runErr = err
-	}
+	err := eg.Wait()
 	st := g.Status()
 	g.log.Info("stopped", "messages", st.Messages, "events", st.Events, "alerts", st.Alerts,
 		"decode_errors", st.DecodeErrors, "redelivered", st.Redelivered, "journal_pos", st.LastPos)
-	return runErr
+	return err
 }
 
-func (g *Gateway) waitOutbox(max time.Duration) {
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
+var errIngestEnded = errors.New("mqtt: ingest ended on its own")
+
+// flushWait is how long a stop waits for the forwarder to empty the outbox
+// (while upstream is connected).
+const flushWait = 2 * time.Second
+
+// flushOutbox waits until the outbox is empty, upstream is not connected, or
+// max has passed. It wakes when the forwarder reads or empties the outbox
+// (outbox), not on a clock: a forwarder that cannot send reads the outbox
+// again at each retry, and then finds upstream down.
+func (g *Gateway) flushOutbox(max time.Duration) {
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	for {
+		changed := g.outbox.changed()
 		n, err := g.db.OutboxLen()
 		if err != nil || n == 0 || !g.pub.Connected() {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return
+		}
 	}
 }
 

@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +37,10 @@ func startBroker(t testing.TB, addr string) *broker.Broker {
 	}
 	var b *broker.Broker
 	var err error
-	// A port just released may take a moment to be free again.
+	// A port just released may take the kernel a moment to free again:
+	// tried every 100 ms, a wait on something outside the process.
+	retry := time.NewTicker(100 * time.Millisecond)
+	defer retry.Stop()
 	for i := 0; i < 50; i++ {
 		b, err = broker.New(broker.Options{Listen: addr, Logger: quiet})
 		if err == nil {
@@ -43,7 +48,7 @@ func startBroker(t testing.TB, addr string) *broker.Broker {
 				break
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		<-retry.C
 	}
 	if err != nil {
 		t.Fatalf("broker: %v", err)
@@ -52,11 +57,48 @@ func startBroker(t testing.TB, addr string) *broker.Broker {
 	return b
 }
 
+// waitOn waits until cond holds, checking it at each wake of sig.
+func waitOn(t testing.TB, sig *signal, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	timeout := time.NewTimer(within)
+	defer timeout.Stop()
+	for {
+		changed := sig.changed() // before cond: no wake is missed
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			t.Fatalf("not %s within %s", what, within)
+		}
+	}
+}
+
+// eventually waits until cond holds, checking it every 10 ms: only for
+// what signals nothing the test can wait on, the state of an MQTT
+// connection (paho's, in conn), which follows the network.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	timeout := time.NewTimer(within)
+	defer timeout.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-timeout.C:
+			t.Fatalf("not %s within %s", what, within)
+		}
+	}
+}
+
 // alerts collects what arrives upstream.
 type alerts struct {
 	mu  sync.Mutex
 	got []event.Alert
 	raw []string
+	sig signal // wakes at each alert
 }
 
 func (a *alerts) add(topic string, payload []byte) {
@@ -69,6 +111,7 @@ func (a *alerts) add(topic string, payload []byte) {
 	a.got = append(a.got, al)
 	a.raw = append(a.raw, string(payload))
 	a.mu.Unlock()
+	a.sig.wake()
 }
 
 func (a *alerts) list() []event.Alert {
@@ -79,16 +122,34 @@ func (a *alerts) list() []event.Alert {
 
 func (a *alerts) waitFor(t *testing.T, n int, within time.Duration) []event.Alert {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if l := a.list(); len(l) >= n {
-			return l
-		}
-		time.Sleep(20 * time.Millisecond)
+	var l []event.Alert
+	waitOn(t, &a.sig, within, fmt.Sprintf("%d alerts upstream", n), func() bool { l = a.list(); return len(l) >= n })
+	return l
+}
+
+// barrier publishes a marker alert to the upstream broker at addr and waits
+// for it: the alerts upstream acknowledged before it was sent have reached
+// the collector too (the broker hands a publish to its subscribers right
+// after acknowledging it, and delivers to one subscriber in that order).
+// It returns the alerts before the marker.
+func (a *alerts) barrier(t *testing.T, addr string) []event.Alert {
+	t.Helper()
+	c, err := conn.Dial(context.Background(), conn.Options{Broker: "tcp://" + addr, ClientID: "barrier-" + t.Name(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
 	}
-	l := a.list()
-	t.Fatalf("got %d alerts upstream within %s, want %d: %+v", len(l), within, n, l)
-	return nil
+	defer c.Close()
+	n := len(a.list())
+	if err := c.Publish("vigil/barrier", []byte(`{"rule": "barrier"}`), 1, false); err != nil {
+		t.Fatal(err)
+	}
+	var l []event.Alert
+	waitOn(t, &a.sig, 10*time.Second, "the barrier upstream", func() bool {
+		l = a.list()
+		return slices.ContainsFunc(l[n:], func(al event.Alert) bool { return al.Rule == "barrier" })
+	})
+	i := slices.IndexFunc(l, func(al event.Alert) bool { return al.Rule == "barrier" })
+	return l[:i]
 }
 
 func watchUpstream(t *testing.T, addr string) *alerts {
@@ -144,14 +205,18 @@ func testConfig(t *testing.T, dir, in, up, rulesYAML string) *config.Config {
 // start runs a gateway until the test ends (or stop is called).
 func start(t *testing.T, c *config.Config) (g *Gateway, stop func()) {
 	t.Helper()
-	g, err := New(Options{Config: c, Logger: logger(t)})
+	return startWith(t, Options{Config: c, Logger: logger(t)})
+}
+
+func startWith(t *testing.T, o Options) (g *Gateway, stop func()) {
+	t.Helper()
+	g, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	go func() { _ = g.Watch(ctx) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -171,16 +236,11 @@ func start(t *testing.T, c *config.Config) (g *Gateway, stop func()) {
 	return g, stop
 }
 
-func waitConnected(t *testing.T, g *Gateway) {
+func waitConnected(t testing.TB, g *Gateway) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := g.Subscriber(); s != nil && s.Stats().Connected && (g.pub == nil || g.pub.Connected()) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("gateway did not connect within 10 s")
+	eventually(t, 10*time.Second, "connected", func() bool {
+		return g.Subscriber().Stats().Connected && (g.pub == nil || g.pub.Connected())
+	})
 }
 
 func publish(t *testing.T, c *conn.Client, topic, payload string) {
@@ -256,23 +316,18 @@ func TestUpstreamOutage(t *testing.T) {
 		publish(t, dev, fmt.Sprintf("sensors/p%02d/temperature", i), fmt.Sprintf(`{"temperature": %d, "ts": %q}`, 81+i, base.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))
 	}
 	// All stored, none sent.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		l, _ := g.DB().OutboxLen()
-		if l == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("outbox holds %d alerts, want %d", l, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(time.Second) // the forwarder retries against a dead broker meanwhile
+	waitFor(t, g, 10*time.Second, fmt.Sprintf("%d alerts in the outbox", n), func() bool { l, _ := g.DB().OutboxLen(); return l == n })
+	// The forwarder retries against a dead broker meanwhile (a longer
+	// outage only lengthens the publisher's reconnect backoff).
+	errs := g.Forwarder().Stats().Errors
+	waitFor(t, g, 10*time.Second, "a failed round of the forwarder", func() bool { return g.Forwarder().Stats().Errors > errs })
 	startBroker(t, upAddr)
 	up := watchUpstream(t, upAddr)
-	got := up.waitFor(t, n, 90*time.Second)
-	time.Sleep(500 * time.Millisecond)
-	got = up.list()
+	up.waitFor(t, n, 90*time.Second)
+	// Delivered alerts leave the outbox within the forwarder's removal
+	// interval (a second); then nothing more may come.
+	waitOn(t, &g.outbox.signal, 5*time.Second, "an empty outbox", func() bool { l, _ := g.DB().OutboxLen(); return l == 0 })
+	got := up.barrier(t, upAddr)
 	if len(got) != n {
 		t.Fatalf("got %d alerts, want exactly %d", len(got), n)
 	}
@@ -281,9 +336,6 @@ func TestUpstreamOutage(t *testing.T) {
 			t.Fatalf("alert %d is for %s, want %s (out of order)", i, a.Key, want)
 		}
 	}
-	// Delivered alerts leave the outbox within the forwarder's removal
-	// interval (a second).
-	waitFor(t, 5*time.Second, "an empty outbox", func() bool { l, _ := g.DB().OutboxLen(); return l == 0 })
 }
 
 // TestReload: a changed rule file takes effect; an invalid one is rejected
@@ -372,38 +424,22 @@ func writeFile(t *testing.T, path, s string) {
 	}
 }
 
-func waitEvents(t *testing.T, g *Gateway, n uint64) {
+func waitEvents(t testing.TB, g *Gateway, n uint64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for g.Status().Events < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("engine saw %d events, want %d", g.Status().Events, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, g, 10*time.Second, fmt.Sprintf("%d events", n), func() bool { return g.Status().Events >= n })
 }
 
-// waitFor polls cond (a status the gateway reports) until it holds.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+// waitFor waits until cond holds, checking it at each change of g's status:
+// every batch processed, and at least every tick of the engine loop (a
+// second), so a condition on what the gateway does follows it closely.
+func waitFor(t testing.TB, g *Gateway, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within %s", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitOn(t, &g.statusSig, within, what, cond)
 }
 
 func waitReload(t *testing.T, g *Gateway, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for g.reloadCount() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload %d within 10 s", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, g, 10*time.Second, fmt.Sprintf("reload %d", n), func() bool { return g.reloadCount() >= n })
 }
 
 // TestRestartKeepsState: state survives a clean stop and start: two events
@@ -452,18 +488,18 @@ func TestBrokerRestart(t *testing.T) {
 	g, _ := start(t, c)
 	watch := watchUpstream(t, up.Addr())
 	b.Close()
-	time.Sleep(500 * time.Millisecond)
+	eventually(t, 10*time.Second, "the broker's loss seen", func() bool { return !g.Subscriber().Stats().Connected })
 	startBroker(t, addr)
-	deadline := time.Now().Add(30 * time.Second)
-	for !g.Subscriber().Stats().Connected || g.Subscriber().Stats().Reconnects == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reconnect: %+v", g.Subscriber().Stats())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond) // subscriptions follow the CONNACK
+	eventually(t, 30*time.Second, "reconnected", func() bool {
+		st := g.Subscriber().Stats()
+		return st.Connected && st.Reconnects > 0
+	})
+	// Retained: the gateway gets it whether its subscriptions, which follow
+	// the CONNACK, are in place yet or not.
 	dev := device(t, addr)
-	publish(t, dev, "sensors/p9/temperature", `{"temperature": 99, "ts": "2026-01-05T10:00:00Z"}`)
+	if err := dev.Publish("sensors/p9/temperature", []byte(`{"temperature": 99, "ts": "2026-01-05T10:00:00Z"}`), 1, true); err != nil {
+		t.Fatal(err)
+	}
 	got := watch.waitFor(t, 1, 10*time.Second)
 	if got[0].Key != "p9" {
 		t.Fatalf("after restart: %+v", got[0])
@@ -495,5 +531,95 @@ func TestRepeatedPayloadsFreshSession(t *testing.T) {
 	waitEvents(t, g2, 6)
 	if st := g2.Status(); st.Redelivered != 0 {
 		t.Fatalf("new messages taken for redeliveries: %+v", st)
+	}
+}
+
+// TestStopDrains: the stop order (Run's comment), with the pipeline backed
+// up. The store writer is held (its alert hook blocks), so the engine loop
+// waits for room in the writer's queue and journaled batches wait for the
+// engine loop. Then the gateway is stopped and the writer let go: the
+// engine loop processes the batches queued, takes the final checkpoint,
+// the writer stores the alerts and the checkpoint, and the forwarder
+// delivers every alert before upstream is disconnected. A restart then has
+// nothing to replay and an empty outbox.
+func TestStopDrains(t *testing.T) {
+	upb := startBroker(t, "")
+	up := watchUpstream(t, upb.Addr())
+	dir := t.TempDir()
+	rulesYAML := hotRules[:strings.Index(hotRules, "  - name: minute_avg")]
+	c := inProcessConfig(t, dir, upb.Addr(), rulesYAML)
+	c.State.CommitGap = 0 // a commit, so a batch, per message
+	held := make(chan struct{})
+	g, stop := startWith(t, Options{Config: c, Logger: logger(t), OnAlert: func(event.Alert) { <-held }})
+	dev := pahoDevice(t, g.Broker().Addr(), "dev-stop")
+	// One message at a time, each after the PUBACK of the one before:
+	// acked counts the journaled ones until the pipeline is full.
+	acked := make(chan int)
+	go func() {
+		defer close(acked)
+		for i := 0; ; i++ {
+			tok := dev.Publish(fmt.Sprintf("sensors/d%03d/temperature", i), 1, false, fmt.Sprintf(`{"temperature": %d, "ts": "2026-01-05T10:00:00Z"}`, 81+i%10))
+			if !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+				return // refused at the stop, or the device's end
+			}
+			acked <- i + 1
+		}
+	}()
+	// The writer holds the first alerts, its queue fills, the engine loop
+	// waits, and at least three batches queue for it.
+	for n := range acked {
+		if n == 1+storeQueue+1+4 {
+			break
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	close(held)
+	go func() {
+		for range acked { // what the final drain journals
+		}
+	}()
+	<-stopped
+
+	g2, err := New(Options{Config: inProcessConfig(t, dir, upb.Addr(), rulesYAML), Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g2.db.Close()
+	journaled := g2.DB().LastPos()
+	if st := g2.Status(); st.Replayed != 0 || st.LastPos != journaled {
+		t.Fatalf("restart: replayed %d messages, at %d of %d journaled: the final checkpoint must cover every message", st.Replayed, st.LastPos, journaled)
+	}
+	if l, err := g2.DB().OutboxLen(); err != nil || l != 0 {
+		t.Fatalf("restart: %d alerts in the outbox (%v), want 0: the stop delivers them", l, err)
+	}
+	if got := up.barrier(t, upb.Addr()); uint64(len(got)) != journaled {
+		t.Fatalf("%d alerts delivered upstream by the stop, want one for each of the %d messages journaled", len(got), journaled)
+	}
+}
+
+// endedIngest is an ingest whose Run returns at once, as if it had failed
+// without saying why.
+type endedIngest struct{ Ingest }
+
+func (endedIngest) Run(context.Context) error { return nil }
+
+// TestIngestEndedStopsRun: an ingest that returns before the stop leaves
+// a pipeline with nothing coming in: Run stops, cleanly, and says why,
+// instead of running on without input.
+func TestIngestEndedStopsRun(t *testing.T) {
+	b := startBroker(t, "")
+	g, err := New(Options{Config: testConfig(t, t.TempDir(), b.Addr(), "", hotRules), Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.sub = endedIngest{g.sub}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := g.Run(ctx); !errors.Is(err, errIngestEnded) {
+		t.Fatalf("Run: %v, want %v", err, errIngestEnded)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Run returned only when its context ended")
 	}
 }

@@ -57,12 +57,8 @@ type inline struct {
 	stop    chan struct{} // closed when Run's context ends
 	running atomic.Bool
 
-	// releases are the held QoS 1 messages the journal writer has acked,
-	// released in order by their own goroutine: their PUBACKs are written
-	// (a system call per client and batch), and a message other clients
-	// subscribe to is delivered, work the journal writer need not wait for.
-	releases    chan func()
-	releaseDone chan struct{}
+	// rel releases the held QoS 1 messages the journal writer has acked.
+	rel *releaser
 
 	received, dropped, ignored, refused atomic.Uint64
 	limits                              conn.IngestLimits
@@ -86,41 +82,53 @@ func newInline(b *broker.Broker, filters []string, queue int) (*inline, error) {
 		queue = conn.DefaultQueue
 	}
 	in := &inline{b: b, queue: make(chan conn.Message, queue), stop: make(chan struct{}),
-		releases: make(chan func(), queue), releaseDone: make(chan struct{})}
+		rel: &releaser{b: b, queue: make(chan func(), queue)}}
 	in.filters.Store(&fs)
 	b.OnInbound(in.inbound)
-	go in.release()
 	return in, nil
 }
 
-func (in *inline) release() {
-	defer close(in.releaseDone)
-	defer in.b.FlushReleases()
-	for r := range in.releases {
-		r()
+// releaser releases the held QoS 1 messages the journal writer has acked,
+// in order, on its own goroutine (Run): their PUBACKs are written (a system
+// call per client and batch), and a message other clients subscribe to is
+// delivered, work the journal writer need not wait for.
+type releaser struct {
+	b *broker.Broker
+	// queue holds at most one release per message in the ingest queue, as
+	// long as it: an ack never waits for room.
+	queue chan func()
+}
+
+// Run releases until ctx has ended and the queue is empty. Run
+// (gateway.go) ends ctx once the journal writer has returned: no more acks
+// come, and the last ones are released before the broker closes.
+func (r *releaser) Run(ctx context.Context) error {
+	defer r.b.FlushReleases()
+	for {
+		select {
+		case rel := <-r.queue:
+			rel()
+		case <-ctx.Done():
+			select {
+			case rel := <-r.queue:
+				rel()
+			default:
+				return nil
+			}
+		}
 		// What the journal writer acked meanwhile goes out with it: one
 		// write of PUBACKs per client.
 	more:
 		for i := 0; i < maxBatch; i++ {
 			select {
-			case r, ok := <-in.releases:
-				if !ok {
-					return
-				}
-				r()
+			case rel := <-r.queue:
+				rel()
 			default:
 				break more
 			}
 		}
-		in.b.FlushReleases()
+		r.b.FlushReleases()
 	}
-}
-
-// drained is called once the journal writer has drained the queue and
-// stopped: no more acks come. It returns after the last release.
-func (in *inline) drained() {
-	close(in.releases)
-	<-in.releaseDone
 }
 
 func (in *inline) Messages() <-chan conn.Message { return in.queue }
@@ -182,7 +190,8 @@ func (in *inline) inbound(p broker.Publish) broker.Verdict {
 		// At most one per queued message: the channel, as long as the
 		// queue, has room.
 		rel := p.Release // not p: the closure would move all of p to the heap
-		m.Ack = func() { in.releases <- rel }
+		q := in.rel.queue
+		m.Ack = func() { q <- rel }
 	case m.QoS > 0:
 		acked = make(chan struct{})
 		m.Ack = func() { close(acked) }

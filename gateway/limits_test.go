@@ -39,7 +39,7 @@ func TestIngestLimits(t *testing.T) {
 			if got[0].Key != "pump1" {
 				t.Fatalf("alert %+v: want pump1's only", got[0])
 			}
-			waitFor(t, 5*time.Second, "both refusals counted", func() bool {
+			waitFor(t, g, 5*time.Second, "both refusals counted", func() bool {
 				r := g.Subscriber().Stats().Refused
 				return r[conn.TopicTooLong] == 1 && r[conn.PayloadTooLarge] == 1
 			})

@@ -119,7 +119,7 @@ func (g *Gateway) journalLoop(msgs <-chan conn.Message, stop context.Context) er
 		if early {
 			g.mu.Lock()
 			g.status.EarlyCommits++
-			g.mu.Unlock()
+			g.unlockChanged()
 			g.limit.warn(g.log, "early-commit", "journal: the sender waits for acknowledgements, committing before state.commit_gap: raise the broker's in-flight window (Mosquitto: max_inflight_messages) to group more messages a commit", "in_flight", win.ceiling)
 		}
 		held = g.commit(batch)
@@ -287,7 +287,7 @@ func (g *Gateway) commit(batch []conn.Message) (held []conn.Message) {
 			g.log.Info("journal: writable again, acknowledging and processing resumed")
 		}
 		g.status.Degraded = false
-		g.mu.Unlock()
+		g.unlockChanged()
 	} else {
 		for _, m := range batch {
 			out = append(out, journaled{m: engine.Message{Topic: m.Topic, Payload: m.Payload, Received: m.Received}})
@@ -321,7 +321,7 @@ func (g *Gateway) refused(batch []conn.Message, err error) (held []conn.Message)
 	g.status.JournalDropped += uint64(dropped)
 	first := !g.status.Degraded
 	g.status.Degraded = true
-	g.mu.Unlock()
+	g.unlockChanged()
 	if first {
 		g.log.Error("journal: cannot write; QoS 1 messages are not acknowledged (their senders keep them) and QoS 0 messages are dropped until it can",
 			"err", err, "disk_full", errors.Is(err, store.ErrDiskFull))
@@ -331,8 +331,10 @@ func (g *Gateway) refused(batch []conn.Message, err error) (held []conn.Message)
 	return held
 }
 
-// engineLoop is the only goroutine that touches the engine. It returns
-// after the batches channel is closed and the final checkpoint is written.
+// engineLoop is the only goroutine that touches the engine. Once ctx has
+// ended (Run ends it when the journal writer has returned: no batch comes
+// any more) it processes what is queued, waits for its final checkpoint to
+// be written, and returns.
 //
 // It never waits for SQLite: the alerts of each batch and the checkpoints
 // go, in the engine's order, to the store writer (writer.go). A checkpoint
@@ -345,33 +347,37 @@ func (g *Gateway) engineLoop(ctx context.Context) error {
 	defer cp.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
-	jobs := make(chan storeJob, storeQueue)
-	results := make(chan cpResult, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); g.store.run(jobs, results) }()
+	jobs, results := g.store.jobs, g.store.results
 	g.toStore = jobs
-	defer func() { g.toStore = nil; close(jobs); wg.Wait() }()
+	defer func() { g.toStore = nil }()
 	busy := false // a checkpoint is on its way to the database
 	g.refreshStatus()
 	g.prune()
 	wasDown := false
 	for {
 		select {
-		case b, ok := <-g.batches:
-			if !ok {
-				if busy {
+		case b := <-g.batches:
+			g.process(b)
+		case <-ctx.Done():
+		drain:
+			for {
+				select {
+				case b := <-g.batches:
+					g.process(b)
+				default:
+					break drain
+				}
+			}
+			if busy {
+				g.checkpointDone(<-results)
+			}
+			if g.dirty {
+				if j, ok := g.snapshot(); ok {
+					jobs <- storeJob{cp: &j}
 					g.checkpointDone(<-results)
 				}
-				if g.dirty {
-					if j, ok := g.snapshot(); ok {
-						jobs <- storeJob{cp: &j}
-						g.checkpointDone(<-results)
-					}
-				}
-				return nil
 			}
-			g.process(b)
+			return nil
 		case <-tick.C:
 			// While the broker is out of reach nothing arrives, and that
 			// is not silence: the backlog a persistent session keeps comes
@@ -501,7 +507,7 @@ func (g *Gateway) checkpoint() {
 // checkpointDone records a checkpoint's outcome; it runs on the engine loop.
 func (g *Gateway) checkpointDone(r cpResult) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlockChanged()
 	if r.err != nil {
 		g.dirty = true
 		g.cpAt = time.Time{} // try again at the next interval
@@ -538,7 +544,7 @@ func (g *Gateway) reload() error {
 			g.status.Reloads++
 			g.status.ReloadErrors = nil
 			g.status.LastReload = g.o.Now()
-			g.mu.Unlock()
+			g.unlockChanged()
 			g.log.Info("rules reloaded", "rules", len(set.Rules))
 			g.refreshStatus()
 			return nil
@@ -559,7 +565,7 @@ func (g *Gateway) reload() error {
 	g.status.Reloads++
 	g.status.ReloadErrors = lines
 	g.status.LastReload = g.o.Now()
-	g.mu.Unlock()
+	g.unlockChanged()
 	return err
 }
 
@@ -567,7 +573,7 @@ func (g *Gateway) reload() error {
 func (g *Gateway) sampleDisk() {
 	w := writtenBytes()
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlockChanged()
 	g.status.DiskWritten = w
 	g.status.DiskWriteRate, g.status.CommitRate = g.disk.add(diskSample{at: time.Now(), written: w, commits: g.status.JournalCommits})
 }
@@ -576,7 +582,7 @@ func (g *Gateway) refreshStatus() {
 	st := g.eng.Stats()
 	rs := g.eng.RuleStats()
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	defer g.unlockChanged()
 	g.status.Messages = st.Messages
 	g.status.Events = st.Events
 	g.status.Alerts = st.Alerts
@@ -588,6 +594,13 @@ func (g *Gateway) refreshStatus() {
 	if !st.LastEvent.IsZero() {
 		g.status.ProcessLag = g.o.Now().Sub(st.LastEvent)
 	}
+}
+
+// unlockChanged unlocks g.mu after a change of the status and wakes whoever
+// waits for one (statusSig: at the latest the engine loop's next tick).
+func (g *Gateway) unlockChanged() {
+	g.mu.Unlock()
+	g.statusSig.wake()
 }
 
 // limiter rate-limits log lines a misbehaving device can trigger: one line

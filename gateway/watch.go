@@ -14,13 +14,16 @@ import (
 // rules are read again.
 const debounce = 300 * time.Millisecond
 
-// Watch reloads the rules when a rule file changes. It watches directories,
+// watch reloads the rules when a rule file changes. It watches directories,
 // not files, because editors replace a file by renaming a new one over it.
-// It returns when ctx ends.
-func (g *Gateway) Watch(ctx context.Context) error {
+// It returns when ctx ends. Without a watcher (the system's inotify
+// instances used up) it says so and returns nil: SIGHUP still reloads, and
+// the gateway runs on.
+func (g *Gateway) watch(ctx context.Context) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return err
+		g.log.Warn("rules: file watching off; reload with SIGHUP", "err", err)
+		return nil
 	}
 	defer w.Close()
 	watch := map[string]bool{}    // directories to watch

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/vigil-gw/vigil/event"
@@ -51,22 +53,44 @@ type cpResult struct {
 var errUnstored = errors.New("alerts not stored yet (outbox not writable)")
 
 // storeWriter puts alerts into the outbox and history and saves
-// checkpoints, one goroutine (run) in the engine's order, so the engine loop
+// checkpoints, one goroutine (Run) in the engine's order, so the engine loop
 // never waits for SQLite's fsync. Because a checkpoint is saved only after
 // every alert queued before it, a checkpoint at position P is durable only
 // once the alerts of the messages up to P are: recovery never skips an
 // alert. Alerts queued back to back are merged into one transaction, which
-// under load means fewer fsyncs. Without run (tests, recovery), put and
+// under load means fewer fsyncs. Without Run (tests, recovery), put and
 // checkpoint are called directly.
+//
+// It is given what it uses and nothing of the Gateway: the database, its
+// two queues with the engine loop, the forwarder's wake-up and the alert
+// hook.
 type storeWriter struct {
-	g        *Gateway
+	db *store.DB
+	// save writes a checkpoint: db.SaveCheckpoint (tests replace it to
+	// hold or fail a write).
+	save    func(store.Checkpoint) error
+	jobs    chan storeJob   // from the engine loop, in its order
+	results chan cpResult   // each checkpoint's outcome, to the engine loop
+	stored  chan<- struct{} // wakes the forwarder: alerts are in the outbox
+	onAlert func(event.Alert)
+	log     *slog.Logger
+	limit   limiter
+
 	unstored []event.Alert // alerts the store could not take yet
 	lost     uint64        // dropped beyond maxUnstored
 }
 
-// run serves jobs until it is closed, sending each checkpoint's outcome to
-// results. While alerts wait in memory it retries them every second.
-func (w *storeWriter) run(jobs <-chan storeJob, results chan<- cpResult) {
+func newStoreWriter(db *store.DB, stored chan<- struct{}, onAlert func(event.Alert), log *slog.Logger) *storeWriter {
+	return &storeWriter{db: db, save: db.SaveCheckpoint, jobs: make(chan storeJob, storeQueue), results: make(chan cpResult, 1),
+		stored: stored, onAlert: onAlert, log: log}
+}
+
+// Run serves the queue, sending each checkpoint's outcome to results. While
+// alerts wait in memory it retries them every second. It returns once ctx
+// has ended and the queue is empty: Run (gateway.go) ends ctx when the
+// engine loop has returned, so nothing more comes and the last alerts and
+// the final checkpoint are in the database before it closes.
+func (w *storeWriter) Run(ctx context.Context) error {
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	var next *storeJob
@@ -76,30 +100,29 @@ func (w *storeWriter) run(jobs <-chan storeJob, results chan<- cpResult) {
 			j, next = *next, nil
 		} else {
 			select {
-			case jj, ok := <-jobs:
-				if !ok {
-					return
-				}
-				j = jj
+			case j = <-w.jobs:
 			case <-retry.C:
 				if len(w.unstored) > 0 {
 					w.put(nil)
 				}
 				continue
+			case <-ctx.Done():
+				select {
+				case j = <-w.jobs: // the engine loop is gone: what it queued is all
+				default:
+					return nil
+				}
 			}
 		}
 		if j.cp != nil {
-			results <- w.checkpoint(*j.cp)
+			w.results <- w.checkpoint(*j.cp)
 			continue
 		}
 		alerts := j.alerts
 	merge:
 		for len(alerts) < maxAlertTx {
 			select {
-			case n, ok := <-jobs:
-				if !ok {
-					break merge // the next receive returns too
-				}
+			case n := <-w.jobs:
 				if n.cp != nil {
 					next = &n
 					break merge
@@ -116,29 +139,28 @@ func (w *storeWriter) run(jobs <-chan storeJob, results chan<- cpResult) {
 // put stores alerts (after any still held). If the store cannot take them
 // (disk full), they wait in memory (bounded) and are retried.
 func (w *storeWriter) put(alerts []event.Alert) {
-	g := w.g
 	if len(alerts) == 0 && len(w.unstored) == 0 {
 		return
 	}
 	all := append(w.unstored, alerts...)
-	if _, err := g.db.Put(all); err != nil {
+	if _, err := w.db.Put(all); err != nil {
 		if len(all) > maxUnstored {
 			w.lost += uint64(len(all) - maxUnstored)
 			all = all[len(all)-maxUnstored:]
 		}
 		w.unstored = all
-		g.limit.warn(g.log, "outbox", "outbox: cannot store alerts, holding them in memory", "held", len(all), "err", err)
+		w.limit.warn(w.log, "outbox", "outbox: cannot store alerts, holding them in memory", "held", len(all), "err", err)
 	} else {
 		w.unstored = nil
 		select {
-		case g.notify <- struct{}{}:
-		default:
+		case w.stored <- struct{}{}:
+		default: // a wake-up is pending already
 		}
 	}
 	for _, a := range alerts {
-		g.log.Info("alert", "rule", a.Rule, "key", a.Key, "state", a.State, "severity", a.Severity, "time", a.Time, "message", a.Message)
-		if g.o.OnAlert != nil {
-			g.o.OnAlert(a)
+		w.log.Info("alert", "rule", a.Rule, "key", a.Key, "state", a.State, "severity", a.Severity, "time", a.Time, "message", a.Message)
+		if w.onAlert != nil {
+			w.onAlert(a)
 		}
 	}
 }
@@ -155,15 +177,14 @@ func (w *storeWriter) checkpoint(j cpJob) cpResult {
 		}
 	}
 	t0 := time.Now()
-	err := w.g.saveCheckpoint(j.cp)
+	err := w.save(j.cp)
 	took := time.Since(t0)
 	if err == nil {
-		g := w.g
-		if _, err := g.db.PruneJournal(); err != nil {
-			g.limit.warn(g.log, "journal-prune", "journal: prune failed", "err", err)
+		if _, err := w.db.PruneJournal(); err != nil {
+			w.limit.warn(w.log, "journal-prune", "journal: prune failed", "err", err)
 		}
-		if err := g.db.CheckpointWAL(); err != nil {
-			g.limit.warn(g.log, "wal-checkpoint", "state db: WAL checkpoint failed", "err", err)
+		if err := w.db.CheckpointWAL(); err != nil {
+			w.limit.warn(w.log, "wal-checkpoint", "state db: WAL checkpoint failed", "err", err)
 		}
 	}
 	return cpResult{cpJob: j, write: took, err: err}

@@ -145,6 +145,8 @@ func runAndKill(t *testing.T, path, mode string, after time.Duration) (lastA, la
 			}
 		}
 	}()
+	// Not synchronisation: the kill landing at a random moment of the
+	// child's work, whatever it is doing, is what this test is about.
 	time.Sleep(after)
 	cmd.Process.Signal(syscall.SIGKILL)
 	wg.Wait() // reads everything the child printed before it died

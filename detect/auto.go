@@ -400,6 +400,41 @@ func (a *auto) learnModes(x float64) {
 		m.mse += w * (r*r - m.mse)
 	}
 	m.mean += w * r
+	a.mergeModes(j)
+}
+
+// autoMergeSD: two modes whose means are closer than this many of the
+// wider one's standard deviations are one level split in two (each half
+// of a Gaussian has a spread of 0.6 of the whole and means 1.6 apart, i.e.
+// 2.7 of its own spread); they are merged, which frees a slot. Left split,
+// the halves' spreads are too narrow for the level (a meter at its load
+// fired at 3 of its true σ) and they crowd out the key's other level (its
+// standby, which then fired when the meter switched off).
+const autoMergeSD = 3.0
+
+// mergeModes merges mode j with any mode that overlaps it: the merged
+// level's mean and mean square error are those of the mixture, weighted by
+// the modes' shares.
+func (a *auto) mergeModes(j int) {
+	m := &a.modes[j]
+	for i := range a.modes {
+		o := &a.modes[i]
+		if i == j || o.n == 0 || math.Abs(o.mean-m.mean) >= autoMergeSD*max(a.modeSD(m), a.modeSD(o)) {
+			continue
+		}
+		wm, wo := m.share, o.share
+		if wm+wo <= 0 {
+			wm, wo = 1, 1
+		}
+		wm, wo = wm/(wm+wo), wo/(wm+wo)
+		mean := wm*m.mean + wo*o.mean
+		d := m.mean - o.mean
+		m.mse = wm*m.mse + wo*o.mse + wm*wo*d*d
+		m.mean = mean
+		m.share += o.share
+		m.n = min(m.n+o.n, math.MaxInt32)
+		*o = mode{}
+	}
 }
 
 // profile folds points into the daily profile: the mean of each visit of a

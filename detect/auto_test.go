@@ -196,3 +196,40 @@ func TestAutoSwitchingLevels(t *testing.T) {
 		t.Errorf("expected %v, want the load's level (1,500)", v["expected"])
 	}
 }
+
+// TestAutoMeterLevelsStayWhole: meters at one reading a second (on for
+// 300 s and off for 180 s on average, as firmware-sim's), twenty of them
+// for twelve hours each, with no fault. A load is one level with a spread
+// of 2 %; learned in two halves, each half's spread was too narrow (the
+// load fired at 3 of its true σ) and the halves crowded the standby level
+// out (the meter then fired when it switched off): 55 firings after the
+// first hour. Overlapping levels are merged: what is left is the Gaussian
+// tail beyond 4.75 σ (about one in a million load readings).
+func TestAutoMeterLevelsStayWhole(t *testing.T) {
+	var late []string
+	for seed := uint64(1); seed <= 20; seed++ {
+		r := rand.New(rand.NewPCG(seed, 3))
+		level := 800 + 1200*r.Float64()
+		on := r.IntN(2) == 0
+		d := mustNew(t, "", nil)
+		for i := range 12 * 3600 {
+			if u := r.Float64(); (on && u < 1.0/300) || (!on && u < 1.0/180) {
+				on = !on
+			}
+			x := max(0, 4+0.3*r.NormFloat64())
+			if on {
+				x = level * (1 + 0.02*r.NormFloat64())
+			}
+			e := &event.Event{Time: t0.Add(time.Duration(i) * time.Second), Seq: uint64(i), Fields: map[string]any{"v": math.Round(x*10) / 10}}
+			d.Add("k", e)
+			for _, res := range d.Advance(e.Time) {
+				if i >= 3600 && res.State == event.Firing {
+					late = append(late, res.Values["reason"].(string))
+				}
+			}
+		}
+	}
+	if len(late) > 3 {
+		t.Errorf("%d firings after the first hour on 20 clean meters, want at most 3: %q", len(late), late)
+	}
+}

@@ -233,3 +233,39 @@ func TestAutoMeterLevelsStayWhole(t *testing.T) {
 		t.Errorf("%d firings after the first hour on 20 clean meters, want at most 3: %q", len(late), late)
 	}
 }
+
+// TestAutoWeeklyPattern: half-hourly data with a daily cycle on weekdays
+// (a morning and an evening peak) and a flat, lower weekend: a taxi
+// service's week. After four weeks a Wednesday that looks like a Sunday
+// (a holiday) fires, while the weekends before it, which a daily profile
+// alone would score against the weekdays, never do.
+func TestAutoWeeklyPattern(t *testing.T) {
+	const perDay = 48
+	r := rand.New(rand.NewPCG(4, 4))
+	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC) // a Monday
+	day := func(i int, weekend bool) float64 {
+		h := float64(i%perDay) / 2
+		if weekend {
+			return 20 + 3*math.Sin(2*math.Pi*(h-9)/24)
+		}
+		return 30 + 15*math.Exp(-(h-8)*(h-8)/4) + 12*math.Exp(-(h-18)*(h-18)/6) - 10*math.Exp(-(h-3)*(h-3)/8)
+	}
+	holiday := 5*7 + 2 // the sixth Wednesday
+	var fired []time.Time
+	d := mustNew(t, "", nil)
+	for i := range 6 * 7 * perDay {
+		dn := i / perDay
+		weekend := dn%7 >= 5 || dn == holiday
+		x := day(i, weekend) + 0.8*r.NormFloat64()
+		e := &event.Event{Time: start.Add(time.Duration(i) * 30 * time.Minute), Seq: uint64(i), Fields: map[string]any{"v": x}}
+		d.Add("k", e)
+		for _, res := range d.Advance(e.Time) {
+			if dn >= 21 && res.State == event.Firing {
+				fired = append(fired, res.Time)
+			}
+		}
+	}
+	if len(fired) != 1 || fired[0].Before(start.AddDate(0, 0, holiday)) || !fired[0].Before(start.AddDate(0, 0, holiday+1)) {
+		t.Fatalf("want one firing after week 3, on the holiday (%s); got %v", start.AddDate(0, 0, holiday).Format("Mon 2 Jan"), fired)
+	}
+}

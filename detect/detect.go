@@ -55,8 +55,8 @@ type keyState struct {
 }
 
 // snapVersion 2 added seasonal's level-shift sums, 3 auto's operating
-// levels; Restore still reads 1 and 2.
-const snapVersion = 3
+// levels, 4 auto's weekly correction; Restore still reads 1 to 3.
+const snapVersion = 4
 
 // New validates the Spec and builds a Detector. Parameter problems come back
 // as *ParamError values joined with errors.Join.
@@ -316,6 +316,8 @@ func (d *Detector) Restore(b []byte) error {
 			old.decodeV1(&dec)
 		} else if old, ok := k.m.(interface{ decodeV2(*event.Dec) }); ok && ver <= 2 {
 			old.decodeV2(&dec)
+		} else if old, ok := k.m.(interface{ decodeV3(*event.Dec) }); ok && ver <= 3 {
+			old.decodeV3(&dec)
 		} else {
 			k.m.decode(&dec)
 		}

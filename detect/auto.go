@@ -131,14 +131,19 @@ const (
 	autoPreds
 )
 
-// The weekly correction's resolution and buckets, and the visits an hour
-// of the week needs before it predicts: two, because the first week's
-// distances are from a daily profile still being learned (with one, a
-// series with no weekly pattern fired a week after its warm-up: NAB 63.0
-// against 66.1 with two and 65.7 with three).
+// The weekly correction's resolution and buckets; the visits a phase of
+// the daily profile needs before the distances from it are learned (five:
+// a profile still being learned, its first days clipped at the band, made
+// the correction wrong by as much as it moved), and the visits an hour of
+// the week needs before it predicts (two: one week's distances are one
+// sample). With one and one, a series with no weekly pattern fired a week
+// after its warm-up (NAB 63.0); one and two, 66.1 but a day-shift series
+// still fired in week three (TestAutoDailyOnlyStaysQuiet); five and two,
+// 65.7; seven and two, 65.9.
 const (
 	autoWeekRes  = time.Hour
 	autoWeekBkts = int(7 * 24 * time.Hour / autoWeekRes)
+	autoWeekFrom = 5
 	autoWeekMin  = 2
 )
 
@@ -513,7 +518,7 @@ func (a *auto) profile(t time.Time, x float64) {
 // correction, as profile does for the daily profile.
 func (a *auto) weekly(t time.Time, x float64) {
 	b := autoBucket(t)
-	if a.week == nil || a.visits[b] < 1 {
+	if a.week == nil || int(a.visits[b]) < autoWeekFrom {
 		return
 	}
 	r := x - a.prof[b]

@@ -269,3 +269,30 @@ func TestAutoWeeklyPattern(t *testing.T) {
 		t.Fatalf("want one firing after week 3, on the holiday (%s); got %v", start.AddDate(0, 0, holiday).Format("Mon 2 Jan"), fired)
 	}
 }
+
+// TestAutoDailyOnlyStaysQuiet: five weeks of a daily cycle with no weekly
+// pattern (five-minute data, the level jumping at 09:00 and 21:00, as
+// NAB's art_daily files): the weekly correction must not make the key fire
+// once it predicts. (With one week's visit it did: the first week's
+// distances were from a daily profile still being learned.)
+func TestAutoDailyOnlyStaysQuiet(t *testing.T) {
+	const perDay = 24 * 12
+	for seed := uint64(1); seed <= 3; seed++ {
+		xs := noise(seed, 35*perDay, 20, 1)
+		for i := range xs {
+			if h := i % perDay / 12; h >= 9 && h < 21 {
+				xs[i] += 60 // a day shift: the level jumps at 09:00 and 21:00
+			}
+		}
+		d := mustNew(t, "", nil)
+		for i, x := range xs {
+			e := &event.Event{Time: t0.Add(time.Duration(i) * 5 * time.Minute), Seq: uint64(i), Fields: map[string]any{"v": x}}
+			d.Add("k", e)
+			for _, r := range d.Advance(e.Time) {
+				if i >= 2*perDay && r.State == event.Firing {
+					t.Errorf("seed %d: fired on day %d: %v", seed, i/perDay, r.Values["reason"])
+				}
+			}
+		}
+	}
+}

@@ -296,3 +296,25 @@ func TestAutoDailyOnlyStaysQuiet(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoUnrest: noise, then twenty points that each stray 3σ (below the
+// band, so no point fires) but together far more than the key ever does:
+// the key fires once, saying why. The noise before stays quiet.
+func TestAutoUnrest(t *testing.T) {
+	xs := noise(12, 4000, 50, 1)
+	for i := 3000; i < 3020; i++ {
+		xs[i] = 50 + 3*float64(1-2*(i%2)) + 0.1*xs[i] - 5
+	}
+	var fired []event.Result
+	for _, r := range feed(mustNew(t, "", nil), "k", xs) {
+		if r.State == event.Firing {
+			fired = append(fired, r)
+		}
+	}
+	if len(fired) != 1 || fired[0].Time.Before(minute(3000)) || fired[0].Time.After(minute(3020)) {
+		t.Fatalf("want one firing within the 20 restless points at %v, got %v", minute(3000), fired)
+	}
+	if r := fired[0].Values["reason"].(string); !strings.HasPrefix(r, "unsettled: ") {
+		t.Errorf("reason %q", r)
+	}
+}

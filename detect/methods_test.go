@@ -325,8 +325,9 @@ func TestRestoreVersion3(t *testing.T) {
 	}
 }
 
-// dropWeek cuts auto's weekly correction and its predictor's error from the
-// end of snap (the layout before version 4) and clears them in d.
+// dropWeek cuts auto's weekly correction, its predictor's error and the
+// unrest statistics from the end of snap (the layout before version 4) and
+// clears them in d.
 func dropWeek(t *testing.T, d *Detector, snap []byte) []byte {
 	t.Helper()
 	a := d.keys["k"].m.(*auto)
@@ -342,8 +343,13 @@ func dropWeek(t *testing.T, d *Detector, snap []byte) []byte {
 	e.Float(a.wSum)
 	e.Uvarint(uint64(a.wN))
 	e.Float(a.dwk)
+	e.Float(a.unr)
+	e.Float(a.unrS)
+	e.Float(a.unrMu)
+	e.Float(a.unrVar)
 	a.mse[predWeek], a.mseN[predWeek] = 0, 0
 	a.week, a.wVis, a.wCur, a.wSum, a.wN, a.dwk = nil, nil, -1, 0, 0, 0
+	a.unr, a.unrS, a.unrMu, a.unrVar = 0, 0, 0, 0
 	return snap[:len(snap)-len(e.B)]
 }
 

@@ -318,3 +318,48 @@ func TestAutoUnrest(t *testing.T) {
 		t.Errorf("reason %q", r)
 	}
 }
+
+// TestAutoUnrestHeavyTails: clean noise with heavy tails (log-normal,
+// Student t with 3 degrees of freedom, counts with bursts over a daily
+// cycle), five keys of 20,000 points each: the unrest test must not read
+// the tails as unrest (reported as "unsettled", or as a level shift when
+// one-sided; without the test no level shift fires here).
+func TestAutoUnrestHeavyTails(t *testing.T) {
+	gens := map[string]func(r *rand.Rand, i int) float64{
+		"log-normal": func(r *rand.Rand, _ int) float64 { return math.Exp(1 + 0.8*r.NormFloat64()) },
+		"t3": func(r *rand.Rand, _ int) float64 {
+			c := 0.0
+			for range 3 {
+				n := r.NormFloat64()
+				c += n * n
+			}
+			return 10 + r.NormFloat64()/math.Sqrt(c/3)
+		},
+		"bursty counts": func(r *rand.Rand, i int) float64 {
+			lam := 20 + 10*math.Sin(2*math.Pi*float64(i)/288)
+			if r.Float64() < 0.02 {
+				lam *= 1 + 3*r.Float64()
+			}
+			return math.Round(lam + math.Sqrt(lam)*r.NormFloat64())
+		},
+	}
+	for name, g := range gens {
+		unsettled := 0
+		for seed := uint64(1); seed <= 5; seed++ {
+			r := rand.New(rand.NewPCG(seed, 9))
+			xs := make([]float64, 20000)
+			for i := range xs {
+				xs[i] = g(r, i)
+			}
+			for _, res := range feed(mustNew(t, "", nil), "k", xs) {
+				r := res.Values["reason"].(string)
+				if res.State == event.Firing && (strings.HasPrefix(r, "unsettled") || strings.HasPrefix(r, "level shift")) {
+					unsettled++
+				}
+			}
+		}
+		if unsettled > 3 {
+			t.Errorf("%s: %d firings for unrest or a level shift on clean noise, want at most 3", name, unsettled)
+		}
+	}
+}

@@ -50,7 +50,7 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
 | ` + "`mad`" + ` | median and 1.4826 × median absolute deviation of the window (robust to outliers in the window; falls back to 1.2533 × mean absolute deviation when half the window is one value) | ` + "`window` (1h), `threshold` (6)" + ` | 24 B per point in the window |
 | ` + "`ewma`" + ` | exponentially weighted mean and variance | ` + "`halflife` (60 points) or `alpha`, `threshold` (5)" + ` | O(1), ≈ 40 B |
 | ` + "`cusum`" + ` | two-sided tabular CUSUM of points standardised by an exponentially weighted baseline: S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k); fires when S ≥ h, then restarts the sums | ` + "`k` (1), `h` or `threshold` (8), `halflife` (120 points) or `alpha`" + ` | O(1), ≈ 56 B |
-| ` + "`auto`" + ` (default) | the best of five predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days); *week*, the cycle's prediction plus the mean distance from the daily profile at that hour of the week (168 hourly means, each updated once per visit, halflife 3 weeks; learned only where the profile's phase has seen five days, predicting after two visits, and kept only for keys the daily profile has predicted best: weekends, Mondays); *modes*, the nearest of up to three operating levels the key dwells at (each a mean and spread, halflife 240 points, established after ` + "`min_samples`" + ` points; a point beyond the band of every level starts a new one in place of the least visited; two levels closer than 3 of the wider one's standard deviations are one level learned in two halves and are merged), taken or left only on a tenfold margin and then scoring a point in the spread of the level it is nearest (a meter's standby and load). Spread: that predictor's root mean square error, at least 1 % of the series' mean distance from its slow level (errors clipped at the band, never tighter than the slow predictor's, so a predictor exact on flat stretches still pays for a daily jump). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points, unless it is a value where the key rests — one that at least 10 % of its recent points sit at, a counter's 0, a meter's standby; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's standardised error, or the modes predictor's while that is in use, k = 2, h = 30, as seasonal's) and **unrest**, in the spirit of HTM's anomaly likelihood (a short mean, halflife 5 points, of min(\|z\|, threshold)/threshold, fires when it is 6 of its own long-run standard deviations above its long-run mean, both learned over every point with halflife 2,000, from the key's 1,000th point: more spikes than usual, with no point beyond the band; reported as a level shift when the points strayed all to one side). A key that crosses its band more than once per 1,000 points (exponentially weighted, halflife 2,000 points) gets a band wider by the square root of how much more often, and its level-shift test is damped alike: what it does every few minutes is not an anomaly. Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed); ` + "`relearn`" + ` starts the key from scratch | ` + "`threshold`" + ` (4.75) and the common ones; nothing else to set | 96 × 10 B (daily profile) + 3 levels × 32 B + ≈ 400 B: 1,596 B a key measured (` + "`-bench Memory`" + `, a key with no cycle); a key whose daily profile predicts best also holds the weekly correction, 168 × (4 + 1) B (≈ 880 B allocated); O(1) work a point (≈ 0.5 µs on a loaded machine, see below) |
+| ` + "`auto`" + ` (default) | the best of five predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days); *week*, the cycle's prediction plus the mean distance from the daily profile at that hour of the week (168 hourly means, each updated once per visit, halflife 3 weeks; learned only where the profile's phase has seen five days, predicting after two visits, and kept only for keys the daily profile has predicted best: weekends, Mondays); *modes*, the nearest of up to three operating levels the key dwells at (each a mean and spread, halflife 240 points, established after ` + "`min_samples`" + ` points; a point beyond the band of every level starts a new one in place of the least visited; two levels closer than 3 of the wider one's standard deviations are one level learned in two halves and are merged), taken or left only on a tenfold margin and then scoring a point in the spread of the level it is nearest (a meter's standby and load). Spread: that predictor's root mean square error, at least 1 % of the series' mean distance from its slow level (errors clipped at the band, never tighter than the slow predictor's, so a predictor exact on flat stretches still pays for a daily jump). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points, unless it is a value where the key rests — one that at least 10 % of its recent points sit at, a counter's 0, a meter's standby; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's standardised error, or the modes predictor's while that is in use, k = 2, h = 30, as seasonal's) and **unrest**, in the spirit of HTM's anomaly likelihood (a short mean, halflife 10 points, of min(\|z\|, threshold)/threshold, fires when it is 6 of its own long-run standard deviations above its long-run mean, both learned over every point with halflife 2,000, from the key's 1,000th point: more spikes than usual, with no point beyond the band; reported as a level shift when the points strayed mostly to one side). A key that crosses its band more than once per 1,000 points (exponentially weighted, halflife 2,000 points) gets a band wider by the square root of how much more often, and its level-shift test is damped alike: what it does every few minutes is not an anomaly. Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed); ` + "`relearn`" + ` starts the key from scratch | ` + "`threshold`" + ` (4.75) and the common ones; nothing else to set | 96 × 10 B (daily profile) + 3 levels × 32 B + ≈ 400 B: 1,596 B a key measured (` + "`-bench Memory`" + `, a key with no cycle); a key whose daily profile predicts best also holds the weekly correction, 168 × (4 + 1) B (≈ 880 B allocated); O(1) work a point (≈ 0.5 µs on a loaded machine, see below) |
 | ` + "`seasonal`" + ` | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals. Level shifts too small for the point test: a two-sided CUSUM of the other points' residuals divided by the residuals' root mean square (about zero, so a series that habitually strays from its daily profile needs a larger shift), S⁺ = max(0, S⁺ + c − k), S⁻ = max(0, S⁻ − c − k); when S ≥ ` + "`shift_h`" + ` the point is anomalous with score ±threshold·S/shift_h and the sums restart. Point anomalies do not feed the sums, and one point moves them by less than threshold − k | ` + "`period` (24h), `resolution` (15m), `phase_halflife` (3: halflife of a phase's mean, in points falling in that phase; at 5-minute data and 15-minute resolution, one period), `halflife` (60 points) of the residual variance, `threshold` (5), `shift_k` (1.5), `shift_h` (20; 0 turns the level-shift test off)" + ` | 12 B per phase bucket (96 buckets ≈ 1.2 KB) + 48 B (residual statistics and the two sums) |
 
 Common to all: ` + "`min_samples` (30), `direction` (both), `clear` (150), `relearn` (120), `learn_anomalies` (false)" + `.
@@ -80,7 +80,7 @@ profile, a daily profile corrected by the hour of the week, or the nearest of a 
 switches between, how far it strays from that prediction, how far it usually strays over a few
 points, and how long its values normally repeat. Its
 constants (threshold 4.75, halflives 8, 240 and 500 points, 3 days and 3 weeks, the 20 % switching margin and the modes predictor's tenfold one, three levels merged within 3 σ, the level-shift
-test's k = 2 and h = 30, the unrest test's halflife of 5 points and 6 σ from the 1,000th point, the stuck rule's 3× and 10 points and 10 % resting share, the 1 % band floor, one band
+test's k = 2 and h = 30, the unrest test's halflife of 10 points and 6 σ from the 1,000th point, the stuck rule's 3× and 10 points and 10 % resting share, the 1 % band floor, one band
 crossing per 1,000 points, the weekly correction's five days and two visits) are the same for
 every key. They were chosen by looking at all groups at once — NAB's three folders, the
 simulator's four fault types at two rates and its clean fleets, sensor kinds with and without a
@@ -88,27 +88,30 @@ daily cycle — never per file; the tables above give every group's score. How i
 the issue's targets, honestly:
 
 - **NAB: just under the target.** The subset's standard score is in the first table (the target
-  was ≥ 70): 58.0 after the second round, now 69.2, its two folders with windows at 67.5 and
-  74.4 (last column), 0 false firings on the folder with no anomaly. The gain is three changes,
+  was ≥ 70): 58.0 after the second round, now 69.4; its two folders with windows score 67.8
+  and 74.3 (last column), and it never fires on the folder with no anomaly. The gain is three changes,
   each measured alone on every group: the weekly correction (58.0 → 66.1: nyc_taxi's windows
   2 → 4 of 5; the later rule that it learns only from phases seen five days, 66.1 → 65.7, keeps
-  a series with no weekly pattern from firing in its third week), the unrest test (65.7 → 69.2:
+  a series with no weekly pattern from firing in its third week), the unrest test (65.7 → 69.4:
   art_increase_spike_density's window, more spikes than usual, which no point test sees), and
   merging overlapping levels (NAB unchanged; for the simulator's meters). On 25 windows one
   window is 4 points and a firing 15 minutes early or late can move one, so treat ± 5 as
-  noise: threshold 4.6, 4.75, 4.9 and 5 now score 62.1, 69.2, 68.0 and 63.8, and the simulator
-  is the same at all four. It still misses art_load_balancer_spikes (a spike density the unrest
+  noise: threshold 4.6, 4.75, 4.9 and 5 now score 62.3, 69.4, 64.3 and 60.1 (4.75 sits on a
+  peak; the simulator differs by one spike at most, and the 1 Hz clean fleet fires 7.6 a
+  device-week at 4.9 and 5 against 9.2). It still misses art_load_balancer_spikes (a spike density the unrest
   test does not reach at its default), one of nyc_taxi's five holidays, one window each of
   ambient_temperature and rogue_agent_key_hold; and it fires eleven times on machine_temperature,
   seven on cpu_utilization and eight on rogue_agent_key_updown, whose levels wander with no
-  cycle. The unrest test's gain rests on one artificial file; on the simulator it changed no
-  fault and cost 4 firings on the clean minute fleet (humidity). **The held-out NAB folders and
+  cycle. The unrest test's gain rests on one artificial file and on its 6 σ (at 6.5 σ it misses
+  that window); on the simulator it changed no fault and cost 2 firings on the clean minute
+  fleet, and on heavy-tailed clean noise it fires at most 3 times in 100,000 points
+  (TestAutoUnrestHeavyTails). **The held-out NAB folders and
   the pump testbed of the issue were not available here: how auto scores on them is unknown.**
   The weekly correction predicts from a key's twelfth day at the earliest (it learns from the
   fifth, and an hour of the week needs two visits), so on files of two weeks it does almost
   nothing; the unrest test needs 1,000 points of a key.
-- **Simulator, one reading a minute:** precision 1.00; on the clean fleet 0.23 firings a
-  device-week (the target is at most one; they are the unrest test's, on humidity); stuck
+- **Simulator, one reading a minute:** precision 1.00; on the clean fleet 0.12 firings a
+  device-week (the target is at most one; they are the unrest test's); stuck
   sensors caught within minutes. Recall is still below the 90 % target for spike (25/30),
   stuck (28/32) and level (51/67); drift 29/31 is at it. About half the misses are faults that
   begin while the key is still firing for an earlier one (no second firing before ` + "`clear`" + `
@@ -150,22 +153,23 @@ crossing only after 2, 5, 10, 30, 100 or 150 points inside the band, so that a f
 crossings count once (NAB 61.9, 61.4, 60.5, 60.5, 60.1, 60.1: machine_temperature's level
 shift fired 15 minutes before its window instead of 30 minutes into it; level recall 54–55);
 clipping an anomalous point's error at 1, 2, 3 or 4.75 of the predictor's own root mean
-square error rather than at the band (NAB 47.0, 55.7, 59.4, 65.6 against 69.2; level recall
+square error rather than at the band (NAB 47.0, 55.7, 59.4, 65.6 against 69.2 then; level recall
 up to 58 of 67; 1 Hz precision 0.91–0.96); a band from the errors of normal points only, for every predictor (NAB 50.7 with 58 false
-firings; 1 Hz precision 0.91) or for the modes predictor only (68.9 against 69.2; meters
+firings; 1 Hz precision 0.91) or for the modes predictor only (68.9 against 69.2 then; meters
 23 of 31 faults against 24), or clipping the modes predictor's errors at its own band (68.9,
 no meter gained); re-arming, i.e. resolving after 10, 30, 60 or 100 normal points once the
 unrest statistic is back to its usual level and the level-shift sums are below a third of h
-(against 69.2: NAB 52.8, 62.5, 67.7, 68.9 with 131, 87, 63, 39 false firings; the minute
+(against 69.2 then: NAB 52.8, 62.5, 67.7, 68.9 with 131, 87, 63, 39 false firings; the minute
 fleet gained at most spike 26, drift 30, stuck 31, level 53 — the NAB subset pays for every
 second firing outside a window, and at 100 points nothing was left of the gain); the weekly
 correction predicting after one visit (NAB 63.0: a pure daily series fired a week after its
 warm-up) or learning from a phase's first day (66.1, but a day-shift series fired in week
-three: TestAutoDailyOnlyStaysQuiet); the unrest test at 5 σ (NAB 72.6, 1 Hz clean fleet
-18.3), at 7 σ or more (no change), with halflives of 3 or 10 points (72.8 and 69.4 at 6 σ:
-the middle was taken), and with its long-run statistics started at zero rather than from
-the first points (a biased variance: the same NAB score at 7 σ as the unbiased test at 6, by
-accident).
+three: TestAutoDailyOnlyStaysQuiet); the unrest test with a short halflife of 3 or 5 points
+(NAB 72.8 and 69.2, but on heavy-tailed clean noise 11–44 and 6–10 firings in 100,000
+points against at most 3; at 5 points the clean minute fleet 0.23), with halflives of 8 or
+15 (69.1, 69.3), at 5.5 σ (69.1, 1 Hz clean fleet 12.2) or 6.5 σ and more (65.7: no gain),
+and with its long-run statistics started at zero rather than from the first points (a biased
+variance: at 7 σ it scored what the unbiased test scores at 6, by accident).
 
 Tried and dropped while choosing (measured with ` + "`-try`" + `; NAB subset / simulator). In the second
 round, at threshold 5 with the modes predictor (NAB 49.4; minute fleet recall spike/drift/stuck/level

@@ -169,7 +169,11 @@ three: TestAutoDailyOnlyStaysQuiet); the unrest test with a short halflife of 3 
 points against at most 3; at 5 points the clean minute fleet 0.23), with halflives of 8 or
 15 (69.1, 69.3), at 5.5 σ (69.1, 1 Hz clean fleet 12.2) or 6.5 σ and more (65.7: no gain),
 and with its long-run statistics started at zero rather than from the first points (a biased
-variance: at 7 σ it scored what the unbiased test scores at 6, by accident).
+variance: at 7 σ it scored what the unbiased test scores at 6, by accident); a level-shift
+decision level of at least 60 or 300 seconds' worth of points rather than 30 points (1 Hz
+clean fleet 4.6 and 3.1 against 9.2, NAB and the minute fleet unchanged, but 1 Hz drift 20
+and level 62 against 21 and 63: at one reading a second it waits a minute or five before it
+calls a shift, and a shift is what a fault on a 1 Hz machine usually looks like).
 
 Tried and dropped while choosing (measured with ` + "`-try`" + `; NAB subset / simulator). In the second
 round, at threshold 5 with the modes predictor (NAB 49.4; minute fleet recall spike/drift/stuck/level

@@ -21,10 +21,11 @@ import (
 //     day (a profile of 96 quarter-hour means learned day over day), for
 //     series that follow the clock;
 //   - week:   the cycle's prediction plus the mean distance from the
-//     daily profile at that hour of the week (learned week over week,
-//     predicting after two weeks), for series whose weekends or Mondays
-//     differ from the other days; it exists only for keys the daily profile
-//     has predicted best, and is taken only when it predicts better still;
+//     daily profile at that hour of the week (learned week over week from
+//     the fifth day, predicting after two visits), for series whose
+//     weekends or Mondays differ from the other days; it exists only for
+//     keys the daily profile has predicted best, and is taken only when it
+//     predicts better still;
 //   - modes:  the nearest of up to three operating levels the key has
 //     dwelt at (each with its own mean and spread), for keys that switch
 //     between levels (a power meter's standby and load). It is taken only
@@ -36,7 +37,7 @@ import (
 // point test misses: a stuck sensor (the same value repeated three times as
 // long as the key has ever repeated one, and at least 10 points), a level
 // shift (a two-sided CUSUM of the slow predictor's standardised errors, or
-// the modes predictor's while that is in use), and unrest (the last ten or
+// the modes predictor's while that is in use), and unrest (the last 15 or
 // so points strayed from the prediction far more than the key's points
 // usually do, none beyond the band: more spikes than usual).
 // An anomalous point moves the baseline by at most the band, so one fault
@@ -257,7 +258,7 @@ func (a *auto) observe(t time.Time, x float64) obs {
 		return obs{expected: exp, score: z, sd: sd, ready: true}
 	}
 	if u >= autoUnrest && a.n > autoUnrestFrom {
-		// Strayed all to one side: that is a level shift, and says so.
+		// Strayed mostly to one side: that is a level shift, and says so.
 		why := causeUnrest
 		if math.Abs(a.unrS) >= 0.5*a.unr {
 			why = causeShift

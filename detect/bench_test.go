@@ -2,6 +2,7 @@ package detect_test
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -104,6 +105,37 @@ func BenchmarkMemory(b *testing.B) {
 			runtime.KeepAlive(d)
 		})
 	}
+}
+
+// BenchmarkMemoryDaily: auto's heap per key for keys with a daily cycle
+// (2,000 keys, a point every 5 minutes for three days), which hold the
+// weekly correction besides the daily profile; compare auto in
+// BenchmarkMemory, whose keys have no cycle.
+//
+//	go test -run '^$' -bench MemoryDaily -benchtime 1x ./detect
+func BenchmarkMemoryDaily(b *testing.B) {
+	const keys = 2000
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = fmt.Sprintf("sensor-%05d", i)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	before := heapInUse()
+	d := mustNew(b, "auto", nil)
+	for n := 0; n < 3*288*keys; n++ {
+		i := n / keys
+		x := 20 + 10*math.Sin(2*math.Pi*float64(i)/288) + r.NormFloat64()
+		e := &event.Event{Time: t0.Add(time.Duration(i) * 5 * time.Minute), Seq: uint64(n), Fields: map[string]any{"v": x}}
+		d.Add(names[n%keys], e)
+		d.Advance(e.Time)
+	}
+	used := float64(heapInUse() - before)
+	for range b.N {
+		d.Advance(t0)
+	}
+	b.ReportMetric(used/keys, "B/key")
+	b.ReportMetric(0, "ns/op")
+	runtime.KeepAlive(d)
 }
 
 func heapInUse() uint64 {

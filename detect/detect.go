@@ -55,8 +55,8 @@ type keyState struct {
 }
 
 // snapVersion 2 added seasonal's level-shift sums, 3 auto's operating
-// levels; Restore still reads 1 and 2.
-const snapVersion = 3
+// levels, 4 auto's weekly correction; Restore still reads 1 to 3.
+const snapVersion = 4
 
 // New validates the Spec and builds a Detector. Parameter problems come back
 // as *ParamError values joined with errors.Join.
@@ -203,13 +203,14 @@ func (d *Detector) emit(k *keyState, st event.State, ev *event.Event, x float64,
 			"value": x, "expected": expected, "score": round(score),
 			"threshold": d.cfg.threshold, "method": d.cfg.method,
 			"low": expected - width, "high": expected + width,
-			"reason": reason(st, o.why, x, expected, o.sd, score, o.run, d.cfg.clear),
+			"reason": reason(st, o, x, d.cfg.clear),
 		},
 	})
 }
 
 // reason is an alert's one-line explanation.
-func reason(st event.State, why cause, x, expected, sd, score float64, run, clear int) string {
+func reason(st event.State, o obs, x float64, clear int) string {
+	why, expected, sd, score, run := o.why, o.expected, o.sd, o.score, o.run
 	if st == event.Resolved {
 		return fmt.Sprintf("back to normal: %d points in a row within the band", clear)
 	}
@@ -222,6 +223,8 @@ func reason(st event.State, why cause, x, expected, sd, score float64, run, clea
 		return fmt.Sprintf("stuck: the same value %.6g for %d points in a row", x, run)
 	case causeShift:
 		return fmt.Sprintf("level shift: values have stayed %s the expected %.6g (the latest %.6g)", dir, expected, x)
+	case causeUnrest:
+		return fmt.Sprintf("unsettled: the latest points have strayed from the expected %.3g times as far as usual (the latest %.6g, expected %.6g)", o.ratio, x, expected)
 	case causeCusum:
 		return fmt.Sprintf("sustained shift: values have stayed %s the expected %.6g (cumulative sum %.3g)", dir, expected, math.Abs(score))
 	}
@@ -316,6 +319,8 @@ func (d *Detector) Restore(b []byte) error {
 			old.decodeV1(&dec)
 		} else if old, ok := k.m.(interface{ decodeV2(*event.Dec) }); ok && ver <= 2 {
 			old.decodeV2(&dec)
+		} else if old, ok := k.m.(interface{ decodeV3(*event.Dec) }); ok && ver <= 3 {
+			old.decodeV3(&dec)
 		} else {
 			k.m.decode(&dec)
 		}

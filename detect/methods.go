@@ -28,6 +28,7 @@ type obs struct {
 	ready               bool
 	why                 cause
 	run                 int
+	ratio               float64 // unrest: the recent distance over the usual one
 }
 
 func newModel(c *config) model {

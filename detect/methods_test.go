@@ -251,7 +251,7 @@ func TestRestoreVersion1(t *testing.T) {
 				s.hi, s.lo = 0, 0 // what the old snapshot restores to
 			}
 			if method == "auto" {
-				v1 = dropModes(t, d, v1)
+				v1 = dropModes(t, d, dropWeek(t, d, v1))
 			}
 			r, _ := New(Spec{Method: method, Params: p, Value: val})
 			if err := r.Restore(v1); err != nil {
@@ -279,7 +279,7 @@ func TestRestoreVersion2(t *testing.T) {
 		d.Advance(e.Time)
 	}
 	snap, _ := d.Snapshot()
-	v2 := dropModes(t, d, append([]byte{2}, snap[1:]...))
+	v2 := dropModes(t, d, dropWeek(t, d, append([]byte{2}, snap[1:]...)))
 	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
 	if err := r.Restore(v2); err != nil {
 		t.Fatal(err)
@@ -287,6 +287,70 @@ func TestRestoreVersion2(t *testing.T) {
 	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
 		t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
 	}
+}
+
+// TestRestoreVersion3: a version 3 snapshot of auto (no weekly
+// correction) restores with none; a version 3 snapshot cannot pick the
+// weekly predictor.
+func TestRestoreVersion3(t *testing.T) {
+	val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
+	d, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	for i, x := range []float64{10, 20, 12, 21, 11, 23, 12, 22, 13, 24} {
+		e := &event.Event{Time: minute(i), Seq: uint64(i), Fields: map[string]any{"v": x}}
+		d.Add("k", e)
+		d.Advance(e.Time)
+	}
+	a := d.keys["k"].m.(*auto)
+	a.week, a.wVis = make([]float32, autoWeekBkts), make([]uint8, autoWeekBkts)
+	a.week[3], a.wVis[3], a.wCur, a.dwk = 1.5, 2, 3, 0.25
+	snap, _ := d.Snapshot()
+	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
+		t.Fatalf("version 4: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
+	}
+	v3 := dropWeek(t, d, append([]byte{3}, snap[1:]...))
+	if err := r.Restore(v3); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
+		t.Fatalf("version 3: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
+	}
+	a.pick = predWeek
+	bad, _ := d.Snapshot()
+	if err := r.Restore(dropWeek(t, d, append([]byte{3}, bad[1:]...))); err == nil {
+		t.Fatal("a version 3 snapshot that picks the weekly predictor restored")
+	}
+}
+
+// dropWeek cuts auto's weekly correction, its predictor's error and the
+// unrest statistics from the end of snap (the layout before version 4) and
+// clears them in d.
+func dropWeek(t *testing.T, d *Detector, snap []byte) []byte {
+	t.Helper()
+	a := d.keys["k"].m.(*auto)
+	var e event.Enc
+	e.Float(a.mse[predWeek])
+	e.Uvarint(uint64(a.mseN[predWeek]))
+	e.Uvarint(uint64(len(a.week)))
+	for i := range a.week {
+		e.Float(float64(a.week[i]))
+		e.Uvarint(uint64(a.wVis[i]))
+	}
+	e.Varint(int64(a.wCur))
+	e.Float(a.wSum)
+	e.Uvarint(uint64(a.wN))
+	e.Float(a.dwk)
+	e.Float(a.unr)
+	e.Float(a.unrS)
+	e.Float(a.unrMu)
+	e.Float(a.unrVar)
+	a.mse[predWeek], a.mseN[predWeek] = 0, 0
+	a.week, a.wVis, a.wCur, a.wSum, a.wN, a.dwk = nil, nil, -1, 0, 0, 0
+	a.unr, a.unrS, a.unrMu, a.unrVar = 0, 0, 0, 0
+	return snap[:len(snap)-len(e.B)]
 }
 
 // dropModes cuts auto's operating levels from the end of snap (the layout

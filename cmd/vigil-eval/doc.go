@@ -35,8 +35,9 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
   spread the score is measured in; cusum: ± k × spread, beyond which its sums grow), ` + "`score`" + `,
   ` + "`threshold`" + `, ` + "`method`" + `, and ` + "`reason`" + `, one line such as "70.8 is 26.2 σ above the expected
   61.7739 (σ 0.344)", "stuck: the same value 41.74 for 10 points in a row", "level shift: values
-  have stayed above the expected …", or on ` + "`resolved`" + ` "back to normal: 150 points in a row
-  within the band". Rule messages can use them: ` + "`message: \"{{pump}}: {{reason}}\"`" + `.
+  have stayed above the expected …", "unsettled: the latest points have strayed from the
+  expected 3.2 times as far as usual …" (auto; such a point is inside the band), or on
+  ` + "`resolved`" + ` "back to normal: 150 points in a row within the band". Rule messages can use them: ` + "`message: \"{{pump}}: {{reason}}\"`" + `.
 - **Order and time.** Points are scored in event-time order (out-of-order points within the
   source's ` + "`lateness`" + ` are reordered; later ones are dropped and counted as late).
   Windows are in event time: ` + "`window: 1h`" + ` holds the key's points in (t−1h, t].
@@ -49,7 +50,7 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
 | ` + "`mad`" + ` | median and 1.4826 × median absolute deviation of the window (robust to outliers in the window; falls back to 1.2533 × mean absolute deviation when half the window is one value) | ` + "`window` (1h), `threshold` (6)" + ` | 24 B per point in the window |
 | ` + "`ewma`" + ` | exponentially weighted mean and variance | ` + "`halflife` (60 points) or `alpha`, `threshold` (5)" + ` | O(1), ≈ 40 B |
 | ` + "`cusum`" + ` | two-sided tabular CUSUM of points standardised by an exponentially weighted baseline: S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k); fires when S ≥ h, then restarts the sums | ` + "`k` (1), `h` or `threshold` (8), `halflife` (120 points) or `alpha`" + ` | O(1), ≈ 56 B |
-| ` + "`auto`" + ` (default) | the best of four predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days); *modes*, the nearest of up to three operating levels the key dwells at (each a mean and spread, halflife 240 points, established after ` + "`min_samples`" + ` points; a point beyond the band of every level starts a new one in place of the least visited), taken or left only on a tenfold margin and then scoring a point in the spread of the level it is nearest (a meter's standby and load). Spread: that predictor's root mean square error, at least 1 % of the series' mean distance from its slow level (errors clipped at the band, never tighter than the slow predictor's, so a predictor exact on flat stretches still pays for a daily jump). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points, unless it is a value where the key rests — one that at least 10 % of its recent points sit at, a counter's 0, a meter's standby; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's standardised error, or the modes predictor's while that is in use, k = 2, h = 30, as seasonal's). A key that crosses its band more than once per 1,000 points (exponentially weighted, halflife 2,000 points) gets a band wider by the square root of how much more often, and its level-shift test is damped alike: what it does every few minutes is not an anomaly. Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed); ` + "`relearn`" + ` starts the key from scratch | ` + "`threshold`" + ` (4.75) and the common ones; nothing else to set | 96 × 10 B (daily profile) + 3 levels × 32 B + ≈ 270 B: 1,468 B a key measured (` + "`-bench Memory`" + `); O(1) work a point (≈ 335 ns, see below) |
+| ` + "`auto`" + ` (default) | the best of five predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days); *week*, the cycle's prediction plus the mean distance from the daily profile at that hour of the week (168 hourly means, each updated once per visit, halflife 3 weeks; learned only where the profile's phase has seen five days, predicting after two visits, and kept only for keys the daily profile has predicted best: weekends, Mondays); *modes*, the nearest of up to three operating levels the key dwells at (each a mean and spread, halflife 240 points, established after ` + "`min_samples`" + ` points; a point beyond the band of every level starts a new one in place of the least visited; two levels closer than 3 of the wider one's standard deviations are one level learned in two halves and are merged), taken or left only on a tenfold margin and then scoring a point in the spread of the level it is nearest (a meter's standby and load). Spread: that predictor's root mean square error, at least 1 % of the series' mean distance from its slow level (errors clipped at the band, never tighter than the slow predictor's, so a predictor exact on flat stretches still pays for a daily jump). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points, unless it is a value where the key rests — one that at least 10 % of its recent points sit at, a counter's 0, a meter's standby; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's standardised error, or the modes predictor's while that is in use, k = 2, h = 30, as seasonal's) and **unrest**, in the spirit of HTM's anomaly likelihood (a short mean, halflife 10 points, of min(\|z\|, threshold)/threshold, fires when it is 6 of its own long-run standard deviations above its long-run mean, both learned over every point with halflife 2,000, from the key's 1,000th point: more spikes than usual, with no point beyond the band; reported as a level shift when the points strayed mostly to one side). A key that crosses its band more than once per 1,000 points (exponentially weighted, halflife 2,000 points) gets a band wider by the square root of how much more often, and its level-shift test is damped alike: what it does every few minutes is not an anomaly. Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed); ` + "`relearn`" + ` starts the key from scratch | ` + "`threshold`" + ` (4.75) and the common ones; nothing else to set | 96 × 10 B (daily profile) + 3 levels × 32 B + ≈ 400 B: 1,596 B a key measured (` + "`-bench Memory`" + `, a key with no cycle); a key whose daily profile predicts best also holds the weekly correction, 168 × (4 + 1) B: 2,490 B a key measured with a daily cycle (` + "`-bench MemoryDaily`" + `); O(1) work a point (≈ 0.5 µs on a loaded machine, see below) |
 | ` + "`seasonal`" + ` | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals. Level shifts too small for the point test: a two-sided CUSUM of the other points' residuals divided by the residuals' root mean square (about zero, so a series that habitually strays from its daily profile needs a larger shift), S⁺ = max(0, S⁺ + c − k), S⁻ = max(0, S⁻ − c − k); when S ≥ ` + "`shift_h`" + ` the point is anomalous with score ±threshold·S/shift_h and the sums restart. Point anomalies do not feed the sums, and one point moves them by less than threshold − k | ` + "`period` (24h), `resolution` (15m), `phase_halflife` (3: halflife of a phase's mean, in points falling in that phase; at 5-minute data and 15-minute resolution, one period), `halflife` (60 points) of the residual variance, `threshold` (5), `shift_k` (1.5), `shift_h` (20; 0 turns the level-shift test off)" + ` | 12 B per phase bucket (96 buckets ≈ 1.2 KB) + 48 B (residual statistics and the two sums) |
 
 Common to all: ` + "`min_samples` (30), `direction` (both), `clear` (150), `relearn` (120), `learn_anomalies` (false)" + `.
@@ -63,9 +64,10 @@ threshold 4 and cusum with the textbook k=0.5, h=5 fired about every 500 points;
 above fire never (a test keeps it so).
 
 Speed, one core (` + "`go test -run '^$' -bench 'BenchmarkMethods/(auto|seasonal)$' -benchtime 2000000x ./detect`" + `,
-10,000 keys at one point a minute, driven as the engine does): auto 334–337 ns a point (≈ 3 million points/s; two runs on the shared machine),
-seasonal 168 ns; one allocation a point, the event's own. (An earlier run, before the modes predictor and on a busier machine, measured auto at
-420–480 ns: the machine's load moves these figures more than the code did.)
+10,000 keys at one point a minute, driven as the engine does): auto 540–630 ns a point (1.7–1.9 million points/s of CPU),
+against 474–570 ns for the code before this round's weekly correction, level merging and unrest test, in alternating runs on the shared
+machine (load average 2–3.7): about 12 % more work a point. seasonal 168 ns (an earlier run); one allocation a point, the event's own.
+(On a quieter machine, before this round, auto measured 334–337 ns: the machine's load moves these figures more than the code does.)
 
 `
 
@@ -74,44 +76,66 @@ const docTail = `
 
 A rule with ` + "`detect: {field: x}`" + ` and no method runs auto. It needs no parameters: per key it
 learns whether the series is best predicted by a steady level, a wandering level, a daily
-profile or the nearest of a few levels it switches between, how far it strays from that
-prediction, and how long its values normally repeat. Its
-constants (threshold 4.75, halflives 8, 240 and 500 points and 3 days, the 20 % switching margin and the modes predictor's tenfold one, three levels, the level-shift
-test's k = 2 and h = 30, the stuck rule's 3× and 10 points and 10 % resting share, the 1 % band floor, one band
-crossing per 1,000 points) are the same for
+profile, a daily profile corrected by the hour of the week, or the nearest of a few levels it
+switches between, how far it strays from that prediction, how far it usually strays over a few
+points, and how long its values normally repeat. Its
+constants (threshold 4.75, halflives 8, 240 and 500 points, 3 days and 3 weeks, the 20 % switching margin and the modes predictor's tenfold one, three levels merged within 3 σ, the level-shift
+test's k = 2 and h = 30, the unrest test's halflife of 10 points and 6 σ from the 1,000th point, the stuck rule's 3× and 10 points and 10 % resting share, the 1 % band floor, one band
+crossing per 1,000 points, the weekly correction's five days and two visits) are the same for
 every key. They were chosen by looking at all groups at once — NAB's three folders, the
 simulator's four fault types at two rates and its clean fleets, sensor kinds with and without a
 daily cycle — never per file; the tables above give every group's score. How it stands against
 the issue's targets, honestly:
 
-- **NAB: not at the target.** The subset's standard score is in the first table (the target
-  was ≥ 70); auto is now level with seasonal, which was tuned on these 18 files, and its two
-  folders with windows score within about a point of each other (last column). The gain over
-  the first round (49.4) is its threshold, 5 → 4.75: every threshold from 4.5 to 4.9 scored
-  53–62 against 49.4 at 5 (4.25: 51.4, 4.0: 51.2), and the middle of that range was taken,
-  not its best point (4.7: 62.4) — on 25 windows a step of 0.05 moves the score by up to 8
-  points, so treat ± 5 as noise. It still misses anomalies that are contextual or collective:
-  nyc_taxi's holiday dips (a weekly pattern; auto keeps a daily profile only, to stay at
-  ≈ 1.5 KB a key), the spike-density files; and it fires eleven times on
-  machine_temperature and seven on cpu_utilization, whose levels wander with no cycle. The held-out
-  NAB folders and the pump testbed of the issue were not available here: how auto scores on
-  them is unknown.
-- **Simulator, one reading a minute:** precision 1.00; on the clean fleet the power meters
-  fire a few times (0.23 a device-week, under the target of one), the other kinds never;
-  stuck sensors caught within minutes. Recall is still below the 90 % target for spike,
-  stuck and level (drift 29/31 is at it). The modes predictor took the meters from 9 to 24
-  of 31 faults detected (a 500 W shift on a meter at its load is now scored in the load's
-  spread, not in one spread over standby and load); level recall 41 → 51 of 67. Many of the
-  remaining misses are faults that begin while the key is still firing for an earlier fault
-  or for the end of the previous shift (no second firing before ` + "`clear`" + ` normal points;
-  re-firing within a firing was tried, below).
-- **Simulator, one reading a second:** precision 0.97 (0.91 in the first round), spike and
-  stuck recall 100 %, level 63/66. **Power meters still fire on some of their own switching**
-  (a switch is rare at 1 Hz, so the levels are learned one at a time, and the first switches
-  after warm-up fire); the clean fleet's firings per device-week in that table are mostly the
-  two meters' and the two heat sensors' (see the per-kind table's *clean* column): above
-  the target of one. For on/off signals, watch the level with a window rule (` + "`avg`" + `, ` + "`max`" + `)
-  or use zscore with a window that holds several switches.
+- **NAB: just under the target.** The subset's standard score is in the first table (the target
+  was ≥ 70): 58.0 after the second round, now 69.4; its two folders with windows score 67.8
+  and 74.3 (last column), and it never fires on the folder with no anomaly. The gain is three changes,
+  each measured alone on every group: the weekly correction (58.0 → 66.1: nyc_taxi's windows
+  2 → 4 of 5; the later rule that it learns only from phases seen five days, 66.1 → 65.7, keeps
+  a series with no weekly pattern from firing in its third week), the unrest test (65.7 → 69.4:
+  art_increase_spike_density's window, more spikes than usual, which no point test sees), and
+  merging overlapping levels (NAB unchanged; for the simulator's meters). On 25 windows one
+  window is 4 points and a firing 15 minutes early or late can move one, so treat ± 5 as
+  noise: threshold 4.6, 4.75, 4.9 and 5 now score 62.3, 69.4, 64.3 and 60.1 (4.75 sits on a
+  peak; the simulator differs by one spike at most, and the 1 Hz clean fleet fires 7.6 a
+  device-week at 4.9 and 5 against 9.2). It still misses art_load_balancer_spikes (a spike density the unrest
+  test does not reach at its default), one of nyc_taxi's five holidays, one window each of
+  ambient_temperature and rogue_agent_key_hold; and it fires eleven times on machine_temperature,
+  seven on cpu_utilization and eight on rogue_agent_key_updown, whose levels wander with no
+  cycle. The unrest test's gain rests on one artificial file and on its 6 σ (at 6.5 σ it misses
+  that window); on the simulator it changed no fault and cost 2 firings on the clean minute
+  fleet, and on heavy-tailed clean noise it fires at most 3 times in 100,000 points
+  (TestAutoUnrestHeavyTails). **The held-out NAB folders and
+  the pump testbed of the issue were not available here: how auto scores on them is unknown.**
+  The weekly correction predicts from a key's twelfth day at the earliest (it learns from the
+  fifth, and an hour of the week needs two visits), so on files of two weeks it does almost
+  nothing; the unrest test needs 1,000 points of a key.
+- **Simulator, one reading a minute:** precision 1.00; on the clean fleet 0.12 firings a
+  device-week (the target is at most one; they are the unrest test's); stuck
+  sensors caught within minutes. Recall is still below the 90 % target for spike (25/30),
+  stuck (28/32) and level (51/67); drift 29/31 is at it. About half the misses are faults that
+  begin while the key is still firing for an earlier one (no second firing before ` + "`clear`" + `
+  normal points; re-arming earlier was measured, below). Six of the rest are on the meters;
+  the others, looked at one by one, are on keys whose band the faults themselves had widened:
+  each fault's errors, clipped at the band, feed the predictors' error, and the crossing guard
+  counts each fault's crossings, so with a fault about every 15 hours on every device a
+  humidity sensor's and a pump temperature's prediction error were 2.7 times their values
+  on the clean fleet, their bands 3.3 and 4.5 times as wide, and the pump's +10 step scored
+  4.65. Both were measured (below): on NAB, whose noisy files that widening
+  keeps quiet, every change lost more than the simulator gained.
+- **Simulator, one reading a second:** precision 0.97, spike and stuck recall 100 %, drift
+  21/22, level 63/66. **The clean fleet went from 26.0 to 9.2 firings a device-week (the
+  target is at most one, i.e. none in this 12-hour run).** The power meters caused most of the
+  26: a load learned as two half-levels, each with a spread too narrow (it fired at 3 of its
+  true σ), which crowded the standby level out of the three slots (the meter then fired at
+  80 σ when it switched off). Levels closer than 3 σ are now merged, and the meters fire
+  no more on the clean fleet. What remains: four level shifts on the two heat sensors (their
+  output wanders with a 30-minute load, and the level-shift test on the slow predictor, whose
+  halflife is 4 minutes at 1 Hz, reads a fast rise as a shift), one humidity reading at
+  4.88 σ and one vibration reading at 5.08 σ (its noise is log-normal, so its upper tail is
+  heavier than the band assumes). Turning the level-shift test off while the wandering-level
+  predictor is in use took the clean fleet to 3.05, but NAB from 58.0 to 54.6 (measured
+  before the weekly correction; machine_temperature's windows are caught by that test).
 - **A key with frequent, intermittent anomalies can stay firing for a long time**: ` + "`resolved`" + `
   needs ` + "`clear`" + ` (150) normal points in a row, and no second firing comes while it waits.
   Before the resting-value exception of the stuck rule, rogue_agent_key_hold (bursts between
@@ -122,6 +146,34 @@ the issue's targets, honestly:
 - **A key is silent for its first ` + "`min_samples`" + ` points**, and the daily profile takes a day
   to fill; until then a series with a daily cycle is scored by its local level, which usually
   follows it.
+
+In the third round, also measured and dropped (NAB subset / minute fleet / 1 Hz clean fleet,
+against 66.1 / spike 25, drift 29, stuck 28, level 51 / 9.2 unless said): counting a band
+crossing only after 2, 5, 10, 30, 100 or 150 points inside the band, so that a fault's many
+crossings count once (NAB 61.9, 61.4, 60.5, 60.5, 60.1, 60.1: machine_temperature's level
+shift fired 15 minutes before its window instead of 30 minutes into it; level recall 54–55);
+clipping an anomalous point's error at 1, 2, 3 or 4.75 of the predictor's own root mean
+square error rather than at the band (NAB 47.0, 55.7, 59.4, 65.6 against 69.2 then; level recall
+up to 58 of 67; 1 Hz precision 0.91–0.96); a band from the errors of normal points only, for every predictor (NAB 50.7 with 58 false
+firings; 1 Hz precision 0.91) or for the modes predictor only (68.9 against 69.2 then; meters
+23 of 31 faults against 24), or clipping the modes predictor's errors at its own band (68.9,
+no meter gained); re-arming, i.e. resolving after 10, 30, 60 or 100 normal points once the
+unrest statistic is back to its usual level and the level-shift sums are below a third of h
+(against 69.2 then: NAB 52.8, 62.5, 67.7, 68.9 with 131, 87, 63, 39 false firings; the minute
+fleet gained at most spike 26, drift 30, stuck 31, level 53 — the NAB subset pays for every
+second firing outside a window, and at 100 points nothing was left of the gain); the weekly
+correction predicting after one visit (NAB 63.0: a pure daily series fired a week after its
+warm-up) or learning from a phase's first day (66.1, but a day-shift series fired in week
+three: TestAutoDailyOnlyStaysQuiet); the unrest test with a short halflife of 3 or 5 points
+(NAB 72.8 and 69.2, but on heavy-tailed clean noise 11–44 and 6–10 firings in 100,000
+points against at most 3; at 5 points the clean minute fleet 0.23), with halflives of 8 or
+15 (69.1, 69.3), at 5.5 σ (69.1, 1 Hz clean fleet 12.2) or 6.5 σ and more (65.7: no gain),
+and with its long-run statistics started at zero rather than from the first points (a biased
+variance: at 7 σ it scored what the unbiased test scores at 6, by accident); a level-shift
+decision level of at least 60 or 300 seconds' worth of points rather than 30 points (1 Hz
+clean fleet 4.6 and 3.1 against 9.2, NAB and the minute fleet unchanged, but 1 Hz drift 20
+and level 62 against 21 and 63: at one reading a second it waits a minute or five before it
+calls a shift, and a shift is what a fault on a 1 Hz machine usually looks like).
 
 Tried and dropped while choosing (measured with ` + "`-try`" + `; NAB subset / simulator). In the second
 round, at threshold 5 with the modes predictor (NAB 49.4; minute fleet recall spike/drift/stuck/level
@@ -191,8 +243,9 @@ buckets and ranking predictors also by how often they miss (on an earlier versio
   misses; a 2–3σ shift is absorbed by the baseline before it is caught.
 - **Spike density** (art_increase_spike_density, art_load_balancer_spikes): the labelled anomaly
   is "more spikes than usual", not a single unusual point; point detectors either fire at every
-  spike (many false firings) or, once the baseline has learned the spikes, at none. A window
-  rule with ` + "`count()`" + ` over a threshold is the right tool.
+  spike (many false firings) or, once the baseline has learned the spikes, at none. auto's
+  unrest test catches the first (a burst of spikes far denser than the key's usual), not the
+  second. A window rule with ` + "`count()`" + ` over a threshold is the surer tool.
 - **cusum** is for sustained shifts, not spikes: it fires on a single point only if that point
   alone is h + k standard deviations out. With the defaults a 2σ shift is caught in ≈ 9 points,
   a 1σ shift only slowly (use ` + "`k: 0.5, h: 10`" + `: ≈ 20 points, and a test checks ≤ 40).

@@ -187,8 +187,14 @@ func TestIdleConnectionsWithoutConnect(t *testing.T) {
 		t.Fatalf("%d of %d idle connections still open after 20 s", open, n)
 	}
 	connsDone(t, b)
-	hits(t, b, HitClients, n-max)
-	hits(t, b, HitConnectTimeout, max)
+	// Each connection was closed on accept or timed out. Dialling 2,000
+	// can take longer than connect_timeout on a loaded machine, and each
+	// timeout frees a slot for a later dial: so at least max time out,
+	// and the rest are refused.
+	h := b.Stats().Hits
+	if h[HitClients]+h[HitConnectTimeout] != n || h[HitConnectTimeout] < max || h[HitClients] == 0 {
+		t.Fatalf("closed on accept %d, timed out %d: want %d in all, at least %d timed out, some refused", h[HitClients], h[HitConnectTimeout], n, max)
+	}
 	if st := b.Stats(); st.Clients != 0 {
 		t.Fatalf("%d connections counted open", st.Clients)
 	}

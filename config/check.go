@@ -97,7 +97,7 @@ func (d *decoder) checkHTTP(c *Config) {
 func (d *decoder) checkBroker(c *Config) {
 	b := c.Broker
 	if v := b.Limits.MaxSessionExpiry; d.seen("broker.max_session_expiry") && (v < time.Second || v > math.MaxUint32*time.Second) {
-		d.errf(d.vals["broker.max_session_expiry"], "broker: max_session_expiry: want 1s to 136y, got %s", d.unwrap(d.vals["broker.max_session_expiry"]).GetToken().Value)
+		d.errf(d.vals["broker.max_session_expiry"], "broker: max_session_expiry: want 1s to 136y, got %s", d.Unwrap(d.vals["broker.max_session_expiry"]).GetToken().Value)
 	}
 	if !d.seen("broker.listen") || !d.listen("broker.listen", b.Listen) || IsLoopback(b.Listen) {
 		return
@@ -176,7 +176,7 @@ func (d *decoder) files(c *Config) {
 	}
 	for i, n := range d.items["fleet.public_keys"] {
 		c.Fleet.PublicKeys[i] = rel(c.Fleet.PublicKeys[i])
-		c.Fleet.KeyPos = append(c.Fleet.KeyPos, d.pos(n))
+		c.Fleet.KeyPos = append(c.Fleet.KeyPos, d.Pos(n))
 	}
 }
 
@@ -246,7 +246,7 @@ func IsLoopback(addr string) bool {
 // path, a rule file's is a list.
 func IsConfig(src []byte) bool {
 	d := newDecoder("")
-	m, ok := d.unwrap(d.parse(src)).(*ast.MappingNode)
+	m, ok := d.Unwrap(d.Parse(src)).(*ast.MappingNode)
 	if !ok {
 		return false
 	}
@@ -254,7 +254,7 @@ func IsConfig(src []byte) bool {
 	for _, mv := range m.Values {
 		k := d.keyOf(mv.Key)
 		if k == "rules" {
-			if _, isList := d.unwrap(mv.Value).(*ast.SequenceNode); !isList {
+			if _, isList := d.Unwrap(mv.Value).(*ast.SequenceNode); !isList {
 				return true
 			}
 			continue

@@ -224,7 +224,7 @@ func Parse(path string, src []byte) (*Config, error) {
 	c := defaults()
 	c.File = path
 	d := newDecoder(path)
-	root := d.parse(src)
+	root := d.Parse(src)
 	d.section(root, "", valueOf(c))
 	if d.keys["fleet"] != nil {
 		c.Fleet.Enabled = true

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 
 	"github.com/vigil-gw/vigil/event"
 	"github.com/vigil-gw/vigil/rules"
@@ -49,9 +47,9 @@ var parseDuration = yaml.CustomUnmarshaler(func(d *time.Duration, b []byte) erro
 })
 
 type decoder struct {
-	file    string
-	errs    rules.Errors
-	anchors map[string]ast.Node
+	*rules.Doc
+	file string
+	errs rules.Errors
 	keys    map[string]ast.Node   // the key node of each setting in the file, by path ("broker.max_inflight")
 	vals    map[string]ast.Node   // its value node
 	items   map[string][]ast.Node // a list's element nodes
@@ -59,52 +57,15 @@ type decoder struct {
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, anchors: map[string]ast.Node{}, keys: map[string]ast.Node{},
+	d := &decoder{file: file, keys: map[string]ast.Node{},
 		vals: map[string]ast.Node{}, items: map[string][]ast.Node{}, bad: map[string]bool{}}
+	d.Doc = rules.NewDoc(file, &d.errs)
+	return d
 }
 
-// parse returns the document's root; a syntax error is reported with its
-// position.
-func (d *decoder) parse(src []byte) ast.Node {
-	f, err := parser.ParseBytes(src, 0)
-	if err != nil {
-		var ye yaml.Error
-		if errors.As(err, &ye) && ye.GetToken() != nil {
-			p := ye.GetToken().Position
-			d.errAt(rules.Pos{File: d.file, Line: p.Line, Col: p.Column}, "yaml: %s", ye.GetMessage())
-		} else {
-			d.errAt(rules.Pos{File: d.file, Line: 1, Col: 1}, "yaml: %v", err)
-		}
-		return nil
-	}
-	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
-		return nil
-	}
-	if len(f.Docs) > 1 {
-		d.errf(f.Docs[1], "only one YAML document per file")
-	}
-	return f.Docs[0].Body
-}
-
-func (d *decoder) pos(n ast.Node) rules.Pos {
-	// A mapping's own token is its first ':'; people think of it as
-	// starting at its first key.
-	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 && m.Values[0].Key != nil {
-		n = m.Values[0].Key
-	}
-	if n == nil || n.GetToken() == nil {
-		return rules.Pos{File: d.file, Line: 1, Col: 1}
-	}
-	p := n.GetToken().Position
-	return rules.Pos{File: d.file, Line: p.Line, Col: p.Column}
-}
-
+// errf reports an error at the value n holds (past anchors and aliases).
 func (d *decoder) errf(n ast.Node, format string, args ...any) {
-	d.errAt(d.pos(d.unwrap(n)), format, args...)
-}
-
-func (d *decoder) errAt(p rules.Pos, format string, args ...any) {
-	d.errs = append(d.errs, rules.Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
+	d.ErrAt(d.Pos(d.Unwrap(n)), format, args...)
 }
 
 // sorted is the errors in file order.
@@ -122,34 +83,6 @@ func (d *decoder) sorted() rules.Errors {
 // seen reports whether the file sets path to a value that decoded.
 func (d *decoder) seen(path string) bool { return d.keys[path] != nil && !d.bad[path] }
 
-// unwrap follows anchors, aliases and tags to the node that holds the value.
-func (d *decoder) unwrap(n ast.Node) ast.Node {
-	for i := 0; i < 32 && n != nil; i++ {
-		switch x := n.(type) {
-		case *ast.AnchorNode:
-			if x.Name != nil {
-				d.anchors[x.Name.String()] = x.Value
-			}
-			n = x.Value
-		case *ast.AliasNode:
-			if x.Value == nil {
-				return nil
-			}
-			v, ok := d.anchors[x.Value.String()]
-			if !ok {
-				d.errAt(d.pos(x), "unknown alias %q", x.Value.String())
-				return nil
-			}
-			n = v
-		case *ast.TagNode:
-			n = x.Value
-		default:
-			return n
-		}
-	}
-	return n
-}
-
 // what names a setting as messages do: "broker: max_inflight".
 func what(path string) string {
 	if path == "" {
@@ -160,7 +93,7 @@ func what(path string) string {
 
 // keyOf is a mapping key's text.
 func (d *decoder) keyOf(k ast.Node) string {
-	k = d.unwrap(k)
+	k = d.Unwrap(k)
 	if k == nil {
 		return ""
 	}
@@ -172,14 +105,14 @@ func (d *decoder) keyOf(k ast.Node) string {
 
 // section decodes mapping n into the struct v.
 func (d *decoder) section(n ast.Node, path string, v reflect.Value) {
-	n = d.unwrap(n)
+	n = d.Unwrap(n)
 	switch n.(type) {
 	case nil, *ast.NullNode:
 		return
 	}
 	m, ok := n.(*ast.MappingNode)
 	if !ok {
-		d.errf(n, "%s: want a mapping, got %s", what(path), describe(n))
+		d.errf(n, "%s: want a mapping, got %s", what(path), rules.Describe(n))
 		return
 	}
 	fields := fieldsOf(v.Type())
@@ -233,7 +166,7 @@ func fieldsOf(t reflect.Type) map[string][]int {
 
 // value decodes one setting into field v.
 func (d *decoder) value(n ast.Node, path string, v reflect.Value) {
-	n = d.unwrap(n)
+	n = d.Unwrap(n)
 	w := what(path)
 	if v.Kind() == reflect.Struct {
 		d.section(n, path, v)
@@ -285,7 +218,7 @@ func (d *decoder) value(n ast.Node, path string, v reflect.Value) {
 		}
 	case v.Kind() == reflect.Bool:
 		if _, isBool := n.(*ast.BoolNode); !isBool || yaml.NodeToValue(n, v.Addr().Interface()) != nil {
-			d.errf(n, "%s: want true or false, got %s", w, describe(n))
+			d.errf(n, "%s: want true or false, got %s", w, rules.Describe(n))
 		}
 	case v.Kind() == reflect.String:
 		if strings.TrimSpace(text) == "" {
@@ -312,7 +245,7 @@ func (d *decoder) list(n ast.Node, path string, v reflect.Value) {
 	var out []string
 	good := true
 	for i, it := range items {
-		it = d.unwrap(it)
+		it = d.Unwrap(it)
 		items[i] = it
 		s, ok := d.scalar(it, w)
 		if ok && strings.TrimSpace(s) == "" {
@@ -344,25 +277,8 @@ func (d *decoder) scalar(n ast.Node, w string) (string, bool) {
 		d.errf(n, "%s: missing value", w)
 		return "", false
 	default:
-		d.errf(n, "%s: want a single value, got %s", w, describe(n))
+		d.errf(n, "%s: want a single value, got %s", w, rules.Describe(n))
 		return "", false
-	}
-}
-
-func describe(n ast.Node) string {
-	switch n.(type) {
-	case *ast.MappingNode:
-		return "a mapping"
-	case *ast.SequenceNode:
-		return "a list"
-	case *ast.NullNode:
-		return "nothing"
-	case *ast.BoolNode:
-		return "a boolean"
-	case *ast.IntegerNode, *ast.FloatNode:
-		return "a number"
-	default:
-		return fmt.Sprintf("%q", n.String())
 	}
 }
 
@@ -389,44 +305,11 @@ func parseSize(s string) (int64, bool) {
 
 // suggest names the closest key when the typo is small, else lists them.
 func suggest(s string, keys map[string][]int) string {
-	best, bestD := "", 3
 	list := make([]string, 0, len(keys))
 	for k := range keys {
 		list = append(list, k)
 	}
-	sort.Strings(list)
-	for _, k := range list {
-		if dd := editDistance(s, k); dd < bestD {
-			best, bestD = k, dd
-		}
-	}
-	if best == "" {
-		return " (want one of " + strings.Join(list, ", ") + ")"
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 40 || len(b) > 40 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return rules.Suggest(s, list)
 }
 
 func valueOf(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }

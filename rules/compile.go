@@ -43,7 +43,7 @@ func (c *compiler) compileAt(d *doc, n yamlNode, offset int, what, src string, v
 				p.Col = e.Column + 1
 			}
 		}
-		d.errAt(p, "%s: %s", what, userTerms(what, src, e.Msg, vars))
+		d.ErrAt(p, "%s: %s", what, userTerms(what, src, e.Msg, vars))
 	}
 	return prog
 }
@@ -52,7 +52,7 @@ func (c *compiler) compileAt(d *doc, n yamlNode, offset int, what, src string, v
 func (c *compiler) template(d *doc, n yamlNode, what, src string, vars expr.Vars) *expr.Template {
 	phs, err := expr.Placeholders(src)
 	if err != nil {
-		d.errf(n, "%s: %v", what, err)
+		d.Errf(n, "%s: %v", what, err)
 		return nil
 	}
 	progs := make([]*expr.Program, 0, len(phs))

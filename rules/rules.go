@@ -252,7 +252,7 @@ func parse(names []string, srcs map[string][]byte) (*Set, Errors) {
 		root, d := parseYAML(name, srcs[name], &errs)
 		if root == nil {
 			if len(errs) == 0 || errs[len(errs)-1].Pos.File != name {
-				d.errAt(Pos{name, 1, 1}, "empty file: want `rules:`")
+				d.ErrAt(Pos{name, 1, 1}, "empty file: want `rules:`")
 			}
 			continue
 		}
@@ -275,7 +275,7 @@ func parse(names []string, srcs map[string][]byte) (*Set, Errors) {
 			}
 		}
 		if !hasRules {
-			d.errf(root, "file: missing `rules:`")
+			d.Errf(root, "file: missing `rules:`")
 		}
 		parts = append(parts, fp)
 	}
@@ -291,7 +291,7 @@ func parse(names []string, srcs map[string][]byte) (*Set, Errors) {
 		for _, n := range fp.tables {
 			if t := c.table(fp.d, n); t != nil {
 				if prev, dup := tableAt[t.Name]; dup {
-					fp.d.errAt(t.Pos, "table %q: already defined at %s", t.Name, prev)
+					fp.d.ErrAt(t.Pos, "table %q: already defined at %s", t.Name, prev)
 					continue
 				}
 				tableAt[t.Name] = t.Pos
@@ -309,10 +309,10 @@ func parse(names []string, srcs map[string][]byte) (*Set, Errors) {
 			// is reported even where either rule has other errors.
 			dup := false
 			if name, ok := fp.d.ruleName(n); ok {
-				pos := fp.d.pos(n)
+				pos := fp.d.Pos(n)
 				var prev Pos
 				if prev, dup = ruleAt[name]; dup {
-					fp.d.errAt(pos, "rule %q: duplicate name, first defined at %s", name, prev)
+					fp.d.ErrAt(pos, "rule %q: duplicate name, first defined at %s", name, prev)
 				} else {
 					ruleAt[name] = pos
 				}
@@ -360,14 +360,14 @@ func indexOf(list []string, s string) int {
 }
 
 func (d *doc) list(n yamlNode, what string) []yamlNode {
-	n = d.unwrap(n)
+	n = d.Unwrap(n)
 	switch x := n.(type) {
 	case *ast.SequenceNode:
 		return x.Values
 	case nil, *ast.NullNode:
 		return nil
 	default:
-		d.errf(n, "%s: want a list, got %s", what, describe(n))
+		d.Errf(n, "%s: want a list, got %s", what, Describe(n))
 		return nil
 	}
 }
@@ -427,7 +427,7 @@ func (d *doc) filters(n yamlNode, what string) []*ingest.Filter {
 	for i, s := range ss {
 		f, err := ingest.ParseFilter(s)
 		if err != nil {
-			d.errf(nodes[i], "%s: %v", what, err)
+			d.Errf(nodes[i], "%s: %v", what, err)
 			return nil
 		}
 		if !d.noStar(nodes[i], s, what) {
@@ -451,7 +451,7 @@ func (d *doc) noStar(n yamlNode, filter, what string) bool {
 		p.Col += i
 	}
 	level := strings.Count(filter[:i], "/") + 1
-	d.errAt(p, "%s: topic filter %q: level %d: MQTT has no * wildcard; did you mean +? (+ matches one level, # all the rest, {name} one level kept as a field)", what, filter, level)
+	d.ErrAt(p, "%s: topic filter %q: level %d: MQTT has no * wildcard; did you mean +? (+ matches one level, # all the rest, {name} one level kept as a field)", what, filter, level)
 	return false
 }
 
@@ -460,20 +460,20 @@ func (d *doc) source(n yamlNode) *Source {
 	if !ok {
 		return nil
 	}
-	s := &Source{Pos: d.pos(n)}
+	s := &Source{Pos: d.Pos(n)}
 	good := true
 	for _, f := range fs {
 		switch f.key {
 		case "from":
 			ss, nodes, ok := d.strs(f.val, "source: from")
 			if ok && len(ss) != 1 {
-				d.errf(nodes[1], "source: from: one topic filter per source")
+				d.Errf(nodes[1], "source: from: one topic filter per source")
 				ok = false
 			}
 			if ok {
 				flt, err := ingest.ParseFilter(ss[0])
 				if err != nil {
-					d.errf(nodes[0], "source: from: %v", err)
+					d.Errf(nodes[0], "source: from: %v", err)
 					ok = false
 				} else if !d.noStar(nodes[0], ss[0], "source: from") {
 					ok = false
@@ -486,7 +486,7 @@ func (d *doc) source(n yamlNode) *Source {
 			if ok {
 				fm, err := ingest.ParseFormat(v)
 				if err != nil {
-					d.errf(f.val, "source: format: %v", err)
+					d.Errf(f.val, "source: format: %v", err)
 					ok = false
 				}
 				s.Format = fm
@@ -517,7 +517,7 @@ func (d *doc) source(n yamlNode) *Source {
 			}
 			if s.DedupeField == "" || s.DedupeFor == 0 {
 				if good {
-					d.errf(f.val, "source: dedupe: needs both field and within")
+					d.Errf(f.val, "source: dedupe: needs both field and within")
 				}
 				good = false
 			}
@@ -525,7 +525,7 @@ func (d *doc) source(n yamlNode) *Source {
 	}
 	if s.Filter == nil {
 		if good {
-			d.errf(n, "source: missing `from`")
+			d.Errf(n, "source: missing `from`")
 		}
 		return nil
 	}
@@ -549,7 +549,7 @@ func (c *compiler) table(d *doc, n yamlNode) *Table {
 	if !ok {
 		return nil
 	}
-	t := &Table{Pos: d.pos(n)}
+	t := &Table{Pos: d.Pos(n)}
 	good := true
 	var keyNode yamlNode
 	for _, f := range fs {
@@ -557,7 +557,7 @@ func (c *compiler) table(d *doc, n yamlNode) *Table {
 		case "name":
 			v, ok := d.str(f.val, "table: name")
 			if ok && !nameRe.MatchString(v) {
-				d.errf(f.val, "table: name %q: use lowercase letters, digits and _", v)
+				d.Errf(f.val, "table: name %q: use lowercase letters, digits and _", v)
 				ok = false
 			}
 			t.Name = v
@@ -571,13 +571,13 @@ func (c *compiler) table(d *doc, n yamlNode) *Table {
 	}
 	if t.Name == "" {
 		if good {
-			d.errf(n, "table: missing `name`")
+			d.Errf(n, "table: missing `name`")
 		}
 		return nil
 	}
 	if t.From == nil {
 		if good {
-			d.errf(n, "table %q: missing `from`", t.Name)
+			d.Errf(n, "table %q: missing `from`", t.Name)
 		}
 		return nil
 	}
@@ -613,16 +613,16 @@ func baseVars(from []*ingest.Filter) expr.Vars {
 // ruleName is a rule's name as written, when it has one that is a string;
 // it reports nothing (rule does).
 func (d *doc) ruleName(n yamlNode) (string, bool) {
-	m, ok := d.unwrap(n).(*ast.MappingNode)
+	m, ok := d.Unwrap(n).(*ast.MappingNode)
 	if !ok {
 		return "", false
 	}
 	for _, mv := range m.Values {
-		k, ok := d.unwrap(mv.Key).(*ast.StringNode)
+		k, ok := d.Unwrap(mv.Key).(*ast.StringNode)
 		if !ok || k.Value != "name" {
 			continue
 		}
-		if v, ok := d.unwrap(mv.Value).(*ast.StringNode); ok && v.Value != "" {
+		if v, ok := d.Unwrap(mv.Value).(*ast.StringNode); ok && v.Value != "" {
 			return v.Value, true
 		}
 		return "", false
@@ -638,7 +638,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 	if !ok {
 		return nil
 	}
-	r := &Rule{Pos: d.pos(n), File: d.file, Severity: "warning", Kind: Stateless, Halt: &expr.Halt{}}
+	r := &Rule{Pos: d.Pos(n), File: d.file, Severity: "warning", Kind: Stateless, Halt: &expr.Halt{}}
 	c.halt = r.Halt
 	defer func() { c.halt = nil }()
 	by := map[string]field{}
@@ -649,18 +649,18 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 	if f, ok := by["name"]; ok {
 		v, ok := d.str(f.val, "rule: name")
 		if ok && !nameRe.MatchString(v) {
-			d.errf(f.val, "rule: name %q: use lowercase letters, digits and _", v)
+			d.Errf(f.val, "rule: name %q: use lowercase letters, digits and _", v)
 		}
 		r.Name = v
 		r.Halt.Rule = v
 	} else {
-		d.errf(n, "rule: missing `name`")
+		d.Errf(n, "rule: missing `name`")
 	}
 	what := fmt.Sprintf("rule %q", r.Name)
 	if f, ok := by["from"]; ok {
 		r.From = d.filters(f.val, what+": from")
 	} else {
-		d.errf(n, "%s: missing `from`", what)
+		d.Errf(n, "%s: missing `from`", what)
 	}
 	vars := baseVars(r.From)
 	if f, ok := by["where"]; ok {
@@ -679,7 +679,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 			case "info", "warning", "critical":
 				r.Severity = v
 			default:
-				d.errf(f.val, "%s: severity %q: want info, warning or critical", what, v)
+				d.Errf(f.val, "%s: severity %q: want info, warning or critical", what, v)
 			}
 		}
 	}
@@ -689,7 +689,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 	if f, ok := by["topic"]; ok {
 		if v, ok := d.str(f.val, what+": topic"); ok {
 			if err := CheckTopicTemplate(v); err != nil {
-				d.errf(f.val, "%s: topic: %v", what, err)
+				d.Errf(f.val, "%s: topic: %v", what, err)
 			}
 			r.Topic = v
 		}
@@ -702,12 +702,12 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 		}
 	}
 	if len(kinds) > 1 {
-		d.errf(by[kinds[1]].knode, "%s: %s and %s cannot be combined; use one per rule", what, kinds[0], kinds[1])
+		d.Errf(by[kinds[1]].knode, "%s: %s and %s cannot be combined; use one per rule", what, kinds[0], kinds[1])
 	}
 	for _, k := range []string{"aggregate", "when"} {
 		if f, ok := by[k]; ok {
 			if _, w := by["window"]; !w {
-				d.errf(f.knode, "%s: %s needs a window", what, k)
+				d.Errf(f.knode, "%s: %s needs a window", what, k)
 			}
 		}
 	}
@@ -725,7 +725,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 		if f, ok := by["aggregate"]; ok {
 			r.Aggregates = c.aggregates(d, f.val, what, vars)
 		} else {
-			d.errf(by["window"].knode, "%s: a window needs `aggregate:`", what)
+			d.Errf(by["window"].knode, "%s: a window needs `aggregate:`", what)
 		}
 		whenVars := expr.Vars{}
 		for k, v := range vars {
@@ -793,12 +793,12 @@ func hashRule(d *doc, n yamlNode) string {
 
 // plain converts a node into plain Go values.
 func (d *doc) plain(n yamlNode) any {
-	n = d.unwrap(n)
+	n = d.Unwrap(n)
 	switch x := n.(type) {
 	case *ast.MappingNode:
 		m := map[string]any{}
 		for _, mv := range x.Values {
-			m[d.unwrap(mv.Key).String()] = d.plain(mv.Value)
+			m[d.Unwrap(mv.Key).String()] = d.plain(mv.Value)
 		}
 		return m
 	case *ast.SequenceNode:
@@ -823,7 +823,7 @@ func (d *doc) window(n yamlNode, what string) *WindowSpec {
 	if !ok || len(*d.errs) > before {
 		return nil
 	}
-	w := &WindowSpec{Pos: d.pos(n)}
+	w := &WindowSpec{Pos: d.Pos(n)}
 	var every *field
 	for i, f := range fs {
 		switch f.key {
@@ -832,7 +832,7 @@ func (d *doc) window(n yamlNode, what string) *WindowSpec {
 			continue
 		}
 		if w.Type != "" {
-			d.errf(f.knode, "%s: window: %s and %s cannot be combined", what, w.Type, f.key)
+			d.Errf(f.knode, "%s: window: %s and %s cannot be combined", what, w.Type, f.key)
 			return nil
 		}
 		w.Type = f.key
@@ -846,23 +846,23 @@ func (d *doc) window(n yamlNode, what string) *WindowSpec {
 		}
 	}
 	if w.Type == "" {
-		d.errf(n, "%s: window: want one of sliding, tumbling, hopping, session, count", what)
+		d.Errf(n, "%s: window: want one of sliding, tumbling, hopping, session, count", what)
 		return nil
 	}
 	if w.Type == "hopping" {
 		if every == nil {
-			d.errf(n, "%s: window: hopping needs `every`", what)
+			d.Errf(n, "%s: window: hopping needs `every`", what)
 			return nil
 		}
 		if w.Every, ok = d.duration(every.val, what+": window: every"); !ok {
 			return nil
 		}
 		if w.Every > w.Size {
-			d.errf(every.val, "%s: window: every (%s) must not exceed the window size (%s)", what, w.Every, w.Size)
+			d.Errf(every.val, "%s: window: every (%s) must not exceed the window size (%s)", what, w.Every, w.Size)
 			return nil
 		}
 	} else if every != nil {
-		d.errf(every.knode, "%s: window: every goes with hopping only", what)
+		d.Errf(every.knode, "%s: window: every goes with hopping only", what)
 		return nil
 	}
 	return w
@@ -874,7 +874,7 @@ func (c *compiler) aggregates(d *doc, n yamlNode, what string, vars expr.Vars) [
 		return nil
 	}
 	if len(fs) == 0 {
-		d.errf(n, "%s: aggregate: empty", what)
+		d.Errf(n, "%s: aggregate: empty", what)
 	}
 	var out []Aggregate
 	cut := false // a previous value was cut at a comma: its rest is no name
@@ -885,7 +885,7 @@ func (c *compiler) aggregates(d *doc, n yamlNode, what string, vars expr.Vars) [
 		}
 		cut = false
 		if !identRe.MatchString(f.key) || reserved[f.key] {
-			d.errf(f.knode, "%s: aggregate: %q cannot be a name", what, f.key)
+			d.Errf(f.knode, "%s: aggregate: %q cannot be a name", what, f.key)
 			continue
 		}
 		src, ok := d.str(f.val, what+": aggregate: "+f.key)
@@ -894,12 +894,12 @@ func (c *compiler) aggregates(d *doc, n yamlNode, what string, vars expr.Vars) [
 		}
 		m := aggRe.FindStringSubmatch(src)
 		if m == nil && strings.Count(src, "(") > strings.Count(src, ")") {
-			d.errf(f.val, "%s: aggregate %s: %q is cut short: in a {flow: mapping} a comma ends the value, so quote calls with two arguments: %s: \"percentile(x, 95)\"", what, f.key, src, f.key)
+			d.Errf(f.val, "%s: aggregate %s: %q is cut short: in a {flow: mapping} a comma ends the value, so quote calls with two arguments: %s: \"percentile(x, 95)\"", what, f.key, src, f.key)
 			cut = true
 			continue
 		}
 		if m == nil {
-			d.errf(f.val, "%s: aggregate %s: want a call such as sum(amount), got %q", what, f.key, src)
+			d.Errf(f.val, "%s: aggregate %s: want a call such as sum(amount), got %q", what, f.key, src)
 			continue
 		}
 		fn, argSrc := m[1], strings.TrimSpace(m[2])
@@ -909,15 +909,15 @@ func (c *compiler) aggregates(d *doc, n yamlNode, what string, vars expr.Vars) [
 			for k := range AggregateFuncs {
 				names = append(names, k)
 			}
-			d.errf(f.val, "%s: aggregate %s: unknown function %q%s", what, f.key, fn, suggest(fn, names))
+			d.Errf(f.val, "%s: aggregate %s: unknown function %q%s", what, f.key, fn, Suggest(fn, names))
 			continue
 		}
 		args := splitArgs(argSrc)
 		if len(args) != arity {
-			d.errf(f.val, "%s: aggregate %s: %s takes %d argument(s), got %d", what, f.key, fn, arity, len(args))
+			d.Errf(f.val, "%s: aggregate %s: %s takes %d argument(s), got %d", what, f.key, fn, arity, len(args))
 			continue
 		}
-		a := Aggregate{Pos: d.pos(f.val), Name: f.key, Func: fn}
+		a := Aggregate{Pos: d.Pos(f.val), Name: f.key, Func: fn}
 		if arity >= 1 {
 			a.Arg = c.compile(d, f.val, what+": aggregate "+f.key, args[0], vars, "any")
 			if a.Arg == nil {
@@ -927,7 +927,7 @@ func (c *compiler) aggregates(d *doc, n yamlNode, what string, vars expr.Vars) [
 		if fn == "percentile" {
 			p, err := strconv.ParseFloat(strings.TrimSpace(args[1]), 64)
 			if err != nil || p < 0 || p > 100 {
-				d.errf(f.val, "%s: aggregate %s: percentile wants a number from 0 to 100, got %q", what, f.key, args[1])
+				d.Errf(f.val, "%s: aggregate %s: percentile wants a number from 0 to 100, got %q", what, f.key, args[1])
 				continue
 			}
 			a.P = p
@@ -970,7 +970,7 @@ func (c *compiler) detect(d *doc, n yamlNode, what string, vars expr.Vars) *Dete
 	if !ok {
 		return nil
 	}
-	ds := &DetectSpec{Pos: d.pos(n), Params: map[string]any{}, ParamPos: map[string]Pos{}}
+	ds := &DetectSpec{Pos: d.Pos(n), Params: map[string]any{}, ParamPos: map[string]Pos{}}
 	for _, f := range fs {
 		switch f.key {
 		case "field":
@@ -981,14 +981,14 @@ func (c *compiler) detect(d *doc, n yamlNode, what string, vars expr.Vars) *Dete
 			}
 		case "method":
 			ds.Method, _ = d.str(f.val, what+": detect: method")
-			ds.ParamPos["method"] = d.pos(f.val)
+			ds.ParamPos["method"] = d.Pos(f.val)
 		default:
 			ds.Params[f.key] = d.raw(f.val)
-			ds.ParamPos[f.key] = d.pos(f.val)
+			ds.ParamPos[f.key] = d.Pos(f.val)
 		}
 	}
 	if ds.Field == "" {
-		d.errf(n, "%s: detect: missing `field`", what)
+		d.Errf(n, "%s: detect: missing `field`", what)
 		return nil
 	}
 	return ds
@@ -997,7 +997,7 @@ func (c *compiler) detect(d *doc, n yamlNode, what string, vars expr.Vars) *Dete
 func (c *compiler) pattern(d *doc, n yamlNode, what string, vars expr.Vars) []Step {
 	list := d.list(n, what+": pattern")
 	if len(list) == 0 {
-		d.errf(n, "%s: pattern: want a list of steps", what)
+		d.Errf(n, "%s: pattern: want a list of steps", what)
 		return nil
 	}
 	env := expr.Vars{}
@@ -1012,16 +1012,16 @@ func (c *compiler) pattern(d *doc, n yamlNode, what string, vars expr.Vars) []St
 		if !ok {
 			continue
 		}
-		st := Step{Pos: d.pos(sn), Times: 1}
+		st := Step{Pos: d.Pos(sn), Times: 1}
 		var whereNode yamlNode
 		for _, f := range fs {
 			switch f.key {
 			case "as":
 				v, ok := d.str(f.val, sw+": as")
 				if ok && (!identRe.MatchString(v) || reserved[v] || vars[v] != nil) {
-					d.errf(f.val, "%s: as: %q cannot be an alias", sw, v)
+					d.Errf(f.val, "%s: as: %q cannot be an alias", sw, v)
 				} else if ok && aliases[v] {
-					d.errf(f.val, "%s: as: alias %q is used twice", sw, v)
+					d.Errf(f.val, "%s: as: alias %q is used twice", sw, v)
 				}
 				st.Alias = v
 			case "where":
@@ -1041,15 +1041,15 @@ func (c *compiler) pattern(d *doc, n yamlNode, what string, vars expr.Vars) []St
 		}
 		switch {
 		case st.Not && i == 0:
-			d.errf(sn, "%s: a pattern cannot start with a `not` step", sw)
+			d.Errf(sn, "%s: a pattern cannot start with a `not` step", sw)
 		case st.Not && st.Times > 1:
-			d.errf(sn, "%s: `not` and `times` cannot be combined", sw)
+			d.Errf(sn, "%s: `not` and `times` cannot be combined", sw)
 		case st.Not && st.Alias != "":
-			d.errf(sn, "%s: a `not` step matches nothing, so it takes no alias", sw)
+			d.Errf(sn, "%s: a `not` step matches nothing, so it takes no alias", sw)
 		case st.Not && i == len(list)-1 && st.Within == 0:
-			d.errf(sn, "%s: a `not` step that ends a pattern needs `within`", sw)
+			d.Errf(sn, "%s: a `not` step that ends a pattern needs `within`", sw)
 		case st.Not && i > 0 && steps[len(steps)-1].Not:
-			d.errf(sn, "%s: two `not` steps in a row", sw)
+			d.Errf(sn, "%s: two `not` steps in a row", sw)
 		}
 		if st.Alias != "" {
 			aliases[st.Alias] = true

@@ -53,13 +53,24 @@ func AsErrors(err error) Errors {
 }
 
 // doc walks one parsed YAML file, collecting errors with positions.
-type doc struct {
+// Doc reads one YAML file with positions: the rule files' reader, and the
+// daemon config's (package config). Errors go to the list it was given,
+// each with the file, line and column of the node they are about.
+type Doc struct {
 	file    string
 	errs    *Errors
 	anchors map[string]ast.Node
 }
 
-func (d *doc) pos(n ast.Node) Pos {
+type doc = Doc
+
+// NewDoc reads file, reporting to errs.
+func NewDoc(file string, errs *Errors) *Doc {
+	return &Doc{file: file, errs: errs, anchors: map[string]ast.Node{}}
+}
+
+// Pos is where n starts.
+func (d *Doc) Pos(n ast.Node) Pos {
 	// A mapping's own token is the first ':'; people think of it as
 	// starting at its first key.
 	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 && m.Values[0].Key != nil {
@@ -72,39 +83,47 @@ func (d *doc) pos(n ast.Node) Pos {
 	return Pos{File: d.file, Line: p.Line, Col: p.Column}
 }
 
-func (d *doc) errf(n ast.Node, format string, args ...any) {
-	*d.errs = append(*d.errs, Error{Pos: d.pos(n), Msg: fmt.Sprintf(format, args...)})
+// Errf reports an error at n.
+func (d *Doc) Errf(n ast.Node, format string, args ...any) {
+	*d.errs = append(*d.errs, Error{Pos: d.Pos(n), Msg: fmt.Sprintf(format, args...)})
 }
 
-func (d *doc) errAt(p Pos, format string, args ...any) {
+// ErrAt reports an error at p.
+func (d *Doc) ErrAt(p Pos, format string, args ...any) {
 	*d.errs = append(*d.errs, Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
 }
 
-// parseYAML parses src; a syntax error is reported with its position.
-func parseYAML(file string, src []byte, errs *Errors) (ast.Node, *doc) {
-	d := &doc{file: file, errs: errs, anchors: map[string]ast.Node{}}
+// Parse returns the file's one document, nil if empty; a syntax error is
+// reported with its position.
+func (d *Doc) Parse(src []byte) ast.Node {
 	f, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		var ye yaml.Error
 		if errors.As(err, &ye) && ye.GetToken() != nil {
 			p := ye.GetToken().Position
-			d.errAt(Pos{file, p.Line, p.Column}, "yaml: %s", ye.GetMessage())
+			d.ErrAt(Pos{d.file, p.Line, p.Column}, "yaml: %s", ye.GetMessage())
 		} else {
-			d.errAt(Pos{file, 1, 1}, "yaml: %v", err)
+			d.ErrAt(Pos{d.file, 1, 1}, "yaml: %v", err)
 		}
-		return nil, d
+		return nil
 	}
 	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
-		return nil, d
+		return nil
 	}
 	if len(f.Docs) > 1 {
-		d.errf(f.Docs[1], "only one YAML document per file")
+		d.Errf(f.Docs[1], "only one YAML document per file")
 	}
-	return f.Docs[0].Body, d
+	return f.Docs[0].Body
 }
 
-// unwrap follows anchors, aliases and tags to the node that holds the value.
-func (d *doc) unwrap(n ast.Node) ast.Node {
+// parseYAML parses src; a syntax error is reported with its position.
+func parseYAML(file string, src []byte, errs *Errors) (ast.Node, *doc) {
+	d := NewDoc(file, errs)
+	return d.Parse(src), d
+}
+
+// Unwrap follows anchors, aliases and tags to the node that holds the value.
+func (d *Doc) Unwrap(n ast.Node) ast.Node {
 	for i := 0; i < 32 && n != nil; i++ {
 		switch x := n.(type) {
 		case *ast.AnchorNode:
@@ -118,7 +137,7 @@ func (d *doc) unwrap(n ast.Node) ast.Node {
 			}
 			v, ok := d.anchors[x.Value.String()]
 			if !ok {
-				d.errf(x, "unknown alias %q", x.Value.String())
+				d.Errf(x, "unknown alias %q", x.Value.String())
 				return nil
 			}
 			n = v
@@ -141,7 +160,7 @@ type field struct {
 // fields returns the mapping's members, reporting a non-mapping, duplicate
 // keys and keys not in allowed (nil allowed: any key).
 func (d *doc) fields(n ast.Node, what string, allowed ...string) ([]field, bool) {
-	n = d.unwrap(n)
+	n = d.Unwrap(n)
 	m, ok := n.(*ast.MappingNode)
 	if !ok {
 		if n == nil {
@@ -150,13 +169,13 @@ func (d *doc) fields(n ast.Node, what string, allowed ...string) ([]field, bool)
 		if _, isNull := n.(*ast.NullNode); isNull {
 			return nil, true
 		}
-		d.errf(n, "%s: want a mapping, got %s", what, describe(n))
+		d.Errf(n, "%s: want a mapping, got %s", what, Describe(n))
 		return nil, false
 	}
 	seen := map[string]bool{}
 	var out []field
 	for _, mv := range m.Values {
-		k := d.unwrap(mv.Key)
+		k := d.Unwrap(mv.Key)
 		ks := ""
 		if k != nil {
 			ks = k.String()
@@ -165,11 +184,11 @@ func (d *doc) fields(n ast.Node, what string, allowed ...string) ([]field, bool)
 			}
 		}
 		if mv.Key != nil && mv.Key.IsMergeKey() {
-			d.errf(mv.Key, "%s: merge keys (<<) are not supported", what)
+			d.Errf(mv.Key, "%s: merge keys (<<) are not supported", what)
 			continue
 		}
 		if seen[ks] {
-			d.errf(mv.Key, "%s: duplicate key %q", what, ks)
+			d.Errf(mv.Key, "%s: duplicate key %q", what, ks)
 			continue
 		}
 		seen[ks] = true
@@ -178,7 +197,7 @@ func (d *doc) fields(n ast.Node, what string, allowed ...string) ([]field, bool)
 			if strings.HasSuffix(what, ": window") {
 				noun = "type" // window: {slidin: 24h}
 			}
-			d.errf(mv.Key, "%s: unknown %s %q%s", what, noun, ks, suggest(ks, allowed))
+			d.Errf(mv.Key, "%s: unknown %s %q%s", what, noun, ks, Suggest(ks, allowed))
 			continue
 		}
 		out = append(out, field{key: ks, knode: mv.Key, val: mv.Value})
@@ -195,8 +214,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// suggest names the closest allowed key when the typo is small.
-func suggest(s string, allowed []string) string {
+// Suggest names the closest allowed key when the typo is small, else
+// lists them: " (did you mean \"x\"?)".
+func Suggest(s string, allowed []string) string {
 	best, bestD := "", 3
 	for _, a := range allowed {
 		if dd := editDistance(s, a); dd < bestD {
@@ -234,7 +254,8 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func describe(n ast.Node) string {
+// Describe names what a node holds, for messages: "a list", "a number".
+func Describe(n ast.Node) string {
 	switch n.(type) {
 	case *ast.MappingNode:
 		return "a mapping"
@@ -253,7 +274,7 @@ func describe(n ast.Node) string {
 
 // scalar returns the text of a scalar node.
 func (d *doc) scalar(n ast.Node, what string) (string, bool) {
-	n = d.unwrap(n)
+	n = d.Unwrap(n)
 	switch x := n.(type) {
 	case *ast.StringNode:
 		return x.Value, true
@@ -265,10 +286,10 @@ func (d *doc) scalar(n ast.Node, what string) (string, bool) {
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
 		return x.GetToken().Value, true
 	case nil, *ast.NullNode:
-		d.errf(n, "%s: missing value", what)
+		d.Errf(n, "%s: missing value", what)
 		return "", false
 	default:
-		d.errf(n, "%s: want a single value, got %s", what, describe(n))
+		d.Errf(n, "%s: want a single value, got %s", what, Describe(n))
 		return "", false
 	}
 }
@@ -277,7 +298,7 @@ func (d *doc) scalar(n ast.Node, what string) (string, bool) {
 func (d *doc) str(n ast.Node, what string) (string, bool) {
 	s, ok := d.scalar(n, what)
 	if ok && strings.TrimSpace(s) == "" {
-		d.errf(n, "%s: empty", what)
+		d.Errf(n, "%s: empty", what)
 		return "", false
 	}
 	return s, ok
@@ -285,10 +306,10 @@ func (d *doc) str(n ast.Node, what string) (string, bool) {
 
 // strs is a string or a list of strings.
 func (d *doc) strs(n ast.Node, what string) ([]string, []ast.Node, bool) {
-	n = d.unwrap(n)
+	n = d.Unwrap(n)
 	if seq, ok := n.(*ast.SequenceNode); ok {
 		if len(seq.Values) == 0 {
-			d.errf(n, "%s: empty list", what)
+			d.Errf(n, "%s: empty list", what)
 			return nil, nil, false
 		}
 		var out []string
@@ -315,11 +336,11 @@ func (d *doc) duration(n ast.Node, what string) (time.Duration, bool) {
 	}
 	v, err := event.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
-		d.errf(n, "%s: bad duration %q (write a number and a unit: 90s, 5m, 24h, 7d, 2w, 1d12h)", what, s)
+		d.Errf(n, "%s: bad duration %q (write a number and a unit: 90s, 5m, 24h, 7d, 2w, 1d12h)", what, s)
 		return 0, false
 	}
 	if v <= 0 {
-		d.errf(n, "%s: duration must be positive, got %s", what, s)
+		d.Errf(n, "%s: duration must be positive, got %s", what, s)
 		return 0, false
 	}
 	return v, true
@@ -333,25 +354,25 @@ func (d *doc) integer(n ast.Node, what string) (int, bool) {
 	}
 	v, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || v < 1 {
-		d.errf(n, "%s: want a whole number >= 1, got %q", what, s)
+		d.Errf(n, "%s: want a whole number >= 1, got %q", what, s)
 		return 0, false
 	}
 	return v, true
 }
 
 func (d *doc) boolean(n ast.Node, what string) (bool, bool) {
-	n = d.unwrap(n)
+	n = d.Unwrap(n)
 	if b, ok := n.(*ast.BoolNode); ok {
 		return b.Value, true
 	}
-	d.errf(n, "%s: want true or false, got %s", what, describe(n))
+	d.Errf(n, "%s: want true or false, got %s", what, Describe(n))
 	return false, false
 }
 
 // raw returns a scalar's Go value (float64, int64, bool, string) for
 // parameters passed through to an operator.
 func (d *doc) raw(n ast.Node) any {
-	n = d.unwrap(n)
+	n = d.Unwrap(n)
 	switch x := n.(type) {
 	case *ast.IntegerNode:
 		switch v := x.Value.(type) {
@@ -378,8 +399,8 @@ func (d *doc) raw(n ast.Node) any {
 // opening quote of a quoted scalar. For a block literal it is the literal's
 // indicator, and exact reports false.
 func (d *doc) valuePos(n ast.Node) (p Pos, exact bool) {
-	n = d.unwrap(n)
-	p = d.pos(n)
+	n = d.Unwrap(n)
+	p = d.Pos(n)
 	if s, ok := n.(*ast.StringNode); ok && s.Token != nil {
 		if s.Token.Type == token.DoubleQuoteType || s.Token.Type == token.SingleQuoteType {
 			p.Col++

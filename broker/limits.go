@@ -407,16 +407,21 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	if !l.closed.CompareAndSwap(false, true) {
 		return
 	}
-	closeClients(l.ID())
 	if l.ln != nil {
 		l.ln.Close()
 	}
+	// The connections are closed, and their goroutines waited for, before
+	// mochi is asked to close its clients: its closeListenerClients read-
+	// locks its client list twice, and a client ending at that moment
+	// write-locks it between the two, a deadlock (mochi-mqtt/server#488).
+	// Ended first, no client is left to end meanwhile.
 	l.mu.Lock()
 	for gc := range l.open {
 		gc.Close()
 	}
 	l.mu.Unlock()
 	l.wg.Wait()
+	closeClients(l.ID())
 }
 
 // gatedConn is a connection the gate admitted, its reads paced.

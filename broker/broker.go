@@ -413,7 +413,7 @@ func (b *Broker) Start() error {
 	if b.tcp != nil {
 		return errors.New("broker start: already started")
 	}
-	l := &listener{addr: b.opts.Listen, tls: b.opts.TLS, pace: b.opts.ReadPace, gate: b.gate, lim: b.opts.Limits, hits: b.hits, log: b.log}
+	l := &listener{addr: b.opts.Listen, tls: b.opts.TLS, pace: b.opts.ReadPace, idle: make(chan struct{}, 1), gate: b.gate, lim: b.opts.Limits, hits: b.hits, log: b.log}
 	if err := b.srv.AddListener(l); err != nil {
 		return fmt.Errorf("broker listen %s: %w", b.opts.Listen, err)
 	}

@@ -80,18 +80,18 @@ func (e *events) nextTick(t *testing.T) {
 	}
 }
 
-// connsDone waits until the goroutine of every connection the listener
-// took has returned, having counted the limit that ended it: the
-// listener's own WaitGroup. For a test with no connection left open and
-// none coming.
+// connsDone waits until every connection the listener took has ended,
+// having counted the limit that ended it (the listener's idle signal).
+// For a test with no connection left open and none coming.
 func connsDone(t *testing.T, b *Broker) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() { b.tcp.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("connections still being served 10 s after their end")
+	deadline := time.After(10 * time.Second)
+	for b.tcp.openConns() > 0 {
+		select {
+		case <-b.tcp.idle:
+		case <-deadline:
+			t.Fatalf("%d connections still being served 10 s after their end", b.tcp.openConns())
+		}
 	}
 }
 

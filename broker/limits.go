@@ -291,6 +291,9 @@ type listener struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	open   map[*gatedConn]struct{}
+	// idle is signalled when the last open connection has ended, its
+	// limit hit counted (tests wait on it).
+	idle chan struct{}
 }
 
 var _ listeners.Listener = (*listener)(nil)
@@ -355,9 +358,9 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			defer l.wg.Done()
 			err := establish(l.ID(), nc)
 			nc.Close()
-			l.untrack(gc)
 			l.gate.release(ip)
 			l.ended(gc, err)
+			l.untrack(gc)
 		}()
 	}
 }
@@ -397,7 +400,20 @@ func (l *listener) track(gc *gatedConn) bool {
 func (l *listener) untrack(gc *gatedConn) {
 	l.mu.Lock()
 	delete(l.open, gc)
+	if len(l.open) == 0 && l.idle != nil {
+		select {
+		case l.idle <- struct{}{}:
+		default:
+		}
+	}
 	l.mu.Unlock()
+}
+
+// openConns is how many connections are being served.
+func (l *listener) openConns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.open)
 }
 
 // Close stops accepting, disconnects every client (those still before

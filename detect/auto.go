@@ -251,7 +251,7 @@ func (a *auto) observe(t time.Time, x float64) obs {
 	f := max(1, a.crossings(z))
 	sd, z = sd*f, z/f
 	if lim := a.stuckLen(); a.varied >= a.min && a.run >= lim && !(x == a.rest && a.restF >= autoRestShare) {
-		return obs{expected: exp, score: a.thf * float64(a.run) / float64(lim), sd: sd, ready: true, why: causeStuck, run: a.run}
+		return obs{expected: exp, score: a.thf * float64(a.run) / float64(lim), sd: sd, ready: true, why: causeStuck, run: a.run, stuckStart: a.run == lim}
 	}
 	u := a.unrest(z)
 	if math.Abs(z) >= a.thf {

@@ -363,3 +363,60 @@ func TestAutoUnrestHeavyTails(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoStuckWhileFiring: a sensor that sticks while its key still fires
+// for a spike is a new fault: the spike's firing is resolved (saying why)
+// and a stuck one opens at the point the run is called stuck. A second
+// stuck run during that stuck firing opens nothing new, and a restore in
+// the middle of the stuck firing remembers it (else that second run would
+// open one).
+func TestAutoStuckWhileFiring(t *testing.T) {
+	xs := noise(5, 2000, 20, 0.5)
+	for i := range xs {
+		xs[i] = math.Round(xs[i]*1000) / 1000
+	}
+	xs[1400] += 20
+	for i := 1450; i < 1550; i++ {
+		xs[i] = xs[1449]
+	}
+	for i := 1570; i < 1670; i++ {
+		xs[i] = xs[1569]
+	}
+	rs := feed(mustNew(t, "", nil), "k", xs)
+	if len(rs) != 4 {
+		t.Fatalf("%d results, want firing, resolved, firing, resolved: %v", len(rs), rs)
+	}
+	want := []struct {
+		st     event.State
+		reason string
+	}{{event.Firing, "σ above"}, {event.Resolved, "ended by a new anomaly: the sensor is stuck"}, {event.Firing, "stuck:"}, {event.Resolved, "back to normal"}}
+	for i, w := range want {
+		if rs[i].State != w.st || !strings.Contains(rs[i].Values["reason"].(string), w.reason) {
+			t.Fatalf("result %d: %s %q, want %s %q…", i, rs[i].State, rs[i].Values["reason"], w.st, w.reason)
+		}
+	}
+	if !rs[0].Time.Equal(minute(1400)) || rs[1].Time.Before(minute(1450)) || rs[1].Time.After(minute(1460)) || !rs[2].Time.Equal(rs[1].Time) {
+		t.Fatalf("times %v %v %v", rs[0].Time, rs[1].Time, rs[2].Time)
+	}
+	if rs[3].Time.Before(minute(1670)) {
+		t.Fatalf("resolved at %v, inside the second stuck run", rs[3].Time)
+	}
+
+	a := mustNew(t, "", nil)
+	got := feed(a, "k", xs[:1500])
+	snap, err := a.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mustNew(t, "", nil)
+	if err := b.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1500; i < len(xs); i++ {
+		b.Add("k", ev(i, xs[i]))
+		got = append(got, b.Advance(minute(i))...)
+	}
+	if len(got) != len(rs) {
+		t.Fatalf("restored mid-firing: %d results, want %d", len(got), len(rs))
+	}
+}

@@ -374,3 +374,40 @@ func dropModes(t *testing.T, d *Detector, snap []byte) []byte {
 
 // split unpacks a score the way the tests check it.
 func split(o obs) (expected, score float64, ready bool) { return o.expected, o.score, o.ready }
+
+// TestRestoreStuckFiring: a key firing for a stuck run is written as
+// firing byte 2 from version 5 on; a version 4 snapshot cannot hold it, and
+// no version holds a byte above 2.
+func TestRestoreStuckFiring(t *testing.T) {
+	val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
+	d, _ := New(Spec{Params: map[string]any{"min_samples": 2}, Value: val})
+	e := &event.Event{Time: minute(0), Fields: map[string]any{"v": 1.0}}
+	d.Add("k", e)
+	d.Advance(e.Time)
+	k := d.keys["k"]
+	k.firing = true
+	firing, _ := d.Snapshot()
+	k.stuck = true
+	stuck, _ := d.Snapshot()
+	at := -1
+	for i := range stuck {
+		if stuck[i] != firing[i] {
+			at = i
+		}
+	}
+	if at < 0 || stuck[at] != 2 || firing[at] != 1 {
+		t.Fatalf("no firing byte 2 in the snapshot (at %d)", at)
+	}
+	r, _ := New(Spec{Params: map[string]any{"min_samples": 2}, Value: val})
+	if err := r.Restore(stuck); err != nil || !r.keys["k"].stuck || !r.keys["k"].firing {
+		t.Fatalf("restore: %v, stuck %v", err, r.keys["k"] != nil && r.keys["k"].stuck)
+	}
+	if err := r.Restore(append([]byte{4}, stuck[1:]...)); err == nil {
+		t.Fatal("a version 4 snapshot with a stuck firing restored")
+	}
+	bad := slices.Clone(stuck)
+	bad[at] = 3
+	if err := r.Restore(bad); err == nil {
+		t.Fatal("firing byte 3 restored")
+	}
+}

@@ -420,3 +420,39 @@ func TestAutoStuckWhileFiring(t *testing.T) {
 		t.Fatalf("restored mid-firing: %d results, want %d", len(got), len(rs))
 	}
 }
+
+// TestAutoSlowWanderStaysQuiet: a machine's heat output following its load
+// with a lag (the load wanders with a half-hour time constant), read once a
+// second with little noise. Its swings after quiet stretches are its
+// ordinary wander: the level-shift test, scaled by the slow predictor's
+// long-run spread (hours, not its last 500 points), calls few of them
+// shifts: 5 in these 66 hours, against 15 with the recent spread alone and
+// 9 with a long run of 1,500 points (25 minutes). Not yet none: the
+// issue's target of one a device-week is not met at 1 Hz.
+func TestAutoSlowWanderStaysQuiet(t *testing.T) {
+	const n = 12 * 3600
+	fired := 0
+	for seed := uint64(1); seed <= 6; seed++ {
+		r := rand.New(rand.NewPCG(seed, 18))
+		keep := math.Exp(-1.0 / 1800)
+		step, lag := math.Sqrt(1-keep*keep), 1-math.Exp(-1.0/300)
+		load, heat := 0.6, 10.0
+		d := mustNew(t, "", nil)
+		for i := range n {
+			load = min(1, max(0, 0.6+keep*(load-0.6)+step*0.2*r.NormFloat64()))
+			heat += lag * (4 + 10*load - heat)
+			x := math.Round((heat+0.05*r.NormFloat64())*100) / 100
+			e := &event.Event{Time: t0.Add(time.Duration(i) * time.Second), Seq: uint64(i), Fields: map[string]any{"v": x}}
+			d.Add("k", e)
+			for _, res := range d.Advance(e.Time) {
+				if res.State == event.Firing && i >= 3600 {
+					fired++
+					t.Logf("seed %d: %s at %ds: %s", seed, res.State, i, res.Values["reason"])
+				}
+			}
+		}
+	}
+	if fired > 5 {
+		t.Fatalf("%d firings on 66 hours of wandering heat, want at most 5", fired)
+	}
+}

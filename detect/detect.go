@@ -57,7 +57,8 @@ type keyState struct {
 
 // snapVersion 2 added seasonal's level-shift sums, 3 auto's operating
 // levels, 4 auto's weekly correction, 5 a key's stuck firing (its firing
-// byte is 2); Restore still reads 1 to 4.
+// byte is 2) and auto's long-run error of its slow predictor; Restore still
+// reads 1 to 4.
 const snapVersion = 5
 
 // New validates the Spec and builds a Detector. Parameter problems come back
@@ -336,6 +337,8 @@ func (d *Detector) Restore(b []byte) error {
 			old.decodeV2(&dec)
 		} else if old, ok := k.m.(interface{ decodeV3(*event.Dec) }); ok && ver <= 3 {
 			old.decodeV3(&dec)
+		} else if old, ok := k.m.(interface{ decodeV4(*event.Dec) }); ok && ver <= 4 {
+			old.decodeV4(&dec)
 		} else {
 			k.m.decode(&dec)
 		}

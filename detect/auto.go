@@ -37,17 +37,18 @@ import (
 // point test misses: a stuck sensor (the same value repeated three times as
 // long as the key has ever repeated one, and at least 10 points), a level
 // shift (a two-sided CUSUM of the slow predictor's standardised errors, or
-// the modes predictor's while that is in use), and unrest (the last 15 or
-// so points strayed from the prediction far more than the key's points
-// usually do, none beyond the band: more spikes than usual).
+// the modes predictor's while that is in use; see autoShiftHalf), and
+// unrest (the last 15 or so points strayed from the prediction far more
+// than the key's points usually do, none beyond the band: more spikes than
+// usual).
 // An anomalous point moves the baseline by at most the band, so one fault
 // does not hide the next, yet a level that has really moved is followed.
 //
 // Memory per key is fixed: 96 phase means and visit counts (960 B), three
-// operating levels (96 B) and about 400 B of statistics; BenchmarkMemory
-// measures 1,596 B a key with the detector's own bookkeeping. A key with a
+// operating levels (96 B) and about 420 B of statistics; BenchmarkMemory
+// measures 1,660 B a key with the detector's own bookkeeping. A key with a
 // daily cycle also holds the weekly correction: 168 hourly means (float32)
-// and visit counts, 840 B: BenchmarkMemoryDaily measures 2,490 B a key
+// and visit counts, 840 B: BenchmarkMemoryDaily measures 2,551 B a key
 // with a daily cycle. Work per point is O(1).
 type auto struct {
 	min       int

@@ -102,8 +102,14 @@ the issue's targets, honestly:
   rogue_agent_key_hold from the stuck-while-firing rule. It raised every neighbouring threshold
   too (table above): 4.5, 4.6, 4.75, 4.9 and 5 score 62.3, 64.3, 71.3, 66.3 and 66.5, against
   62.3 (4.6), 69.4, 64.3 and 60.1 before; but 4.75 is still a peak, 5 to 9 points above its
-  neighbours, and on 25 windows one window is 4 points and a firing 15 minutes early or late
-  can move one, so treat ± 5 as noise. It still misses art_load_balancer_spikes (a spike
+  neighbours. The peak is one file: art_increase_spike_density (a series of 0s with two spikes
+  of 20 every 100 points, then a denser burst) is caught only at 4.75 (3.7 points); its spikes
+  sit at the edge of a band the crossing guard has widened until they barely cross it, so
+  whether the burst shows depends on the threshold to the hundredth (the unrest test clipped
+  at a fixed 4.75 rather than the threshold changed nothing). Without that window 4.6, 4.9 and
+  5 would score 68.0, 70.0 and 70.2 (4.6 also loses one of rogue_agent_key_hold's windows). On
+  25 windows one window is 4 points and a firing 15 minutes early or late can move one, so
+  treat ± 5 as noise. It still misses art_load_balancer_spikes (a spike
   density the unrest test does not reach at its default), one of nyc_taxi's five holidays,
   one window each of ambient_temperature and rogue_agent_key_hold; and it fires ten times on
   machine_temperature, seven on cpu_utilization and eight on rogue_agent_key_updown, whose
@@ -175,7 +181,11 @@ level-shift test in points only: 300, 500 (none), 700, 1,000, 1,500, 2,000, 2,50
 window of machine_temperature is lost), with the 1 Hz clean fleet at 6.1, 9.2, 7.6, 7.6, 6.1,
 4.6, 4.6, 4.6 and 4.6 (at 300 the minute fleet lost a level shift); 1,500 is the middle of the
 plateau, and a floor in time of 1, 3 or 6 hours (20 or 30 minutes: no change) takes the 1 Hz
-fleet to 4.6 without moving NAB or the minute fleet, whose 1,500 points are longer.
+fleet to 4.6 without moving NAB or the minute fleet, whose 1,500 points are longer. The same
+floor in time for the predictors' own error (their memory of 500 points, 8 minutes at 1 Hz,
+made 1 or 3 hours for fast keys; NAB and the minute fleet unchanged): the 1 Hz fleet got
+worse on every count (clean 16.8 and 19.9 a device-week; spike 18, drift 19 and 18, level 54
+of 22, 22, 66), as a band that remembers hours follows a key's changing noise too slowly.
 
 In the third round, also measured and dropped (NAB subset / minute fleet / 1 Hz clean fleet,
 against 66.1 / spike 25, drift 29, stuck 28, level 51 / 9.2 unless said): counting a band

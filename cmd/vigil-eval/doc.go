@@ -30,7 +30,8 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
   fires for something else (a spike, a level shift, not an earlier stuck run) is a new fault,
   so that point resolves the open firing and fires again for the stuck run, both at its time
   (on the minute fleet this found two stuck sensors that began while their key still fired,
-  28 → 30 of 32, for one false firing more on NAB). The default ` + "`clear: 150`" + ` won on the evaluation below: a
+  28 → 30 of 32, for one false firing more on NAB; the golden replay
+  ` + "`testdata/replay/det_stuck_while_firing`" + ` shows the alerts). The default ` + "`clear: 150`" + ` won on the evaluation below: a
   fault rarely makes one clean anomalous stretch, and short hysteresis (1–20 points) turned
   one fault into many alerts (on NAB, cusum with k=2, h=3: 211 false firings with clear 20,
   113 with 150, 31 with 300 — but 300 also hid the next fault: windows hit fell from 16 to 10).

@@ -363,3 +363,96 @@ func TestAutoUnrestHeavyTails(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoStuckWhileFiring: a sensor that sticks while its key still fires
+// for a spike is a new fault: the spike's firing is resolved (saying why)
+// and a stuck one opens at the point the run is called stuck. A second
+// stuck run during that stuck firing opens nothing new, and a restore in
+// the middle of the stuck firing remembers it (else that second run would
+// open one).
+func TestAutoStuckWhileFiring(t *testing.T) {
+	xs := noise(5, 2000, 20, 0.5)
+	for i := range xs {
+		xs[i] = math.Round(xs[i]*1000) / 1000
+	}
+	xs[1400] += 20
+	for i := 1450; i < 1550; i++ {
+		xs[i] = xs[1449]
+	}
+	for i := 1570; i < 1670; i++ {
+		xs[i] = xs[1569]
+	}
+	rs := feed(mustNew(t, "", nil), "k", xs)
+	if len(rs) != 4 {
+		t.Fatalf("%d results, want firing, resolved, firing, resolved: %v", len(rs), rs)
+	}
+	want := []struct {
+		st     event.State
+		reason string
+	}{{event.Firing, "σ above"}, {event.Resolved, "ended by a new anomaly: the sensor is stuck"}, {event.Firing, "stuck:"}, {event.Resolved, "back to normal"}}
+	for i, w := range want {
+		if rs[i].State != w.st || !strings.Contains(rs[i].Values["reason"].(string), w.reason) {
+			t.Fatalf("result %d: %s %q, want %s %q…", i, rs[i].State, rs[i].Values["reason"], w.st, w.reason)
+		}
+	}
+	if !rs[0].Time.Equal(minute(1400)) || rs[1].Time.Before(minute(1450)) || rs[1].Time.After(minute(1460)) || !rs[2].Time.Equal(rs[1].Time) {
+		t.Fatalf("times %v %v %v", rs[0].Time, rs[1].Time, rs[2].Time)
+	}
+	if rs[3].Time.Before(minute(1670)) {
+		t.Fatalf("resolved at %v, inside the second stuck run", rs[3].Time)
+	}
+
+	a := mustNew(t, "", nil)
+	got := feed(a, "k", xs[:1500])
+	snap, err := a.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mustNew(t, "", nil)
+	if err := b.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1500; i < len(xs); i++ {
+		b.Add("k", ev(i, xs[i]))
+		got = append(got, b.Advance(minute(i))...)
+	}
+	if len(got) != len(rs) {
+		t.Fatalf("restored mid-firing: %d results, want %d", len(got), len(rs))
+	}
+}
+
+// TestAutoSlowWanderStaysQuiet: a machine's heat output following its load
+// with a lag (the load wanders with a half-hour time constant), read once a
+// second with little noise. Its swings after quiet stretches are its
+// ordinary wander: the level-shift test, scaled by the slow predictor's
+// long-run spread (hours, not its last 500 points), calls few of them
+// shifts: 5 in these 66 hours, against 15 with the recent spread alone and
+// 9 with a long run of 1,500 points (25 minutes). Not yet none: the
+// issue's target of one a device-week is not met at 1 Hz.
+func TestAutoSlowWanderStaysQuiet(t *testing.T) {
+	const n = 12 * 3600
+	fired := 0
+	for seed := uint64(1); seed <= 6; seed++ {
+		r := rand.New(rand.NewPCG(seed, 18))
+		keep := math.Exp(-1.0 / 1800)
+		step, lag := math.Sqrt(1-keep*keep), 1-math.Exp(-1.0/300)
+		load, heat := 0.6, 10.0
+		d := mustNew(t, "", nil)
+		for i := range n {
+			load = min(1, max(0, 0.6+keep*(load-0.6)+step*0.2*r.NormFloat64()))
+			heat += lag * (4 + 10*load - heat)
+			x := math.Round((heat+0.05*r.NormFloat64())*100) / 100
+			e := &event.Event{Time: t0.Add(time.Duration(i) * time.Second), Seq: uint64(i), Fields: map[string]any{"v": x}}
+			d.Add("k", e)
+			for _, res := range d.Advance(e.Time) {
+				if res.State == event.Firing && i >= 3600 {
+					fired++
+					t.Logf("seed %d: %s at %ds: %s", seed, res.State, i, res.Values["reason"])
+				}
+			}
+		}
+	}
+	if fired > 5 {
+		t.Fatalf("%d firings on 66 hours of wandering heat, want at most 5", fired)
+	}
+}

@@ -50,13 +50,16 @@ type keyState struct {
 	key        string
 	m          model
 	firing     bool
-	calm, anom int // consecutive normal / anomalous points
+	stuck      bool // firing, and its latest alert was for a stuck run
+	calm, anom int  // consecutive normal / anomalous points
 	prev, next *keyState
 }
 
 // snapVersion 2 added seasonal's level-shift sums, 3 auto's operating
-// levels, 4 auto's weekly correction; Restore still reads 1 to 3.
-const snapVersion = 4
+// levels, 4 auto's weekly correction, 5 a key's stuck firing (its firing
+// byte is 2) and auto's long-run error of its slow predictor; Restore still
+// reads 1 to 4.
+const snapVersion = 5
 
 // New validates the Spec and builds a Detector. Parameter problems come back
 // as *ParamError values joined with errors.Join.
@@ -155,11 +158,19 @@ func (d *Detector) process(key string, ev *event.Event) {
 	}
 	switch {
 	case anomalous && !k.firing:
-		k.firing = true
-		d.emit(k, event.Firing, ev, x, o)
+		k.firing, k.stuck = true, o.why == causeStuck
+		d.emit(k, event.Firing, ev, x, o, reason(o, x))
+	case anomalous && o.stuckStart && !k.stuck:
+		// A sensor that sticks while the key fires for something else (a
+		// spike, a level shift) is a new fault that would otherwise go
+		// unreported until clear normal points end the firing: close that
+		// firing and open one for the stuck run.
+		k.stuck = true
+		d.emit(k, event.Resolved, ev, x, o, "ended by a new anomaly: the sensor is stuck")
+		d.emit(k, event.Firing, ev, x, o, reason(o, x))
 	case !anomalous && k.firing && o.ready && k.calm >= c.clear:
-		k.firing = false
-		d.emit(k, event.Resolved, ev, x, o)
+		k.firing, k.stuck = false, false
+		d.emit(k, event.Resolved, ev, x, o, fmt.Sprintf("back to normal: %d points in a row within the band", c.clear))
 	}
 	switch {
 	case !anomalous || c.learnAnom:
@@ -191,7 +202,7 @@ func (d *Detector) anomalous(score float64) bool {
 
 // emit appends an alert that says why: the point, what was expected, the
 // band of normal values around it, the score and a one-line reason.
-func (d *Detector) emit(k *keyState, st event.State, ev *event.Event, x float64, o obs) {
+func (d *Detector) emit(k *keyState, st event.State, ev *event.Event, x float64, o obs, why string) {
 	width := d.cfg.threshold * o.sd
 	if o.why == causeCusum {
 		width = d.cfg.k * o.sd // beyond the allowance the sums grow
@@ -203,17 +214,14 @@ func (d *Detector) emit(k *keyState, st event.State, ev *event.Event, x float64,
 			"value": x, "expected": expected, "score": round(score),
 			"threshold": d.cfg.threshold, "method": d.cfg.method,
 			"low": expected - width, "high": expected + width,
-			"reason": reason(st, o, x, d.cfg.clear),
+			"reason": why,
 		},
 	})
 }
 
-// reason is an alert's one-line explanation.
-func reason(st event.State, o obs, x float64, clear int) string {
+// reason is a firing alert's one-line explanation.
+func reason(o obs, x float64) string {
 	why, expected, sd, score, run := o.why, o.expected, o.sd, o.score, o.run
-	if st == event.Resolved {
-		return fmt.Sprintf("back to normal: %d points in a row within the band", clear)
-	}
 	dir := "above"
 	if score < 0 {
 		dir = "below"
@@ -284,7 +292,11 @@ func (d *Detector) Snapshot() ([]byte, error) {
 	e.Uvarint(uint64(len(d.keys)))
 	for k := d.lru.prev; k != &d.lru; k = k.prev {
 		e.String(k.key)
-		e.Bool(k.firing)
+		if k.stuck {
+			e.Byte(2)
+		} else {
+			e.Bool(k.firing)
+		}
 		e.Uvarint(uint64(k.calm))
 		e.Uvarint(uint64(k.anom))
 		k.m.encode(&e)
@@ -312,7 +324,11 @@ func (d *Detector) Restore(b []byte) error {
 	count := dec.Len()
 	for i := 0; i < count && dec.Err == nil; i++ {
 		k := n.touch(dec.String())
-		k.firing = dec.Bool()
+		if st := dec.Byte(); st > 2 || st == 2 && ver < 5 {
+			dec.Err = event.ErrCorrupt
+		} else {
+			k.firing, k.stuck = st != 0, st == 2
+		}
 		k.calm = int(dec.Uvarint())
 		k.anom = int(dec.Uvarint())
 		if old, ok := k.m.(interface{ decodeV1(*event.Dec) }); ok && ver == 1 {
@@ -321,6 +337,8 @@ func (d *Detector) Restore(b []byte) error {
 			old.decodeV2(&dec)
 		} else if old, ok := k.m.(interface{ decodeV3(*event.Dec) }); ok && ver <= 3 {
 			old.decodeV3(&dec)
+		} else if old, ok := k.m.(interface{ decodeV4(*event.Dec) }); ok && ver <= 4 {
+			old.decodeV4(&dec)
 		} else {
 			k.m.decode(&dec)
 		}

@@ -29,6 +29,9 @@ type obs struct {
 	why                 cause
 	run                 int
 	ratio               float64 // unrest: the recent distance over the usual one
+	// stuckStart: this point makes a run of equal values just long
+	// enough to be called stuck (auto).
+	stuckStart bool
 }
 
 func newModel(c *config) model {

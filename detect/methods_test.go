@@ -251,7 +251,7 @@ func TestRestoreVersion1(t *testing.T) {
 				s.hi, s.lo = 0, 0 // what the old snapshot restores to
 			}
 			if method == "auto" {
-				v1 = dropModes(t, d, dropWeek(t, d, v1))
+				v1 = dropModes(t, d, dropWeek(t, d, dropLong(t, d, v1)))
 			}
 			r, _ := New(Spec{Method: method, Params: p, Value: val})
 			if err := r.Restore(v1); err != nil {
@@ -279,7 +279,7 @@ func TestRestoreVersion2(t *testing.T) {
 		d.Advance(e.Time)
 	}
 	snap, _ := d.Snapshot()
-	v2 := dropModes(t, d, dropWeek(t, d, append([]byte{2}, snap[1:]...)))
+	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, append([]byte{2}, snap[1:]...))))
 	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
 	if err := r.Restore(v2); err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ func TestRestoreVersion3(t *testing.T) {
 	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
 		t.Fatalf("version 4: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
 	}
-	v3 := dropWeek(t, d, append([]byte{3}, snap[1:]...))
+	v3 := dropWeek(t, d, dropLong(t, d, append([]byte{3}, snap[1:]...)))
 	if err := r.Restore(v3); err != nil {
 		t.Fatal(err)
 	}
@@ -320,9 +320,48 @@ func TestRestoreVersion3(t *testing.T) {
 	}
 	a.pick = predWeek
 	bad, _ := d.Snapshot()
-	if err := r.Restore(dropWeek(t, d, append([]byte{3}, bad[1:]...))); err == nil {
+	if err := r.Restore(dropWeek(t, d, dropLong(t, d, append([]byte{3}, bad[1:]...)))); err == nil {
 		t.Fatal("a version 3 snapshot that picks the weekly predictor restored")
 	}
+}
+
+// TestRestoreVersion4: a version 4 snapshot of auto (no long-run error of
+// the slow predictor) restores with that error starting from the recent one.
+func TestRestoreVersion4(t *testing.T) {
+	val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
+	d, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	for i := range 1000 {
+		x := float64(i*7%13) + float64(i/300) // a noise whose level steps every 300 points
+		e := &event.Event{Time: minute(i), Seq: uint64(i), Fields: map[string]any{"v": x}}
+		d.Add("k", e)
+		d.Advance(e.Time)
+	}
+	a := d.keys["k"].m.(*auto)
+	if a.slowLong == a.mse[predSlow] {
+		t.Fatal("the stream left the long-run error equal to the recent one")
+	}
+	snap, _ := d.Snapshot()
+	v4 := dropLong(t, d, append([]byte{4}, snap[1:]...))
+	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	if err := r.Restore(v4); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
+		t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
+	}
+}
+
+// dropLong cuts auto's long-run error of the slow predictor from the end
+// of snap (the layout before version 5), with the time of the last point,
+// and sets them in d to what that restores to: the recent error, time 0.
+func dropLong(t *testing.T, d *Detector, snap []byte) []byte {
+	t.Helper()
+	a := d.keys["k"].m.(*auto)
+	var e event.Enc
+	e.Float(a.slowLong)
+	e.Varint(a.last)
+	a.slowLong, a.last = a.mse[predSlow], 0
+	return snap[:len(snap)-len(e.B)]
 }
 
 // dropWeek cuts auto's weekly correction, its predictor's error and the
@@ -374,3 +413,40 @@ func dropModes(t *testing.T, d *Detector, snap []byte) []byte {
 
 // split unpacks a score the way the tests check it.
 func split(o obs) (expected, score float64, ready bool) { return o.expected, o.score, o.ready }
+
+// TestRestoreStuckFiring: a key firing for a stuck run is written as
+// firing byte 2 from version 5 on; a version 4 snapshot cannot hold it, and
+// no version holds a byte above 2.
+func TestRestoreStuckFiring(t *testing.T) {
+	val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
+	d, _ := New(Spec{Params: map[string]any{"min_samples": 2}, Value: val})
+	e := &event.Event{Time: minute(0), Fields: map[string]any{"v": 1.0}}
+	d.Add("k", e)
+	d.Advance(e.Time)
+	k := d.keys["k"]
+	k.firing = true
+	firing, _ := d.Snapshot()
+	k.stuck = true
+	stuck, _ := d.Snapshot()
+	at := -1
+	for i := range stuck {
+		if stuck[i] != firing[i] {
+			at = i
+		}
+	}
+	if at < 0 || stuck[at] != 2 || firing[at] != 1 {
+		t.Fatalf("no firing byte 2 in the snapshot (at %d)", at)
+	}
+	r, _ := New(Spec{Params: map[string]any{"min_samples": 2}, Value: val})
+	if err := r.Restore(stuck); err != nil || !r.keys["k"].stuck || !r.keys["k"].firing {
+		t.Fatalf("restore: %v, stuck %v", err, r.keys["k"] != nil && r.keys["k"].stuck)
+	}
+	if err := r.Restore(append([]byte{4}, stuck[1:]...)); err == nil {
+		t.Fatal("a version 4 snapshot with a stuck firing restored")
+	}
+	bad := slices.Clone(stuck)
+	bad[at] = 3
+	if err := r.Restore(bad); err == nil {
+		t.Fatal("firing byte 3 restored")
+	}
+}

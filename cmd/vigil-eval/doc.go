@@ -26,7 +26,12 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
   restarts from there (warm-up again). ` + "`relearn: 0`" + ` never restarts.
 - **Lifecycle per key.** ` + "`firing`" + ` at the first anomalous point (alert time = that point's
   time); ` + "`resolved`" + ` at the point that completes ` + "`clear`" + ` consecutive normal points;
-  never two firings in a row. The default ` + "`clear: 150`" + ` won on the evaluation below: a
+  never two firings in a row. One exception, auto's: a sensor that gets stuck while its key
+  fires for something else (a spike, a level shift, not an earlier stuck run) is a new fault,
+  so that point resolves the open firing and fires again for the stuck run, both at its time
+  (on the minute fleet this found two stuck sensors that began while their key still fired,
+  28 → 30 of 32, for one false firing more on NAB; the golden replay
+  ` + "`testdata/replay/det_stuck_while_firing`" + ` shows the alerts). The default ` + "`clear: 150`" + ` won on the evaluation below: a
   fault rarely makes one clean anomalous stretch, and short hysteresis (1–20 points) turned
   one fault into many alerts (on NAB, cusum with k=2, h=3: 211 false firings with clear 20,
   113 with 150, 31 with 300 — but 300 also hid the next fault: windows hit fell from 16 to 10).
@@ -37,7 +42,8 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
   61.7739 (σ 0.344)", "stuck: the same value 41.74 for 10 points in a row", "level shift: values
   have stayed above the expected …", "unsettled: the latest points have strayed from the
   expected 3.2 times as far as usual …" (auto; such a point is inside the band), or on
-  ` + "`resolved`" + ` "back to normal: 150 points in a row within the band". Rule messages can use them: ` + "`message: \"{{pump}}: {{reason}}\"`" + `.
+  ` + "`resolved`" + ` "back to normal: 150 points in a row within the band" (or "ended by a new anomaly: the
+  sensor is stuck", above). Rule messages can use them: ` + "`message: \"{{pump}}: {{reason}}\"`" + `.
 - **Order and time.** Points are scored in event-time order (out-of-order points within the
   source's ` + "`lateness`" + ` are reordered; later ones are dropped and counted as late).
   Windows are in event time: ` + "`window: 1h`" + ` holds the key's points in (t−1h, t].
@@ -50,7 +56,7 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
 | ` + "`mad`" + ` | median and 1.4826 × median absolute deviation of the window (robust to outliers in the window; falls back to 1.2533 × mean absolute deviation when half the window is one value) | ` + "`window` (1h), `threshold` (6)" + ` | 24 B per point in the window |
 | ` + "`ewma`" + ` | exponentially weighted mean and variance | ` + "`halflife` (60 points) or `alpha`, `threshold` (5)" + ` | O(1), ≈ 40 B |
 | ` + "`cusum`" + ` | two-sided tabular CUSUM of points standardised by an exponentially weighted baseline: S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k); fires when S ≥ h, then restarts the sums | ` + "`k` (1), `h` or `threshold` (8), `halflife` (120 points) or `alpha`" + ` | O(1), ≈ 56 B |
-| ` + "`auto`" + ` (default) | the best of five predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days); *week*, the cycle's prediction plus the mean distance from the daily profile at that hour of the week (168 hourly means, each updated once per visit, halflife 3 weeks; learned only where the profile's phase has seen five days, predicting after two visits, and kept only for keys the daily profile has predicted best: weekends, Mondays); *modes*, the nearest of up to three operating levels the key dwells at (each a mean and spread, halflife 240 points, established after ` + "`min_samples`" + ` points; a point beyond the band of every level starts a new one in place of the least visited; two levels closer than 3 of the wider one's standard deviations are one level learned in two halves and are merged), taken or left only on a tenfold margin and then scoring a point in the spread of the level it is nearest (a meter's standby and load). Spread: that predictor's root mean square error, at least 1 % of the series' mean distance from its slow level (errors clipped at the band, never tighter than the slow predictor's, so a predictor exact on flat stretches still pays for a daily jump). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points, unless it is a value where the key rests — one that at least 10 % of its recent points sit at, a counter's 0, a meter's standby; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's standardised error, or the modes predictor's while that is in use, k = 2, h = 30, as seasonal's) and **unrest**, in the spirit of HTM's anomaly likelihood (a short mean, halflife 10 points, of min(\|z\|, threshold)/threshold, fires when it is 6 of its own long-run standard deviations above its long-run mean, both learned over every point with halflife 2,000, from the key's 1,000th point: more spikes than usual, with no point beyond the band; reported as a level shift when the points strayed mostly to one side). A key that crosses its band more than once per 1,000 points (exponentially weighted, halflife 2,000 points) gets a band wider by the square root of how much more often, and its level-shift test is damped alike: what it does every few minutes is not an anomaly. Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed); ` + "`relearn`" + ` starts the key from scratch | ` + "`threshold`" + ` (4.75) and the common ones; nothing else to set | 96 × 10 B (daily profile) + 3 levels × 32 B + ≈ 400 B: 1,596 B a key measured (` + "`-bench Memory`" + `, a key with no cycle); a key whose daily profile predicts best also holds the weekly correction, 168 × (4 + 1) B: 2,490 B a key measured with a daily cycle (` + "`-bench MemoryDaily`" + `); O(1) work a point (≈ 0.5 µs on a loaded machine, see below) |
+| ` + "`auto`" + ` (default) | the best of five predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days); *week*, the cycle's prediction plus the mean distance from the daily profile at that hour of the week (168 hourly means, each updated once per visit, halflife 3 weeks; learned only where the profile's phase has seen five days, predicting after two visits, and kept only for keys the daily profile has predicted best: weekends, Mondays); *modes*, the nearest of up to three operating levels the key dwells at (each a mean and spread, halflife 240 points, established after ` + "`min_samples`" + ` points; a point beyond the band of every level starts a new one in place of the least visited; two levels closer than 3 of the wider one's standard deviations are one level learned in two halves and are merged), taken or left only on a tenfold margin and then scoring a point in the spread of the level it is nearest (a meter's standby and load). Spread: that predictor's root mean square error, at least 1 % of the series' mean distance from its slow level (errors clipped at the band, never tighter than the slow predictor's, so a predictor exact on flat stretches still pays for a daily jump). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points, unless it is a value where the key rests — one that at least 10 % of its recent points sit at, a counter's 0, a meter's standby; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's error standardised by the larger of its recent root mean square error and its root mean square error over 1,500 points or 3 hours, whichever is longer, so that a slowly wandering key's ordinary swings after a quiet stretch are not shifts; or of the modes predictor's standardised error while that is in use; k = 2, h = 30, as seasonal's) and **unrest**, in the spirit of HTM's anomaly likelihood (a short mean, halflife 10 points, of min(\|z\|, threshold)/threshold, fires when it is 6 of its own long-run standard deviations above its long-run mean, both learned over every point with halflife 2,000, from the key's 1,000th point: more spikes than usual, with no point beyond the band; reported as a level shift when the points strayed mostly to one side). A key that crosses its band more than once per 1,000 points (exponentially weighted, halflife 2,000 points) gets a band wider by the square root of how much more often, and its level-shift test is damped alike: what it does every few minutes is not an anomaly. Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed); ` + "`relearn`" + ` starts the key from scratch | ` + "`threshold`" + ` (4.75) and the common ones; nothing else to set | 96 × 10 B (daily profile) + 3 levels × 32 B + ≈ 420 B: 1,660 B a key measured (` + "`-bench Memory`" + `, a key with no cycle); a key whose daily profile predicts best also holds the weekly correction, 168 × (4 + 1) B: 2,551 B a key measured with a daily cycle (` + "`-bench MemoryDaily`" + `); O(1) work a point (≈ 0.5 µs on a loaded machine, see below) |
 | ` + "`seasonal`" + ` | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals. Level shifts too small for the point test: a two-sided CUSUM of the other points' residuals divided by the residuals' root mean square (about zero, so a series that habitually strays from its daily profile needs a larger shift), S⁺ = max(0, S⁺ + c − k), S⁻ = max(0, S⁻ − c − k); when S ≥ ` + "`shift_h`" + ` the point is anomalous with score ±threshold·S/shift_h and the sums restart. Point anomalies do not feed the sums, and one point moves them by less than threshold − k | ` + "`period` (24h), `resolution` (15m), `phase_halflife` (3: halflife of a phase's mean, in points falling in that phase; at 5-minute data and 15-minute resolution, one period), `halflife` (60 points) of the residual variance, `threshold` (5), `shift_k` (1.5), `shift_h` (20; 0 turns the level-shift test off)" + ` | 12 B per phase bucket (96 buckets ≈ 1.2 KB) + 48 B (residual statistics and the two sums) |
 
 Common to all: ` + "`min_samples` (30), `direction` (both), `clear` (150), `relearn` (120), `learn_anomalies` (false)" + `.
@@ -64,10 +70,11 @@ threshold 4 and cusum with the textbook k=0.5, h=5 fired about every 500 points;
 above fire never (a test keeps it so).
 
 Speed, one core (` + "`go test -run '^$' -bench 'BenchmarkMethods/(auto|seasonal)$' -benchtime 2000000x ./detect`" + `,
-10,000 keys at one point a minute, driven as the engine does): auto 540–630 ns a point (1.7–1.9 million points/s of CPU),
-against 474–570 ns for the code before this round's weekly correction, level merging and unrest test, in alternating runs on the shared
-machine (load average 2–3.7): about 12 % more work a point. seasonal 168 ns (an earlier run); one allocation a point, the event's own.
-(On a quieter machine, before this round, auto measured 334–337 ns: the machine's load moves these figures more than the code does.)
+10,000 keys at one point a minute, driven as the engine does): auto 411–446 ns a point (2.2–2.6 million points/s of CPU)
+with this round's long-run level-shift scale and stuck-while-firing rule, against 368–442 ns for the code before them, in alternating
+runs on the shared machine (load average 1–1.7): no difference the machine's noise lets one see. Earlier rounds measured 540–630 ns
+under a load of 2–3.7 and 334–337 ns on a quiet machine: the load moves these figures more than the code does. seasonal 168 ns (an
+earlier run); one allocation a point, the event's own.
 
 `
 
@@ -80,64 +87,69 @@ profile, a daily profile corrected by the hour of the week, or the nearest of a 
 switches between, how far it strays from that prediction, how far it usually strays over a few
 points, and how long its values normally repeat. Its
 constants (threshold 4.75, halflives 8, 240 and 500 points, 3 days and 3 weeks, the 20 % switching margin and the modes predictor's tenfold one, three levels merged within 3 σ, the level-shift
-test's k = 2 and h = 30, the unrest test's halflife of 10 points and 6 σ from the 1,000th point, the stuck rule's 3× and 10 points and 10 % resting share, the 1 % band floor, one band
+test's k = 2 and h = 30 and its long-run scale of 1,500 points or 3 hours, the unrest test's halflife of 10 points and 6 σ from the 1,000th point, the stuck rule's 3× and 10 points and 10 % resting share, the 1 % band floor, one band
 crossing per 1,000 points, the weekly correction's five days and two visits) are the same for
 every key. They were chosen by looking at all groups at once — NAB's three folders, the
 simulator's four fault types at two rates and its clean fleets, sensor kinds with and without a
 daily cycle — never per file; the tables above give every group's score. How it stands against
 the issue's targets, honestly:
 
-- **NAB: just under the target.** The subset's standard score is in the first table (the target
-  was ≥ 70): 58.0 after the second round, now 69.4; its two folders with windows score 67.8
-  and 74.3 (last column), and it never fires on the folder with no anomaly. The gain is three changes,
-  each measured alone on every group: the weekly correction (58.0 → 66.1: nyc_taxi's windows
-  2 → 4 of 5; the later rule that it learns only from phases seen five days, 66.1 → 65.7, keeps
-  a series with no weekly pattern from firing in its third week), the unrest test (65.7 → 69.4:
-  art_increase_spike_density's window, more spikes than usual, which no point test sees), and
-  merging overlapping levels (NAB unchanged; for the simulator's meters). On 25 windows one
-  window is 4 points and a firing 15 minutes early or late can move one, so treat ± 5 as
-  noise: threshold 4.6, 4.75, 4.9 and 5 now score 62.3, 69.4, 64.3 and 60.1 (4.75 sits on a
-  peak; the simulator differs by one spike at most, and the 1 Hz clean fleet fires 7.6 a
-  device-week at 4.9 and 5 against 9.2). It still misses art_load_balancer_spikes (a spike density the unrest
-  test does not reach at its default), one of nyc_taxi's five holidays, one window each of
-  ambient_temperature and rogue_agent_key_hold; and it fires eleven times on machine_temperature,
-  seven on cpu_utilization and eight on rogue_agent_key_updown, whose levels wander with no
-  cycle. The unrest test's gain rests on one artificial file and on its 6 σ (at 6.5 σ it misses
-  that window); on the simulator it changed no fault and cost 2 firings on the clean minute
-  fleet, and on heavy-tailed clean noise it fires at most 3 times in 100,000 points
-  (TestAutoUnrestHeavyTails). **The held-out NAB folders and
-  the pump testbed of the issue were not available here: how auto scores on them is unknown.**
-  The weekly correction predicts from a key's twelfth day at the earliest (it learns from the
-  fifth, and an hour of the week needs two visits), so on files of two weeks it does almost
-  nothing; the unrest test needs 1,000 points of a key.
+- **NAB: at the target at the default, not at its neighbours.** The subset's standard score
+  is in the first table (the target was ≥ 70): 58.0 after the second round, 69.4 after the
+  third, now 71.3; its two folders with windows score 70.4 and 74.3 (last column), and it
+  never fires on the folder with no anomaly. This round's gain (69.4 → 71.3) is the level-shift
+  test's long-run scale (machine_temperature: one false firing fewer and a window caught
+  earlier; ambient_temperature: one false firing fewer), less one false firing on
+  rogue_agent_key_hold from the stuck-while-firing rule. It raised every neighbouring threshold
+  too (table above): 4.5, 4.6, 4.75, 4.9 and 5 score 62.3, 64.3, 71.3, 66.3 and 66.5, against
+  62.3 (4.6), 69.4, 64.3 and 60.1 before; but 4.75 is still a peak, 5 to 9 points above its
+  neighbours. The peak is one file: art_increase_spike_density (a series of 0s with two spikes
+  of 20 every 100 points, then a denser burst) is caught only at 4.75 (3.7 points); its spikes
+  sit at the edge of a band the crossing guard has widened until they barely cross it, so
+  whether the burst shows depends on the threshold to the hundredth (the unrest test clipped
+  at a fixed 4.75 rather than the threshold changed nothing). Without that window 4.6, 4.9 and
+  5 would score 68.0, 70.0 and 70.2 (4.6 also loses one of rogue_agent_key_hold's windows). On
+  25 windows one window is 4 points and a firing 15 minutes early or late can move one, so
+  treat ± 5 as noise. It still misses art_load_balancer_spikes (a spike
+  density the unrest test does not reach at its default), one of nyc_taxi's five holidays,
+  one window each of ambient_temperature and rogue_agent_key_hold; and it fires ten times on
+  machine_temperature, seven on cpu_utilization and eight on rogue_agent_key_updown, whose
+  levels wander with no cycle. The unrest test's gain (65.7 → 69.4 in the third round) rests
+  on one artificial file and on its 6 σ (at 6.5 σ it misses that window); on heavy-tailed
+  clean noise it fires at most 3 times in 100,000 points (TestAutoUnrestHeavyTails). **The
+  held-out NAB folders and the pump testbed of the issue were not available here: how auto
+  scores on them is unknown.** The weekly correction predicts from a key's twelfth day at the
+  earliest (it learns from the fifth, and an hour of the week needs two visits), so on files
+  of two weeks it does almost nothing; the unrest test needs 1,000 points of a key.
 - **Simulator, one reading a minute:** precision 1.00; on the clean fleet 0.12 firings a
-  device-week (the target is at most one; they are the unrest test's); stuck
-  sensors caught within minutes. Recall is still below the 90 % target for spike (25/30),
-  stuck (28/32) and level (51/67); drift 29/31 is at it. About half the misses are faults that
-  begin while the key is still firing for an earlier one (no second firing before ` + "`clear`" + `
-  normal points; re-arming earlier was measured, below). Six of the rest are on the meters;
-  the others, looked at one by one, are on keys whose band the faults themselves had widened:
-  each fault's errors, clipped at the band, feed the predictors' error, and the crossing guard
-  counts each fault's crossings, so with a fault about every 15 hours on every device a
-  humidity sensor's and a pump temperature's prediction error were 2.7 times their values
-  on the clean fleet, their bands 3.3 and 4.5 times as wide, and the pump's +10 step scored
-  4.65. Both were measured (below): on NAB, whose noisy files that widening
-  keeps quiet, every change lost more than the simulator gained.
+  device-week (the target is at most one; they are the unrest test's); stuck sensors caught
+  within minutes, now 30 of 32 (the stuck-while-firing rule found two that began while their
+  key still fired). Recall is still below the 90 % target for spike (25/30) and level
+  (51/67); drift 29/31 and stuck 30/32 are at it. Of the 25 misses, 11 begin while the key
+  is still firing for an earlier fault (6 level shifts, 2 drifts, 2 stuck, 1 spike) and 14 on
+  a key at rest: the 4 spikes are all on the meters (a spike of 20 σ there is about one
+  switch between standby and load), and the 10 level shifts are on keys whose band the faults
+  themselves had widened: each fault's errors, clipped at the band, feed the predictors'
+  error, and the crossing guard counts each fault's crossings, so with a fault about every 13
+  hours on every device the +10 σ steps scored 2.1 to 4.7 (a heat sensor's band was 1.35
+  against a noise of 0.05 and a minute's wander of about 0.2). Reporting new faults during a
+  firing in other ways, and a band that faults widen less, were measured (below): on NAB,
+  whose noisy files that widening keeps quiet, each lost more than the simulator gained.
 - **Simulator, one reading a second:** precision 0.97, spike and stuck recall 100 %, drift
-  21/22, level 63/66. **The clean fleet went from 26.0 to 9.2 firings a device-week (the
-  target is at most one, i.e. none in this 12-hour run).** The power meters caused most of the
-  26: a load learned as two half-levels, each with a spread too narrow (it fired at 3 of its
-  true σ), which crowded the standby level out of the three slots (the meter then fired at
-  80 σ when it switched off). Levels closer than 3 σ are now merged, and the meters fire
-  no more on the clean fleet. What remains: four level shifts on the two heat sensors (their
-  output wanders with a 30-minute load, and the level-shift test on the slow predictor, whose
-  halflife is 4 minutes at 1 Hz, reads a fast rise as a shift), one humidity reading at
-  4.88 σ and one vibration reading at 5.08 σ (its noise is log-normal, so its upper tail is
-  heavier than the band assumes). Turning the level-shift test off while the wandering-level
-  predictor is in use took the clean fleet to 3.05, but NAB from 58.0 to 54.6 (measured
-  before the weekly correction; machine_temperature's windows are caught by that test).
+  21/22, level 63/66. **The clean fleet went from 26.0 (second round) to 9.2 (third) to 4.6
+  firings a device-week (the target is at most one, i.e. none in this 12-hour run): three
+  firings are left.** The third round merged a meter's half-levels (the meters fire no more
+  on the clean fleet); this round scaled the level-shift test by the slow predictor's error
+  over hours, not only its last 500 points (8 minutes at 1 Hz): the heat sensors' output
+  wanders with a 30-minute load, and after a quiet stretch of a few minutes an ordinary swing
+  read as a shift (heat: 4 → 1; on 66 hours of simulated wandering heat,
+  TestAutoSlowWanderStaysQuiet, 15 → 5). What remains: one such heat swing (1.8 in four
+  minutes), one humidity reading at 4.88 σ and one vibration reading at 5.08 σ (its noise is
+  log-normal, so its upper tail is heavier than the band assumes). At threshold 4.9 and 5 the
+  fleet fires 3.05 a device-week (two firings), at a cost of 5 points on NAB.
 - **A key with frequent, intermittent anomalies can stay firing for a long time**: ` + "`resolved`" + `
-  needs ` + "`clear`" + ` (150) normal points in a row, and no second firing comes while it waits.
+  needs ` + "`clear`" + ` (150) normal points in a row, and no second firing comes while it waits
+  (but for a stuck sensor, above).
   Before the resting-value exception of the stuck rule, rogue_agent_key_hold (bursts between
   stretches of zeros) fired during NAB's probation and resolved 1,460 points later, after
   both labelled windows; with it, it catches one of the two (and art_load_balancer_spikes,
@@ -146,6 +158,39 @@ the issue's targets, honestly:
 - **A key is silent for its first ` + "`min_samples`" + ` points**, and the daily profile takes a day
   to fill; until then a series with a daily cycle is scored by its local level, which usually
   follows it.
+
+In the fourth round, measured and dropped (NAB subset / minute fleet / 1 Hz clean fleet). With
+the stuck-while-firing rule on and before the long-run scale (NAB 69.1; minute fleet spike 25,
+drift 29, stuck 30, level 51 of 30, 31, 32, 67; 1 Hz clean 9.2): a second firing (resolving the
+open one) for a point beyond 1.5, 2 or 3 times the threshold after 10, 30, 45, 60, 90 or 120
+normal points in a row — NAB 56.9–60.0 at 10, 66.4–67.6 at 30, 69.8–70.3 at 45, 70.7–71.4 at 60
+(22 windows against 21, but 46–49 false firings against 38), 68.8
+at 90 and 69.1 at 120, and the minute fleet gained one spike at most: the gain is one window
+at one setting, a peak, not a rule; a second firing for a level shift after 0, 10, 30 or 60
+normal points (NAB 70.0, 67.4, 68.7, 68.7; level 52, 52, 51, 51; but at 0 the minute fleet fired
+668 times and the 1 Hz clean fleet 13.8 a device-week, at 10 to 60 still 12.2–13.8); the stuck
+rule without its guard against a stuck run during a stuck firing (NAB 26.9:
+art_daily_no_noise fires during NAB's probation, never resolves, and its plateaus are called
+stuck every 21 points, 191 false firings). On the final code (NAB 71.3): a band from a second
+mean square error per predictor whose anomalous points' errors are clipped at 1, 2 or 4.75 of
+its own root mean square error, the predictor still chosen by the first (NAB 63.6, 63.1, 66.8;
+level 55, 56, 57 of 67, spike 26, 24, 24; 1 Hz precision 0.94–0.96 and drift 20/22 at 1 and 2:
+the narrower band fires earlier and longer on NAB's noisy files and loses
+art_increase_spike_density's and one of nyc_taxi's windows). The long-run scale of the
+level-shift test in points only: 300, 500 (none), 700, 1,000, 1,500, 2,000, 2,500, 3,000 and
+5,000 points score 69.6, 69.1, 71.1, 71.1, 71.3, 71.3, 67.3, 65.3 and 65.3 on NAB (from 2,500 a
+window of machine_temperature is lost), with the 1 Hz clean fleet at 6.1, 9.2, 7.6, 7.6, 6.1,
+4.6, 4.6, 4.6 and 4.6 (at 300 the minute fleet lost a level shift); 1,500 is the middle of the
+plateau, and a floor in time of 1, 3 or 6 hours (20 or 30 minutes: no change) takes the 1 Hz
+fleet to 4.6 without moving NAB or the minute fleet, whose 1,500 points are longer. The same
+floor in time for the predictors' own error (their memory of 500 points, 8 minutes at 1 Hz,
+made 1 or 3 hours for fast keys; NAB and the minute fleet unchanged): the 1 Hz fleet got
+worse on every count (clean 16.8 and 19.9 a device-week; spike 18, drift 19 and 18, level 54
+of 22, 22, 66), as a band that remembers hours follows a key's changing noise too slowly.
+For keys the daily profile predicts better than the slow mean, a level-shift test against the
+daily profile plus a slow mean of the distance from it (rather than against the slow mean, whose
+error holds the whole daily swing: a humidity sensor's +20 step scored 0.5 a point above the
+allowance): NAB 65.6 (44 false firings), minute fleet level 50 of 67 and precision 0.99.
 
 In the third round, also measured and dropped (NAB subset / minute fleet / 1 Hz clean fleet,
 against 66.1 / spike 25, drift 29, stuck 28, level 51 / 9.2 unless said): counting a band

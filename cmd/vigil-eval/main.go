@@ -98,7 +98,8 @@ func run(args []string) error {
 			simRows = append(simRows, rows)
 		}
 	}
-	md := report(rows, simRows, data, time.Since(start))
+	near := evalNeighbours(data, !*noSim)
+	md := report(rows, simRows, near, data, time.Since(start))
 	if *out == "-" {
 		_, err = os.Stdout.WriteString(md)
 		return err

@@ -47,7 +47,8 @@ func TestRunWritesReport(t *testing.T) {
 	// ewma warms up in 30 points and fires at the spike at 08:20, row 500
 	// of the window's rows 490..510: raw = sigmoid(-11/21)/sigmoid(-1)
 	// = 0.8759, normalised (0.8759+1)/2 = 93.8; no false firing.
-	for _, want := range []string{"| ewma | **", "| g/spiky.csv |", "## Trend: slope over a sliding window", "2 files, 1200 rows, 1 labelled windows"} {
+	for _, want := range []string{"| ewma | **", "| g/spiky.csv |", "## Trend: slope over a sliding window", "2 files, 1200 rows, 1 labelled windows",
+		"## The default at neighbouring thresholds", "\n| 4.5 | ", "\n| 4.75 | ", "\n| 5 | "} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}

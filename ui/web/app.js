@@ -395,9 +395,18 @@
     let bands = 0;
     for (const a of det) {
       if (a.state !== 'firing') continue;
-      // The band holds from the firing to its resolution (or the chart's end).
+      // The band holds from the firing to its resolution (or the chart's
+      // end): the first resolved of its rule and key after it in alert
+      // order (det is newest first), not by time: a detector that resolves
+      // and fires again at one point (a sensor stuck while firing) has a
+      // resolution at the renewed firing's own time, which ends the one
+      // before it.
       const t = Date.parse(a.time);
-      const res = det.find((r) => r.state === 'resolved' && r.rule === a.rule && r.key === a.key && Date.parse(r.time) >= t);
+      let res = null;
+      for (let j = det.indexOf(a) - 1; j >= 0; j--) {
+        const r = det[j];
+        if (r.state === 'resolved' && r.rule === a.rule && r.key === a.key) { res = r; break; }
+      }
       const x1 = g.x(t), x2 = Math.max(x1 + 3, g.x(res ? Date.parse(res.time) : g.t1));
       const band = svgEl('rect', { class: 'band', 'data-rule': a.rule, x: x1, width: x2 - x1,
         y: g.y(a.values.high), height: Math.max(1, g.y(a.values.low) - g.y(a.values.high)) });

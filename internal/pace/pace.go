@@ -20,8 +20,8 @@ import (
 // it — the next read comes no sooner than Every after that one returned,
 // waiting out the rest first. A read after one that waited longer (a
 // quiet connection: a device's reading a second), one after a read that
-// filled its buffer (a flood: more is waiting) and one after Poke do not
-// wait. So a message waits at most Every longer than it would, a quiet
+// filled its buffer (a flood: more is waiting), one after Poke and the one
+// after that (what answers a write is not a flow) do not wait. So a message waits at most Every longer than it would, a quiet
 // connection costs nothing more, not even a timer. Not safe for concurrent
 // Reads (nor is a socket's reader); Poke may be called from any goroutine.
 type Reader struct {
@@ -41,22 +41,35 @@ func (p *Reader) Read(b []byte) (int, error) {
 	if p.every <= 0 {
 		return p.r.Read(b)
 	}
+	poked := false
 	if !p.last.IsZero() {
 		if wait := p.every - time.Since(p.last); wait > 0 {
-			p.sleep(wait)
+			poked = p.sleep(wait)
+		}
+	}
+	if !poked {
+		select {
+		case <-p.wake:
+			poked = true
+		default:
 		}
 	}
 	start := time.Now()
 	n, err := p.r.Read(b)
 	now := time.Now()
 	p.last = time.Time{}
-	if n < len(b) && now.Sub(start) < p.every {
+	// What comes right after a write is its answer (a CONNACK, a SUBACK,
+	// the messages an acknowledgement let through), not a flow: the next
+	// read does not wait, or a client that has nothing to write would wait
+	// a whole pace for its first message.
+	if !poked && n < len(b) && now.Sub(start) < p.every {
 		p.last = now
 	}
 	return n, err
 }
 
-func (p *Reader) sleep(d time.Duration) {
+// sleep waits d, or until a Poke (true).
+func (p *Reader) sleep(d time.Duration) bool {
 	if p.timer == nil {
 		p.timer = time.NewTimer(d)
 	} else {
@@ -64,8 +77,10 @@ func (p *Reader) sleep(d time.Duration) {
 	}
 	select {
 	case <-p.timer.C:
+		return false
 	case <-p.wake:
 		p.timer.Stop()
+		return true
 	}
 }
 

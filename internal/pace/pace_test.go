@@ -132,3 +132,30 @@ func TestUnpacedReadsStraightThrough(t *testing.T) {
 		p.Poke() // a no-op unpaced: must not block
 	})
 }
+
+// What answers a write (a SUBACK after SUBSCRIBE) is not a flow: a
+// subscriber that has nothing to write reads its first message as it
+// comes, not a pace later.
+func TestAnswerToAWriteIsNotAFlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := make(feed, 10)
+		p := New(f, time.Hour)
+		p.Poke() // SUBSCRIBE written
+		go func() {
+			time.Sleep(time.Millisecond)
+			f <- []byte("suback")
+			time.Sleep(time.Second)
+			f <- []byte("publish")
+		}()
+		buf := make([]byte, 16)
+		start := time.Now()
+		n, _ := p.Read(buf)
+		if string(buf[:n]) != "suback" {
+			t.Fatalf("read %q", buf[:n])
+		}
+		n, _ = p.Read(buf)
+		if string(buf[:n]) != "publish" || time.Since(start) != time.Second+time.Millisecond {
+			t.Fatalf("first message %q after %v, want it as it came (1.001s), not after the hour's pace", buf[:n], time.Since(start))
+		}
+	})
+}

@@ -261,25 +261,14 @@ func (d *decoder) list(n ast.Node, path string, v reflect.Value) {
 	}
 }
 
-// scalar is the text of a single value.
+// scalar is the text of a single value (rules.Doc's, and .inf and .nan
+// too, which a limit may be compared with).
 func (d *decoder) scalar(n ast.Node, w string) (string, bool) {
 	switch x := n.(type) {
-	case *ast.StringNode:
-		return x.Value, true
-	case *ast.LiteralNode:
-		if x.Value != nil {
-			return x.Value.Value, true
-		}
-		return "", true
-	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+	case *ast.InfinityNode, *ast.NanNode:
 		return x.GetToken().Value, true
-	case nil, *ast.NullNode:
-		d.errf(n, "%s: missing value", w)
-		return "", false
-	default:
-		d.errf(n, "%s: want a single value, got %s", w, rules.Describe(n))
-		return "", false
 	}
+	return d.Scalar(n, w)
 }
 
 // parseSize reads a byte count: a whole number, optionally with a unit (KB,

@@ -536,7 +536,7 @@ func (d *doc) source(n yamlNode) *Source {
 }
 
 func (d *doc) durationOrZero(n yamlNode, what string) (time.Duration, bool) {
-	if s, ok := d.scalar(n, what); ok {
+	if s, ok := d.Scalar(n, what); ok {
 		if v, err := event.ParseDuration(strings.TrimSpace(s)); err == nil && v == 0 {
 			return 0, true
 		}
@@ -763,7 +763,7 @@ func (c *compiler) rule(d *doc, n yamlNode) *Rule {
 		msgVars["silent_for"] = typFloat
 	}
 	if f, ok := by["message"]; ok {
-		if src, ok := d.scalar(f.val, what+": message"); ok {
+		if src, ok := d.Scalar(f.val, what+": message"); ok {
 			r.Message = c.template(d, f.val, what+": message", src, msgVars)
 		}
 	}

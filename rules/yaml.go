@@ -272,8 +272,9 @@ func Describe(n ast.Node) string {
 	}
 }
 
-// scalar returns the text of a scalar node.
-func (d *doc) scalar(n ast.Node, what string) (string, bool) {
+// Scalar returns the text of a scalar node, or reports what it is
+// instead ("what: want a single value, got a list").
+func (d *Doc) Scalar(n ast.Node, what string) (string, bool) {
 	n = d.Unwrap(n)
 	switch x := n.(type) {
 	case *ast.StringNode:
@@ -296,7 +297,7 @@ func (d *doc) scalar(n ast.Node, what string) (string, bool) {
 
 // str is a non-empty string scalar.
 func (d *doc) str(n ast.Node, what string) (string, bool) {
-	s, ok := d.scalar(n, what)
+	s, ok := d.Scalar(n, what)
 	if ok && strings.TrimSpace(s) == "" {
 		d.Errf(n, "%s: empty", what)
 		return "", false
@@ -330,7 +331,7 @@ func (d *doc) strs(n ast.Node, what string) ([]string, []ast.Node, bool) {
 // duration parses a positive duration: Go syntax ("90s", "5m", "24h") plus
 // days and weeks ("7d", "2w", "1d12h"), as event.ParseDuration reads them.
 func (d *doc) duration(n ast.Node, what string) (time.Duration, bool) {
-	s, ok := d.scalar(n, what)
+	s, ok := d.Scalar(n, what)
 	if !ok {
 		return 0, false
 	}
@@ -348,7 +349,7 @@ func (d *doc) duration(n ast.Node, what string) (time.Duration, bool) {
 
 // integer parses a positive whole number.
 func (d *doc) integer(n ast.Node, what string) (int, bool) {
-	s, ok := d.scalar(n, what)
+	s, ok := d.Scalar(n, what)
 	if !ok {
 		return 0, false
 	}

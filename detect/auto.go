@@ -252,11 +252,15 @@ func (a *auto) observe(t time.Time, x float64) obs {
 	}
 	z := (x - exp) / sd
 	f := max(1, a.crossings(z))
+	// The unrest test measures the points against the band before the
+	// crossing guard widens it: a key whose ordinary spikes the guard has
+	// learned to pass still shows a burst of them, at whatever threshold.
+	zr := z
 	sd, z = sd*f, z/f
 	if lim := a.stuckLen(); a.varied >= a.min && a.run >= lim && !(x == a.rest && a.restF >= autoRestShare) {
 		return obs{expected: exp, score: a.thf * float64(a.run) / float64(lim), sd: sd, ready: true, why: causeStuck, run: a.run, stuckStart: a.run == lim}
 	}
-	u := a.unrest(z)
+	u := a.unrest(zr)
 	if math.Abs(z) >= a.thf {
 		return obs{expected: exp, score: z, sd: sd, ready: true}
 	}

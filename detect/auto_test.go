@@ -489,3 +489,28 @@ func TestAutoSpikeBurst(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoFastCleanStaysQuiet: a week of Gaussian noise at one point a
+// second (604,800 points), as a 1 Hz sensor sends it. With a minute key's
+// band it fires every few hundred thousand points (a Gaussian tail beyond
+// 4.75 σ); widened for its rate, at most once.
+func TestAutoFastCleanStaysQuiet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a week at 1 Hz")
+	}
+	xs := noise(21, 7*24*3600, 20, 0.5)
+	d := mustNew(t, "", nil)
+	fired := 0
+	for i, x := range xs {
+		at := t0.Add(time.Duration(i) * time.Second)
+		d.Add("k", &event.Event{Time: at, Seq: uint64(i), Fields: map[string]any{"v": x}})
+		for _, r := range d.Advance(at) {
+			if r.State == event.Firing {
+				fired++
+			}
+		}
+	}
+	if fired > 1 {
+		t.Errorf("%d firings on a clean week at 1 Hz, want at most 1", fired)
+	}
+}

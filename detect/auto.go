@@ -260,7 +260,8 @@ func (a *auto) observe(t time.Time, x float64) obs {
 	// crossing guard widens it: a key whose ordinary spikes the guard has
 	// learned to pass still shows a burst of them, at whatever threshold.
 	zr := z
-	f *= a.rateWiden()
+	rw := a.rateWiden()
+	f *= rw
 	sd, z = sd*f, z/f
 	if lim := a.stuckLen(); a.varied >= a.min && a.run >= lim && !(x == a.rest && a.restF >= autoRestShare) {
 		return obs{expected: exp, score: a.thf * float64(a.run) / float64(lim), sd: sd, ready: true, why: causeStuck, run: a.run, stuckStart: a.run == lim}
@@ -279,8 +280,12 @@ func (a *auto) observe(t time.Time, x float64) obs {
 			ratio: a.unr / max(a.unrMu, 1e-9)}
 	}
 	// Level shift: CUSUM of the slow predictor's standardised error,
-	// measured against the larger of its recent and its long-run spread.
-	c := (x - p[predSlow]) / sdFloor(max(a.rms(predSlow), math.Sqrt(a.slowLong)), p[predSlow]) / f
+	// measured against the larger of its recent and its long-run spread,
+	// damped for the key's rate but not by the crossing guard: a key whose
+	// faults cross its band often (a fault every few hours) has had that
+	// spread widened by the faults already, and a level shift was lost
+	// twice over (minute fleet: level recall 51 -> 53 of 67 without it).
+	c := (x - p[predSlow]) / sdFloor(max(a.rms(predSlow), math.Sqrt(a.slowLong)), p[predSlow]) / rw
 	if a.pick == predModes {
 		// Between a switching key's levels the slow mean is nowhere: a
 		// shift is a move away from the level the key is at.
@@ -332,8 +337,10 @@ var autoShiftLong = halflifeAlpha(autoShiftHalf)
 // point, halflife autoCrossHalf points) a key may leave it before its band
 // widens by the square root of how much more often it does. A key whose
 // ordinary behaviour crosses the band (a power meter switching between
-// standby and a load, a counter that bursts) then stops firing on it (the
-// level-shift test's input is scaled down by the same factor),
+// standby and a load, a counter that bursts) then stops firing on it
+// (the level-shift test's input is not scaled down with it since the
+// fifth round: NAB unchanged, more level shifts found; a meter's test runs
+// on its levels' own spread, which is scaled),
 // while one crossing a fault a day is untouched. Chosen across groups: at
 // 1/2000 NAB lost 6 points and the simulator's recall fell; at 1/1000
 // NAB and the minute fleet are unchanged and the 1 Hz meters' false

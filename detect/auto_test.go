@@ -514,3 +514,31 @@ func TestAutoFastCleanStaysQuiet(t *testing.T) {
 		t.Errorf("%d firings on a clean week at 1 Hz, want at most 1", fired)
 	}
 }
+
+// TestAutoShiftOnFaultyKey: a key with a 10 σ spike every 150 points (its
+// band crossed far more often than once per 1,000 points, so the crossing
+// guard widens the band about √(1,000/150) ≈ 2.6 times) then shifts by 4 of its noise's
+// σ. The point test does not see the shift through that band, but the
+// level-shift test, not damped by the guard, does within its first 100
+// points.
+func TestAutoShiftOnFaultyKey(t *testing.T) {
+	xs := noise(8, 4000, 20, 0.5)
+	for i := 75; i < len(xs); i += 150 {
+		xs[i] += 5
+	}
+	for i := 3000; i < 3300; i++ {
+		xs[i] += 2
+	}
+	var fired []event.Result
+	for _, r := range feed(mustNew(t, "", nil), "k", xs) {
+		if r.State == event.Firing && !r.Time.Before(minute(3000)) && r.Time.Before(minute(3100)) {
+			fired = append(fired, r)
+		}
+	}
+	if len(fired) == 0 {
+		t.Fatalf("want a firing for the shift at %v", minute(3000))
+	}
+	if r := fired[0].Values["reason"].(string); !strings.HasPrefix(r, "level shift") {
+		t.Errorf("reason %q, want a level shift", r)
+	}
+}

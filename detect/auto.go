@@ -377,8 +377,8 @@ func (a *auto) crossings(z float64) float64 {
 // untouched. Chosen across groups (docs/detectors.md): at a reference of
 // 20 s, 60 s or 120 s the 1 Hz clean fleet fires 0 times (4.6 before), its
 // level recall 62 of 66 (63 before); NAB is unchanged; at 120 s the
-// minute fleet loses a spike and a level shift (the interval's mean is
-// a little under a minute), so a minute it is.
+// minute fleet's keys are widened too and lose a spike and a level
+// shift, so a minute it is.
 const autoRateRef = time.Minute
 
 // rateWiden is the factor by which the band widens for the key's rate.

@@ -456,3 +456,89 @@ func TestAutoSlowWanderStaysQuiet(t *testing.T) {
 		t.Fatalf("%d firings on 66 hours of wandering heat, want at most 5", fired)
 	}
 }
+
+// TestAutoSpikeBurst: NAB's art_increase_spike_density, rebuilt: a key at
+// rest (0) with a spike of 20 at points 0 and 6 of every 100, one every 5
+// minutes, which the band-crossing guard learns to pass, then three more
+// spikes in 11 points (2005, 2010, 2015). The unrest test measures the
+// points against the band before the guard widens it, so the burst is
+// called unsettled at every threshold from 4.75 to 5; measured against the
+// widened band it was caught at 4.75 only.
+func TestAutoSpikeBurst(t *testing.T) {
+	start := time.Date(2014, 4, 1, 0, 0, 0, 0, time.UTC)
+	at := func(i int) time.Time { return start.Add(time.Duration(i) * 5 * time.Minute) }
+	xs := make([]float64, 4032)
+	for i := range xs {
+		if i%100 == 0 || i%100 == 6 || i == 2005 || i == 2010 || i == 2015 {
+			xs[i] = 20
+		}
+	}
+	for _, th := range []float64{4.75, 4.9, 5} {
+		d := mustNew(t, "", map[string]any{"threshold": th})
+		var fired []event.Result
+		for i, x := range xs {
+			d.Add("k", &event.Event{Time: at(i), Seq: uint64(i), Fields: map[string]any{"v": x}})
+			for _, r := range d.Advance(at(i)) {
+				if r.State == event.Firing && i >= 1800 && i < 2100 {
+					fired = append(fired, r)
+				}
+			}
+		}
+		if len(fired) != 1 || fired[0].Time.Before(at(2005)) || fired[0].Time.After(at(2020)) {
+			t.Errorf("threshold %v: want one firing in the burst at %v, got %v", th, at(2005), fired)
+		}
+	}
+}
+
+// TestAutoFastCleanStaysQuiet: a week of Gaussian noise at one point a
+// second (604,800 points), as a 1 Hz sensor sends it. With a minute key's
+// band it fires every few hundred thousand points (a Gaussian tail beyond
+// 4.75 σ); widened for its rate, at most once.
+func TestAutoFastCleanStaysQuiet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a week at 1 Hz")
+	}
+	xs := noise(21, 7*24*3600, 20, 0.5)
+	d := mustNew(t, "", nil)
+	fired := 0
+	for i, x := range xs {
+		at := t0.Add(time.Duration(i) * time.Second)
+		d.Add("k", &event.Event{Time: at, Seq: uint64(i), Fields: map[string]any{"v": x}})
+		for _, r := range d.Advance(at) {
+			if r.State == event.Firing {
+				fired++
+			}
+		}
+	}
+	if fired > 1 {
+		t.Errorf("%d firings on a clean week at 1 Hz, want at most 1", fired)
+	}
+}
+
+// TestAutoShiftOnFaultyKey: a key with a 10 σ spike every 150 points (its
+// band crossed far more often than once per 1,000 points, so the crossing
+// guard widens the band about √(1,000/150) ≈ 2.6 times) then shifts by 4 of its noise's
+// σ. The point test does not see the shift through that band, but the
+// level-shift test, not damped by the guard, does within its first 100
+// points.
+func TestAutoShiftOnFaultyKey(t *testing.T) {
+	xs := noise(8, 4000, 20, 0.5)
+	for i := 75; i < len(xs); i += 150 {
+		xs[i] += 5
+	}
+	for i := 3000; i < 3300; i++ {
+		xs[i] += 2
+	}
+	var fired []event.Result
+	for _, r := range feed(mustNew(t, "", nil), "k", xs) {
+		if r.State == event.Firing && !r.Time.Before(minute(3000)) && r.Time.Before(minute(3100)) {
+			fired = append(fired, r)
+		}
+	}
+	if len(fired) == 0 {
+		t.Fatalf("want a firing for the shift at %v", minute(3000))
+	}
+	if r := fired[0].Values["reason"].(string); !strings.HasPrefix(r, "level shift") {
+		t.Errorf("reason %q, want a level shift", r)
+	}
+}

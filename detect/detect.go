@@ -57,9 +57,9 @@ type keyState struct {
 
 // snapVersion 2 added seasonal's level-shift sums, 3 auto's operating
 // levels, 4 auto's weekly correction, 5 a key's stuck firing (its firing
-// byte is 2) and auto's long-run error of its slow predictor; Restore still
-// reads 1 to 4.
-const snapVersion = 5
+// byte is 2) and auto's long-run error of its slow predictor, 6 auto's mean
+// interval between points; Restore still reads 1 to 5.
+const snapVersion = 6
 
 // New validates the Spec and builds a Detector. Parameter problems come back
 // as *ParamError values joined with errors.Join.
@@ -339,6 +339,8 @@ func (d *Detector) Restore(b []byte) error {
 			old.decodeV3(&dec)
 		} else if old, ok := k.m.(interface{ decodeV4(*event.Dec) }); ok && ver <= 4 {
 			old.decodeV4(&dec)
+		} else if old, ok := k.m.(interface{ decodeV5(*event.Dec) }); ok && ver <= 5 {
+			old.decodeV5(&dec)
 		} else {
 			k.m.decode(&dec)
 		}

@@ -251,7 +251,7 @@ func TestRestoreVersion1(t *testing.T) {
 				s.hi, s.lo = 0, 0 // what the old snapshot restores to
 			}
 			if method == "auto" {
-				v1 = dropModes(t, d, dropWeek(t, d, dropLong(t, d, v1)))
+				v1 = dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, v1))))
 			}
 			r, _ := New(Spec{Method: method, Params: p, Value: val})
 			if err := r.Restore(v1); err != nil {
@@ -279,7 +279,7 @@ func TestRestoreVersion2(t *testing.T) {
 		d.Advance(e.Time)
 	}
 	snap, _ := d.Snapshot()
-	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, append([]byte{2}, snap[1:]...))))
+	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, append([]byte{2}, snap[1:]...)))))
 	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
 	if err := r.Restore(v2); err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ func TestRestoreVersion3(t *testing.T) {
 	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
 		t.Fatalf("version 4: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
 	}
-	v3 := dropWeek(t, d, dropLong(t, d, append([]byte{3}, snap[1:]...)))
+	v3 := dropWeek(t, d, dropLong(t, d, dropDt(t, d, append([]byte{3}, snap[1:]...))))
 	if err := r.Restore(v3); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestRestoreVersion3(t *testing.T) {
 	}
 	a.pick = predWeek
 	bad, _ := d.Snapshot()
-	if err := r.Restore(dropWeek(t, d, dropLong(t, d, append([]byte{3}, bad[1:]...)))); err == nil {
+	if err := r.Restore(dropWeek(t, d, dropLong(t, d, dropDt(t, d, append([]byte{3}, bad[1:]...))))); err == nil {
 		t.Fatal("a version 3 snapshot that picks the weekly predictor restored")
 	}
 }
@@ -341,7 +341,7 @@ func TestRestoreVersion4(t *testing.T) {
 		t.Fatal("the stream left the long-run error equal to the recent one")
 	}
 	snap, _ := d.Snapshot()
-	v4 := dropLong(t, d, append([]byte{4}, snap[1:]...))
+	v4 := dropLong(t, d, dropDt(t, d, append([]byte{4}, snap[1:]...)))
 	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
 	if err := r.Restore(v4); err != nil {
 		t.Fatal(err)
@@ -349,6 +349,56 @@ func TestRestoreVersion4(t *testing.T) {
 	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
 		t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
 	}
+}
+
+// TestRestoreVersion5: a version 5 snapshot of auto (no mean interval)
+// restores with the interval not known: no widening for the key's rate
+// until it has learned the interval again from its next points.
+func TestRestoreVersion5(t *testing.T) {
+	val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
+	d, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	sec := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	for i := range 100 {
+		e := &event.Event{Time: sec(i), Seq: uint64(i), Fields: map[string]any{"v": float64(i * 7 % 13)}}
+		d.Add("k", e)
+		d.Advance(e.Time)
+	}
+	a := d.keys["k"].m.(*auto)
+	if a.rateWiden() <= 1 {
+		t.Fatal("a key at one point a second has no widening to lose")
+	}
+	snap, _ := d.Snapshot()
+	v5 := dropDt(t, d, append([]byte{5}, snap[1:]...))
+	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	if err := r.Restore(v5); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
+		t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
+	}
+	ra := r.keys["k"].m.(*auto)
+	if w := ra.rateWiden(); w != 1 {
+		t.Fatalf("restored widening %v, want 1 until the interval is learned", w)
+	}
+	for i := 100; i < 102; i++ {
+		e := &event.Event{Time: sec(i), Seq: uint64(i), Fields: map[string]any{"v": 1.0}}
+		r.Add("k", e)
+		r.Advance(e.Time)
+	}
+	if math.Abs(ra.lnDt) > 1e-9 {
+		t.Fatalf("mean log interval %v after two points a second apart, want 0", ra.lnDt)
+	}
+}
+
+// dropDt cuts auto's mean log interval from the end of snap (the layout
+// before version 6) and sets it in d to what that restores to: not known.
+func dropDt(t *testing.T, d *Detector, snap []byte) []byte {
+	t.Helper()
+	a := d.keys["k"].m.(*auto)
+	var e event.Enc
+	e.Float(a.lnDt)
+	a.lnDt = math.Inf(1)
+	return snap[:len(snap)-len(e.B)]
 }
 
 // dropLong cuts auto's long-run error of the slow predictor from the end
@@ -448,5 +498,31 @@ func TestRestoreStuckFiring(t *testing.T) {
 	bad[at] = 3
 	if err := r.Restore(bad); err == nil {
 		t.Fatal("firing byte 3 restored")
+	}
+}
+
+// TestAutoRateWiden: a key faster than a point a minute gets a band wide
+// enough that its Gaussian tail beyond it holds the same share of a
+// minute's points as a minute key's band (threshold² + 2 ln(60 s /
+// interval)); a minute key or a slower one is untouched.
+func TestAutoRateWiden(t *testing.T) {
+	for _, tc := range []struct {
+		every time.Duration
+		want  float64
+	}{
+		{time.Second, math.Sqrt(4.75*4.75+2*math.Log(60)) / 4.75},
+		{10 * time.Second, math.Sqrt(4.75*4.75+2*math.Log(6)) / 4.75},
+		{time.Minute, 1},
+		{5 * time.Minute, 1},
+	} {
+		d, _ := New(Spec{Method: "auto", Value: func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }})
+		for i := range 50 {
+			e := &event.Event{Time: t0.Add(time.Duration(i) * tc.every), Seq: uint64(i), Fields: map[string]any{"v": float64(i % 5)}}
+			d.Add("k", e)
+			d.Advance(e.Time)
+		}
+		if w := d.keys["k"].m.(*auto).rateWiden(); math.Abs(w-tc.want) > 1e-9 {
+			t.Errorf("a point every %v: widening %v, want %v", tc.every, w, tc.want)
+		}
 	}
 }

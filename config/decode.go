@@ -48,12 +48,12 @@ var parseDuration = yaml.CustomUnmarshaler(func(d *time.Duration, b []byte) erro
 
 type decoder struct {
 	*rules.Doc
-	file string
-	errs rules.Errors
-	keys    map[string]ast.Node   // the key node of each setting in the file, by path ("broker.max_inflight")
-	vals    map[string]ast.Node   // its value node
-	items   map[string][]ast.Node // a list's element nodes
-	bad     map[string]bool       // settings already reported: check leaves them alone
+	file  string
+	errs  rules.Errors
+	keys  map[string]ast.Node   // the key node of each setting in the file, by path ("broker.max_inflight")
+	vals  map[string]ast.Node   // its value node
+	items map[string][]ast.Node // a list's element nodes
+	bad   map[string]bool       // settings already reported: check leaves them alone
 }
 
 func newDecoder(file string) *decoder {

@@ -23,6 +23,7 @@ test: vet unit race fuzz-smoke
 
 vet:
 	$(GO) vet ./...
+	@bad=$$($$($(GO) env GOROOT)/bin/gofmt -l $$(find . -name '*.go' -not -path './out/*')); if [ -n "$$bad" ]; then echo "gofmt would change: $$bad"; exit 1; fi
 
 unit:
 	$(GO) test -count=1 -timeout 12m ./...

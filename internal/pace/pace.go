@@ -21,9 +21,10 @@ import (
 // waiting out the rest first. A read after one that waited longer (a
 // quiet connection: a device's reading a second), one after a read that
 // filled its buffer (a flood: more is waiting), one after Poke and the one
-// after that (what answers a write is not a flow) do not wait. So a message waits at most Every longer than it would, a quiet
-// connection costs nothing more, not even a timer. Not safe for concurrent
-// Reads (nor is a socket's reader); Poke may be called from any goroutine.
+// after that (what answers a write is not a flow) do not wait. So a
+// message waits at most Every longer than it would, and a quiet connection
+// costs nothing more, not even a timer. Not safe for concurrent Reads (nor
+// is a socket's reader); Poke may be called from any goroutine.
 type Reader struct {
 	r     io.Reader
 	every time.Duration

@@ -26,10 +26,18 @@ const readBuffer = 16 << 10
 // many messages with one.
 func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) { return dialPaced(uri, o, 0) }
 
-// pacedDial is dial for a subscription whose reads are paced to one per
-// every while messages keep coming (internal/pace).
-func pacedDial(every time.Duration) paho.OpenConnectionFunc {
-	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) { return dialPaced(uri, o, every) }
+// subscriberDial is dial for a subscription: its reads paced to one per
+// every while messages keep coming (internal/pace), its writes coalesced
+// (coalConn), so the acknowledgements of a journal commit, a PUBACK per
+// message, leave in a few write(2) calls instead of one each.
+func subscriberDial(every time.Duration) paho.OpenConnectionFunc {
+	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
+		c, err := dialPaced(uri, o, every)
+		if err != nil {
+			return nil, err
+		}
+		return coalesce(c), nil
+	}
 }
 
 func dialPaced(uri *url.URL, o paho.ClientOptions, every time.Duration) (net.Conn, error) {

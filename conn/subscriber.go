@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -110,17 +108,7 @@ func NewSubscriberWith(o Options, filters []string, queue int, so SubscriberOpti
 	s := &Subscriber{queue: make(chan Message, queue), wait: so.QueueWait, redeliverAfter: so.RedeliverAfter, limits: so.Limits}
 	s.filters.Store(&fs)
 	po := o.pahoOptions(false).SetAutoAckDisabled(true)
-	// Reads paced (pacedDial); writes coalesced: the acks of a journal
-	// commit, one PUBACK per message, leave in a few write(2) calls, not
-	// one each.
-	pd := pacedDial(so.ReadPace)
-	po.SetCustomOpenConnectionFn(func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
-		c, err := pd(uri, o)
-		if err != nil {
-			return nil, err
-		}
-		return coalesce(c), nil
-	})
+	po.SetCustomOpenConnectionFn(subscriberDial(so.ReadPace))
 	// Before Connect: a persistent session's queued messages may arrive
 	// before SUBSCRIBE completes, and paho never acks a message that has
 	// no handler.

@@ -715,13 +715,28 @@ func (a *auto) encode(e *event.Enc) {
 	e.Float(a.restF)
 	e.Float(a.cross)
 	e.Bool(a.out)
+	a.encodeModes(e)
+	a.encodeWeek(e)
+	a.encodeLong(e)
+	// Version 6: the mean log interval.
+	e.Float(a.lnDt)
+}
+
+// The snapshot's later sections, each added by one version (the tests cut
+// them off to write the older layouts).
+
+// encodeModes: version 3's operating levels.
+func (a *auto) encodeModes(e *event.Enc) {
 	for _, m := range a.modes {
 		e.Float(m.mean)
 		e.Float(m.mse)
 		e.Float(m.share)
 		e.Uvarint(uint64(m.n))
 	}
-	// Version 4: the weekly correction.
+}
+
+// encodeWeek: version 4's weekly correction and unrest statistics.
+func (a *auto) encodeWeek(e *event.Enc) {
 	e.Float(a.mse[predWeek])
 	e.Uvarint(uint64(a.mseN[predWeek]))
 	e.Uvarint(uint64(len(a.week)))
@@ -737,11 +752,13 @@ func (a *auto) encode(e *event.Enc) {
 	e.Float(a.unrS)
 	e.Float(a.unrMu)
 	e.Float(a.unrVar)
-	// Version 5: the slow predictor's long-run error.
+}
+
+// encodeLong: version 5's long-run error of the slow predictor and the
+// time of the last point.
+func (a *auto) encodeLong(e *event.Enc) {
 	e.Float(a.slowLong)
 	e.Varint(a.last)
-	// Version 6: the mean log interval.
-	e.Float(a.lnDt)
 }
 
 func (a *auto) decode(d *event.Dec) {

@@ -408,8 +408,7 @@ func dropLong(t *testing.T, d *Detector, snap []byte) []byte {
 	t.Helper()
 	a := d.keys["k"].m.(*auto)
 	var e event.Enc
-	e.Float(a.slowLong)
-	e.Varint(a.last)
+	a.encodeLong(&e)
 	a.slowLong, a.last = a.mse[predSlow], 0
 	return snap[:len(snap)-len(e.B)]
 }
@@ -421,21 +420,7 @@ func dropWeek(t *testing.T, d *Detector, snap []byte) []byte {
 	t.Helper()
 	a := d.keys["k"].m.(*auto)
 	var e event.Enc
-	e.Float(a.mse[predWeek])
-	e.Uvarint(uint64(a.mseN[predWeek]))
-	e.Uvarint(uint64(len(a.week)))
-	for i := range a.week {
-		e.Float(float64(a.week[i]))
-		e.Uvarint(uint64(a.wVis[i]))
-	}
-	e.Varint(int64(a.wCur))
-	e.Float(a.wSum)
-	e.Uvarint(uint64(a.wN))
-	e.Float(a.dwk)
-	e.Float(a.unr)
-	e.Float(a.unrS)
-	e.Float(a.unrMu)
-	e.Float(a.unrVar)
+	a.encodeWeek(&e)
 	a.mse[predWeek], a.mseN[predWeek] = 0, 0
 	a.week, a.wVis, a.wCur, a.wSum, a.wN, a.dwk = nil, nil, -1, 0, 0, 0
 	a.unr, a.unrS, a.unrMu, a.unrVar = 0, 0, 0, 0
@@ -451,12 +436,7 @@ func dropModes(t *testing.T, d *Detector, snap []byte) []byte {
 		t.Fatal("the stream left no operating level to drop")
 	}
 	var e event.Enc
-	for _, m := range a.modes {
-		e.Float(m.mean)
-		e.Float(m.mse)
-		e.Float(m.share)
-		e.Uvarint(uint64(m.n))
-	}
+	a.encodeModes(&e)
 	a.modes = [autoModes]mode{}
 	return snap[:len(snap)-len(e.B)]
 }

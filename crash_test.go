@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -431,7 +432,14 @@ func (f *sessionFleet) settle(tok paho.Token) error {
 	if !tok.WaitTimeout(60 * time.Second) {
 		return errors.New("no PUBACK within 60 s")
 	}
-	return tok.Error()
+	if err := tok.Error(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	// A publish written as vigil was killed fails with the closed
+	// connection, but paho keeps it in the session's store and sends it
+	// again on resume: whether it then arrives once is what the test
+	// checks, on the alerts.
+	return nil
 }
 
 func (f *sessionFleet) flush() {

@@ -251,7 +251,7 @@ func TestRestoreVersion1(t *testing.T) {
 				s.hi, s.lo = 0, 0 // what the old snapshot restores to
 			}
 			if method == "auto" {
-				v1 = dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, v1))))
+				v1 = dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, v1)))))
 			}
 			r, _ := New(Spec{Method: method, Params: p, Value: val})
 			if err := r.Restore(v1); err != nil {
@@ -279,7 +279,7 @@ func TestRestoreVersion2(t *testing.T) {
 		d.Advance(e.Time)
 	}
 	snap, _ := d.Snapshot()
-	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, append([]byte{2}, snap[1:]...)))))
+	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{2}, snap[1:]...))))))
 	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
 	if err := r.Restore(v2); err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ func TestRestoreVersion3(t *testing.T) {
 	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
 		t.Fatalf("version 4: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
 	}
-	v3 := dropWeek(t, d, dropLong(t, d, dropDt(t, d, append([]byte{3}, snap[1:]...))))
+	v3 := dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{3}, snap[1:]...)))))
 	if err := r.Restore(v3); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func TestRestoreVersion3(t *testing.T) {
 	}
 	a.pick = predWeek
 	bad, _ := d.Snapshot()
-	if err := r.Restore(dropWeek(t, d, dropLong(t, d, dropDt(t, d, append([]byte{3}, bad[1:]...))))); err == nil {
+	if err := r.Restore(dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{3}, bad[1:]...)))))); err == nil {
 		t.Fatal("a version 3 snapshot that picks the weekly predictor restored")
 	}
 }
@@ -341,7 +341,7 @@ func TestRestoreVersion4(t *testing.T) {
 		t.Fatal("the stream left the long-run error equal to the recent one")
 	}
 	snap, _ := d.Snapshot()
-	v4 := dropLong(t, d, dropDt(t, d, append([]byte{4}, snap[1:]...)))
+	v4 := dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{4}, snap[1:]...))))
 	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
 	if err := r.Restore(v4); err != nil {
 		t.Fatal(err)
@@ -368,7 +368,7 @@ func TestRestoreVersion5(t *testing.T) {
 		t.Fatal("a key at one point a second has no widening to lose")
 	}
 	snap, _ := d.Snapshot()
-	v5 := dropDt(t, d, append([]byte{5}, snap[1:]...))
+	v5 := dropDt(t, d, dropInBand(t, d, append([]byte{5}, snap[1:]...)))
 	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
 	if err := r.Restore(v5); err != nil {
 		t.Fatal(err)
@@ -388,6 +388,54 @@ func TestRestoreVersion5(t *testing.T) {
 	if math.Abs(ra.lnDt) > 1e-9 {
 		t.Fatalf("mean log interval %v after two points a second apart, want 0", ra.lnDt)
 	}
+}
+
+// TestRestoreVersion6: a version 6 snapshot of auto (no count of the
+// points inside the band) restores with that run taken as long enough:
+// the next crossing counts, as it did before version 7.
+func TestRestoreVersion6(t *testing.T) {
+	val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
+	d, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	for i := range 200 {
+		x := float64(i * 7 % 13)
+		if i == 198 {
+			x = 1e6 // leaves the band: the run inside it starts again
+		}
+		e := &event.Event{Time: minute(i), Seq: uint64(i), Fields: map[string]any{"v": x}}
+		d.Add("k", e)
+		d.Advance(e.Time)
+	}
+	a := d.keys["k"].m.(*auto)
+	if a.inBand >= autoCrossGap {
+		t.Fatalf("run inside the band %d just after a crossing", a.inBand)
+	}
+	snap, _ := d.Snapshot()
+	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
+		t.Fatalf("version 7: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
+	}
+	v6 := dropInBand(t, d, append([]byte{6}, snap[1:]...))
+	if err := r.Restore(v6); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
+		t.Fatalf("version 6: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
+	}
+}
+
+// dropInBand cuts auto's run of points inside the band from the end of
+// snap (the layout before version 7) and sets it in d to what that
+// restores to: long enough for the next crossing to count.
+func dropInBand(t *testing.T, d *Detector, snap []byte) []byte {
+	t.Helper()
+	a := d.keys["k"].m.(*auto)
+	var e event.Enc
+	a.encodeInBand(&e)
+	a.inBand = autoCrossGap
+	return snap[:len(snap)-len(e.B)]
 }
 
 // dropDt cuts auto's mean log interval from the end of snap (the layout
@@ -504,5 +552,40 @@ func TestAutoRateWiden(t *testing.T) {
 		if w := d.keys["k"].m.(*auto).rateWiden(); math.Abs(w-tc.want) > 1e-9 {
 			t.Errorf("a point every %v: widening %v, want %v", tc.every, w, tc.want)
 		}
+	}
+}
+
+// TestAutoFlickerIsOneCrossing: points that leave the band, come back for
+// fewer than autoCrossGap points and leave it again are one excursion, so
+// the crossing guard counts one crossing; excursions autoCrossGap points
+// apart count one each.
+func TestAutoFlickerIsOneCrossing(t *testing.T) {
+	cases := []struct {
+		name string
+		z    []float64
+		want int
+	}{
+		{"one point out", []float64{0, 9, 0}, 1},
+		{"flicker", []float64{0, 9, 0, 9, 0, 0, 9, 0, 0, 0, 9, 0}, 1},
+		{"apart", []float64{0, 9, 0, 0, 0, 0, 9, 0, 0, 0, 0, 9}, 3},
+		{"long stretch out", []float64{0, 9, 9, 9, 9, 9, 9, 0}, 1},
+		{"both sides", []float64{0, 9, -9, 0, 0, 0, 0, -9}, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := newAuto(&config{threshold: 5, minSamples: 2})
+			prev := a.cross
+			n := 0
+			for _, z := range c.z {
+				a.crossings(z)
+				if a.cross > prev {
+					n++
+				}
+				prev = a.cross
+			}
+			if n != c.want {
+				t.Fatalf("%d crossings counted, want %d", n, c.want)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +67,18 @@ func run(args []string) error {
 	noSim := fs.Bool("nosim", false, "leave out the simulator section")
 	sweep := fs.Bool("sweep", false, "print scores of a parameter grid (for tuning defaults) instead of the report")
 	var try []string
+	trySeeds := []int64{simSetups[0].Seed}
+	fs.Func("seeds", "with -try: the simulator fleets' seeds, comma-separated (default 6, the report's)", func(v string) error {
+		trySeeds = trySeeds[:0]
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				return fmt.Errorf("seed %q: %w", f, err)
+			}
+			trySeeds = append(trySeeds, n)
+		}
+		return nil
+	})
 	fs.Func("try", "score one set-up per file, e.g. -try 'cusum k=1 h=6' (repeatable)", func(v string) error {
 		try = append(try, v)
 		return nil
@@ -81,7 +94,7 @@ func run(args []string) error {
 		return runSweep(data)
 	}
 	if len(try) > 0 {
-		return runTry(try, data, !*noSim)
+		return runTry(try, data, !*noSim, trySeeds)
 	}
 	start := time.Now()
 	var rows []methodScore
@@ -98,8 +111,9 @@ func run(args []string) error {
 			simRows = append(simRows, rows)
 		}
 	}
+	seeds := evalSeeds(!*noSim)
 	near := evalNeighbours(data, !*noSim)
-	md := report(rows, simRows, near, data, time.Since(start))
+	md := report(rows, simRows, seeds, near, data, time.Since(start))
 	if *out == "-" {
 		_, err = os.Stdout.WriteString(md)
 		return err

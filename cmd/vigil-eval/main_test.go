@@ -65,3 +65,21 @@ func hhmm(i int) string {
 	h, m := i/60, i%60
 	return string([]byte{d[h/10], d[h%10], ':', d[m/10], d[m%10]})
 }
+
+// TestSeedReportSums: the seeds' table sums each fault type over the seeds
+// and gives the spread of a seed's recall.
+func TestSeedReportSums(t *testing.T) {
+	su := simSetups[0]
+	row := func(seed int64, spike, faults int) simScore {
+		s := su
+		s.Seed = seed
+		return simScore{Setup: s, Firings: spike, Matched: spike,
+			Faults: map[string]int{"spike": faults}, Detected: map[string]int{"spike": spike}}
+	}
+	md := seedReport([][]simScore{{row(1, 9, 10), row(2, 6, 10)}})
+	for _, want := range []string{"| 1 | 9/10 |", "| 2 | 6/10 |", "**15/20 = 75 %**", "| spread | 60–90 % |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("seed report lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -24,14 +24,15 @@ const simDevices = 10
 // on a device, and the stagger between devices.
 type simSetup struct {
 	Name                               string
+	Seed                               int64
 	Rate, Span, Warmup, FaultEvery     time.Duration
 	LevelLen, LevelEvery, LevelStagger time.Duration
 }
 
 var simSetups = []simSetup{
-	{"one reading a minute for 14 days", time.Minute, 14 * 24 * time.Hour, 48 * time.Hour, 3 * time.Hour,
+	{"one reading a minute for 14 days", 6, time.Minute, 14 * 24 * time.Hour, 48 * time.Hour, 3 * time.Hour,
 		3 * time.Hour, 41 * time.Hour, 5 * time.Hour},
-	{"one reading a second for 12 hours", time.Second, 12 * time.Hour, time.Hour, 10 * time.Minute,
+	{"one reading a second for 12 hours", 6, time.Second, 12 * time.Hour, time.Hour, 10 * time.Minute,
 		10 * time.Minute, 97 * time.Minute, 11 * time.Minute},
 }
 
@@ -68,7 +69,7 @@ func (s simSetup) cleanWeeks() float64 {
 }
 
 func (s simSetup) config() sim.Config {
-	return sim.Config{Seed: 6, Devices: simDevices, Kinds: []string{"temperature", "humidity", "vibration", "heat", "power"},
+	return sim.Config{Seed: s.Seed, Devices: simDevices, Kinds: []string{"temperature", "humidity", "vibration", "heat", "power"},
 		Rate: s.Rate, Format: "json", FaultEvery: s.FaultEvery, FaultKinds: []string{"spike", "drift", "stuck"}}
 }
 
@@ -213,7 +214,7 @@ func simLine(r simScore) string {
 		return "sim: error: " + r.Err.Error()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "sim %s: firings %d precision %s", r.Setup.Rate, r.Firings, precision(r.Matched, r.Firings))
+	fmt.Fprintf(&b, "sim %s seed %d: firings %d precision %s", r.Setup.Rate, r.Setup.Seed, r.Firings, precision(r.Matched, r.Firings))
 	for _, k := range simFaults {
 		fmt.Fprintf(&b, " %s %d/%d", k, r.Detected[k], r.Faults[k])
 	}

@@ -59,6 +59,7 @@ func defaults(method string) config {
 		c.shiftH = 20
 	case "auto":
 		c.threshold = 4.75
+		c.relearn = autoRelearn
 	case "cusum":
 		c.threshold = 8
 		c.k = 1

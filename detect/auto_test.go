@@ -1,8 +1,10 @@
 package detect_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -585,5 +587,54 @@ func TestAutoMeterFaultsAmongFaults(t *testing.T) {
 	}
 	if found < spikes*9/10 {
 		t.Errorf("%d of %d spikes found, want at least 90 %%", found, spikes)
+	}
+}
+
+// TestAutoRefiresForANewFault: a key fires for a spike and waits out
+// clear (150 points) before it resolves. A second strong spike (twice the
+// threshold) after 60 or more points back within the band is a new fault:
+// the open firing resolves and a new one fires at that point. Sooner, or
+// weaker, it is taken for the first fault flapping: no new firing.
+func TestAutoRefiresForANewFault(t *testing.T) {
+	cases := []struct {
+		name   string
+		gap    int     // normal points between the spikes
+		size   float64 // the second spike, in the noise's σ
+		refire bool
+	}{
+		{"strong, after 80 points", 80, 40, true},
+		{"strong, after 60 points", 60, 40, true},
+		{"strong, after 30 points", 30, 40, false},
+		{"weak, after 80 points", 80, 7, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(5, 5))
+			d := mustNew(t, "", nil)
+			first := 600
+			second := first + 1 + c.gap
+			var got []string
+			for i := range second + 10 {
+				x := 20 + r.NormFloat64()
+				switch i {
+				case first:
+					x = 60
+				case second:
+					x = 20 + c.size
+				}
+				e := &event.Event{Time: minute(i), Seq: uint64(i), Fields: map[string]any{"v": x}}
+				d.Add("k", e)
+				for _, res := range d.Advance(e.Time) {
+					got = append(got, fmt.Sprintf("%d %s", i, res.State))
+				}
+			}
+			want := []string{fmt.Sprintf("%d firing", first)}
+			if c.refire {
+				want = append(want, fmt.Sprintf("%d resolved", second), fmt.Sprintf("%d firing", second))
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("alerts %q, want %q", got, want)
+			}
+		})
 	}
 }

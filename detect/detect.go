@@ -150,6 +150,7 @@ func (d *Detector) process(key string, ev *event.Event) {
 	c := &d.cfg
 	o := k.m.observe(ev.Time, x)
 	anomalous := o.ready && d.anomalous(o.score)
+	calm := k.calm // normal points in a row before this one
 	if anomalous {
 		k.anom++
 		k.calm = 0
@@ -168,6 +169,13 @@ func (d *Detector) process(key string, ev *event.Event) {
 		// firing and open one for the stuck run.
 		k.stuck = true
 		d.emit(k, event.Resolved, ev, x, o, "ended by a new anomaly: the sensor is stuck")
+		d.emit(k, event.Firing, ev, x, o, reason(o, x))
+	case anomalous && k.firing && c.refire > 0 && calm >= c.refire && math.Abs(o.score) >= autoRefireScore*c.threshold:
+		// The key had been back within its band for a while and is still
+		// firing only because clear normal points have not yet passed; a
+		// strong anomaly now is a new fault, not the old one flapping.
+		k.stuck = o.why == causeStuck
+		d.emit(k, event.Resolved, ev, x, o, fmt.Sprintf("ended by a new anomaly after %d points in a row within the band", calm))
 		d.emit(k, event.Firing, ev, x, o, reason(o, x))
 	case !anomalous && k.firing && o.ready && k.calm >= c.clear:
 		k.firing, k.stuck = false, false

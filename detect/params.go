@@ -27,6 +27,7 @@ type config struct {
 	direction  int           // 0 both, +1 up only, -1 down only
 	clear      int           // consecutive normal points that resolve a firing key
 	relearn    int           // consecutive anomalous points after which the baseline restarts (0: never)
+	refire     int           // auto: normal points in a row after which a strong anomaly starts a new firing (0: never)
 	learnAnom  bool          // anomalous points update the baseline too
 	alpha      float64       // ewma, cusum: smoothing per point (when halflifeT == 0)
 	halflifeT  time.Duration // ewma, cusum: halflife in event time (overrides alpha)
@@ -60,6 +61,7 @@ func defaults(method string) config {
 	case "auto":
 		c.threshold = 4.75
 		c.relearn = autoRelearn
+		c.refire = autoRefire
 	case "cusum":
 		c.threshold = 8
 		c.k = 1

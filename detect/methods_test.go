@@ -280,13 +280,7 @@ func TestRestoreVersion2(t *testing.T) {
 	}
 	snap, _ := d.Snapshot()
 	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{2}, snap[1:]...))))))
-	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
-	if err := r.Restore(v2); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
-		t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
-	}
+	restoresAs(t, d, v2, "version 2")
 }
 
 // TestRestoreVersion3: a version 3 snapshot of auto (no weekly
@@ -304,20 +298,9 @@ func TestRestoreVersion3(t *testing.T) {
 	a.week, a.wVis = make([]float32, autoWeekBkts), make([]uint8, autoWeekBkts)
 	a.week[3], a.wVis[3], a.wCur, a.dwk = 1.5, 2, 3, 0.25
 	snap, _ := d.Snapshot()
-	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
-		t.Fatalf("version 4: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
-	}
+	r := restoresAs(t, d, snap, "version 4")
 	v3 := dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{3}, snap[1:]...)))))
-	if err := r.Restore(v3); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
-		t.Fatalf("version 3: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
-	}
+	restoresAs(t, d, v3, "version 3")
 	a.pick = predWeek
 	bad, _ := d.Snapshot()
 	if err := r.Restore(dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{3}, bad[1:]...)))))); err == nil {
@@ -342,13 +325,7 @@ func TestRestoreVersion4(t *testing.T) {
 	}
 	snap, _ := d.Snapshot()
 	v4 := dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{4}, snap[1:]...))))
-	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
-	if err := r.Restore(v4); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
-		t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
-	}
+	restoresAs(t, d, v4, "version 4")
 }
 
 // TestRestoreVersion5: a version 5 snapshot of auto (no mean interval)
@@ -369,13 +346,7 @@ func TestRestoreVersion5(t *testing.T) {
 	}
 	snap, _ := d.Snapshot()
 	v5 := dropDt(t, d, dropInBand(t, d, append([]byte{5}, snap[1:]...)))
-	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
-	if err := r.Restore(v5); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
-		t.Fatalf("restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
-	}
+	r := restoresAs(t, d, v5, "version 5")
 	ra := r.keys["k"].m.(*auto)
 	if w := ra.rateWiden(); w != 1 {
 		t.Fatalf("restored widening %v, want 1 until the interval is learned", w)
@@ -410,20 +381,25 @@ func TestRestoreVersion6(t *testing.T) {
 		t.Fatalf("run inside the band %d just after a crossing", a.inBand)
 	}
 	snap, _ := d.Snapshot()
+	restoresAs(t, d, snap, "version 7")
+	v6 := dropInBand(t, d, append([]byte{6}, snap[1:]...))
+	restoresAs(t, d, v6, "version 6")
+}
+
+// restoresAs restores snap into a new auto detector (min_samples 2, as
+// the restore tests build theirs) and fails unless its key's state equals
+// d's, which the caller has set to what that snapshot restores to.
+func restoresAs(t *testing.T, d *Detector, snap []byte, what string) *Detector {
+	t.Helper()
+	val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
 	r, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
 	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
-		t.Fatalf("version 7: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
+		t.Fatalf("%s: restored %+v, want %+v", what, r.keys["k"].m, d.keys["k"].m)
 	}
-	v6 := dropInBand(t, d, append([]byte{6}, snap[1:]...))
-	if err := r.Restore(v6); err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(r.keys["k"].m, d.keys["k"].m) {
-		t.Fatalf("version 6: restored %+v, want %+v", r.keys["k"].m, d.keys["k"].m)
-	}
+	return r
 }
 
 // dropInBand cuts auto's run of points inside the band from the end of

@@ -58,9 +58,9 @@ type keyState struct {
 // snapVersion 2 added seasonal's level-shift sums, 3 auto's operating
 // levels, 4 auto's weekly correction, 5 a key's stuck firing (its firing
 // byte is 2) and auto's long-run error of its slow predictor, 6 auto's mean
-// interval between points, 7 auto's run of points inside its band; Restore
-// still reads 1 to 6.
-const snapVersion = 7
+// interval between points, 7 auto's run of points inside its band, 8 auto's
+// fast level mean; Restore still reads 1 to 7.
+const snapVersion = 8
 
 // New validates the Spec and builds a Detector. Parameter problems come back
 // as *ParamError values joined with errors.Join.
@@ -352,6 +352,8 @@ func (d *Detector) Restore(b []byte) error {
 			old.decodeV5(&dec)
 		} else if old, ok := k.m.(interface{ decodeV6(*event.Dec) }); ok && ver <= 6 {
 			old.decodeV6(&dec)
+		} else if old, ok := k.m.(interface{ decodeV7(*event.Dec) }); ok && ver <= 7 {
+			old.decodeV7(&dec)
 		} else {
 			k.m.decode(&dec)
 		}

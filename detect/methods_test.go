@@ -251,7 +251,7 @@ func TestRestoreVersion1(t *testing.T) {
 				s.hi, s.lo = 0, 0 // what the old snapshot restores to
 			}
 			if method == "auto" {
-				v1 = dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, v1)))))
+				v1 = dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, v1))))))
 			}
 			r, _ := New(Spec{Method: method, Params: p, Value: val})
 			if err := r.Restore(v1); err != nil {
@@ -279,7 +279,7 @@ func TestRestoreVersion2(t *testing.T) {
 		d.Advance(e.Time)
 	}
 	snap, _ := d.Snapshot()
-	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{2}, snap[1:]...))))))
+	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{2}, snap[1:]...)))))))
 	restoresAs(t, d, v2, "version 2")
 }
 
@@ -299,11 +299,11 @@ func TestRestoreVersion3(t *testing.T) {
 	a.week[3], a.wVis[3], a.wCur, a.dwk = 1.5, 2, 3, 0.25
 	snap, _ := d.Snapshot()
 	r := restoresAs(t, d, snap, "version 4")
-	v3 := dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{3}, snap[1:]...)))))
+	v3 := dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{3}, snap[1:]...))))))
 	restoresAs(t, d, v3, "version 3")
 	a.pick = predWeek
 	bad, _ := d.Snapshot()
-	if err := r.Restore(dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{3}, bad[1:]...)))))); err == nil {
+	if err := r.Restore(dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{3}, bad[1:]...))))))); err == nil {
 		t.Fatal("a version 3 snapshot that picks the weekly predictor restored")
 	}
 }
@@ -324,7 +324,7 @@ func TestRestoreVersion4(t *testing.T) {
 		t.Fatal("the stream left the long-run error equal to the recent one")
 	}
 	snap, _ := d.Snapshot()
-	v4 := dropLong(t, d, dropDt(t, d, dropInBand(t, d, append([]byte{4}, snap[1:]...))))
+	v4 := dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{4}, snap[1:]...)))))
 	restoresAs(t, d, v4, "version 4")
 }
 
@@ -345,7 +345,7 @@ func TestRestoreVersion5(t *testing.T) {
 		t.Fatal("a key at one point a second has no widening to lose")
 	}
 	snap, _ := d.Snapshot()
-	v5 := dropDt(t, d, dropInBand(t, d, append([]byte{5}, snap[1:]...)))
+	v5 := dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{5}, snap[1:]...))))
 	r := restoresAs(t, d, v5, "version 5")
 	ra := r.keys["k"].m.(*auto)
 	if w := ra.rateWiden(); w != 1 {
@@ -381,8 +381,8 @@ func TestRestoreVersion6(t *testing.T) {
 		t.Fatalf("run inside the band %d just after a crossing", a.inBand)
 	}
 	snap, _ := d.Snapshot()
-	restoresAs(t, d, snap, "version 7")
-	v6 := dropInBand(t, d, append([]byte{6}, snap[1:]...))
+	restoresAs(t, d, snap, "version 8")
+	v6 := dropInBand(t, d, dropFast(t, d, append([]byte{6}, snap[1:]...)))
 	restoresAs(t, d, v6, "version 6")
 }
 
@@ -400,6 +400,67 @@ func restoresAs(t *testing.T, d *Detector, snap []byte, what string) *Detector {
 		t.Fatalf("%s: restored %+v, want %+v", what, r.keys["k"].m, d.keys["k"].m)
 	}
 	return r
+}
+
+// TestRestoreVersion7: a version 7 snapshot of auto (no fast level mean)
+// restores with that mean at the local one and its error not yet learned;
+// a key the fast mean predicted best is scored by the local one until the
+// fast one has learned its error again. A version 7 snapshot cannot pick
+// the fast predictor.
+func TestRestoreVersion7(t *testing.T) {
+	val := func(ev *event.Event) (float64, bool) { return ev.Fields["v"].(float64), true }
+	d, _ := New(Spec{Method: "auto", Params: map[string]any{"min_samples": 2}, Value: val})
+	for i := range 300 {
+		// A smooth wander, as a machine's heat: the fast mean predicts it best.
+		x := 10 + 3*math.Sin(float64(i)/15)
+		e := &event.Event{Time: minute(i), Seq: uint64(i), Fields: map[string]any{"v": x}}
+		d.Add("k", e)
+		d.Advance(e.Time)
+	}
+	a := d.keys["k"].m.(*auto)
+	if a.pick != predFast {
+		t.Fatalf("a smooth wander picked predictor %d, want the fast mean (%d)", a.pick, predFast)
+	}
+	snap, _ := d.Snapshot()
+	r := restoresAs(t, d, snap, "version 8")
+	v7 := dropFast(t, d, append([]byte{7}, snap[1:]...))
+	restoresAs(t, d, v7, "version 7")
+	if a.pick != predLocal || a.mseN[predFast] != 0 {
+		t.Fatalf("version 7 restored pick %d with %d points of the fast error, want the local mean and none", a.pick, a.mseN[predFast])
+	}
+	// Find the pick's byte: the one that differs between a snapshot that
+	// picks the slow mean and one that picks the local mean.
+	a.pick = predSlow
+	s1, _ := d.Snapshot()
+	a.pick = predLocal
+	s2, _ := d.Snapshot()
+	at := -1
+	for i := range s1 {
+		if s1[i] != s2[i] {
+			at = i
+		}
+	}
+	if at < 0 || s2[at] != predLocal {
+		t.Fatal("no pick byte found")
+	}
+	forged := append([]byte(nil), v7...)
+	forged[at] = predFast
+	if err := r.Restore(forged); err == nil {
+		t.Fatal("a version 7 snapshot that picks the fast predictor restored")
+	}
+}
+
+// dropFast cuts auto's fast level mean from the end of snap (the layout
+// before version 8) and sets it in d to what that restores to: the mean
+// at the local one, its error not learned, the local mean in use where the
+// fast one was.
+func dropFast(t *testing.T, d *Detector, snap []byte) []byte {
+	t.Helper()
+	a := d.keys["k"].m.(*auto)
+	var e event.Enc
+	a.encodeFast(&e)
+	a.fast, a.mse[predFast], a.mseN[predFast], a.pick = a.loc, 0, 0, a.pick7()
+	return snap[:len(snap)-len(e.B)]
 }
 
 // dropInBand cuts auto's run of points inside the band from the end of

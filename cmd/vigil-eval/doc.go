@@ -59,7 +59,7 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
 | ` + "`mad`" + ` | median and 1.4826 × median absolute deviation of the window (robust to outliers in the window; falls back to 1.2533 × mean absolute deviation when half the window is one value) | ` + "`window` (1h), `threshold` (6)" + ` | 24 B per point in the window |
 | ` + "`ewma`" + ` | exponentially weighted mean and variance | ` + "`halflife` (60 points) or `alpha`, `threshold` (5)" + ` | O(1), ≈ 40 B |
 | ` + "`cusum`" + ` | two-sided tabular CUSUM of points standardised by an exponentially weighted baseline: S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k); fires when S ≥ h, then restarts the sums | ` + "`k` (1), `h` or `threshold` (8), `halflife` (120 points) or `alpha`" + ` | O(1), ≈ 56 B |
-| ` + "`auto`" + ` (default) | the best of five predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days); *week*, the cycle's prediction plus the mean distance from the daily profile at that hour of the week (168 hourly means, each updated once per visit, halflife 3 weeks; learned only where the profile's phase has seen five days, predicting after two visits, and kept only for keys the daily profile has predicted best: weekends, Mondays); *modes*, the nearest of up to three operating levels the key dwells at (each a mean and spread, halflife 240 points, established after ` + "`min_samples`" + ` points; a point beyond the band of every level starts a new one in place of the least visited; two levels closer than 3 of the wider one's standard deviations are one level learned in two halves and are merged), taken or left only on a tenfold margin and then scoring a point in the spread of the level it is nearest (a meter's standby and load). Spread: that predictor's root mean square error, at least 1 % of the series' mean distance from its slow level (errors clipped at the band, never tighter than the slow predictor's, so a predictor exact on flat stretches still pays for a daily jump). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points, unless it is a value where the key rests — one that at least 10 % of its recent points sit at, a counter's 0, a meter's standby; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's error standardised by the larger of its recent root mean square error and its root mean square error over 1,500 points or 3 hours, whichever is longer, so that a slowly wandering key's ordinary swings after a quiet stretch are not shifts; or of the modes predictor's standardised error while that is in use; k = 2, h = 30, as seasonal's) and **unrest**, in the spirit of HTM's anomaly likelihood (a short mean, halflife 10 points, of min(\|z\|, threshold)/threshold, z measured against the band before the crossing guard below widens it, fires when it is 6 of its own long-run standard deviations above its long-run mean, both learned over every point with halflife 2,000, from the key's 1,000th point: more spikes than usual, with no point beyond the band; reported as a level shift when the points strayed mostly to one side). A key that crosses its band more than once per 1,000 points (exponentially weighted, halflife 2,000 points; a crossing counts only after 4 points in a row inside the band, so a fault that flickers in and out of it is one crossing) gets a band wider by the square root of how much more often: what it does every few minutes is not an anomaly (its level-shift test is not damped alike: a fault every few hours has widened that test's scale already). A key faster than one point a minute gets a band (and a level-shift test) wider by √(threshold² + 2 ln(60 s / its interval)) / threshold, so that a Gaussian tail beyond it holds the same share of a minute's points: at 1 Hz and 4.75, 5.55 σ (its interval: the exponentially weighted mean log interval, halflife 500 points). Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed); ` + "`relearn`" + ` starts the key from scratch | ` + "`threshold`" + ` (4.75) and the common ones; nothing else to set | 96 × 10 B (daily profile) + 3 levels × 32 B + ≈ 430 B: 1,660 B a key measured (` + "`-bench Memory`" + `, a key with no cycle); a key whose daily profile predicts best also holds the weekly correction, 168 × (4 + 1) B: 2,552 B a key measured with a daily cycle (` + "`-bench MemoryDaily`" + `); O(1) work a point (≈ 0.5 µs on a loaded machine, see below) |
+| ` + "`auto`" + ` (default) | the best of six predictors per key, chosen by their exponentially weighted mean square error over the last ≈ 500 normal points (switching on a 20 % margin): *slow*, an exponentially weighted mean (halflife 240 points); *local*, the same with halflife 8 points (a wandering level); *fast*, the same with halflife 4 points (a smooth signal that wanders faster than its noise, such as a machine's heat); *cycle*, the local mean of the point minus its phase of the day plus that phase (a daily profile of 96 quarter-hour means, each updated once per visit with the visit's mean, halflife 3 days); *week*, the cycle's prediction plus the mean distance from the daily profile at that hour of the week (168 hourly means, each updated once per visit, halflife 3 weeks; learned only where the profile's phase has seen five days, predicting after two visits, and kept only for keys the daily profile has predicted best: weekends, Mondays); *modes*, the nearest of up to three operating levels the key dwells at (each a mean and spread, halflife 240 points, established after ` + "`min_samples`" + ` points; a point beyond the band of every level starts a new one in place of the least visited; two levels closer than 3 of the wider one's standard deviations are one level learned in two halves and are merged), taken or left only on a tenfold margin and then scoring a point in the spread of the level it is nearest (a meter's standby and load). Spread: that predictor's root mean square error, at least 1 % of the series' mean distance from its slow level (errors clipped at the band, never tighter than the slow predictor's, so a predictor exact on flat stretches still pays for a daily jump). Also: **stuck** (the same value for max(10, 3 × the longest run of equal values the key has had) points, unless it is a value where the key rests — one that at least 10 % of its recent points sit at, a counter's 0, a meter's standby; score threshold × run / that length) and **level shift** (a two-sided CUSUM of the slow predictor's error standardised by the larger of its recent root mean square error and its root mean square error over 1,500 points or 3 hours, whichever is longer, so that a slowly wandering key's ordinary swings after a quiet stretch are not shifts; or of the modes predictor's standardised error while that is in use; k = 2, h = 30, as seasonal's) and **unrest**, in the spirit of HTM's anomaly likelihood (a short mean, halflife 10 points, of min(\|z\|, threshold)/threshold, z measured against the band before the crossing guard below widens it, fires when it is 6 of its own long-run standard deviations above its long-run mean, both learned over every point with halflife 2,000, from the key's 1,000th point: more spikes than usual, with no point beyond the band; reported as a level shift when the points strayed mostly to one side). A key that crosses its band more than once per 1,000 points (exponentially weighted, halflife 2,000 points; a crossing counts only after 4 points in a row inside the band, so a fault that flickers in and out of it is one crossing) gets a band wider by the square root of how much more often: what it does every few minutes is not an anomaly (its level-shift test is not damped alike: a fault every few hours has widened that test's scale already). A key faster than one point a minute gets a band (and a level-shift test) wider by √(threshold² + 2 ln(60 s / its interval)) / threshold, so that a Gaussian tail beyond it holds the same share of a minute's points: at 1 Hz and 4.75, 5.55 σ (its interval: the exponentially weighted mean log interval, halflife 500 points). Anomalous points move the baseline by at most the band (so a real change is followed, and the predictors pay for what they missed); ` + "`relearn`" + ` starts the key from scratch | ` + "`threshold`" + ` (4.75) and the common ones; nothing else to set | 96 × 10 B (daily profile) + 3 levels × 32 B + ≈ 455 B: 1,660 B a key measured (` + "`-bench Memory`" + `, a key with no cycle); a key whose daily profile predicts best also holds the weekly correction, 168 × (4 + 1) B: 2,552 B a key measured with a daily cycle (` + "`-bench MemoryDaily`" + `); O(1) work a point (≈ 0.5 µs on a loaded machine, see below) |
 | ` + "`seasonal`" + ` | exponentially weighted mean of the same phase of the cycle (time of day) over past periods; spread: exponentially weighted variance of the residuals. Level shifts too small for the point test: a two-sided CUSUM of the other points' residuals divided by the residuals' root mean square (about zero, so a series that habitually strays from its daily profile needs a larger shift), S⁺ = max(0, S⁺ + c − k), S⁻ = max(0, S⁻ − c − k); when S ≥ ` + "`shift_h`" + ` the point is anomalous with score ±threshold·S/shift_h and the sums restart. Point anomalies do not feed the sums, and one point moves them by less than threshold − k | ` + "`period` (24h), `resolution` (15m), `phase_halflife` (3: halflife of a phase's mean, in points falling in that phase; at 5-minute data and 15-minute resolution, one period), `halflife` (60 points) of the residual variance, `threshold` (5), `shift_k` (1.5), `shift_h` (20; 0 turns the level-shift test off)" + ` | 12 B per phase bucket (96 buckets ≈ 1.2 KB) + 48 B (residual statistics and the two sums) |
 
 Common to all: ` + "`min_samples` (30), `direction` (both), `clear` (150), `relearn` (120; auto 1,440: its predictors follow a level that moved, and a restart leaves a key blind), `learn_anomalies` (false)" + `.
@@ -73,9 +73,10 @@ threshold 4 and cusum with the textbook k=0.5, h=5 fired about every 500 points;
 above fire never (a test keeps it so).
 
 Speed, one core (` + "`go test -run '^$' -bench 'BenchmarkMethods/(auto|seasonal)$' -benchtime 2000000x ./detect`" + `,
-10,000 keys at one point a minute, driven as the engine does): auto 397–424 ns a point (2.4–2.5 million points/s of CPU)
-with the fifth round's rate widening, against 494–547 ns for the fourth round's code, in alternating runs on the shared machine
-(load average 1.3–2.4): the machine's noise, not the code (the fourth round measured 411–446 against 368–442). Earlier rounds measured 540–630 ns
+10,000 keys at one point a minute, driven as the engine does): auto 436–506 ns a point (about 2 million points/s of CPU)
+with the seventh round's fast mean, against 452–540 ns for the sixth round's code, in three alternating runs each on the shared
+machine (load average 1.0): the machine's noise, not the code. The fifth round measured 397–424 ns against 494–547 for the
+fourth round's code, and the fourth 411–446 against 368–442. Earlier rounds measured 540–630 ns
 under a load of 2–3.7 and 334–337 ns on a quiet machine: the load moves these figures more than the code does. seasonal 168 ns (an
 earlier run); one allocation a point, the event's own.
 
@@ -85,17 +86,49 @@ const docTail = `
 ## The default, auto: where it stands
 
 A rule with ` + "`detect: {field: x}`" + ` and no method runs auto. It needs no parameters: per key it
-learns whether the series is best predicted by a steady level, a wandering level, a daily
-profile, a daily profile corrected by the hour of the week, or the nearest of a few levels it
+learns whether the series is best predicted by a steady level, a wandering level, a level
+that wanders faster (a smooth signal such as a machine's heat), a daily profile, a daily profile corrected by the hour of the week, or the nearest of a few levels it
 switches between, how far it strays from that prediction, how far it usually strays over a few
 points, and how long its values normally repeat. Its
-constants (threshold 4.75, halflives 8, 240 and 500 points, 3 days and 3 weeks, the 20 % switching margin and the modes predictor's tenfold one, three levels merged within 3 σ, the level-shift
+constants (threshold 4.75, halflives 4, 8, 240 and 500 points, 3 days and 3 weeks, the 20 % switching margin and the modes predictor's tenfold one, three levels merged within 3 σ, the level-shift
 test's k = 2 and h = 30 and its long-run scale of 1,500 points or 3 hours, the rate widening's reference of one point a minute, the unrest test's halflife of 10 points and 6 σ from the 1,000th point, the stuck rule's 3× and 10 points and 10 % resting share, the 1 % band floor, one band
 crossing per 1,000 points, the weekly correction's five days and two visits) are the same for
 every key. They were chosen by looking at all groups at once — NAB's three folders, the
 simulator's four fault types at two rates and its clean fleets, sensor kinds with and without a
 daily cycle — never per file; the tables above give every group's score. How it stands against
-the issue's targets, honestly:
+the issue's targets after the seventh round, honestly:
+
+- **NAB subset: 73.3 at the default** (target ≥ 70), 69.8 and 84.6 in its two folders with
+  windows, no firing on the folder with none. It holds from threshold 4.75 to 5 (71.9–73.3)
+  and not below: at 4.5 and 4.6 (63.2, 67.2) art_increase_spike_density's window is lost, and
+  at 4.5 also cpu_utilization's and one of rogue_agent_key_hold's. It misses one of
+  nyc_taxi's five holidays and one window each of ambient_temperature and
+  rogue_agent_key_hold; most of its 44 false firings are on keys whose level wanders with no
+  cycle (machine_temperature 10, rogue_agent_key_updown 9, cpu_utilization 7) and on
+  art_load_balancer_spikes (9, the price of its window, sixth round below). On 25 windows one
+  window is 4 points: treat ± 5 as noise.
+- **Simulator, one reading a minute, eight seeds:** spike 95 %, drift 95 %, stuck 96 %, level
+  shift 91 % (targets 90 % each; a seed's level recall ranges 85–99 %), precision 0.99–1.00,
+  0.10 firings a clean device-week (target ≤ 1). The level shifts that stay hidden are mostly
+  on keys whose band earlier faults had widened (a fault about every 3 hours on every device)
+  and heat sensors whose +5 is 2.5 σ of their own half-hour wander.
+- **Simulator, one reading a second, eight seeds:** spike 99 %, drift 97 %, stuck 100 %, level
+  shift 98 %, precision 0.92–0.99, 0.19 firings a clean device-week on average (one seed reads
+  1.53: a single firing in its 0.65 device-weeks).
+- **Held out: unknown.** The issue's held-out NAB folders and its 1 Hz pump testbed were not
+  available here, and the NAB folders found in a public code index were deliberately not
+  used. A 1 Hz key's band is wider than a minute key's (5.55 σ rather than 4.75, so that a
+  clean key fires no more often an hour), so a fault there must stand further out, or shift
+  the level, to be seen.
+- **Limits.** A key is silent for its first ` + "`min_samples`" + ` points; the daily profile takes a
+  day to fill, the weekly correction predicts from a key's twelfth day, and the unrest test
+  scores from its 1,000th point. A key with frequent, intermittent anomalies can stay firing
+  for a long time: ` + "`resolved`" + ` needs ` + "`clear`" + ` (150) normal points in a row, and a new fault
+  during an open firing fires only if it is a stuck run or a point at twice the threshold
+  after 60 normal points.
+
+What the fifth round wrote here, kept for its analysis of the misses (its figures are that
+round's, before the sixth and seventh):
 
 - **NAB: at the target at the default, not at its neighbours.** The subset's standard score
   is in the first table (the target was ≥ 70): 58.0 after the second round, 69.4 after the
@@ -175,6 +208,34 @@ the issue's targets, honestly:
 - **A key is silent for its first ` + "`min_samples`" + ` points**, and the daily profile takes a day
   to fill; until then a series with a daily cycle is scored by its local level, which usually
   follows it.
+
+In the seventh round auto gained a sixth predictor, a fast level mean (halflife 4 points).
+On a smooth signal that wanders (the minute fleet's heat sensors: noise 0.05 on a level that
+follows the machine's load over half an hour) the local mean's error is mostly its lag, and
+the band it set hid level shifts of 2.5 wander deviations; where the fast mean predicts best
+its narrower band shows them (TestAutoStepOnSmoothWander: 9 of 12 shifts found without it, 12
+with it). Its halflife, chosen across groups (minute fleet level shifts of 536 over eight
+seeds; 1 Hz fleet the same of 528; NAB subset with its false firings; 1 Hz clean fleet's
+firings a device-week):
+
+| fast mean's halflife | NAB | minute fleet level | 1 Hz fleet level | 1 Hz clean |
+|---:|---:|---:|---:|---:|
+| none (8, the local mean's) | 73.3 (44) | 466 (87 %) | 495 (94 %) | 0.19 |
+| 6 | 73.3 (44) | 476 (89 %) | 502 (95 %) | 0.19 |
+| 5 | 73.3 (44) | 482 (90 %) | 520 (98 %) | 0.19 |
+| **4** | **73.3 (44)** | **487 (91 %)** | **520 (98 %)** | **0.19** |
+| 3 | 72.4 (49) | 496 (93 %) | 519 (98 %) | 0.57 |
+| 2 | 71.0 (55) | 506 (94 %) | 522 (99 %) | 0.57 |
+
+Spike, drift and stuck recall move by at most 3 of 250 between these. A local linear trend
+(Holt's method: the fast mean plus a slope with halflife 8 to 100 points) scored the same
+as the fast mean without a slope, or worse (halflife 8 and slope 30: level 461). Measured and
+dropped: a second firing for a new anomaly of any strength that lasts 3 to 10 points after
+30 to 100 normal points in a row (a new fault during an open firing, which is how about half
+the remaining misses begin): it finds 488–496 level shifts rather than 487, 248–251 drifts
+rather than 246 and 253–257 stuck sensors rather than 248, but costs NAB 0.2 to 1.3 (72.0–73.1,
+45 to 50 false firings against 44): a second lifecycle rule for a fleet where every device
+has a fault every three hours, which the targets no longer need.
 
 In the sixth round the simulator's fleets are scored on eight seeds (above), not one: a seed
 holds 20–40 faults of a type, and seed 6 alone had put drift recall at 94 % where eight seeds

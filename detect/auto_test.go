@@ -685,3 +685,41 @@ func TestAutoStepOnSmoothWander(t *testing.T) {
 		t.Fatalf("%d of %d level shifts on a smooth wandering key found, want all", found, shifts)
 	}
 }
+
+// TestAutoHoldsAShiftedLevel: a key at 20 ± 0.5 whose level shifts by +5
+// (10 σ) for 600 points and comes back, then shifts for good. The band
+// follows the new level within a few points, so its points soon read as
+// normal; the firing stays open while the level stays away from where it
+// was (autoHold) and resolves once it is back. A shift that stays is taken
+// as the new normal after relearn points more, and the alert says so.
+// Without the hold the first firing resolved about 240 points into the
+// shift.
+func TestAutoHoldsAShiftedLevel(t *testing.T) {
+	xs := noise(3, 8000, 20, 0.5)
+	for i := 2000; i < 2600; i++ {
+		xs[i] += 5
+	}
+	for i := 5600; i < len(xs); i++ {
+		xs[i] += 5
+	}
+	rs := feed(mustNew(t, "", nil), "k", xs)
+	if len(rs) != 4 {
+		t.Fatalf("%d results, want firing, resolved for each shift: %v", len(rs), rs)
+	}
+	if rs[0].State != event.Firing || rs[0].Time.Before(minute(2000)) || rs[0].Time.After(minute(2010)) {
+		t.Fatalf("first result %s at %v, want a firing at the shift (%v)", rs[0].State, rs[0].Time, minute(2000))
+	}
+	if r := rs[1]; r.State != event.Resolved || r.Time.Before(minute(2600)) || r.Time.After(minute(2600+150+50)) ||
+		!strings.HasPrefix(r.Values["reason"].(string), "back to normal") {
+		t.Fatalf("second result %s at %v (%v), want resolved back to normal after the level came back (%v) and clear points", r.State, r.Time, r.Values["reason"], minute(2600))
+	}
+	if rs[2].State != event.Firing || rs[2].Time.Before(minute(5600)) || rs[2].Time.After(minute(5610)) {
+		t.Fatalf("third result %s at %v, want a firing at the second shift (%v)", rs[2].State, rs[2].Time, minute(5600))
+	}
+	// Held for relearn (1,440) points after clear (150) and the points
+	// the band took to follow (about 100 here).
+	if r := rs[3]; r.State != event.Resolved || r.Time.Before(minute(5600+150+1440)) || r.Time.After(minute(5600+150+1440+200)) ||
+		!strings.HasPrefix(r.Values["reason"].(string), "taken as the new normal") {
+		t.Fatalf("fourth result %s at %v (%v), want the new level taken as normal about %v", r.State, r.Time, r.Values["reason"], minute(5600+150+1440))
+	}
+}

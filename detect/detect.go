@@ -52,6 +52,11 @@ type keyState struct {
 	firing     bool
 	stuck      bool // firing, and its latest alert was for a stuck run
 	calm, anom int  // consecutive normal / anomalous points
+	// auto: the level the key was at when it fired and its spread (refSD
+	// 0: no hold), and the points its firing has been held open since
+	// clear normal points passed (autoHold).
+	ref, refSD float64
+	held       int
 	prev, next *keyState
 }
 
@@ -59,7 +64,8 @@ type keyState struct {
 // levels, 4 auto's weekly correction, 5 a key's stuck firing (its firing
 // byte is 2) and auto's long-run error of its slow predictor, 6 auto's mean
 // interval between points, 7 auto's run of points inside its band, 8 auto's
-// fast level mean; Restore still reads 1 to 7.
+// fast level mean and a key's hold (after its model's state); Restore still
+// reads 1 to 7.
 const snapVersion = 8
 
 // New validates the Spec and builds a Detector. Parameter problems come back
@@ -161,7 +167,7 @@ func (d *Detector) process(key string, ev *event.Event) {
 	switch {
 	case anomalous && !k.firing:
 		k.firing, k.stuck = true, o.why == causeStuck
-		d.emit(k, event.Firing, ev, x, o, reason(o, x))
+		d.fire(k, ev, x, o)
 	case anomalous && o.stuckStart && !k.stuck:
 		// A sensor that sticks while the key fires for something else (a
 		// spike, a level shift) is a new fault that would otherwise go
@@ -169,17 +175,28 @@ func (d *Detector) process(key string, ev *event.Event) {
 		// firing and open one for the stuck run.
 		k.stuck = true
 		d.emit(k, event.Resolved, ev, x, o, "ended by a new anomaly: the sensor is stuck")
-		d.emit(k, event.Firing, ev, x, o, reason(o, x))
+		d.fire(k, ev, x, o)
 	case anomalous && k.firing && c.refire > 0 && calm >= c.refire && math.Abs(o.score) >= autoRefireScore*c.threshold:
 		// The key had been back within its band for a while and is still
 		// firing only because clear normal points have not yet passed; a
 		// strong anomaly now is a new fault, not the old one flapping.
 		k.stuck = o.why == causeStuck
 		d.emit(k, event.Resolved, ev, x, o, fmt.Sprintf("ended by a new anomaly after %d points in a row within the band", calm))
-		d.emit(k, event.Firing, ev, x, o, reason(o, x))
+		d.fire(k, ev, x, o)
 	case !anomalous && k.firing && o.ready && k.calm >= c.clear:
+		away := k.refSD > 0 && o.baseSD > 0 && math.Abs(o.level-k.ref) > autoHold*k.refSD
+		if away && k.held < max(c.relearn, autoRelearn) {
+			// Back within a band that has followed the level, but the
+			// level has not come back: the fault goes on.
+			k.held++
+			break
+		}
+		why := fmt.Sprintf("back to normal: %d points in a row within the band", c.clear)
+		if away {
+			why = fmt.Sprintf("taken as the new normal: held open %d points while the level stayed away from %.6g", k.held, k.ref)
+		}
 		k.firing, k.stuck = false, false
-		d.emit(k, event.Resolved, ev, x, o, fmt.Sprintf("back to normal: %d points in a row within the band", c.clear))
+		d.emit(k, event.Resolved, ev, x, o, why)
 	}
 	switch {
 	case !anomalous || c.learnAnom:
@@ -226,6 +243,12 @@ func (d *Detector) emit(k *keyState, st event.State, ev *event.Event, x float64,
 			"reason": why,
 		},
 	})
+}
+
+// fire emits a firing and keeps where the key's level was for its hold.
+func (d *Detector) fire(k *keyState, ev *event.Event, x float64, o obs) {
+	k.ref, k.refSD, k.held = o.base, o.baseSD, 0
+	d.emit(k, event.Firing, ev, x, o, reason(o, x))
 }
 
 // reason is a firing alert's one-line explanation.
@@ -309,9 +332,17 @@ func (d *Detector) Snapshot() ([]byte, error) {
 		e.Uvarint(uint64(k.calm))
 		e.Uvarint(uint64(k.anom))
 		k.m.encode(&e)
+		k.encodeHold(&e)
 	}
 	d.snapLen = len(e.B)
 	return e.B, nil
+}
+
+// encodeHold: version 8's hold of a firing, after the key's model state.
+func (k *keyState) encodeHold(e *event.Enc) {
+	e.Float(k.ref)
+	e.Float(k.refSD)
+	e.Uvarint(uint64(k.held))
 }
 
 // Restore replaces all state with a Snapshot of a Detector built from the same Spec.
@@ -356,6 +387,7 @@ func (d *Detector) Restore(b []byte) error {
 			old.decodeV7(&dec)
 		} else {
 			k.m.decode(&dec)
+			k.ref, k.refSD, k.held = dec.Float(), dec.Float(), int(min(dec.Uvarint(), math.MaxInt32))
 		}
 	}
 	if dec.Err == nil && len(dec.B) != 0 {

@@ -32,6 +32,11 @@ type obs struct {
 	// stuckStart: this point makes a run of equal values just long
 	// enough to be called stuck (auto).
 	stuckStart bool
+	// auto, for a key scored by a level: that level now (level), and the
+	// slow mean and its spread (base, baseSD), which a firing keeps to
+	// hold itself open while the level stays away (autoHold). baseSD 0:
+	// no hold.
+	level, base, baseSD float64
 }
 
 func newModel(c *config) model {

@@ -247,11 +247,12 @@ func TestRestoreVersion1(t *testing.T) {
 				if s.hi == 0 && s.lo == 0 {
 					t.Fatal("the stream left no level-shift sum to drop")
 				}
+				v1 = dropHold(t, d, v1)
 				v1 = v1[:len(v1)-16]
 				s.hi, s.lo = 0, 0 // what the old snapshot restores to
 			}
 			if method == "auto" {
-				v1 = dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, v1))))))
+				v1 = dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropV8(t, d, v1))))))
 			}
 			r, _ := New(Spec{Method: method, Params: p, Value: val})
 			if err := r.Restore(v1); err != nil {
@@ -279,7 +280,7 @@ func TestRestoreVersion2(t *testing.T) {
 		d.Advance(e.Time)
 	}
 	snap, _ := d.Snapshot()
-	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{2}, snap[1:]...)))))))
+	v2 := dropModes(t, d, dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropV8(t, d, append([]byte{2}, snap[1:]...)))))))
 	restoresAs(t, d, v2, "version 2")
 }
 
@@ -299,11 +300,11 @@ func TestRestoreVersion3(t *testing.T) {
 	a.week[3], a.wVis[3], a.wCur, a.dwk = 1.5, 2, 3, 0.25
 	snap, _ := d.Snapshot()
 	r := restoresAs(t, d, snap, "version 4")
-	v3 := dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{3}, snap[1:]...))))))
+	v3 := dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropV8(t, d, append([]byte{3}, snap[1:]...))))))
 	restoresAs(t, d, v3, "version 3")
 	a.pick = predWeek
 	bad, _ := d.Snapshot()
-	if err := r.Restore(dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{3}, bad[1:]...))))))); err == nil {
+	if err := r.Restore(dropWeek(t, d, dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropV8(t, d, append([]byte{3}, bad[1:]...))))))); err == nil {
 		t.Fatal("a version 3 snapshot that picks the weekly predictor restored")
 	}
 }
@@ -324,7 +325,7 @@ func TestRestoreVersion4(t *testing.T) {
 		t.Fatal("the stream left the long-run error equal to the recent one")
 	}
 	snap, _ := d.Snapshot()
-	v4 := dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{4}, snap[1:]...)))))
+	v4 := dropLong(t, d, dropDt(t, d, dropInBand(t, d, dropV8(t, d, append([]byte{4}, snap[1:]...)))))
 	restoresAs(t, d, v4, "version 4")
 }
 
@@ -345,7 +346,7 @@ func TestRestoreVersion5(t *testing.T) {
 		t.Fatal("a key at one point a second has no widening to lose")
 	}
 	snap, _ := d.Snapshot()
-	v5 := dropDt(t, d, dropInBand(t, d, dropFast(t, d, append([]byte{5}, snap[1:]...))))
+	v5 := dropDt(t, d, dropInBand(t, d, dropV8(t, d, append([]byte{5}, snap[1:]...))))
 	r := restoresAs(t, d, v5, "version 5")
 	ra := r.keys["k"].m.(*auto)
 	if w := ra.rateWiden(); w != 1 {
@@ -382,7 +383,7 @@ func TestRestoreVersion6(t *testing.T) {
 	}
 	snap, _ := d.Snapshot()
 	restoresAs(t, d, snap, "version 8")
-	v6 := dropInBand(t, d, dropFast(t, d, append([]byte{6}, snap[1:]...)))
+	v6 := dropInBand(t, d, dropV8(t, d, append([]byte{6}, snap[1:]...)))
 	restoresAs(t, d, v6, "version 6")
 }
 
@@ -423,7 +424,7 @@ func TestRestoreVersion7(t *testing.T) {
 	}
 	snap, _ := d.Snapshot()
 	r := restoresAs(t, d, snap, "version 8")
-	v7 := dropFast(t, d, append([]byte{7}, snap[1:]...))
+	v7 := dropV8(t, d, append([]byte{7}, snap[1:]...))
 	restoresAs(t, d, v7, "version 7")
 	if a.pick != predLocal || a.mseN[predFast] != 0 {
 		t.Fatalf("version 7 restored pick %d with %d points of the fast error, want the local mean and none", a.pick, a.mseN[predFast])
@@ -450,12 +451,24 @@ func TestRestoreVersion7(t *testing.T) {
 	}
 }
 
-// dropFast cuts auto's fast level mean from the end of snap (the layout
-// before version 8) and sets it in d to what that restores to: the mean
-// at the local one, its error not learned, the local mean in use where the
-// fast one was.
-func dropFast(t *testing.T, d *Detector, snap []byte) []byte {
+// dropHold cuts the key's hold of a firing from the end of snap (the
+// layout before version 8) and sets it in d to what that restores to: none.
+func dropHold(t *testing.T, d *Detector, snap []byte) []byte {
 	t.Helper()
+	k := d.keys["k"]
+	var e event.Enc
+	k.encodeHold(&e)
+	k.ref, k.refSD, k.held = 0, 0, 0
+	return snap[:len(snap)-len(e.B)]
+}
+
+// dropV8 cuts what version 8 added from the end of snap: the key's hold,
+// and auto's fast level mean, which it sets in d to what that restores
+// to: the mean at the local one, its error not learned, the local mean in
+// use where the fast one was.
+func dropV8(t *testing.T, d *Detector, snap []byte) []byte {
+	t.Helper()
+	snap = dropHold(t, d, snap)
 	a := d.keys["k"].m.(*auto)
 	var e event.Enc
 	a.encodeFast(&e)

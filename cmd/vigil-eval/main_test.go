@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRunWritesReport builds a two-file NAB-shaped directory (a spike
@@ -74,12 +75,51 @@ func TestSeedReportSums(t *testing.T) {
 		s := su
 		s.Seed = seed
 		return simScore{Setup: s, Firings: spike, Matched: spike,
-			Faults: map[string]int{"spike": faults}, Detected: map[string]int{"spike": spike}}
+			Faults: map[string]int{"spike": faults}, Detected: map[string]int{"spike": spike},
+			Points: pointScore{TP: spike, FP: 10 - faults, FN: faults - spike}}
 	}
 	md := seedReport([][]simScore{{row(1, 9, 10), row(2, 6, 10)}})
-	for _, want := range []string{"| 1 | 9/10 |", "| 2 | 6/10 |", "**15/20 = 75 %**", "| spread | 60–90 % |"} {
+	// Point F1: 2·9/(18+0+1) = 0.95, 2·6/(12+0+4) = 0.75, summed 2·15/(30+0+5) = 0.86.
+	for _, want := range []string{"| 1 | 9/10 |", "| 2 | 6/10 |", "**15/20 = 75 %**", "| spread | 60–90 % |",
+		"| 0.95 |\n", "| 0.75 |\n", "| 0.86 |\n"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("seed report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestPointScore: the point-wise F1 of the readings in faults and in
+// firings, on a small fleet: every reading after warm-up is counted once,
+// and a method that never fires finds none of them.
+func TestPointScore(t *testing.T) {
+	if got := (pointScore{}).f1(); got != "–" {
+		t.Errorf("empty f1 %q", got)
+	}
+	if got := (pointScore{TP: 1, FP: 1, FN: 0}).f1(); got != "0.67" {
+		t.Errorf("f1 %q, want 0.67", got)
+	}
+	su := simSetups[1]
+	su.Span, su.Warmup = 2*time.Hour, 30*time.Minute
+	cfg, err := su.withLevels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readings := simDevices * int((su.Span-su.Warmup)/su.Rate)
+	for _, c := range []config{{Name: "auto", Method: "auto"}, {Name: "never", Method: "zscore", Params: map[string]any{"threshold": 1e9}}} {
+		_, _, ps, err := simFirings(c, su, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Name == "never" && (ps.TP != 0 || ps.FP != 0 || ps.FN == 0) {
+			t.Errorf("a method that never fires: %+v", ps)
+		}
+		if c.Name == "auto" && ps.TP == 0 {
+			t.Errorf("auto in no fault's readings: %+v", ps)
+		}
+		// Readings neither in a fault nor in a firing are not counted;
+		// the rest are at most all of them (a few are malformed).
+		if n := ps.TP + ps.FP + ps.FN; n == 0 || n > readings {
+			t.Errorf("%s: %d readings counted of %d", c.Name, n, readings)
 		}
 	}
 }

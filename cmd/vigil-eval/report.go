@@ -319,14 +319,15 @@ func seedReport(seeds [][]simScore) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## The default on other seeds of the simulator\n\n"+
 		"The fleets above with seeds %d to %d (other devices, other fault times and sizes), %s, scored the same way: "+
-		"recall per fault type, precision, clean firings a device-week. The last rows sum the seeds and give "+
+		"recall per fault type, precision, clean firings a device-week, point F1. The last rows sum the seeds and give "+
 		"the spread of a seed's recall.\n\n", seedList[0], seedList[len(seedList)-1], detect.Default)
 	for _, rows := range seeds {
 		fmt.Fprintf(&b, "%s:\n\n", rows[0].Setup.Name)
-		header(&b, "---:", append(append([]string{"seed"}, simFaults...), "precision", "clean"))
+		header(&b, "---:", append(append([]string{"seed"}, simFaults...), "precision", "clean", "point F1"))
 		det, n := map[string]int{}, map[string]int{}
 		lo, hi := map[string]float64{}, map[string]float64{}
 		matched, firings, clean := 0, 0, 0.0
+		var points pointScore
 		for _, r := range rows {
 			if r.Err != nil {
 				fmt.Fprintf(&b, "| %d | error: %v |\n", r.Setup.Seed, r.Err)
@@ -349,17 +350,18 @@ func seedReport(seeds [][]simScore) string {
 			firings += r.Firings
 			cl := float64(r.Clean) / r.Setup.cleanWeeks()
 			clean += cl
-			fmt.Fprintf(&b, " %s | %.2f |\n", precision(r.Matched, r.Firings), cl)
+			points = points.add(r.Points)
+			fmt.Fprintf(&b, " %s | %.2f | %s |\n", precision(r.Matched, r.Firings), cl, r.Points.f1())
 		}
 		b.WriteString("| **all** |")
 		for _, k := range simFaults {
 			fmt.Fprintf(&b, " **%d/%d = %.0f %%** |", det[k], n[k], 100*float64(det[k])/float64(max(n[k], 1)))
 		}
-		fmt.Fprintf(&b, " %s | %.2f (mean) |\n| spread |", precision(matched, firings), clean/float64(len(rows)))
+		fmt.Fprintf(&b, " %s | %.2f (mean) | %s |\n| spread |", precision(matched, firings), clean/float64(len(rows)), points.f1())
 		for _, k := range simFaults {
 			fmt.Fprintf(&b, " %.0f–%.0f %% |", 100*lo[k], 100*hi[k])
 		}
-		b.WriteString(" | |\n\n")
+		b.WriteString(" | | |\n\n")
 	}
 	return b.String()
 }

@@ -58,7 +58,28 @@ type simScore struct {
 	Kind map[string]*kindScore
 	// Clean: firings after warm-up on the same fleet with no fault at all.
 	Clean int
-	Err   error
+	// Points: the readings after warm-up, each in a fault or not and in
+	// a firing or not.
+	Points pointScore
+	Err    error
+}
+
+// pointScore counts readings: in a firing and in a fault (TP), in a
+// firing only (FP), in a fault only (FN). A reading is in a fault from the
+// fault's start to its end, and in a firing from a firing alert of its key
+// to the key's resolved alert: a point-wise benchmark's view of alerts.
+type pointScore struct{ TP, FP, FN int }
+
+func (p pointScore) add(q pointScore) pointScore {
+	return pointScore{p.TP + q.TP, p.FP + q.FP, p.FN + q.FN}
+}
+
+// f1 is the point-wise F1 as text ("–" with nothing to score).
+func (p pointScore) f1() string {
+	if 2*p.TP+p.FP+p.FN == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", 2*float64(p.TP)/float64(2*p.TP+p.FP+p.FN))
 }
 
 type kindScore struct{ Firings, Matched, Faults, Detected, Clean int }
@@ -93,22 +114,31 @@ func (su simSetup) withLevels() (sim.Config, error) {
 }
 
 // simFirings replays a fleet into a fresh Detector (key: topic) and returns
-// the firings after warm-up, with the fleet's ground truth.
-func simFirings(c config, su simSetup, cfg sim.Config) ([]event.Result, []sim.Fault, error) {
+// the firings after warm-up, with the fleet's ground truth and the
+// readings after warm-up scored point-wise.
+func simFirings(c config, su simSetup, cfg sim.Config) ([]event.Result, []sim.Fault, pointScore, error) {
+	var ps pointScore
 	s, err := sim.New(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, ps, err
 	}
 	d, err := detect.New(detect.Spec{Method: c.Method, Params: c.Params, Value: func(ev *event.Event) (float64, bool) {
 		v, ok := ev.Fields["v"].(float64)
 		return v, ok
 	}})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, ps, err
 	}
 	start := s.Config().Start
 	until := start.Add(su.Span)
 	var firings []event.Result
+	type reading struct {
+		dev    string
+		at     time.Time
+		firing bool
+	}
+	var readings []reading
+	firing := map[string]bool{} // by device
 	for seq := uint64(0); ; seq++ {
 		r := s.Next()
 		if !r.Time.Before(until) {
@@ -124,9 +154,36 @@ func simFirings(c config, su simSetup, cfg sim.Config) ([]event.Result, []sim.Fa
 		}
 		d.Add(r.Topic, &event.Event{Topic: r.Topic, Time: r.Time, Seq: seq, Fields: map[string]any{"v": v, "device": r.Device, "kind": r.Kind}})
 		for _, res := range d.Advance(r.Time) {
+			firing[res.Event.Fields["device"].(string)] = res.State == event.Firing
 			if res.State == event.Firing && !res.Time.Before(start.Add(su.Warmup)) {
 				firings = append(firings, res)
 			}
+		}
+		if !r.Time.Before(start.Add(su.Warmup)) {
+			// The detector has scored this reading (one point a key at a
+			// time, in order), so the key's state is the one it left.
+			readings = append(readings, reading{r.Device, r.Time, firing[r.Device]})
+		}
+	}
+	faults := map[string][]sim.Fault{}
+	for _, f := range s.Truth() {
+		faults[f.Device] = append(faults[f.Device], f)
+	}
+	for _, r := range readings {
+		in := false
+		for _, f := range faults[r.dev] {
+			if !r.at.Before(f.Start) && r.at.Before(f.End) {
+				in = true
+				break
+			}
+		}
+		switch {
+		case in && r.firing:
+			ps.TP++
+		case r.firing:
+			ps.FP++
+		case in:
+			ps.FN++
 		}
 	}
 	var truth []sim.Fault
@@ -138,7 +195,7 @@ func simFirings(c config, su simSetup, cfg sim.Config) ([]event.Result, []sim.Fa
 			truth = append(truth, f)
 		}
 	}
-	return firings, truth, nil
+	return firings, truth, ps, nil
 }
 
 // evalSim scores a configuration on the fleet with faults (firings matched
@@ -150,11 +207,12 @@ func evalSim(c config, su simSetup) simScore {
 		ss.Err = err
 		return ss
 	}
-	firings, truth, err := simFirings(c, su, cfg)
+	firings, truth, points, err := simFirings(c, su, cfg)
 	if err != nil {
 		ss.Err = err
 		return ss
 	}
+	ss.Points = points
 	kind := func(k string) *kindScore {
 		if ss.Kind[k] == nil {
 			ss.Kind[k] = &kindScore{}
@@ -188,7 +246,7 @@ func evalSim(c config, su simSetup) simScore {
 	}
 	clean := su.config()
 	clean.FaultEvery = 0
-	firings, _, err = simFirings(c, su, clean)
+	firings, _, _, err = simFirings(c, su, clean)
 	if err != nil {
 		ss.Err = err
 		return ss
@@ -218,7 +276,7 @@ func simLine(r simScore) string {
 	for _, k := range simFaults {
 		fmt.Fprintf(&b, " %s %d/%d", k, r.Detected[k], r.Faults[k])
 	}
-	fmt.Fprintf(&b, " clean %.2f/device-week", float64(r.Clean)/r.Setup.cleanWeeks())
+	fmt.Fprintf(&b, " clean %.2f/device-week point-F1 %s", float64(r.Clean)/r.Setup.cleanWeeks(), r.Points.f1())
 	for _, k := range slices.Sorted(maps.Keys(r.Kind)) {
 		ks := r.Kind[k]
 		fmt.Fprintf(&b, "\n     %-12s firings %3d precision %s detected %d/%d", k, ks.Firings, precision(ks.Matched, ks.Firings), ks.Detected, ks.Faults)
@@ -247,18 +305,21 @@ func simReport(rows []simScore) string {
 		"(warm-up) are left out for every method. A firing matches a fault of the same device "+
 		"between its first affected reading and %s after its last. Precision = matched firings / all firings; "+
 		"recall and median delay (firing time − fault start) per fault type. *Clean*: firings per device-week on "+
-		"the same fleet with no fault at all (%.2g device-weeks).\n\n",
+		"the same fleet with no fault at all (%.2g device-weeks). *Point F1*: each reading after warm-up is in a fault "+
+		"(from its start to its end) or not, and in a firing (from a firing alert of its key to the resolved one) or not; "+
+		"the F1 of the two, as a point-wise benchmark scores alerts: it rewards a firing that stays open while the fault "+
+		"lasts and closes soon after.\n\n",
 		su.Name, cfg.Seed, cfg.Devices, strings.Join(cfg.Kinds, ", "), cfg.Rate, su.Span, strings.Join(cfg.FaultKinds, ", "),
 		cfg.FaultEvery, levelMag, su.LevelLen, su.LevelEvery, su.Warmup, su.grace(), su.cleanWeeks())
 	b.WriteString("| method | firings | precision |")
 	for _, k := range simFaults {
 		fmt.Fprintf(&b, " %s recall | %s delay |", k, k)
 	}
-	b.WriteString(" clean |\n|---|---:|---:|")
+	b.WriteString(" clean | point F1 |\n|---|---:|---:|")
 	for range simFaults {
 		b.WriteString("---:|---:|")
 	}
-	b.WriteString("---:|\n")
+	b.WriteString("---:|---:|\n")
 	for _, r := range rows {
 		if r.Err != nil {
 			fmt.Fprintf(&b, "| %s | error: %v |\n", r.Config.Name, r.Err)
@@ -268,7 +329,7 @@ func simReport(rows []simScore) string {
 		for _, k := range simFaults {
 			fmt.Fprintf(&b, " %d/%d | %s |", r.Detected[k], r.Faults[k], medianDelay(r.Delays[k]))
 		}
-		fmt.Fprintf(&b, " %.2f |\n", float64(r.Clean)/su.cleanWeeks())
+		fmt.Fprintf(&b, " %.2f | %s |\n", float64(r.Clean)/su.cleanWeeks(), r.Points.f1())
 	}
 	// Per sensor kind, for the default: with a daily cycle (temperature,
 	// humidity) and without (vibration, heat, power).

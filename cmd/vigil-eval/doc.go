@@ -34,7 +34,11 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
   at its time (the stuck rule found two stuck sensors on the minute fleet that began while
   their key still fired, 28 → 30 of 32, for one false firing more on NAB; the golden replay
   ` + "`testdata/replay/det_stuck_while_firing`" + ` shows the alerts; the strong-point rule: sixth round,
-  below). The default ` + "`clear: 150`" + ` won on the evaluation below: a
+  below). And auto holds a firing open past ` + "`clear`" + ` while the key's level (its fast mean) stays
+  more than 3.5 of the slow predictor's spread from where the slow mean was when it fired, for
+  at most ` + "`relearn`" + ` points more: the band follows a level that moved, so a shifted sensor reads
+  as normal within a few points though the fault goes on (seventh round, below; the golden
+  replay ` + "`testdata/replay/det_hold`" + `). The default ` + "`clear: 150`" + ` won on the evaluation below: a
   fault rarely makes one clean anomalous stretch, and short hysteresis (1–20 points) turned
   one fault into many alerts (on NAB, cusum with k=2, h=3: 211 false firings with clear 20,
   113 with 150, 31 with 300 — but 300 also hid the next fault: windows hit fell from 16 to 10).
@@ -46,7 +50,8 @@ does on labelled data. The rule syntax is in [rules.md](rules.md).
   have stayed above the expected …", "unsettled: the latest points have strayed from the
   expected 3.2 times as far as usual …" (auto; such a point is inside the band), or on
   ` + "`resolved`" + ` "back to normal: 150 points in a row within the band" (or "ended by a new anomaly: the
-  sensor is stuck", above). Rule messages can use them: ` + "`message: \"{{pump}}: {{reason}}\"`" + `.
+  sensor is stuck", above, or "taken as the new normal: held open 1440 points while the level stayed
+  away from 20.0105"). Rule messages can use them: ` + "`message: \"{{pump}}: {{reason}}\"`" + `.
 - **Order and time.** Points are scored in event-time order (out-of-order points within the
   source's ` + "`lateness`" + ` are reordered; later ones are dropped and counted as late).
   Windows are in event time: ` + "`window: 1h`" + ` holds the key's points in (t−1h, t].
@@ -90,7 +95,7 @@ learns whether the series is best predicted by a steady level, a wandering level
 that wanders faster (a smooth signal such as a machine's heat), a daily profile, a daily profile corrected by the hour of the week, or the nearest of a few levels it
 switches between, how far it strays from that prediction, how far it usually strays over a few
 points, and how long its values normally repeat. Its
-constants (threshold 4.75, halflives 4, 8, 240 and 500 points, 3 days and 3 weeks, the 20 % switching margin and the modes predictor's tenfold one, three levels merged within 3 σ, the level-shift
+constants (threshold 4.75, halflives 4, 8, 240 and 500 points, the firing's hold at 3.5 slow spreads, 3 days and 3 weeks, the 20 % switching margin and the modes predictor's tenfold one, three levels merged within 3 σ, the level-shift
 test's k = 2 and h = 30 and its long-run scale of 1,500 points or 3 hours, the rate widening's reference of one point a minute, the unrest test's halflife of 10 points and 6 σ from the 1,000th point, the stuck rule's 3× and 10 points and 10 % resting share, the 1 % band floor, one band
 crossing per 1,000 points, the weekly correction's five days and two visits) are the same for
 every key. They were chosen by looking at all groups at once — NAB's three folders, the
@@ -113,8 +118,15 @@ the issue's targets after the seventh round, honestly:
   on keys whose band earlier faults had widened (a fault about every 3 hours on every device)
   and heat sensors whose +5 is 2.5 σ of their own half-hour wander.
 - **Simulator, one reading a second, eight seeds:** spike 99 %, drift 97 %, stuck 100 %, level
-  shift 98 %, precision 0.92–0.99, 0.19 firings a clean device-week on average (one seed reads
+  shift 97 %, precision 0.92–0.99, 0.19 firings a clean device-week on average (one seed reads
   1.53: a single firing in its 0.65 device-weeks).
+- **Point-wise** (the share of fault readings inside a firing and of firing readings inside a
+  fault, as a point-wise benchmark such as the issue's pump testbed scores alerts): F1 0.73 on
+  the 1 Hz fleet (0.70–0.76 a seed; 0.47 before the seventh round's hold) and 0.54 on the
+  minute fleet (0.53–0.56), where the other methods score 0.26–0.40. On the minute fleet most
+  of the firing readings outside a fault are the ` + "`clear`" + ` points after a short fault: 150
+  minutes after a two-reading spike. ` + "`clear`" + ` was chosen for the alerts an operator gets, not
+  for this measure.
 - **Held out: unknown.** The issue's held-out NAB folders and its 1 Hz pump testbed were not
   available here, and the NAB folders found in a public code index were deliberately not
   used. A 1 Hz key's band is wider than a minute key's (5.55 σ rather than 4.75, so that a
@@ -214,8 +226,8 @@ On a smooth signal that wanders (the minute fleet's heat sensors: noise 0.05 on 
 follows the machine's load over half an hour) the local mean's error is mostly its lag, and
 the band it set hid level shifts of 2.5 wander deviations; where the fast mean predicts best
 its narrower band shows them (TestAutoStepOnSmoothWander: 9 of 12 shifts found without it, 12
-with it). Its halflife, chosen across groups (minute fleet level shifts of 536 over eight
-seeds; 1 Hz fleet the same of 528; NAB subset with its false firings; 1 Hz clean fleet's
+with it). Its halflife, chosen across groups before the hold below was added (minute fleet
+level shifts of 536 over eight seeds; 1 Hz fleet the same of 528; NAB subset with its false firings; 1 Hz clean fleet's
 firings a device-week):
 
 | fast mean's halflife | NAB | minute fleet level | 1 Hz fleet level | 1 Hz clean |
@@ -236,6 +248,28 @@ the remaining misses begin): it finds 488–496 level shifts rather than 487, 24
 rather than 246 and 253–257 stuck sensors rather than 248, but costs NAB 0.2 to 1.3 (72.0–73.1,
 45 to 50 false firings against 44): a second lifecycle rule for a fleet where every device
 has a fault every three hours, which the targets no longer need.
+
+The seventh round's second change holds a firing open while the key's level stays away from
+where it was (Lifecycle, above). Before it, a firing for a level shift resolved once its band
+had followed the new level and ` + "`clear`" + ` points had passed: a ten-minute shift at one reading a
+second was inside a firing for 42 % of its readings, and the 1 Hz fleet's point-wise F1 was
+0.47. The hold, in the slow predictor's spread (eight seeds; NAB subset; the minute and 1 Hz
+fleets' level-shift recall; point F1, with the share of level-shift readings inside a firing):
+
+| hold | NAB | minute level | 1 Hz level | 1 Hz point F1 (level readings) | minute point F1 |
+|---:|---:|---:|---:|---:|---:|
+| none | 73.3 | 487 | 520 | 0.47 (42 %) | 0.54 |
+| 4.75 | 73.3 | 487 | 514 | 0.66 (71 %) | 0.54 |
+| 4 | 73.3 | 486 | 514 | 0.72 (84 %) | 0.54 |
+| **3.5** | **73.3** | **486** | **514** | **0.73 (87 %)** | **0.54** |
+| 3 | 73.3 | 485 | 512 | 0.73 (88 %) | 0.54 |
+| 2.5 | 73.3 | 482 | 512 | 0.68 (89 %) | 0.54 |
+| 2 | 69.4 (a window lost) | 480 | 512 | 0.53 (90 %) | 0.54 |
+
+From 3 to 4 it is a plateau; below, firings stay open long after their faults (point precision
+0.37 at 2). It costs a few level shifts that begin while a firing is held (520 → 514 on the 1 Hz
+fleet): those are reported only as the two exceptions for a new fault allow. The minute fleet's
+three-hour shifts were already inside a firing for 91 % of their readings.
 
 In the sixth round the simulator's fleets are scored on eight seeds (above), not one: a seed
 holds 20–40 faults of a type, and seed 6 alone had put drift recall at 94 % where eight seeds

@@ -435,15 +435,10 @@ func TestAutoSlowWanderStaysQuiet(t *testing.T) {
 	const n = 12 * 3600
 	fired := 0
 	for seed := uint64(1); seed <= 6; seed++ {
-		r := rand.New(rand.NewPCG(seed, 18))
-		keep := math.Exp(-1.0 / 1800)
-		step, lag := math.Sqrt(1-keep*keep), 1-math.Exp(-1.0/300)
-		load, heat := 0.6, 10.0
+		heat := machineHeat(rand.New(rand.NewPCG(seed, 18)), 1)
 		d := mustNew(t, "", nil)
 		for i := range n {
-			load = min(1, max(0, 0.6+keep*(load-0.6)+step*0.2*r.NormFloat64()))
-			heat += lag * (4 + 10*load - heat)
-			x := math.Round((heat+0.05*r.NormFloat64())*100) / 100
+			x := math.Round(heat()*100) / 100
 			e := &event.Event{Time: t0.Add(time.Duration(i) * time.Second), Seq: uint64(i), Fields: map[string]any{"v": x}}
 			d.Add("k", e)
 			for _, res := range d.Advance(e.Time) {
@@ -651,17 +646,12 @@ func TestAutoStepOnSmoothWander(t *testing.T) {
 	const day = 24 * 60
 	found, shifts := 0, 0
 	for seed := uint64(1); seed <= 6; seed++ {
-		r := rand.New(rand.NewPCG(seed, 60))
-		keep := math.Exp(-60.0 / 1800)
-		step, lag := math.Sqrt(1-keep*keep), 1-math.Exp(-60.0/300)
-		load, heat := 0.6, 10.0
+		heat := machineHeat(rand.New(rand.NewPCG(seed, 60)), 60)
 		d := mustNew(t, "", nil)
 		shifted := func(i int) bool { return i >= 6*day && i < 6*day+180 || i >= 8*day && i < 8*day+180 }
 		hit := map[int]bool{}
 		for i := range 9 * day {
-			load = min(1, max(0, 0.6+keep*(load-0.6)+step*0.2*r.NormFloat64()))
-			heat += lag * (4 + 10*load - heat)
-			x := heat + 0.05*r.NormFloat64()
+			x := heat()
 			if i%day == 720 || i%day == 721 {
 				x += 8
 			}
@@ -721,5 +711,20 @@ func TestAutoHoldsAShiftedLevel(t *testing.T) {
 	if r := rs[3]; r.State != event.Resolved || r.Time.Before(minute(5600+150+1440)) || r.Time.After(minute(5600+150+1440+200)) ||
 		!strings.HasPrefix(r.Values["reason"].(string), "taken as the new normal") {
 		t.Fatalf("fourth result %s at %v (%v), want the new level taken as normal about %v", r.State, r.Time, r.Values["reason"], minute(5600+150+1440))
+	}
+}
+
+// machineHeat returns a machine's heat output read every dt seconds, as the
+// simulator's heat sensor: the load wanders (Ornstein–Uhlenbeck, a
+// half-hour time constant, σ 0.2 around 0.6), the heat follows it with a
+// five-minute lag, and each reading has noise of 0.05.
+func machineHeat(r *rand.Rand, dt float64) func() float64 {
+	keep := math.Exp(-dt / 1800)
+	step, lag := math.Sqrt(1-keep*keep), 1-math.Exp(-dt/300)
+	load, heat := 0.6, 10.0
+	return func() float64 {
+		load = min(1, max(0, 0.6+keep*(load-0.6)+step*0.2*r.NormFloat64()))
+		heat += lag * (4 + 10*load - heat)
+		return heat + 0.05*r.NormFloat64()
 	}
 }

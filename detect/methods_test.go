@@ -435,12 +435,7 @@ func TestRestoreVersion7(t *testing.T) {
 	s1, _ := d.Snapshot()
 	a.pick = predLocal
 	s2, _ := d.Snapshot()
-	at := -1
-	for i := range s1 {
-		if s1[i] != s2[i] {
-			at = i
-		}
-	}
+	at := lastDiff(s1, s2)
 	if at < 0 || s2[at] != predLocal {
 		t.Fatal("no pick byte found")
 	}
@@ -556,12 +551,7 @@ func TestRestoreStuckFiring(t *testing.T) {
 	firing, _ := d.Snapshot()
 	k.stuck = true
 	stuck, _ := d.Snapshot()
-	at := -1
-	for i := range stuck {
-		if stuck[i] != firing[i] {
-			at = i
-		}
-	}
+	at := lastDiff(stuck, firing)
 	if at < 0 || stuck[at] != 2 || firing[at] != 1 {
 		t.Fatalf("no firing byte 2 in the snapshot (at %d)", at)
 	}
@@ -638,4 +628,15 @@ func TestAutoFlickerIsOneCrossing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lastDiff is the last index at which two snapshots of one length differ
+// (-1: none): the byte a test changed in the state.
+func lastDiff(a, b []byte) int {
+	for i := len(a) - 1; i >= 0; i-- {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
 }

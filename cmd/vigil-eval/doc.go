@@ -137,7 +137,9 @@ the issue's targets after the seventh round, honestly:
   scores from its 1,000th point. A key with frequent, intermittent anomalies can stay firing
   for a long time: ` + "`resolved`" + ` needs ` + "`clear`" + ` (150) normal points in a row, and a new fault
   during an open firing fires only if it is a stuck run or a point at twice the threshold
-  after 60 normal points.
+  after 60 normal points. A level that moves for good keeps its key's firing open for
+  ` + "`relearn`" + ` points (1,440: a day at one reading a minute, five days at one every five minutes)
+  before it is taken as the new normal, with the same two ways for a new fault to fire.
 
 What the fifth round wrote here, kept for its analysis of the misses (its figures are that
 round's, before the sixth and seventh):

@@ -387,6 +387,8 @@ func (d *Detector) Restore(b []byte) error {
 			old.decodeV7(&dec)
 		} else {
 			k.m.decode(&dec)
+		}
+		if ver >= 8 {
 			k.ref, k.refSD, k.held = dec.Float(), dec.Float(), int(min(dec.Uvarint(), math.MaxInt32))
 		}
 	}
